@@ -1,0 +1,56 @@
+# The README's two commands: `make demo` and `make test`. Both create or reuse .venv.
+#
+# Installation trap on these machines (ARCHITECTURE.md): pip is configured with a find-links
+# folder holding a CPU-only torch wheel, while torchvision (needed by
+# segmentation-models-pytorch through timm) only exists on the registry, built against the
+# registry's torch. We therefore install with that configuration switched off, so torch and
+# torchvision come from the registry as a matched pair.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PY) -m pip
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.2
+STAMP := $(VENV)/.installed
+DEMO ?= out/demo
+SEED ?= 42
+SIZE_KM ?= 32
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q $(TORCH_PAIR)
+	$(PIP) install -q -e ".[dev,dashboard]" $(TORCH_PAIR)
+	$(PY) -c "import segmentation_models_pytorch, torchvision, hazardcore"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/hazard synth $(DEMO)/region --seed $(SEED) --size-km $(SIZE_KM)
+	$(VENV)/bin/hazard prepare $(DEMO)/region/catalog.yaml --out $(DEMO)/work
+	@echo
+	@echo "Demo region:   $(DEMO)/region  (catalog.yaml, GeoTIFFs, NetCDF; open them in QGIS)"
+	@echo "Prepared data: $(DEMO)/work    (prepared.zarr, prepare.json)"
+	@echo "Training, prediction and the dashboard arrive with the next stages of the project."
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-all: install
+	$(PY) -m pytest -q -m "not gpu and not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check hazardcore dashboard tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) benchmarks/prepare.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""The one boundary between the prepared cube (Zarr, xarray-readable) and torch.
+
+A sample is ``dict[str, Tensor]`` with fixed keys: ``image`` (13, 128, 128) float32 in
+``predictors.CHANNELS`` order, ``presence``, ``density`` (%), ``valid`` (4, 4), and the
+``slice`` and ``window`` indices it came from. Pixels of invalid cells are zero in the image
+(their cells are masked from every loss by ``valid``). Patches are read on demand from
+the stored cube; nothing holds all patches at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import zarr
+from torch.utils.data import Dataset
+
+from hazardcore.errors import HazardcoreError, describe
+from hazardcore.grid import GridSpec
+from hazardcore.patches import window_cells
+from hazardcore.predictors import assemble_image
+
+CUBE_NAME = "prepared.zarr"
+SAMPLE_KEYS = ("image", "presence", "density", "valid", "slice", "window")
+
+
+@dataclass
+class PreparedCube:
+    """Read access to a prepared working folder."""
+
+    path: Path
+    grid: GridSpec
+    slice_labels: list[str]
+    channels: list[str]
+    static: zarr.Array
+    dynamic: zarr.Array
+    monsoons: np.ndarray
+    density: np.ndarray
+    presence: np.ndarray
+    valid: np.ndarray
+    windows: np.ndarray
+    patch_cells: int
+
+    @classmethod
+    def open(cls, workdir: str | Path) -> PreparedCube:
+        """Open ``WORKDIR/prepared.zarr`` written by ``hazard prepare``.
+
+        Raises
+        ------
+        HazardcoreError
+            If the folder holds no prepared cube.
+        """
+        path = Path(workdir) / CUBE_NAME
+        if not (path / "zarr.json").exists():
+            raise HazardcoreError(describe("no prepared data", source=path,
+                                           fix="run `hazard prepare CATALOG --out WORKDIR` first"))
+        group = zarr.open_group(str(path), mode="r")
+        attrs = dict(group.attrs)
+        return cls(path=path, grid=GridSpec(**attrs["grid"]), slice_labels=list(attrs["slices"]),
+                   channels=list(attrs["channels"]), static=group["static"], dynamic=group["dynamic"],
+                   monsoons=np.asarray(group["monsoons"][:]), density=np.asarray(group["density"][:]),
+                   presence=np.asarray(group["presence"][:]), valid=np.asarray(group["valid"][:]),
+                   windows=np.asarray(group["windows"][:]), patch_cells=int(attrs["patch_cells"]))
+
+    def window_pixels(self, window: int) -> tuple[slice, slice]:
+        """Pixel slices (rows, cols) of a window."""
+        _, row, col = self.windows[window]
+        ppc, size = self.grid.pixels_per_cell, self.patch_cells * self.grid.pixels_per_cell
+        return slice(row * ppc, row * ppc + size), slice(col * ppc, col * ppc + size)
+
+    def image(self, slice_index: int, window: int) -> np.ndarray:
+        """The (13, h, w) float32 image of a window in a slice, NaN replaced by 0."""
+        rows, cols = self.window_pixels(window)
+        image = assemble_image(self.static[:, rows, cols], self.dynamic[slice_index, :, rows, cols],
+                               float(self.monsoons[slice_index]))
+        return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def samples(self) -> np.ndarray:
+        """(slice, window) pairs with at least one valid cell, slice-major."""
+        counts = window_cells(self.valid, self.windows, self.patch_cells).sum(axis=(-1, -2))
+        slice_idx, window_idx = np.nonzero(counts)
+        return np.stack([slice_idx, window_idx], axis=1).astype("int64")
+
+
+def read_summary(workdir: str | Path) -> dict[str, object]:
+    """Return ``WORKDIR/prepare.json``."""
+    return dict(json.loads((Path(workdir) / "prepare.json").read_text(encoding="utf-8")))
+
+
+class PatchDataset(Dataset[dict[str, torch.Tensor]]):
+    """Torch dataset of 4 × 4-cell patches read from a prepared cube.
+
+    Parameters
+    ----------
+    cube
+        An opened cube or the working folder.
+    samples
+        (n, 2) array of (slice, window) pairs; default every pair with a valid cell.
+    """
+
+    def __init__(self, cube: PreparedCube | str | Path, samples: np.ndarray | None = None) -> None:
+        self.cube = cube if isinstance(cube, PreparedCube) else PreparedCube.open(cube)
+        self.sample_index = self.cube.samples() if samples is None else np.asarray(samples, dtype="int64")
+        self._targets = {name: window_cells(getattr(self.cube, name), self.cube.windows,
+                                            self.cube.patch_cells)
+                         for name in ("presence", "density", "valid")}
+
+    def __len__(self) -> int:
+        return len(self.sample_index)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        slice_index, window = (int(v) for v in self.sample_index[index])
+        valid = self._targets["valid"][slice_index, window].astype(bool)
+        return {
+            "image": torch.from_numpy(self.cube.image(slice_index, window)),
+            "presence": torch.from_numpy(np.where(valid, self._targets["presence"][slice_index, window],
+                                                  0.0).astype("float32")),
+            "density": torch.from_numpy(np.where(valid, self._targets["density"][slice_index, window],
+                                                 0.0).astype("float32")),
+            "valid": torch.from_numpy(valid),
+            "slice": torch.tensor(slice_index, dtype=torch.int64),
+            "window": torch.tensor(window, dtype=torch.int64),
+        }

@@ -1,0 +1,184 @@
+"""The only writer of files: every output is written atomically.
+
+A file is written to a temporary name in its destination folder, flushed to disk and then
+renamed over the destination, so that an interrupted write never leaves a truncated file
+and the previous version survives until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+import yaml
+import zarr
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it over ``path``.
+
+    Parameters
+    ----------
+    path
+        Final destination. Its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        Where the caller writes. It is removed if the caller raises.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` (UTF-8) atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write ``obj`` as indented JSON atomically and return the path."""
+    return write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path)
+
+
+def write_yaml(obj: Any, path: str | Path) -> Path:
+    """Write ``obj`` as block-style YAML atomically and return the path."""
+    return write_text(yaml.safe_dump(obj, sort_keys=False, default_flow_style=None), path)
+
+
+def write_geotiff(da: xr.DataArray, path: str | Path, *, nodata: float | None = None,
+                  band_descriptions: Sequence[str] | None = None,
+                  tags: dict[str, str] | None = None, dtype: str | None = None) -> Path:
+    """Write a (band, y, x) or (y, x) DataArray with a CRS as a tiled, compressed GeoTIFF.
+
+    Parameters
+    ----------
+    da
+        Data with a CRS and transform (rioxarray).
+    path
+        Destination ``.tif``.
+    nodata
+        Value written where ``da`` is NaN; also stored as the file's nodata.
+    band_descriptions
+        One description per band (e.g. dates or slice labels).
+    tags
+        Dataset-level metadata tags (e.g. units, source).
+    dtype
+        On-disk dtype, default that of ``da``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    out = da
+    if nodata is not None:
+        out = out.fillna(nodata).rio.write_nodata(nodata)
+    if dtype is not None:
+        out = out.astype(dtype)
+    if band_descriptions is not None:
+        out = out.assign_attrs(long_name=tuple(str(d) for d in band_descriptions))
+    with atomic_path(path) as tmp:
+        out.rio.to_raster(tmp, driver="GTiff", tiled=True, blockxsize=256, blockysize=256,
+                          compress="DEFLATE", tags=tags or {})
+    return Path(path)
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a Dataset as NetCDF-4 (zlib-compressed variables) atomically."""
+    encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.data_vars.items()
+                if np.issubdtype(var.dtype, np.number)}
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success swap it in for ``path``.
+
+    The previous folder is renamed aside, the new one renamed into place, and only then the
+    old one removed, so an interruption leaves either the old or the new complete folder
+    (and at worst a hidden ``.old`` copy to clean up).
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        old = final.parent / f".{final.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+class CubeWriter:
+    """Stream arrays of the prepared cube into a Zarr v3 group, one block at a time.
+
+    Parameters
+    ----------
+    folder
+        The (temporary) folder of the group, from :func:`atomic_dir`.
+    attrs
+        Group attributes (grid, channel names, slice labels, units).
+    """
+
+    def __init__(self, folder: Path, attrs: dict[str, Any]) -> None:
+        self.group = zarr.open_group(str(folder), mode="w", zarr_format=3)
+        self.group.attrs.update(attrs)
+
+    def create(self, name: str, shape: tuple[int, ...], dims: Sequence[str], dtype: str,
+               chunks: tuple[int, ...] | None = None, fill_value: Any = None) -> zarr.Array:
+        """Create an empty array with named dimensions (readable by ``xarray.open_zarr``)."""
+        return self.group.create_array(name, shape=shape, dtype=dtype, chunks=chunks or shape,
+                                       dimension_names=list(dims), fill_value=fill_value)
+
+    def write(self, name: str, values: np.ndarray, dims: Sequence[str],
+              attrs: dict[str, Any] | None = None) -> None:
+        """Write a whole small array (coordinates, targets, windows)."""
+        dtype = np.dtypes.StringDType() if values.dtype.kind in "UO" else values.dtype
+        array = self.group.create_array(name, shape=values.shape, dtype=dtype,
+                                        chunks=values.shape or None, dimension_names=list(dims))
+        array[...] = values.astype(dtype) if values.dtype.kind in "UO" else values
+        if attrs:
+            array.attrs.update(attrs)

@@ -1,0 +1,92 @@
+"""The 13 predictor channels of METHOD.md §3, in one fixed, named order.
+
+Static channels (terrain and PGA) are stored once; rainfall channels per slice; the monsoon
+count is one number per slice, broadcast over the image only when a patch is assembled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+TERRAIN_CHANNELS = ("slope", "elevation", "northness", "eastness", "profile_curvature",
+                    "planar_curvature", "twi", "distance_to_river")
+RAIN_CHANNELS = ("rain_max", "rain_span95")
+PGA_CHANNELS = ("pga_max", "pga_std")
+CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *RAIN_CHANNELS, *PGA_CHANNELS, "monsoons")
+STATIC_CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *PGA_CHANNELS)
+DYNAMIC_CHANNELS: tuple[str, ...] = RAIN_CHANNELS
+CHANNEL_UNITS = {"slope": "degree", "elevation": "m", "northness": "1", "eastness": "1",
+                 "profile_curvature": "1/m", "planar_curvature": "1/m", "twi": "1",
+                 "distance_to_river": "m", "rain_max": "mm/day", "rain_span95": "mm/day",
+                 "pga_max": "m/s2", "pga_std": "m/s2", "monsoons": "count"}
+
+
+def static_stack(terrain: xr.Dataset, pga_max: xr.DataArray, pga_std: xr.DataArray) -> xr.DataArray:
+    """Stack the static channels into one (channel, y, x) float32 DataArray.
+
+    Parameters
+    ----------
+    terrain
+        The terrain channels (variables named as ``TERRAIN_CHANNELS``) on the 30 m lattice.
+    pga_max, pga_std
+        PGA statistics (m/s²) on the same lattice.
+
+    Returns
+    -------
+    xarray.DataArray
+        Channels in ``STATIC_CHANNELS`` order.
+    """
+    with xr.set_options(arithmetic_join="exact"):
+        layers = [terrain[name] for name in TERRAIN_CHANNELS] + [pga_max, pga_std]
+        stack = xr.concat([layer.drop_vars("spatial_ref", errors="ignore") for layer in layers],
+                          dim="channel", join="exact")
+    return stack.assign_coords(channel=list(STATIC_CHANNELS)).astype("float32")
+
+
+def assemble_image(static: np.ndarray, dynamic: np.ndarray, monsoons: float) -> np.ndarray:
+    """Assemble a (13, h, w) image in ``CHANNELS`` order from stored blocks.
+
+    Parameters
+    ----------
+    static
+        (10, h, w) block in ``STATIC_CHANNELS`` order.
+    dynamic
+        (2, h, w) block in ``DYNAMIC_CHANNELS`` order for one slice.
+    monsoons
+        Monsoon count of the slice.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 image.
+    """
+    n_terrain = len(TERRAIN_CHANNELS)
+    image = np.empty((len(CHANNELS), *static.shape[1:]), dtype="float32")
+    image[:n_terrain] = static[:n_terrain]
+    image[n_terrain:n_terrain + 2] = dynamic
+    image[n_terrain + 2:n_terrain + 4] = static[n_terrain:]
+    image[-1] = monsoons
+    return image
+
+
+def cells_all_finite(layer_30m: np.ndarray, pixels_per_cell: int) -> np.ndarray:
+    """Return, per cell, whether every pixel of a (..., y, x) layer is finite.
+
+    Parameters
+    ----------
+    layer_30m
+        Array whose last two axes are the pixel lattice; leading axes (e.g. channels) are
+        all required finite.
+    pixels_per_cell
+        Pixels along a cell edge.
+
+    Returns
+    -------
+    numpy.ndarray
+        (rows, cols) boolean array on the cell lattice.
+    """
+    n_y, n_x = layer_30m.shape[-2:]
+    rows, cols = n_y // pixels_per_cell, n_x // pixels_per_cell
+    finite = np.isfinite(layer_30m).reshape(-1, n_y, n_x).all(axis=0)
+    return finite.reshape(rows, pixels_per_cell, cols, pixels_per_cell).all(axis=(1, 3))

@@ -1,0 +1,250 @@
+"""The prepare stage: catalog → grid → predictors and targets → stored cube + summary.
+
+Layers are brought onto the grid one at a time and streamed into the Zarr cube, so peak
+memory is a few full-resolution layers, not the whole cube (a study-area region has 44 M
+pixels per layer). Validity is accumulated per cell while streaming: a cell is valid in a
+slice when every one of its pixels is finite in every channel and its target is known.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from hazardcore import export, terrain
+from hazardcore.catalog import Catalog, load_catalog, open_rainfall, open_raster, parse_date
+from hazardcore.datasets import CUBE_NAME
+from hazardcore.errors import CoverageError
+from hazardcore.grid import GridSpec, assert_on_grid, to_grid
+from hazardcore.inventory import new_landslide_density
+from hazardcore.patches import count_windows, patch_windows, window_cells
+from hazardcore.predictors import (
+    CHANNEL_UNITS,
+    CHANNELS,
+    DYNAMIC_CHANNELS,
+    STATIC_CHANNELS,
+    cells_all_finite,
+    static_stack,
+)
+from hazardcore.triggers import (
+    monsoon_counts,
+    pga_statistics,
+    pga_to_ms2,
+    rain_slice_statistics,
+    rain_to_mm_day,
+)
+
+PATCH_CELLS = 4
+SHIFT_CELLS = 2
+CHUNK_PX = 128
+DEM_MARGIN_CELLS = 1
+
+
+def expanded(grid: GridSpec, margin_cells: int) -> GridSpec:
+    """The grid grown by ``margin_cells`` on every side."""
+    margin_m = margin_cells * grid.cell_size_m
+    return replace(grid, x_min=grid.x_min - margin_m, y_max=grid.y_max + margin_m,
+                   n_rows=grid.n_rows + 2 * margin_cells, n_cols=grid.n_cols + 2 * margin_cells)
+
+
+def dem_terrain(catalog: Catalog) -> xr.Dataset:
+    """Terrain channels on the grid's 30 m lattice, computed with a margin where the DEM has one.
+
+    Raises
+    ------
+    CoverageError
+        If the DEM does not cover the grid.
+    """
+    entry = catalog.layer("dem")
+    dem = open_raster(entry).squeeze("band", drop=True)
+    grid = catalog.grid
+    try:
+        dem_30m = to_grid(dem, expanded(grid, DEM_MARGIN_CELLS), "30m", "bilinear", str(entry.path))
+        margin_px = DEM_MARGIN_CELLS * grid.pixels_per_cell
+    except CoverageError:
+        dem_30m = to_grid(dem, grid, "30m", "bilinear", str(entry.path))
+        margin_px = 0
+    del dem
+    channels = terrain.terrain_channels(dem_30m)
+    if margin_px:
+        inner = slice(margin_px, -margin_px)
+        channels = channels.isel(y=inner, x=inner)
+    return channels.assign_coords(grid.coords("30m"))
+
+
+def pga_layers(catalog: Catalog) -> tuple[xr.DataArray, xr.DataArray]:
+    """Max and std of PGA (m/s²) over the catalog's events on the 30 m lattice."""
+    events = []
+    for entry in catalog.layer_list("pga"):
+        pga = open_raster(entry).squeeze("band", drop=True)
+        pga = pga_to_ms2(pga, entry.units, str(entry.path))
+        events.append(to_grid(pga, catalog.grid, "30m", "bilinear", str(entry.path)))
+    return pga_statistics(events)
+
+
+def rain_statistics(catalog: Catalog) -> xr.Dataset:
+    """Per-slice rain statistics (mm/day) on the rainfall's native grid."""
+    entry = catalog.layer("rainfall")
+    rain = rain_to_mm_day(open_rainfall(entry), entry.units, str(entry.path))
+    return rain_slice_statistics(rain, catalog.slices, str(entry.path))
+
+
+def density_targets(catalog: Catalog) -> xr.DataArray:
+    """Per-slice new-landslide density (%) on the 1 km lattice."""
+    entry = catalog.layer("inventory")
+    cumulative = open_raster(entry)
+    assert_on_grid(cumulative, catalog.grid, "1km", name=str(entry.path))
+    dates = [parse_date(d, "inventory dates", entry.path) for d in entry.meta.get("dates", [])]
+    return new_landslide_density(cumulative, dates, catalog.slices, catalog.grid.cell_area_m2,
+                                 str(entry.path))
+
+
+def cube_attrs(catalog: Catalog) -> dict[str, Any]:
+    """Group attributes of the prepared cube."""
+    return {"case": catalog.case, "catalog": str(catalog.path), "grid": catalog.grid.to_dict(),
+            "slices": catalog.slice_labels, "channels": list(CHANNELS),
+            "static_channels": list(STATIC_CHANNELS), "dynamic_channels": list(DYNAMIC_CHANNELS),
+            "channel_units": CHANNEL_UNITS, "patch_cells": PATCH_CELLS, "shift_cells": SHIFT_CELLS,
+            "density_units": "%"}
+
+
+def write_coordinates(writer: export.CubeWriter, catalog: Catalog) -> None:
+    """Write the coordinate arrays of both lattices, channels and slices."""
+    grid = catalog.grid
+    for suffix, resolution in (("", "30m"), ("_1km", "1km")):
+        coords = grid.coords(resolution)  # type: ignore[arg-type]
+        for axis in ("y", "x"):
+            writer.write(axis + suffix, coords[axis], [axis + suffix], {"units": "m"})
+    writer.write("static_channel", np.array(STATIC_CHANNELS), ["static_channel"])
+    writer.write("dynamic_channel", np.array(DYNAMIC_CHANNELS), ["dynamic_channel"])
+    writer.write("slice", np.array(catalog.slice_labels), ["slice"])
+
+
+def write_static(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None]) -> np.ndarray:
+    """Compute and stream the static channels; return the static cell validity."""
+    grid = catalog.grid
+    n_y, n_x = grid.shape("30m")
+    step("terrain")
+    terrain_30m = dem_terrain(catalog)
+    step("ground motion")
+    pga_max, pga_std = pga_layers(catalog)
+    stack = static_stack(terrain_30m, pga_max, pga_std)
+    del terrain_30m, pga_max, pga_std
+    array = writer.create("static", (len(STATIC_CHANNELS), n_y, n_x), ["static_channel", "y", "x"],
+                          "float32", (len(STATIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
+    valid = np.ones(grid.shape("1km"), dtype=bool)
+    for index in range(len(STATIC_CHANNELS)):
+        values = stack.isel(channel=index).values
+        valid &= cells_all_finite(values, grid.pixels_per_cell)
+        array[index] = values
+    return valid
+
+
+def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None]) -> np.ndarray:
+    """Compute and stream the per-slice rain channels; return per-slice cell validity."""
+    grid = catalog.grid
+    step("rainfall")
+    stats = rain_statistics(catalog)
+    n_y, n_x = grid.shape("30m")
+    array = writer.create("dynamic", (len(catalog.slices), len(DYNAMIC_CHANNELS), n_y, n_x),
+                          ["slice", "dynamic_channel", "y", "x"], "float32",
+                          (1, len(DYNAMIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
+    valid = np.ones((len(catalog.slices), *grid.shape("1km")), dtype=bool)
+    source = str(catalog.layer("rainfall").path)
+    for index in range(len(catalog.slices)):
+        block = np.stack([to_grid(stats[name].isel(slice=index), grid, "30m", "bilinear", source).values
+                          for name in DYNAMIC_CHANNELS])
+        valid[index] = cells_all_finite(block, grid.pixels_per_cell)
+        array[index] = block
+    monsoons = monsoon_counts(catalog.slices, catalog.events)
+    writer.write("monsoons", monsoons, ["slice"], {"units": "count"})
+    return valid
+
+
+def write_targets(writer: export.CubeWriter, catalog: Catalog, valid: np.ndarray) -> dict[str, np.ndarray]:
+    """Write density, presence, valid and the windows; return them for the summary."""
+    density = density_targets(catalog).values
+    valid = valid & np.isfinite(density)
+    density = np.where(valid, density, np.nan).astype("float32")
+    presence = (np.nan_to_num(density) > 0) & valid
+    cell_dims = ["slice", "y_1km", "x_1km"]
+    writer.write("density", density, cell_dims, {"units": "%", "long_name": "new landslide area density"})
+    writer.write("presence", presence, cell_dims, {"long_name": "new landslides present"})
+    writer.write("valid", valid, cell_dims, {"long_name": "cell usable for targets and losses"})
+    windows = patch_windows(catalog.grid.n_rows, catalog.grid.n_cols, PATCH_CELLS, SHIFT_CELLS)
+    writer.write("window_field", np.array(["lattice", "row", "col"]), ["window_field"])
+    writer.write("windows", windows, ["window", "window_field"])
+    return {"density": density, "presence": presence, "valid": valid, "windows": windows}
+
+
+def summarise(catalog: Catalog, arrays: dict[str, np.ndarray], seconds: float) -> dict[str, Any]:
+    """The prepare summary written to prepare.json and printed by the CLI."""
+    valid, presence, windows = arrays["valid"], arrays["presence"], arrays["windows"]
+    per_window = window_cells(valid, windows, PATCH_CELLS).sum(axis=(-1, -2))
+    n_valid = valid.sum(axis=(1, 2))
+    return {
+        "case": catalog.case, "catalog": str(catalog.path),
+        "region_cells": list(catalog.grid.shape("1km")), "region_pixels": list(catalog.grid.shape("30m")),
+        "pixel_size_m": catalog.grid.pixel_size_m, "crs": catalog.grid.crs,
+        "slices": catalog.slice_labels, "channels": list(CHANNELS),
+        "patches_per_slice": count_windows(windows),
+        "samples_with_valid_cells": int(np.count_nonzero(per_window)),
+        "positive_fraction": [round(float(p), 4) for p in presence.sum(axis=(1, 2)) / np.maximum(n_valid, 1)],
+        "masked_cells": [int(v) for v in valid.size // len(valid) - n_valid],
+        "seconds": round(seconds, 2),
+    }
+
+
+@contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Callable[[str], None]]:
+    bar = tqdm(total=total, desc="prepare", unit="step", disable=not enabled)
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    try:
+        yield step
+    finally:
+        bar.close()
+
+
+def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = False) -> dict[str, Any]:
+    """Prepare predictors, targets and patch windows of a catalog into ``workdir``.
+
+    Parameters
+    ----------
+    catalog_path
+        The catalog YAML.
+    workdir
+        Output folder: ``prepared.zarr`` and ``prepare.json`` are (re)written atomically.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        The summary (also in ``prepare.json``).
+    """
+    start = time.perf_counter()
+    catalog = load_catalog(catalog_path)
+    workdir = Path(workdir)
+    with _progress(progress, 5) as step, export.atomic_dir(workdir / CUBE_NAME) as folder:
+        writer = export.CubeWriter(folder, cube_attrs(catalog))
+        write_coordinates(writer, catalog)
+        valid = write_static(writer, catalog, step) & write_dynamic(writer, catalog, step)
+        step("inventory")
+        arrays = write_targets(writer, catalog, valid)
+        step("write")
+    summary = summarise(catalog, arrays, time.perf_counter() - start)
+    export.write_json(summary, workdir / "prepare.json")
+    return summary
+
