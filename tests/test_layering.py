@@ -1,0 +1,60 @@
+"""ARCHITECTURE.md's one-way data flow, checked by walking the import statements."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
+# A module may import only modules to its left. Unknown modules fail the test: place them.
+ORDER = ["errors", "grid", "catalog", "terrain", "triggers", "predictors", "inventory", "patches",
+         "splits", "datasets", "models", "losses", "train", "infer", "hazard", "metrics", "export",
+         "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "prepare",
+         "pipeline", "cli"]
+UI_LIBRARIES = {"panel", "holoviews", "geoviews", "datashader", "bokeh", "dashboard"}
+RAW_READERS = {"open_rasterio", "open_dataset", "open_mfdataset", "read_csv", "read_file"}
+WRITERS = {"to_raster", "to_netcdf", "to_zarr", "write_text", "write_bytes", "create_array", "savez"}
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+
+
+def imported(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "hazardcore":
+                names |= {f"hazardcore.{alias.name}" for alias in node.names}
+    return names
+
+
+def called_attributes(tree: ast.AST) -> set[str]:
+    return {node.func.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: p.stem)
+def test_imports_flow_one_way(path: Path) -> None:
+    assert path.stem in ORDER, f"place {path.stem} in ORDER (ARCHITECTURE.md's data flow)"
+    tree = ast.parse(path.read_text())
+    names = imported(tree)
+    for name in names:
+        root = name.split(".")[0]
+        assert root not in UI_LIBRARIES, f"{path.stem} imports the UI library {root}"
+        if root == "hazardcore" and "." in name:
+            target = name.split(".")[1]
+            message = f"{path.stem} imports {target} (to its right)"
+            assert ORDER.index(target) < ORDER.index(path.stem), message
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: p.stem)
+def test_only_catalog_reads_and_only_export_writes(path: Path) -> None:
+    calls = called_attributes(ast.parse(path.read_text()))
+    if path.stem != "catalog":
+        assert not calls & RAW_READERS, f"{path.stem} reads raw data: {calls & RAW_READERS}"
+    if path.stem != "export":
+        assert not calls & WRITERS, f"{path.stem} writes files: {calls & WRITERS}"
