@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,12 +59,20 @@ class PreparedCube:
             raise HazardcoreError(describe("no prepared data", source=path,
                                            fix="run `hazard prepare CATALOG --out WORKDIR` first"))
         group = zarr.open_group(str(path), mode="r")
-        attrs = dict(group.attrs)
+        attrs: dict[str, Any] = dict(group.attrs)
+
+        def array(name: str) -> zarr.Array:
+            item = group[name]
+            assert isinstance(item, zarr.Array)
+            return item
+
+        def loaded(name: str) -> np.ndarray:
+            return np.asarray(array(name)[...])
+
         return cls(path=path, grid=GridSpec(**attrs["grid"]), slice_labels=list(attrs["slices"]),
-                   channels=list(attrs["channels"]), static=group["static"], dynamic=group["dynamic"],
-                   monsoons=np.asarray(group["monsoons"][:]), density=np.asarray(group["density"][:]),
-                   presence=np.asarray(group["presence"][:]), valid=np.asarray(group["valid"][:]),
-                   windows=np.asarray(group["windows"][:]), patch_cells=int(attrs["patch_cells"]))
+                   channels=list(attrs["channels"]), static=array("static"), dynamic=array("dynamic"),
+                   monsoons=loaded("monsoons"), density=loaded("density"), presence=loaded("presence"),
+                   valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]))
 
     def window_pixels(self, window: int) -> tuple[slice, slice]:
         """Pixel slices (rows, cols) of a window."""
@@ -74,7 +83,8 @@ class PreparedCube:
     def image(self, slice_index: int, window: int) -> np.ndarray:
         """The (13, h, w) float32 image of a window in a slice, NaN replaced by 0."""
         rows, cols = self.window_pixels(window)
-        image = assemble_image(self.static[:, rows, cols], self.dynamic[slice_index, :, rows, cols],
+        image = assemble_image(np.asarray(self.static[:, rows, cols]),
+                               np.asarray(self.dynamic[slice_index, :, rows, cols]),
                                float(self.monsoons[slice_index]))
         return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
 

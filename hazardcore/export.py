@@ -177,8 +177,9 @@ class CubeWriter:
               attrs: dict[str, Any] | None = None) -> None:
         """Write a whole small array (coordinates, targets, windows)."""
         dtype = np.dtypes.StringDType() if values.dtype.kind in "UO" else values.dtype
+        chunks: tuple[int, ...] = tuple(int(n) for n in values.shape) or (1,)
         array = self.group.create_array(name, shape=values.shape, dtype=dtype,
-                                        chunks=values.shape or None, dimension_names=list(dims))
+                                        chunks=chunks if values.shape else "auto", dimension_names=list(dims))
         array[...] = values.astype(dtype) if values.dtype.kind in "UO" else values
         if attrs:
             array.attrs.update(attrs)
