@@ -22,8 +22,9 @@ CHANNEL_UNITS = {"slope": "degree", "elevation": "m", "northness": "1", "eastnes
                  "pga_max": "m/s2", "pga_std": "m/s2", "monsoons": "count"}
 
 
-def static_stack(terrain: xr.Dataset, pga_max: xr.DataArray, pga_std: xr.DataArray) -> xr.DataArray:
-    """Stack the static channels into one (channel, y, x) float32 DataArray.
+def static_layers(terrain: xr.Dataset, pga_max: xr.DataArray,
+                  pga_std: xr.DataArray) -> list[xr.DataArray]:
+    """The static channels in ``STATIC_CHANNELS`` order, checked to share one lattice.
 
     Parameters
     ----------
@@ -34,14 +35,19 @@ def static_stack(terrain: xr.Dataset, pga_max: xr.DataArray, pga_std: xr.DataArr
 
     Returns
     -------
-    xarray.DataArray
-        Channels in ``STATIC_CHANNELS`` order.
+    list of xarray.DataArray
+        One float32 layer per static channel (no copy is stacked: a study-area layer is
+        176 MB, so layers are streamed to the store one by one).
+
+    Raises
+    ------
+    ValueError
+        If the layers' coordinates differ (exact alignment is required).
     """
-    with xr.set_options(arithmetic_join="exact"):
-        layers = [terrain[name] for name in TERRAIN_CHANNELS] + [pga_max, pga_std]
-        stack = xr.concat([layer.drop_vars("spatial_ref", errors="ignore") for layer in layers],
-                          dim="channel", join="exact")
-    return stack.assign_coords(channel=list(STATIC_CHANNELS)).astype("float32")
+    layers = [terrain[name] for name in TERRAIN_CHANNELS] + [pga_max, pga_std]
+    xr.align(*layers, join="exact")
+    return [layer.astype("float32", copy=False).rename(name)
+            for layer, name in zip(layers, STATIC_CHANNELS, strict=True)]
 
 
 def assemble_image(static: np.ndarray, dynamic: np.ndarray, monsoons: float) -> np.ndarray:

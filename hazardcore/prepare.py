@@ -32,7 +32,7 @@ from hazardcore.predictors import (
     DYNAMIC_CHANNELS,
     STATIC_CHANNELS,
     cells_all_finite,
-    static_stack,
+    static_layers,
 )
 from hazardcore.triggers import (
     monsoon_counts,
@@ -136,13 +136,14 @@ def write_static(writer: export.CubeWriter, catalog: Catalog, step: Callable[[st
     terrain_30m = dem_terrain(catalog)
     step("ground motion")
     pga_max, pga_std = pga_layers(catalog)
-    stack = static_stack(terrain_30m, pga_max, pga_std)
+    layers = static_layers(terrain_30m, pga_max, pga_std)
     del terrain_30m, pga_max, pga_std
     array = writer.create("static", (len(STATIC_CHANNELS), n_y, n_x), ["static_channel", "y", "x"],
                           "float32", (len(STATIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
     valid = np.ones(grid.shape("1km"), dtype=bool)
     for index in range(len(STATIC_CHANNELS)):
-        values = stack.isel(channel=index).values
+        values = layers[index].values
+        layers[index] = layers[index][:0, :0]  # release the full layer once it is stored
         valid &= cells_all_finite(values, grid.pixels_per_cell)
         array[index] = values
     return valid
