@@ -81,3 +81,8 @@ def test_inputs_are_never_modified(region_copy: Path, tmp_path: Path) -> None:
     prepare(region_copy, tmp_path / "work")  # re-running replaces the cube atomically
     assert digests() == before
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["prepare.json", "prepared.zarr"]
+
+
+def test_written_files_are_readable_by_others(tiny_workdir: Path) -> None:
+    for path in (tiny_workdir / "prepare.json", tiny_workdir / "prepared.zarr"):
+        assert path.stat().st_mode & 0o044 == 0o044, f"{path} is not group/world readable"
