@@ -123,10 +123,16 @@ def write_geotiff(da: xr.DataArray, path: str | Path, *, nodata: float | None = 
     return Path(path)
 
 
+def _netcdf_encoding(var: xr.DataArray) -> dict[str, Any]:
+    """The variable's own encoding (e.g. rioxarray's ``grid_mapping``) that netCDF4 accepts."""
+    keep = {"grid_mapping", "dtype", "_FillValue", "scale_factor", "add_offset", "units", "calendar"}
+    return {key: value for key, value in var.encoding.items() if key in keep}
+
+
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     """Write a Dataset as NetCDF-4 (zlib-compressed variables) atomically."""
-    encoding = {name: {"zlib": True, "complevel": 4} for name, var in ds.data_vars.items()
-                if np.issubdtype(var.dtype, np.number)}
+    encoding = {name: {**_netcdf_encoding(var), "zlib": True, "complevel": 4}
+                for name, var in ds.data_vars.items() if np.issubdtype(var.dtype, np.number)}
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return Path(path)

@@ -9,6 +9,7 @@ Reprojection uses rioxarray/GDAL rather than hand-written resampling.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -218,6 +219,9 @@ def to_grid(da: xr.DataArray, grid: GridSpec, resolution: Resolution = "30m",
         da = da.rio.write_nodata(np.nan, encoded=False)
     template = grid.template(resolution)
     out = da.rio.reproject_match(template, resampling=RESAMPLING[resampling])
+    # the reprojection leaves reference cycles holding full-size temporaries (7.7 GB peak
+    # instead of 2.9 GB on a study-area grid): collect them now rather than at some later time
+    gc.collect()
     out = out.assign_coords(grid.coords(resolution))
     nodata = out.rio.nodata
     if nodata is not None and not np.isnan(nodata):
