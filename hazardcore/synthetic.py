@@ -337,15 +337,24 @@ def landslide_figures(sim: Simulation, grid: GridSpec) -> dict[str, Any]:
 
 
 def layer_entries(grid: GridSpec, n_slices: int) -> dict[str, Any]:
-    """The ``layers`` section of the catalog."""
+    """The ``layers`` section of the catalog; every entry carries its licence and citation."""
+    layers = _layer_descriptions(grid, n_slices)
+    for entry in layers.values():
+        for item in entry if isinstance(entry, list) else [entry]:
+            item.setdefault("licence", LICENCE)
+            item.setdefault("citation", "hazardcore synthetic region (docs/synthetic.md)")
+    return layers
+
+
+def _layer_descriptions(grid: GridSpec, n_slices: int) -> dict[str, Any]:
     crs, dates = grid.crs, list(MAPPING_DATES[: n_slices + 1])
     return {
         "dem": {"path": FILES["dem"], "format": "GeoTIFF", "crs": crs, "units": "m",
                 "nodata": -9999.0, "description": "synthetic DEM, 31.25 m pixels, grid + 1 km "
                 "margin (fractal relief, steady-state valley network)",
                 "licence": LICENCE, "citation": "hazardcore synthetic terrain"},
-        "pga": [{"event": e.name, "path": f"pga_{e.name}_1km.tif", "format": "GeoTIFF",
-                 "crs": crs, "units": "g", "nodata": -1.0,
+        "pga": [{"event": e.name, "date": e.date, "path": f"pga_{e.name}_1km.tif",
+                 "format": "GeoTIFF", "crs": crs, "units": "g", "nodata": -1.0,
                  "description": f"synthetic PGA of the M{e.magnitude} {e.name} ({e.date}), "
                                 "1 km pixels, finite dipping rupture, correlated scatter"}
                 for e in EVENTS],
