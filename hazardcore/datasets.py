@@ -25,6 +25,7 @@ from hazardcore.patches import window_cells
 from hazardcore.predictors import assemble_image
 
 CUBE_NAME = "prepared.zarr"
+IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
 SAMPLE_KEYS = ("image", "presence", "density", "valid", "slice", "window")
 
 
@@ -36,8 +37,8 @@ class PreparedCube:
     grid: GridSpec
     slice_labels: list[str]
     channels: list[str]
-    static: zarr.Array
-    dynamic: zarr.Array
+    static: zarr.Array | np.ndarray
+    dynamic: zarr.Array | np.ndarray
     monsoons: np.ndarray
     density: np.ndarray
     presence: np.ndarray
@@ -46,8 +47,17 @@ class PreparedCube:
     patch_cells: int
 
     @classmethod
-    def open(cls, workdir: str | Path) -> PreparedCube:
+    def open(cls, workdir: str | Path, memory_budget_bytes: int = IN_MEMORY_BUDGET_BYTES) -> PreparedCube:
         """Open ``WORKDIR/prepared.zarr`` written by ``hazard prepare``.
+
+        Parameters
+        ----------
+        workdir
+            The working folder.
+        memory_budget_bytes
+            The predictor arrays are read into memory when together they fit this budget
+            (a window is then a numpy view, ~50× faster than a Zarr read); larger cubes stay
+            on disk and each window reads only the chunks it touches. 0 forces lazy reads.
 
         Raises
         ------
@@ -69,8 +79,12 @@ class PreparedCube:
         def loaded(name: str) -> np.ndarray:
             return np.asarray(array(name)[...])
 
+        static: zarr.Array | np.ndarray = array("static")
+        dynamic: zarr.Array | np.ndarray = array("dynamic")
+        if static.nbytes + dynamic.nbytes <= memory_budget_bytes:
+            static, dynamic = loaded("static"), loaded("dynamic")
         return cls(path=path, grid=GridSpec(**attrs["grid"]), slice_labels=list(attrs["slices"]),
-                   channels=list(attrs["channels"]), static=array("static"), dynamic=array("dynamic"),
+                   channels=list(attrs["channels"]), static=static, dynamic=dynamic,
                    monsoons=loaded("monsoons"), density=loaded("density"), presence=loaded("presence"),
                    valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]))
 
@@ -86,7 +100,8 @@ class PreparedCube:
         image = assemble_image(np.asarray(self.static[:, rows, cols]),
                                np.asarray(self.dynamic[slice_index, :, rows, cols]),
                                float(self.monsoons[slice_index]))
-        return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+        image[~np.isfinite(image)] = 0.0  # in place: nan_to_num's copy doubled the read time
+        return image
 
     def samples(self) -> np.ndarray:
         """(slice, window) pairs with at least one valid cell, slice-major."""

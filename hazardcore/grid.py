@@ -24,6 +24,7 @@ from rasterio.enums import Resampling
 from hazardcore.errors import CoverageError, CRSError, GridMismatchError, describe
 
 Resolution = Literal["30m", "1km"]
+GC_AFTER_BYTES = 64 * 1024**2
 RESAMPLING = {
     "bilinear": Resampling.bilinear,
     "nearest": Resampling.nearest,
@@ -219,9 +220,10 @@ def to_grid(da: xr.DataArray, grid: GridSpec, resolution: Resolution = "30m",
         da = da.rio.write_nodata(np.nan, encoded=False)
     template = grid.template(resolution)
     out = da.rio.reproject_match(template, resampling=RESAMPLING[resampling])
-    # the reprojection leaves reference cycles holding full-size temporaries (7.7 GB peak
-    # instead of 2.9 GB on a study-area grid): collect them now rather than at some later time
-    gc.collect()
+    if out.nbytes > GC_AFTER_BYTES:
+        # the reprojection leaves reference cycles holding full-size temporaries (7.7 GB peak
+        # instead of 2.9 GB on a study-area grid): collect them now rather than at some later time
+        gc.collect()
     out = out.assign_coords(grid.coords(resolution))
     nodata = out.rio.nodata
     if nodata is not None and not np.isnan(nodata):

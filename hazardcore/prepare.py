@@ -46,6 +46,7 @@ PATCH_CELLS = 4
 SHIFT_CELLS = 2
 CHUNK_PX = 128
 DEM_MARGIN_CELLS = 1
+RESAMPLE_BUDGET_BYTES = 512 * 1024**2  # output of one resampling call (per-slice rain batches)
 
 
 def expanded(grid: GridSpec, margin_cells: int) -> GridSpec:
@@ -160,11 +161,20 @@ def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[s
                           (1, len(DYNAMIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
     valid = np.ones((len(catalog.slices), *grid.shape("1km")), dtype=bool)
     source = str(catalog.layer("rainfall").path)
-    for index in range(len(catalog.slices)):
-        block = np.stack([to_grid(stats[name].isel(slice=index), grid, "30m", "bilinear", source).values
-                          for name in DYNAMIC_CHANNELS])
-        valid[index] = cells_all_finite(block, grid.pixels_per_cell)
-        array[index] = block
+    # bands ordered (slice, channel); rioxarray reprojects 3-D arrays, so slices and channels
+    # share the band axis, and one GDAL call per batch computes the coordinate transform once
+    n_channels = len(DYNAMIC_CHANNELS)
+    bands = stats[list(DYNAMIC_CHANNELS)].to_dataarray("channel").transpose("slice", "channel", "y", "x")
+    bands = bands.stack(band=("slice", "channel")).transpose("band", "y", "x").drop_vars(
+        ["band", "slice", "channel"])
+    bands = bands.rio.write_crs(stats.rio.crs)
+    per_batch = max(1, RESAMPLE_BUDGET_BYTES // (4 * n_y * n_x * n_channels))
+    for first in range(0, len(catalog.slices), per_batch):
+        batch = bands.isel(band=slice(first * n_channels, (first + per_batch) * n_channels))
+        block = to_grid(batch, grid, "30m", "bilinear", source).values.reshape(-1, n_channels, n_y, n_x)
+        for offset, values in enumerate(block):
+            valid[first + offset] = cells_all_finite(values, grid.pixels_per_cell)
+        array[first:first + len(block)] = block
     monsoons = monsoon_counts(catalog.slices, catalog.events)
     writer.write("monsoons", monsoons, ["slice"], {"units": "count"})
     return valid
