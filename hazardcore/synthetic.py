@@ -27,11 +27,12 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from hazardcore import export, terrain
+from hazardcore.catalog import SliceSpec
 from hazardcore.errors import ConfigError, describe
 from hazardcore.grid import GridSpec, to_grid
 from hazardcore.metrics import auc, pearson_r
 from hazardcore.synthetic_terrain import synthetic_dem
-from hazardcore.synthetic_triggers import EVENTS, daily_rain, pga_event, rain_slice_stats
+from hazardcore.synthetic_triggers import EVENTS, daily_rain, pga_event
 from hazardcore.synthetic_truth import (
     PixelFactors,
     SizeLaw,
@@ -45,6 +46,7 @@ from hazardcore.synthetic_truth import (
     slice_intensity,
     susceptibility,
 )
+from hazardcore.triggers import rain_slice_statistics
 
 X_MIN, Y_MAX = 300_000.0, 3_140_000.0
 MAPPING_DATES = ("2015-04-01", "2015-06-15", "2015-11-15", "2016-05-15", "2016-11-15",
@@ -198,13 +200,11 @@ def on_pixels(da: xr.DataArray, grid: GridSpec, name: str) -> np.ndarray:
 
 def rain_on_grid(rain: xr.DataArray, grid: GridSpec, t: int) -> tuple[np.ndarray, np.ndarray]:
     """Slice ``t``'s rain maximum and 95 % span (mm/day), bilinear on the 30 m lattice."""
-    start, end = iso(MAPPING_DATES[t]), iso(MAPPING_DATES[t + 1])
-    out = []
-    for stat in rain_slice_stats(rain, start, end):
-        da = xr.DataArray(stat, dims=("y", "x"),
-                          coords={"y": rain["latitude"].values, "x": rain["longitude"].values})
-        out.append(on_pixels(da.rio.write_crs("EPSG:4326"), grid, "rain"))
-    return out[0], out[1]
+    slice_spec = SliceSpec(SLICE_LABELS[t], iso(MAPPING_DATES[t]), iso(MAPPING_DATES[t + 1]))
+    daily = rain.rename(latitude="y", longitude="x").rio.set_spatial_dims(x_dim="x", y_dim="y")
+    stats = rain_slice_statistics(daily.rio.write_crs("EPSG:4326"), [slice_spec], "rain")
+    return (on_pixels(stats["rain_max"].isel(slice=0), grid, "rain"),
+            on_pixels(stats["rain_span95"].isel(slice=0), grid, "rain"))
 
 
 def pga_on_grid(pga: list[xr.DataArray], grid: GridSpec) -> np.ndarray:

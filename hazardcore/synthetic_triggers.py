@@ -316,14 +316,3 @@ def daily_rain(grid: GridSpec, start: dt.date, end: dt.date, rng: np.random.Gene
     da = xr.DataArray(rain, dims=("time", "latitude", "longitude"),
                       coords={"time": days.values, "latitude": lat, "longitude": lon})
     return da.rio.set_spatial_dims(x_dim="longitude", y_dim="latitude").rio.write_crs("EPSG:4326")
-
-
-def rain_slice_stats(rain: xr.DataArray, start: dt.date, end: dt.date) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum daily rain and 95 % span (97.5th − 2.5th percentile) over (start, end].
-
-    Same definition as :func:`hazardcore.triggers.rain_slice_statistics`.
-    """
-    days = pd.date_range(start + dt.timedelta(days=1), end, freq="D")
-    block = rain.sel(time=days).values
-    low, high = np.percentile(block, [2.5, 97.5], axis=0)
-    return block.max(axis=0).astype(np.float32), (high - low).astype(np.float32)
