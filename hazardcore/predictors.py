@@ -6,6 +6,9 @@ count is one number per slice, broadcast over the image only when a patch is ass
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
@@ -96,3 +99,47 @@ def cells_all_finite(layer_30m: np.ndarray, pixels_per_cell: int) -> np.ndarray:
     rows, cols = n_y // pixels_per_cell, n_x // pixels_per_cell
     finite = np.isfinite(layer_30m).reshape(-1, n_y, n_x).all(axis=0)
     return finite.reshape(rows, pixels_per_cell, cols, pixels_per_cell).all(axis=(1, 3))
+
+
+@dataclass(frozen=True)
+class ChannelScaling:
+    """Per-channel standardisation fitted on training pixels only (stored with the model)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Plain lists for JSON."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, list[float]]) -> ChannelScaling:
+        """Inverse of :meth:`to_dict`."""
+        return cls(np.asarray(values["mean"], dtype="float64"), np.asarray(values["std"], dtype="float64"))
+
+
+def fit_scaling(images: Iterable[tuple[np.ndarray, np.ndarray]]) -> ChannelScaling:
+    """Mean and standard deviation per channel over the valid pixels of training images.
+
+    Parameters
+    ----------
+    images
+        Pairs of (C, h, w) image and (h, w) boolean mask of pixels in valid cells.
+
+    Returns
+    -------
+    ChannelScaling
+        Constant channels get std 1 so that scaling never divides by zero.
+    """
+    total = total_sq = None
+    count = 0
+    for image, valid_px in images:
+        pixels = image[:, valid_px].astype("float64")
+        total = pixels.sum(axis=1) if total is None else total + pixels.sum(axis=1)
+        total_sq = (pixels**2).sum(axis=1) if total_sq is None else total_sq + (pixels**2).sum(axis=1)
+        count += pixels.shape[1]
+    if total is None or total_sq is None or count == 0:
+        raise ValueError("no valid training pixels to fit the channel scaling on")
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return ChannelScaling(mean=mean, std=np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0))

@@ -20,6 +20,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from hazardcore import export, terrain
+from hazardcore.atomic import atomic_dir
 from hazardcore.catalog import Catalog, load_catalog, open_rainfall, open_raster, parse_date
 from hazardcore.datasets import CUBE_NAME
 from hazardcore.errors import CoverageError
@@ -248,7 +249,7 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
     start = time.perf_counter()
     catalog = load_catalog(catalog_path)
     workdir = Path(workdir)
-    with _progress(progress, 5) as step, export.atomic_dir(workdir / CUBE_NAME) as folder:
+    with _progress(progress, 5) as step, atomic_dir(workdir / CUBE_NAME) as folder:
         writer = export.CubeWriter(folder, cube_attrs(catalog))
         write_coordinates(writer, catalog)
         valid = write_static(writer, catalog, step) & write_dynamic(writer, catalog, step)

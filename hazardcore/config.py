@@ -1,0 +1,108 @@
+"""Typed configuration with documented bounds (param), serialisable to JSON.
+
+Each class renders as widgets in the dashboard (``pn.Param``) and round-trips through
+``to_dict`` / ``from_dict``. Defaults are METHOD.md's values; :func:`demo_config` gives
+the small settings the CPU demo uses. A run is named by a short hash of its configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, TypeVar
+
+import param
+
+from hazardcore.errors import ConfigError, describe
+
+T = TypeVar("T", bound="Config")
+SMP_ARCHITECTURES = ["Unet", "UnetPlusPlus", "FPN", "Linknet", "MAnet", "PAN", "DeepLabV3Plus", "UPerNet"]
+
+
+class Config(param.Parameterized):
+    """Base: plain-dict round trip with clear errors for unknown keys or bad values."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Parameter values as plain JSON types."""
+        return {name: value for name, value in self.param.values().items() if name != "name"}
+
+    @classmethod
+    def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+        """Build from a dict, refusing unknown keys and out-of-bounds values.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key and the allowed values.
+        """
+        known = set(cls.param) - {"name"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(describe(f"unknown {cls.__name__} keys", expected=sorted(known), found=unknown))
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ConfigError(describe(f"invalid {cls.__name__} value", found=str(exc))) from exc
+
+
+class ModelConfig(Config):
+    """The two networks (METHOD.md §5)."""
+
+    architecture = param.Selector(default="Unet", objects=SMP_ARCHITECTURES,
+                                  doc="segmentation-models-pytorch architecture of the susceptibility net")
+    encoder_name = param.String(default="resnet18", doc="smp encoder, e.g. resnet18, resnet34, resnet50")
+    encoder_depth = param.Integer(default=5, bounds=(3, 5), doc="encoder stages (each halves the size)")
+    decoder_channels = param.List(default=[256, 128, 64, 32, 16], item_type=int,
+                                  doc="decoder widths, one per encoder stage")
+    in_channels = param.Integer(default=13, bounds=(1, None), doc="predictor channels")
+    patch_cells = param.Integer(default=4, bounds=(1, None), doc="cells along a patch edge")
+    cell_px = param.Integer(default=32, bounds=(4, 64),
+                            doc="pixels along a cell edge seen by the nets (32 = 31.25 m; 16 halves it)")
+    density_conv_channels = param.Integer(default=32, bounds=(1, None), doc="conv block width")
+    density_hidden = param.List(default=[512, 256, 128, 64, 32, 16], item_type=int,
+                                doc="widths of the six dense blocks")
+    density_dropout = param.Number(default=0.2, bounds=(0.0, 0.9), doc="dropout in dense blocks")
+
+
+class TrainConfig(Config):
+    """Staged training (METHOD.md §6)."""
+
+    seed = param.Integer(default=0, doc="random seed (weights, batch order, dropout)")
+    batch_size = param.Integer(default=16, bounds=(1, None), doc="patches per step")
+    learning_rate = param.Number(default=1e-3, bounds=(0.0, 1.0), inclusive_bounds=(False, True))
+    decay_rate = param.Number(default=0.96, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
+                              doc="learning rate × decay_rate every decay_steps steps")
+    decay_steps = param.Integer(default=1000, bounds=(1, None))
+    max_epochs_susceptibility = param.Integer(default=500, bounds=(1, None))
+    max_epochs_density = param.Integer(default=200, bounds=(1, None), doc="per curriculum step")
+    max_epochs_joint = param.Integer(default=20, bounds=(1, None))
+    patience = param.Integer(default=10, bounds=(1, None), doc="epochs without validation improvement")
+    loss = param.Selector(default="focal_tversky", objects=["focal_tversky", "bce"])
+    tversky_alpha = param.Number(default=0.3, bounds=(0.0, 1.0), doc="weight of false positives")
+    tversky_beta = param.Number(default=0.7, bounds=(0.0, 1.0), doc="weight of false negatives")
+    tversky_gamma = param.Number(default=1.0, bounds=(0.1, 10.0), doc="focal exponent 1/γ")
+    joint_density_weight = param.Number(default=1.0, bounds=(0.0, None), doc="density loss weight in joint")
+    split_block_patches = param.Integer(default=2, bounds=(1, None),
+                                        doc="spatial split: block edge in base-lattice patches")
+    validation_fraction = param.Number(default=0.25, bounds=(0.05, 0.6), doc="share of blocks held out")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"])
+    num_threads = param.Integer(default=0, bounds=(0, None), doc="CPU threads (0 = torch default)")
+
+
+def demo_configs() -> tuple[ModelConfig, TrainConfig]:
+    """Small settings that train all stages on the default region in minutes on 2 CPU cores.
+
+    Patches are seen at 64 px (16 px per cell, 2 × 2 average pooling of the 31.25 m
+    lattice), the decoder is 4 stages of narrow widths, and each stage runs few epochs.
+    """
+    model = ModelConfig(encoder_depth=4, decoder_channels=[64, 32, 16, 8], cell_px=16,
+                        density_conv_channels=16, density_hidden=[128, 64, 64, 32, 32, 16])
+    train = TrainConfig(batch_size=16, learning_rate=2e-3, decay_steps=200, max_epochs_susceptibility=12,
+                        max_epochs_density=4, max_epochs_joint=2, patience=4)
+    return model, train
+
+
+def config_hash(*configs: Config) -> str:
+    """Short stable hash of configurations (names a run folder)."""
+    text = json.dumps([c.to_dict() for c in configs], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
