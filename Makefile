@@ -34,10 +34,12 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/hazard synth $(DEMO)/region --seed $(SEED) --size-km $(SIZE_KM)
 	$(VENV)/bin/hazard prepare $(DEMO)/region/catalog.yaml --out $(DEMO)/work
+	$(VENV)/bin/hazard train $(DEMO)/work --config demo
 	@echo
 	@echo "Demo region:   $(DEMO)/region  (catalog.yaml, GeoTIFFs, NetCDF; open them in QGIS)"
 	@echo "Prepared data: $(DEMO)/work    (prepared.zarr, prepare.json)"
-	@echo "Training, prediction and the dashboard arrive with the next stages of the project."
+	@echo "Trained run:   $(DEMO)/work/runs/  (model.pt, checkpoints/, log.jsonl per epoch)"
+	@echo "Prediction maps and the dashboard arrive with the next stages of the project."
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -70,6 +70,25 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+STAGE_COLUMNS = ("epoch", "val_loss", "val_auc", "val_f1", "val_mae", "val_r", "val_r_positive",
+                 "val_nonzero_positive")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hazardcore.config import ModelConfig, TrainConfig, demo_configs
+    from hazardcore.train import train
+
+    model_config, train_config = demo_configs() if args.config == "demo" else (ModelConfig(), TrainConfig())
+    train_config.param.update(seed=args.seed, device=args.device)
+    results = train(args.workdir, model_config, train_config, stage=args.stage, resume=args.resume,
+                    progress=not args.quiet)
+    print("best validation epoch per stage (spatial-block split)")
+    print(format_table([("stage", "  ".join(f"{c:>10}" for c in STAGE_COLUMNS))] + [
+        (stage, "  ".join(f"{record.get(c, float('nan')):>10.4g}" for c in STAGE_COLUMNS))
+        for stage, record in results.items()]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hazard`` and its subcommands."""
     parser = argparse.ArgumentParser(prog="hazard", description="Space-time landslide hazard modelling.")
@@ -93,6 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--out", type=Path, required=True, metavar="WORKDIR", help="working folder")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_cmd_prepare)
+    tr = sub.add_parser("train", help="train the susceptibility and density networks in stages",
+                        description="Train on WORKDIR's prepared data: susceptibility, the density "
+                                    "curriculum (log -> original scale -> all cells) and joint fine-tuning, "
+                                    "with early stopping on a spatial-block validation split. The run goes "
+                                    "to WORKDIR/runs/<config hash> (log.jsonl, checkpoints, model.pt).")
+    tr.add_argument("workdir", type=Path, help="folder written by `hazard prepare`")
+    tr.add_argument("--config", choices=["default", "demo"], default="default",
+                    help="default = METHOD.md values (ResNet-18 U-Net, 128 px, up to 500 epochs); "
+                         "demo = 64 px patches, narrow decoder, few epochs (minutes on a CPU)")
+    tr.add_argument("--stage", choices=["all", "susceptibility", "density", "joint"], default="all",
+                    help="stages to run; later stages start from earlier stages' best weights")
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run where it stopped")
+    tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="auto = CUDA (bf16, data on the GPU) when present, else CPU")
+    tr.add_argument("--seed", type=int, default=0, help="seed of weights, batch order and split")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -48,7 +48,7 @@ class Config(param.Parameterized):
 class ModelConfig(Config):
     """The two networks (METHOD.md §5)."""
 
-    architecture = param.Selector(default="Unet", objects=SMP_ARCHITECTURES,
+    architecture: param.Selector = param.Selector(default="Unet", objects=SMP_ARCHITECTURES,
                                   doc="segmentation-models-pytorch architecture of the susceptibility net")
     encoder_name = param.String(default="resnet18", doc="smp encoder, e.g. resnet18, resnet34, resnet50")
     encoder_depth = param.Integer(default=5, bounds=(3, 5), doc="encoder stages (each halves the size)")
@@ -77,7 +77,7 @@ class TrainConfig(Config):
     max_epochs_density = param.Integer(default=200, bounds=(1, None), doc="per curriculum step")
     max_epochs_joint = param.Integer(default=20, bounds=(1, None))
     patience = param.Integer(default=10, bounds=(1, None), doc="epochs without validation improvement")
-    loss = param.Selector(default="focal_tversky", objects=["focal_tversky", "bce"])
+    loss: param.Selector = param.Selector(default="focal_tversky", objects=["focal_tversky", "bce"])
     tversky_alpha = param.Number(default=0.3, bounds=(0.0, 1.0), doc="weight of false positives")
     tversky_beta = param.Number(default=0.7, bounds=(0.0, 1.0), doc="weight of false negatives")
     tversky_gamma = param.Number(default=1.0, bounds=(0.1, 10.0), doc="focal exponent 1/γ")
@@ -85,7 +85,7 @@ class TrainConfig(Config):
     split_block_patches = param.Integer(default=2, bounds=(1, None),
                                         doc="spatial split: block edge in base-lattice patches")
     validation_fraction = param.Number(default=0.25, bounds=(0.05, 0.6), doc="share of blocks held out")
-    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"])
+    device: param.Selector = param.Selector(default="auto", objects=["auto", "cpu", "cuda"])
     num_threads = param.Integer(default=0, bounds=(0, None), doc="CPU threads (0 = torch default)")
 
 

@@ -149,3 +149,40 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
             "slice": torch.tensor(slice_index, dtype=torch.int64),
             "window": torch.tensor(window, dtype=torch.int64),
         }
+
+
+def valid_pixels(valid_cells: np.ndarray, cell_px: int) -> np.ndarray:
+    """Expand a (…, 4, 4) cell mask to the (…, 4·cell_px, 4·cell_px) pixels it covers."""
+    return np.repeat(np.repeat(valid_cells, cell_px, axis=-2), cell_px, axis=-1)
+
+
+def pool_image(image: np.ndarray, factor: int) -> np.ndarray:
+    """Average-pool a (C, h, w) image by ``factor`` (1 returns it unchanged)."""
+    if factor == 1:
+        return image
+    c, h, w = image.shape
+    return image.reshape(c, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
+
+
+def load_tensors(dataset: PatchDataset, cell_px: int) -> dict[str, torch.Tensor]:
+    """Stack every sample of ``dataset`` into one batch dict, pooled to ``cell_px`` per cell.
+
+    Keys: ``image`` (N, 13, 4·cell_px, 4·cell_px) float32, ``presence``, ``density``,
+    ``valid`` (N, 4, 4), ``slice`` and ``window`` (N,). Used to keep training data resident
+    (in memory, or on the GPU) instead of re-reading it every epoch.
+    """
+    factor = dataset.cube.grid.pixels_per_cell // cell_px
+    if factor < 1 or dataset.cube.grid.pixels_per_cell % cell_px:
+        raise HazardcoreError(describe("cell_px must divide the prepared pixels per cell",
+                                       expected=f"a divisor of {dataset.cube.grid.pixels_per_cell}",
+                                       found=cell_px))
+    size = dataset.cube.patch_cells * cell_px
+    n = len(dataset)
+    out = {"image": torch.empty((n, len(dataset.cube.channels), size, size), dtype=torch.float32)}
+    columns: dict[str, list[torch.Tensor]] = {key: [] for key in SAMPLE_KEYS if key != "image"}
+    for i in range(n):
+        sample = dataset[i]
+        out["image"][i] = torch.from_numpy(pool_image(sample["image"].numpy(), factor))
+        for key, values in columns.items():
+            values.append(sample[key])
+    return out | {key: torch.stack(values) for key, values in columns.items()}

@@ -83,3 +83,7 @@ class UnitError(HazardcoreError):
 
 class ConfigError(HazardcoreError, ValueError):
     """A configuration value is outside its documented bounds."""
+
+
+class CheckpointError(HazardcoreError):
+    """A model (or its checkpoint's configuration) does not match the data it is given."""

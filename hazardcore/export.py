@@ -18,14 +18,7 @@ import xarray as xr
 import yaml
 import zarr
 
-from hazardcore.atomic import atomic_path
-
-
-def write_text(text: str, path: str | Path) -> Path:
-    """Write ``text`` (UTF-8) atomically and return the path."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
+from hazardcore.atomic import atomic_path, write_text
 
 
 def write_json(obj: Any, path: str | Path) -> Path:

@@ -74,3 +74,21 @@ def pearson_r(observed: ArrayLike, predicted: ArrayLike) -> float:
     if denom == 0.0:
         raise ValueError("Pearson R is undefined for a constant array")
     return float(np.clip((obs_c @ pred_c) / denom, -1.0, 1.0))
+
+
+def f1(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> float:
+    """F1 score of the positive class when ``score >= threshold`` is predicted positive.
+
+    Returns 0 when there is neither a predicted nor a true positive.
+    """
+    truth = np.asarray(y_true).astype(bool).ravel()
+    predicted = np.asarray(score).ravel() >= threshold
+    tp = np.count_nonzero(truth & predicted)
+    denominator = 2 * tp + np.count_nonzero(~truth & predicted) + np.count_nonzero(truth & ~predicted)
+    return float(2 * tp / denominator) if denominator else 0.0
+
+
+def mae(observed: ArrayLike, predicted: ArrayLike) -> float:
+    """Mean absolute error."""
+    difference = np.asarray(observed, dtype="float64") - np.asarray(predicted, dtype="float64")
+    return float(np.mean(np.abs(difference)))

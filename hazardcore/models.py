@@ -1,0 +1,272 @@
+"""The two networks of METHOD.md §5 and the combined hazard model, built from a registry.
+
+Every network takes a tensor batch ``image`` (B, C, P, P) float32 with C =
+``ModelConfig.in_channels`` (13) and P = ``patch_cells × cell_px`` (128 by default, 64 in
+the demo), already scaled by the training loop, and returns one value per 1 km cell
+(B, patch_cells, patch_cells).
+
+The susceptibility net is a segmentation-models-pytorch model (``smp.create_model``): a
+well-kept library gives the U-Net and its variants, any timm/torchvision encoder, and
+``encoder_weights=None`` (no download) from configuration alone, so that switching
+architecture or encoder is a config change, not a code change.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Sequence
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+from torch.nn import functional
+
+from hazardcore.config import ModelConfig
+from hazardcore.errors import CheckpointError, ConfigError, describe
+
+OUTPUT_KEYS = ("logit", "probability", "density", "hazard")
+
+
+def patch_px(config: ModelConfig) -> int:
+    """Pixels along a patch edge seen by the networks (``patch_cells × cell_px``)."""
+    return int(config.patch_cells * config.cell_px)
+
+
+def check_input(model_config: ModelConfig, channels: Sequence[str], image_shape: Sequence[int]) -> None:
+    """Check that prepared data matches a model's configuration before it is used.
+
+    Parameters
+    ----------
+    model_config
+        The configuration the model was built (or its checkpoint saved) with.
+    channels
+        Names of the predictor channels of the data, in image order.
+    image_shape
+        Shape of one image (C, P, P) or of a batch (B, C, P, P).
+
+    Raises
+    ------
+    CheckpointError
+        Saying the expected and found channel count or patch size and how to fix it.
+    """
+    if len(channels) != model_config.in_channels:
+        raise CheckpointError(describe(
+            "the data's predictor channels do not match the model",
+            expected=f"{model_config.in_channels} channels",
+            found=f"{len(channels)} channels {list(channels)}",
+            fix="re-run `hazard prepare` with this version, or use the config the data was prepared for"))
+    check_image_shape(model_config, image_shape)
+
+
+def check_image_shape(model_config: ModelConfig, image_shape: Sequence[int]) -> None:
+    """Check the channel count and patch size of an image (C, P, P) or batch (B, C, P, P).
+
+    Raises
+    ------
+    CheckpointError
+        When the shape is not (…, in_channels, P, P) with P = ``patch_cells × cell_px``.
+    """
+    size = patch_px(model_config)
+    expected = (model_config.in_channels, size, size)
+    found = tuple(int(n) for n in image_shape[-3:])
+    if len(image_shape) not in (3, 4) or found != expected:
+        raise CheckpointError(describe(
+            "image shape does not match the model configuration",
+            expected=f"(batch,) channels × patch px × patch px = {expected} "
+                     f"(patch_cells={model_config.patch_cells}, cell_px={model_config.cell_px})",
+            found=tuple(int(n) for n in image_shape),
+            fix="use the model config matching the prepared data (patch_cells, cell_px, in_channels), "
+                "or re-run `hazard prepare`"))
+
+
+def _smp_kwargs(config: ModelConfig) -> dict[str, object]:
+    """Keyword arguments of ``smp.create_model`` for the configured architecture.
+
+    ``decoder_channels`` (one width per encoder stage) is passed only to architectures
+    whose class takes a sequence of widths (Unet, UnetPlusPlus, MAnet); the others (FPN,
+    Linknet, PAN, DeepLabV3Plus, UPerNet) keep their own decoder defaults.
+    """
+    kwargs: dict[str, object] = {"encoder_name": config.encoder_name, "encoder_depth": config.encoder_depth,
+                                 "encoder_weights": None, "in_channels": config.in_channels, "classes": 1}
+    parameter = inspect.signature(getattr(smp, config.architecture)).parameters.get("decoder_channels")
+    if parameter is not None and "Sequence" in str(parameter.annotation):
+        widths = list(config.decoder_channels)[: config.encoder_depth]
+        if len(widths) != config.encoder_depth:
+            raise ConfigError(describe(
+                "decoder_channels needs one width per encoder stage",
+                expected=f"{config.encoder_depth} widths",
+                found=list(config.decoder_channels), fix="give as many decoder_channels as encoder_depth"))
+        kwargs["decoder_channels"] = widths
+    return kwargs
+
+
+def _check_divisible(config: ModelConfig) -> None:
+    """Refuse a patch size the encoder cannot halve ``encoder_depth`` times."""
+    factor = 2 ** config.encoder_depth
+    if patch_px(config) % factor:
+        raise ConfigError(describe(
+            "patch size is not divisible by 2 ** encoder_depth",
+            expected=f"patch_cells × cell_px divisible by {factor}",
+            found=f"{config.patch_cells} × {config.cell_px} = {patch_px(config)}",
+            fix="change cell_px, patch_cells or encoder_depth"))
+
+
+class SusceptibilityNet(nn.Module):
+    """Segmentation network (U-Net, ResNet-18 by default) reduced to one logit per cell.
+
+    Parameters
+    ----------
+    config
+        Architecture, encoder, decoder widths, channels and patch geometry.
+
+    Raises
+    ------
+    ConfigError
+        When decoder_channels is shorter than encoder_depth or the patch size is not
+        divisible by 2 ** encoder_depth.
+
+    Notes
+    -----
+    The per-pixel logits (B, 1, P, P) are averaged over each cell's ``cell_px × cell_px``
+    block. The mean is taken of logits, not of probabilities: the segmentation head is a
+    linear convolution, so the mean logit is a linear read-out of the cell's mean decoder
+    features, i.e. a proper per-cell classifier whose output stays an unbounded score.
+    ``sigmoid`` of it is the cell probability and the BCE-with-logits loss stays
+    numerically stable; a mean of pixel probabilities would saturate (vanishing gradients
+    for confident pixels) and would have to be mapped back through ``logit`` for the loss.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_divisible(config)
+        self.config = config
+        self.net = smp.create_model(config.architecture, **_smp_kwargs(config))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-cell logits (B, patch_cells, patch_cells) of a batch (B, C, P, P)."""
+        check_image_shape(self.config, image.shape)
+        pixel_logits = self.net(image)
+        cell_px = int(self.config.cell_px)
+        return functional.avg_pool2d(pixel_logits, kernel_size=cell_px, stride=cell_px).squeeze(1)
+
+
+def patch_to_cells(image: torch.Tensor, cell_px: int) -> torch.Tensor:
+    """Reshape a batch (B, C, n·c, n·c) into its cell images (B·n·n, C, c, c), row-major.
+
+    Cell (i, j) of patch b is row ``b·n·n + i·n + j``, so that ``reshape(B, n, n)`` of
+    the per-cell outputs restores the patch layout.
+    """
+    batch, channels, height, _ = image.shape
+    n = height // cell_px
+    blocks = image.reshape(batch, channels, n, cell_px, n, cell_px)
+    return blocks.permute(0, 2, 4, 1, 3, 5).reshape(batch * n * n, channels, cell_px, cell_px)
+
+
+def _dense_block(width_in: int, width_out: int, dropout: float) -> nn.Sequential:
+    """Linear → BatchNorm1d → ReLU → Dropout."""
+    return nn.Sequential(nn.Linear(width_in, width_out), nn.BatchNorm1d(width_out), nn.ReLU(inplace=True),
+                         nn.Dropout(dropout))
+
+
+class DensityNet(nn.Module):
+    """Per-cell landslide area density regressor (METHOD.md §5), in % of the cell, ≥ 0.
+
+    Each cell image (C, cell_px, cell_px) passes one convolution block (3×3 conv,
+    BatchNorm2d, ReLU, 2×2 max-pool), is flattened, passes the dense blocks (Linear,
+    BatchNorm1d, ReLU, Dropout; widths ``density_hidden``, six by default) and a final
+    Linear → ReLU.
+
+    Parameters
+    ----------
+    config
+        ``in_channels``, ``cell_px``, ``density_conv_channels``, ``density_hidden``,
+        ``density_dropout``.
+
+    Raises
+    ------
+    ConfigError
+        When ``density_hidden`` is empty.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not config.density_hidden:
+            raise ConfigError(describe("density_hidden is empty", expected="at least one dense width",
+                                       found=config.density_hidden, fix="e.g. [512, 256, 128, 64, 32, 16]"))
+        self.config = config
+        width = int(config.density_conv_channels)
+        self.conv = nn.Sequential(nn.Conv2d(config.in_channels, width, kernel_size=3, padding=1),
+                                  nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Flatten())
+        widths = [width * (config.cell_px // 2) ** 2, *config.density_hidden]
+        blocks = [_dense_block(a, b, config.density_dropout) for a, b in itertools.pairwise(widths)]
+        self.dense = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.Linear(widths[-1], 1), nn.ReLU())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-cell density (B, patch_cells, patch_cells) of a batch (B, C, P, P)."""
+        check_image_shape(self.config, image.shape)
+        cell_px = int(self.config.cell_px)
+        values = self.head(self.dense(self.conv(patch_to_cells(image, cell_px))))
+        n = image.shape[-1] // cell_px
+        return values.reshape(image.shape[0], n, n)
+
+
+class HazardModel(nn.Module):
+    """Susceptibility and density nets side by side; hazard = probability × density.
+
+    Parameters
+    ----------
+    config
+        Configuration of both networks.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.susceptibility = SusceptibilityNet(config)
+        self.density = DensityNet(config)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Outputs of a batch (B, C, P, P), each (B, patch_cells, patch_cells).
+
+        Returns
+        -------
+        dict of str to Tensor
+            ``logit``, ``probability`` (sigmoid of logit), ``density`` (% of the cell,
+            ≥ 0) and ``hazard`` (probability × density).
+        """
+        logit = self.susceptibility(image)
+        probability = torch.sigmoid(logit)
+        density = self.density(image)
+        return {"logit": logit, "probability": probability, "density": density,
+                "hazard": probability * density}
+
+
+MODEL_KINDS: dict[str, type[nn.Module]] = {
+    "susceptibility": SusceptibilityNet, "density": DensityNet, "hazard": HazardModel}
+
+
+def build_model(config: ModelConfig, kind: str = "hazard") -> nn.Module:
+    """Build a network from the registry.
+
+    Parameters
+    ----------
+    config
+        The model configuration.
+    kind
+        A key of :data:`MODEL_KINDS`: ``"susceptibility"``, ``"density"`` or ``"hazard"``.
+
+    Returns
+    -------
+    torch.nn.Module
+        The untrained network (random weights; no pretrained weights are ever downloaded).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown kind, or a configuration the network cannot be built from.
+    """
+    if kind not in MODEL_KINDS:
+        raise ConfigError(describe(f"unknown model kind {kind!r}", expected=sorted(MODEL_KINDS), found=kind))
+    return MODEL_KINDS[kind](config)

@@ -1,0 +1,404 @@
+"""Staged training of the ensemble (METHOD.md §6), resumable and deterministic on the CPU.
+
+Stages, each initialised from the previous one's best weights:
+``susceptibility`` (focal Tversky on presence); the density curriculum ``density_log``
+(positive cells, target log(1 + density)), ``density_positive`` (positive cells, original
+scale) and ``density_all`` (all cells); ``joint`` fine-tuning of the combined model
+(susceptibility loss + MAE of hazard on all cells + MAE of density on positive cells, so
+the density head keeps its meaning of density *given* occurrence).
+
+Every epoch writes the stage's last checkpoint (weights, optimiser, scheduler, RNG and
+early-stopping state) and a line of the run's ``log.jsonl``; the best epoch by validation
+loss is kept. Batch order depends only on (seed, stage, epoch), so a resumed stage
+continues exactly where it stopped. Data stays resident (in memory, or on the GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hazardcore import metrics
+from hazardcore.atomic import write_text
+from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from hazardcore.config import ModelConfig, TrainConfig, config_hash
+from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, valid_pixels
+from hazardcore.errors import ConfigError, describe
+from hazardcore.losses import masked_mae, susceptibility_loss
+from hazardcore.models import HazardModel, build_model, check_input
+from hazardcore.predictors import ChannelScaling, fit_scaling
+from hazardcore.splits import Split, spatial_split
+
+STAGES = ("susceptibility", "density_log", "density_positive", "density_all", "joint")
+STAGE_GROUPS = {"susceptibility": STAGES[:1], "density": STAGES[1:4], "joint": STAGES[4:], "all": STAGES}
+Batch = dict[str, torch.Tensor]
+Callback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainingData:
+    """Resident, scaled tensors of both sides of the split."""
+
+    train: Batch
+    validation: Batch
+    scaling: ChannelScaling
+    split: Split
+    channels: list[str]
+    slices: list[str]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(describe("device cuda requested but no CUDA device is available",
+                                   fix="use --device auto or cpu"))
+    return torch.device(name)
+
+
+def scale_batch(batch: Batch, scaling: ChannelScaling, cell_px: int) -> Batch:
+    """Standardise the image channels; pixels of invalid cells become 0 (the mean)."""
+    mean = torch.as_tensor(scaling.mean, dtype=torch.float32)[None, :, None, None]
+    std = torch.as_tensor(scaling.std, dtype=torch.float32)[None, :, None, None]
+    keep = torch.from_numpy(valid_pixels(batch["valid"].numpy(), cell_px))[:, None]
+    return batch | {"image": ((batch["image"] - mean) / std) * keep}
+
+
+def load_training_data(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig) -> TrainingData:
+    """Split the prepared samples, load both sides resident and fit the scaling on training cells."""
+    cube = PreparedCube.open(workdir)
+    check_input(model_config, cube.channels, (len(cube.channels), cube.patch_cells * model_config.cell_px,
+                                              cube.patch_cells * model_config.cell_px))
+    split = spatial_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, cube.patch_cells,
+                          train_config.split_block_patches, train_config.validation_fraction,
+                          train_config.seed)
+    samples = cube.samples()
+    train = load_tensors(PatchDataset(cube, split.samples(samples, "train")), model_config.cell_px)
+    validation = load_tensors(PatchDataset(cube, split.samples(samples, "validation")), model_config.cell_px)
+    pixel_masks = valid_pixels(train["valid"].numpy(), model_config.cell_px)
+    scaling = fit_scaling((image.numpy(), mask) for image, mask in zip(train["image"], pixel_masks, strict=True))
+    return TrainingData(scale_batch(train, scaling, model_config.cell_px),
+                        scale_batch(validation, scaling, model_config.cell_px),
+                        scaling, split, cube.channels, cube.slice_labels)
+
+
+def stage_module(model: HazardModel, stage: str) -> torch.nn.Module:
+    """The part of the model a stage optimises."""
+    if stage == "susceptibility":
+        return model.susceptibility
+    return model.density if stage.startswith("density") else model
+
+
+def stage_loss(model: HazardModel, stage: str, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
+    """Loss of a stage on a batch, and the predictions (probability / density on the % scale)."""
+    valid, presence, density = batch["valid"], batch["presence"], batch["density"]
+    positive = presence > 0
+    if stage == "susceptibility":
+        logit = model.susceptibility(batch["image"]).float()
+        return susceptibility_loss(logit, presence, valid, config), {"probability": torch.sigmoid(logit)}
+    if stage.startswith("density"):
+        predicted = model.density(batch["image"]).float()
+        if stage == "density_log":
+            loss = masked_mae(predicted, torch.log1p(density), valid, mask=positive)
+            return loss, {"density": torch.expm1(predicted)}
+        mask = positive if stage == "density_positive" else None
+        return masked_mae(predicted, density, valid, mask=mask), {"density": predicted}
+    out = {key: value.float() for key, value in model(batch["image"]).items()}
+    loss = susceptibility_loss(out["logit"], presence, valid, config) + config.joint_density_weight * (
+        masked_mae(out["hazard"], density, valid) + masked_mae(out["density"], density, valid, mask=positive))
+    return loss, out
+
+
+def stage_samples(data: Batch, stage: str) -> Batch:
+    """Density stages on positives train only on patches holding a positive valid cell."""
+    if stage not in ("density_log", "density_positive"):
+        return data
+    keep = ((data["presence"] > 0) & data["valid"]).flatten(1).any(dim=1)
+    return {key: value[keep] for key, value in data.items()}
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Move a batch (non-blocking from pinned memory on CUDA; channels-last images)."""
+    out = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    if device.type == "cuda":
+        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def autocast(device: torch.device) -> Any:
+    """bf16 autocast on CUDA, a no-op context on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def epoch_order(n: int, seed: int, stage: str, epoch: int) -> torch.Tensor:
+    """Batch order of an epoch, a function of (seed, stage, epoch) only (exact resume)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig, epoch: int,
+                optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                device: torch.device) -> float:
+    """One pass over the training data; returns the mean batch loss."""
+    model.train()
+    order = epoch_order(len(data["image"]), config.seed, stage, epoch)
+    losses = []
+    for start in range(0, len(order), config.batch_size):
+        batch = {key: value[order[start:start + config.batch_size]] for key, value in data.items()}
+        with autocast(device):
+            loss, _ = stage_loss(model, stage, batch, config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.detach())
+    return float(torch.stack(losses).mean())
+
+
+@torch.no_grad()
+def evaluate(model: HazardModel, stage: str, data: Batch, config: TrainConfig) -> dict[str, float]:
+    """Validation loss and metrics over the valid cells of the validation side."""
+    model.eval()
+    losses, weights, predicted = [], [], []
+    device = data["image"].device
+    for start in range(0, len(data["image"]), 4 * config.batch_size):
+        batch = {key: value[start:start + 4 * config.batch_size] for key, value in data.items()}
+        with autocast(device):
+            loss, out = stage_loss(model, stage, batch, config)
+        losses.append(float(loss))
+        weights.append(int(batch["valid"].sum()))
+        predicted.append({key: value.float().cpu() for key, value in out.items()})
+    result = {"val_loss": float(np.average(losses, weights=np.maximum(weights, 1)))}
+    valid = data["valid"].cpu().numpy()
+    presence = data["presence"].cpu().numpy()[valid] > 0
+    density = data["density"].cpu().numpy()[valid]
+    for key in ("probability", "density"):
+        if key in predicted[0]:
+            values = torch.cat([p[key] for p in predicted]).numpy()[valid]
+            result |= score(key, values, presence, density)
+    return result
+
+
+def score(key: str, values: np.ndarray, presence: np.ndarray, density: np.ndarray) -> dict[str, float]:
+    """Susceptibility (AUC, F1) or density (MAE, R, on all and on positive cells) scores."""
+    if key == "probability":
+        both = 0 < presence.sum() < presence.size
+        return {"val_auc": metrics.auc(presence, values) if both else math.nan,
+                "val_f1": metrics.f1(presence, values)}
+    out = {"val_mae": metrics.mae(density, values), "val_r": _safe_r(density, values)}
+    if presence.any():
+        out |= {"val_mae_positive": metrics.mae(density[presence], values[presence]),
+                "val_r_positive": _safe_r(density[presence], values[presence]),
+                "val_nonzero_positive": float(np.mean(values[presence] > 1e-3))}
+    return out
+
+
+def _safe_r(observed: np.ndarray, predicted: np.ndarray) -> float:
+    if observed.size < 2 or np.std(observed) == 0 or np.std(predicted) == 0:
+        return math.nan
+    return metrics.pearson_r(observed, predicted)
+
+
+@dataclass
+class Run:
+    """A training run folder: ``WORKDIR/runs/<run_id>`` with configs, log and checkpoints."""
+
+    folder: Path
+    model_config: ModelConfig
+    train_config: TrainConfig
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "log.jsonl"
+
+    def checkpoint(self, stage: str, which: str) -> Path:
+        """Path of a stage's ``last`` or ``best`` checkpoint."""
+        return self.folder / "checkpoints" / f"{stage}_{which}.pt"
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one epoch's record (the dashboard reads this file)."""
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def forget_after(self, stage: str, epoch: int) -> None:
+        """Drop log lines of ``stage`` from ``epoch`` on (an interrupted epoch is redone)."""
+        if not self.log_path.exists():
+            return
+        lines = [line for line in self.log_path.read_text(encoding="utf-8").splitlines()
+                 if not (json.loads(line)["stage"] == stage and json.loads(line)["epoch"] >= epoch)]
+        write_text("".join(line + "\n" for line in lines), self.log_path)
+
+
+def make_checkpoint(run: Run, model: HazardModel, data: TrainingData, state: dict[str, Any]) -> Checkpoint:
+    """Checkpoint of the whole model with the data contract and ``state``."""
+    return Checkpoint(model_config=run.model_config.to_dict(), train_config=run.train_config.to_dict(),
+                      kind="hazard", weights={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                      channels=list(data.channels), scaling=data.scaling.to_dict(), slices=list(data.slices),
+                      state=state)
+
+
+def max_epochs(stage: str, config: TrainConfig) -> int:
+    """Epoch limit of a stage."""
+    if stage == "susceptibility":
+        return config.max_epochs_susceptibility
+    return config.max_epochs_density if stage.startswith("density") else config.max_epochs_joint
+
+
+def decay(config: TrainConfig) -> Callable[[int], float]:
+    """Staircase exponential decay of the learning rate per optimisation step."""
+    return lambda step: config.decay_rate ** (step // config.decay_steps)
+
+
+def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, device: torch.device,
+              resume: bool, progress: bool, callbacks: list[Callback]) -> dict[str, Any]:
+    """Train one stage with early stopping; leave the best weights in ``model``."""
+    config = run.train_config
+    train_data = to_device(stage_samples(data.train, stage), device)
+    validation = to_device(data.validation, device)
+    optimizer = torch.optim.Adam(stage_module(model, stage).parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay(config))
+    state: dict[str, Any] = {"stage": stage, "epoch": 0, "best_loss": math.inf, "best_epoch": -1,
+                             "bad_epochs": 0, "done": False}
+    last = run.checkpoint(stage, "last")
+    if resume and last.exists():
+        state = restore(load_checkpoint(last), model, optimizer, scheduler)
+        run.forget_after(stage, state["epoch"])
+    limit = max_epochs(stage, config)
+    bar = tqdm(total=limit, initial=state["epoch"], desc=stage, unit="epoch", disable=not progress)
+    while not state["done"]:
+        started = time.perf_counter()
+        train_loss = train_epoch(model, stage, train_data, config, state["epoch"], optimizer, scheduler, device)
+        record = {"stage": stage, "epoch": state["epoch"], "train_loss": train_loss,
+                  "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
+        seconds = time.perf_counter() - started
+        record |= {"seconds": seconds, "patches_per_s": len(train_data["image"]) / seconds}
+        improved = record["val_loss"] < state["best_loss"]
+        state = advance(state, record, improved, limit, config.patience)
+        if improved:
+            save_checkpoint(make_checkpoint(run, model, data, state | {"metrics": record}),
+                            run.checkpoint(stage, "best"))
+        run.log(record)
+        save_checkpoint(make_checkpoint(run, model, data, state | optimiser_state(optimizer, scheduler)), last)
+        bar.update(1)
+        bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{record['val_loss']:.4f}",
+                        rate=f"{record['patches_per_s']:.0f}/s")
+        for callback in callbacks:
+            callback(record)
+    bar.close()
+    best = load_checkpoint(run.checkpoint(stage, "best"))
+    model.load_state_dict(best.weights)
+    return dict(best.state["metrics"])
+
+
+def advance(state: dict[str, Any], record: dict[str, Any], improved: bool, limit: int,
+            patience: int) -> dict[str, Any]:
+    """Early-stopping bookkeeping after an epoch."""
+    epoch = state["epoch"] + 1
+    if improved:
+        state = state | {"best_loss": record["val_loss"], "best_epoch": record["epoch"], "bad_epochs": 0}
+    else:
+        state = state | {"bad_epochs": state["bad_epochs"] + 1}
+    return state | {"epoch": epoch, "done": epoch >= limit or state["bad_epochs"] >= patience}
+
+
+def optimiser_state(optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
+    """What a resumed stage needs besides the weights."""
+    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state()}
+
+
+def restore(checkpoint: Checkpoint, model: HazardModel, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
+    """Load a stage's last checkpoint; return its early-stopping state."""
+    model.load_state_dict(checkpoint.weights)
+    state = dict(checkpoint.state)
+    optimizer.load_state_dict(state.pop("optimizer"))
+    scheduler.load_state_dict(state.pop("scheduler"))
+    torch.set_rng_state(state.pop("torch_rng"))
+    return state
+
+
+def open_run(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, resume: bool) -> Run:
+    """Create (or, with ``resume``, reuse) the run folder named by the configuration hash."""
+    folder = Path(workdir) / "runs" / config_hash(model_config, train_config)
+    if not resume and folder.exists():
+        for path in [*folder.glob("checkpoints/*.pt"), folder / "log.jsonl"]:
+            path.unlink(missing_ok=True)
+    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+    configs = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+    write_text(json.dumps(configs, indent=2) + "\n", folder / "config.json")
+    return Run(folder, model_config, train_config)
+
+
+def stages_to_run(stage: str) -> tuple[str, ...]:
+    """Stage names of a ``hazard train --stage`` value."""
+    if stage not in STAGE_GROUPS:
+        raise ConfigError(describe("unknown training stage", expected=sorted(STAGE_GROUPS), found=stage))
+    return STAGE_GROUPS[stage]
+
+
+def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, stage: str = "all",
+          resume: bool = False, progress: bool = False,
+          callbacks: list[Callback] | None = None) -> dict[str, dict[str, Any]]:
+    """Train the stages of ``stage`` on a prepared working folder.
+
+    Parameters
+    ----------
+    workdir
+        Folder written by ``hazard prepare``; the run goes to ``workdir/runs/<run_id>``.
+    model_config, train_config
+        Configurations (their hash names the run).
+    stage
+        ``all``, ``susceptibility``, ``density`` or ``joint``.
+    resume
+        Continue an interrupted run: finished stages are skipped (their best weights
+        loaded) and the interrupted one continues from its last epoch.
+    progress
+        Show a progress bar per stage.
+    callbacks
+        Called with each epoch's record (e.g. to stop early from outside).
+
+    Returns
+    -------
+    dict
+        Best validation record per stage.
+    """
+    device = resolve_device(train_config.device)
+    if train_config.num_threads:
+        torch.set_num_threads(train_config.num_threads)
+    torch.manual_seed(train_config.seed)
+    model = build_model(model_config, "hazard")
+    assert isinstance(model, HazardModel)
+    model.to(device)
+    data = load_training_data(workdir, model_config, train_config)
+    run = open_run(workdir, model_config, train_config, resume)
+    results = {}
+    for name in STAGES:
+        best = run.checkpoint(name, "best")
+        if name not in stages_to_run(stage):
+            if best.exists():  # later stages start from earlier stages' best weights
+                model.load_state_dict(load_checkpoint(best).weights)
+            continue
+        done = resume and run.checkpoint(name, "last").exists() and load_checkpoint(
+            run.checkpoint(name, "last")).state.get("done", False)
+        if done:
+            checkpoint = load_checkpoint(best)
+            model.load_state_dict(checkpoint.weights)
+            results[name] = dict(checkpoint.state["metrics"])
+            continue
+        results[name] = run_stage(run, model, name, data, device, resume, progress, callbacks or [])
+    final = make_checkpoint(run, model, data, {"results": results, "validation_windows":
+                                                data.split.validation_windows.tolist()})
+    save_checkpoint(final, run.folder / "model.pt")
+    return results
