@@ -318,3 +318,27 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
     crs = da.rio.crs
     out = mask_nodata(da, entry.nodata, entry.path).rio.write_crs(crs)
     return out.assign_attrs(units=entry.units or str(da.attrs.get("units", "")), source=str(entry.path))
+
+
+TRUTH_VARIABLES = ("p_occurrence", "expected_density_given_occurrence")
+
+
+def open_truth(entry: LayerEntry, slice_labels: list[str]) -> xr.Dataset:
+    """Read the known-truth layers of a synthetic case (slice, y, x) for the given slices.
+
+    Raises
+    ------
+    CatalogError
+        If a truth variable or a slice is missing.
+    """
+    with xr.open_dataset(entry.path, decode_coords="all") as ds:
+        missing = [name for name in TRUTH_VARIABLES if name not in ds]
+        if missing:
+            raise CatalogError(describe("truth file lacks variables", source=entry.path,
+                                        expected=list(TRUTH_VARIABLES), found=list(ds.data_vars)))
+        labels = [str(v) for v in ds["slice"].values]
+        absent = [label for label in slice_labels if label not in labels]
+        if absent:
+            raise CatalogError(describe("truth file lacks slices", source=entry.path,
+                                        expected=slice_labels, found=labels))
+        return ds[list(TRUTH_VARIABLES)].sel(slice=slice_labels).load()

@@ -71,7 +71,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 STAGE_COLUMNS = ("epoch", "val_loss", "val_auc", "val_f1", "val_mae", "val_r", "val_r_positive",
-                 "val_nonzero_positive")
+                 "val_nonzero_positive", "oracle_auc", "oracle_r_positive")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

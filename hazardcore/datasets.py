@@ -45,6 +45,7 @@ class PreparedCube:
     valid: np.ndarray
     windows: np.ndarray
     patch_cells: int
+    truth: dict[str, np.ndarray]
 
     @classmethod
     def open(cls, workdir: str | Path, memory_budget_bytes: int = IN_MEMORY_BUDGET_BYTES) -> PreparedCube:
@@ -86,7 +87,9 @@ class PreparedCube:
         return cls(path=path, grid=GridSpec(**attrs["grid"]), slice_labels=list(attrs["slices"]),
                    channels=list(attrs["channels"]), static=static, dynamic=dynamic,
                    monsoons=loaded("monsoons"), density=loaded("density"), presence=loaded("presence"),
-                   valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]))
+                   valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]),
+                   truth={name.removeprefix("truth_"): loaded(name) for name in group.array_keys()
+                          if name.startswith("truth_")})
 
     def window_pixels(self, window: int) -> tuple[slice, slice]:
         """Pixel slices (rows, cols) of a window."""
@@ -102,6 +105,11 @@ class PreparedCube:
                                float(self.monsoons[slice_index]))
         image[~np.isfinite(image)] = 0.0  # in place: nan_to_num's copy doubled the read time
         return image
+
+    def truth_cells(self, name: str, samples: np.ndarray) -> np.ndarray:
+        """A truth layer (e.g. ``p_occurrence``) gathered as (n, 4, 4) blocks of ``samples``."""
+        blocks = window_cells(self.truth[name], self.windows, self.patch_cells)
+        return blocks[samples[:, 0], samples[:, 1]]
 
     def samples(self) -> np.ndarray:
         """(slice, window) pairs with at least one valid cell, slice-major."""

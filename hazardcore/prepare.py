@@ -21,7 +21,15 @@ from tqdm.auto import tqdm
 
 from hazardcore import export, terrain
 from hazardcore.atomic import atomic_dir
-from hazardcore.catalog import Catalog, load_catalog, open_rainfall, open_raster, parse_date
+from hazardcore.catalog import (
+    TRUTH_VARIABLES,
+    Catalog,
+    load_catalog,
+    open_rainfall,
+    open_raster,
+    open_truth,
+    parse_date,
+)
 from hazardcore.datasets import CUBE_NAME
 from hazardcore.errors import CoverageError
 from hazardcore.grid import GridSpec, assert_on_grid, to_grid
@@ -194,7 +202,20 @@ def write_targets(writer: export.CubeWriter, catalog: Catalog, valid: np.ndarray
     windows = patch_windows(catalog.grid.n_rows, catalog.grid.n_cols, PATCH_CELLS, SHIFT_CELLS)
     writer.write("window_field", np.array(["lattice", "row", "col"]), ["window_field"])
     writer.write("windows", windows, ["window", "window_field"])
+    write_truth(writer, catalog, cell_dims)
     return {"density": density, "presence": presence, "valid": valid, "windows": windows}
+
+
+def write_truth(writer: export.CubeWriter, catalog: Catalog, cell_dims: list[str]) -> None:
+    """Copy the known truth (synthetic cases) into the cube, so skill can be set against it."""
+    if "truth" not in catalog.layers:
+        return
+    entry = catalog.layer("truth")
+    truth = open_truth(entry, catalog.slice_labels)
+    for name in TRUTH_VARIABLES:
+        layer = truth[name].transpose("slice", "y", "x")
+        assert_on_grid(layer, catalog.grid, "1km", name=f"{entry.path}:{name}")
+        writer.write(f"truth_{name}", layer.values.astype("float32"), cell_dims, dict(layer.attrs))
 
 
 def summarise(catalog: Catalog, arrays: dict[str, np.ndarray], seconds: float) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class TrainingData:
     split: Split
     channels: list[str]
     slices: list[str]
+    oracle: dict[str, float]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,7 +90,22 @@ def load_training_data(workdir: str | Path, model_config: ModelConfig, train_con
     scaling = fit_scaling((image.numpy(), mask) for image, mask in zip(train["image"], pixel_masks, strict=True))
     return TrainingData(scale_batch(train, scaling, model_config.cell_px),
                         scale_batch(validation, scaling, model_config.cell_px),
-                        scaling, split, cube.channels, cube.slice_labels)
+                        scaling, split, cube.channels, cube.slice_labels,
+                        oracle_scores(cube, split.samples(samples, "validation"), validation))
+
+
+def oracle_scores(cube: PreparedCube, samples: np.ndarray, validation: Batch) -> dict[str, float]:
+    """Scores of the known truth (synthetic cases) on the validation cells: the skill ceiling."""
+    if not {"p_occurrence", "expected_density_given_occurrence"} <= set(cube.truth):
+        return {}
+    valid = validation["valid"].numpy()
+    presence = validation["presence"].numpy()[valid] > 0
+    density = validation["density"].numpy()[valid]
+    probability = cube.truth_cells("p_occurrence", samples)[valid]
+    given = cube.truth_cells("expected_density_given_occurrence", samples)[valid]
+    scores = score("probability", probability, presence, density)
+    scores |= score("density", given, presence, density)
+    return {key.replace("val_", "oracle_"): value for key, value in scores.items()}
 
 
 def stage_module(model: HazardModel, stage: str) -> torch.nn.Module:
@@ -398,6 +414,8 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
             results[name] = dict(checkpoint.state["metrics"])
             continue
         results[name] = run_stage(run, model, name, data, device, resume, progress, callbacks or [])
+    for record in results.values():
+        record |= data.oracle
     final = make_checkpoint(run, model, data, {"results": results, "validation_windows":
                                                 data.split.validation_windows.tolist()})
     save_checkpoint(final, run.folder / "model.pt")
