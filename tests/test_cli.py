@@ -20,6 +20,11 @@ def test_synth_then_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "6 base + 2 shifted" in out
     summary = json.loads((tmp_path / "work" / "prepare.json").read_text())
     assert summary["region_cells"] == [12, 8] and len(summary["positive_fraction"]) == 2
+    from hazardcore.datasets import PreparedCube
+
+    cube = PreparedCube.open(tmp_path / "work")
+    assert set(cube.truth) == {"p_occurrence", "expected_density_given_occurrence"}
+    assert cube.truth["p_occurrence"].shape == (2, 12, 8) and 0 <= cube.truth["p_occurrence"].min() < 1
 
 
 def test_every_subcommand_explains_its_arguments(capsys: pytest.CaptureFixture[str]) -> None:
