@@ -76,16 +76,99 @@ def pearson_r(observed: ArrayLike, predicted: ArrayLike) -> float:
     return float(np.clip((obs_c @ pred_c) / denom, -1.0, 1.0))
 
 
+def _binary(y_true: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(y_true).ravel().astype(bool)
+    values = np.asarray(score, dtype=np.float64).ravel()
+    if labels.shape != values.shape:
+        raise ValueError(f"y_true and score differ in size: {labels.size} vs {values.size}")
+    return labels, values
+
+
+def confusion_counts(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> dict[str, int]:
+    """Counts of true/false positives/negatives when ``score >= threshold`` is positive."""
+    labels, values = _binary(y_true, score)
+    predicted = values >= threshold
+    return {"tp": int(np.count_nonzero(labels & predicted)), "fp": int(np.count_nonzero(~labels & predicted)),
+            "fn": int(np.count_nonzero(labels & ~predicted)), "tn": int(np.count_nonzero(~labels & ~predicted))}
+
+
 def f1(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> float:
     """F1 score of the positive class when ``score >= threshold`` is predicted positive.
 
     Returns 0 when there is neither a predicted nor a true positive.
     """
-    truth = np.asarray(y_true).astype(bool).ravel()
-    predicted = np.asarray(score).ravel() >= threshold
-    tp = np.count_nonzero(truth & predicted)
-    denominator = 2 * tp + np.count_nonzero(~truth & predicted) + np.count_nonzero(truth & ~predicted)
-    return float(2 * tp / denominator) if denominator else 0.0
+    c = confusion_counts(y_true, score, threshold)
+    denominator = 2 * c["tp"] + c["fp"] + c["fn"]
+    return float(2 * c["tp"] / denominator) if denominator else 0.0
+
+
+def iou(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> float:
+    """Intersection over union (Jaccard index) of the positive class; 0 when both are empty."""
+    c = confusion_counts(y_true, score, threshold)
+    denominator = c["tp"] + c["fp"] + c["fn"]
+    return float(c["tp"] / denominator) if denominator else 0.0
+
+
+def roc_curve(y_true: ArrayLike, score: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ROC curve: false and true positive rates at every distinct score, highest first.
+
+    Returns
+    -------
+    fpr, tpr, thresholds
+        Starting at (0, 0) with threshold +inf, ending at (1, 1).
+    """
+    labels, values = _binary(y_true, score)
+    order = np.argsort(-values, kind="mergesort")
+    values, labels = values[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(values)), values.size - 1]
+    tps = np.cumsum(labels)[last_of_tie]
+    fps = (last_of_tie + 1) - tps
+    n_pos, n_neg = max(int(labels.sum()), 1), max(int((~labels).sum()), 1)
+    return (np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos], np.r_[np.inf, values[last_of_tie]])
+
+
+def confusion_map(y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> np.ndarray:
+    """Per-cell class codes of the same shape: 0 TN, 1 FP, 2 FN, 3 TP (NaN score → -1)."""
+    labels = np.asarray(y_true).astype(bool)
+    values = np.asarray(score, dtype=np.float64)
+    codes = 2 * labels.astype("int8") + (values >= threshold).astype("int8")
+    return np.where(np.isnan(values), np.int8(-1), codes).astype("int8")
+
+
+CONFUSION_CLASSES = {0: "TN", 1: "FP", 2: "FN", 3: "TP"}
+
+
+def residuals(observed: ArrayLike, predicted: ArrayLike) -> np.ndarray:
+    """Observed minus predicted, elementwise (NaN where either is NaN)."""
+    return np.asarray(observed, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
+
+
+def calibration_table(y_true: ArrayLike, probability: ArrayLike, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """Reliability table on equal-width probability bins.
+
+    Returns
+    -------
+    dict
+        ``bin_lower``, ``bin_upper``, ``count``, ``mean_probability``, ``observed_frequency``
+        (NaN for empty bins).
+    """
+    labels, values = _binary(y_true, probability)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(values, edges[1:-1], right=False), 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(index, weights=values, minlength=n_bins) / count
+        observed = np.bincount(index, weights=labels.astype(float), minlength=n_bins) / count
+    return {"bin_lower": edges[:-1], "bin_upper": edges[1:], "count": count,
+            "mean_probability": mean_p, "observed_frequency": observed}
+
+
+def expected_calibration_error(y_true: ArrayLike, probability: ArrayLike, n_bins: int = 10) -> float:
+    """ECE: count-weighted mean |observed frequency − mean probability| over the bins."""
+    table = calibration_table(y_true, probability, n_bins)
+    used = table["count"] > 0
+    gaps = np.abs(table["observed_frequency"][used] - table["mean_probability"][used])
+    return float(np.sum(gaps * table["count"][used]) / np.sum(table["count"][used]))
 
 
 def mae(observed: ArrayLike, predicted: ArrayLike) -> float:

@@ -1,0 +1,68 @@
+"""Metrics against scikit-learn and scipy on random data (and by hand where cheaper)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
+
+from hazardcore import metrics
+
+
+@pytest.fixture(params=[0, 1, 2])
+def data(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(request.param)
+    y = rng.random(500) < 0.2
+    score = np.clip(0.3 * y + rng.random(500) * 0.7, 0, 1)
+    score[:50] = np.round(score[:50], 1)  # ties
+    return y, score
+
+
+def test_auc_and_roc_match_sklearn(data: tuple[np.ndarray, np.ndarray]) -> None:
+    y, score = data
+    assert metrics.auc(y, score) == pytest.approx(skm.roc_auc_score(y, score), abs=1e-12)
+    fpr, tpr, thresholds = metrics.roc_curve(y, score)
+    sk_fpr, sk_tpr, sk_thresholds = skm.roc_curve(y, score, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_allclose(thresholds[1:], sk_thresholds[1:])
+    assert np.trapezoid(tpr, fpr) == pytest.approx(metrics.auc(y, score), abs=1e-12)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
+def test_threshold_scores_match_sklearn(data: tuple[np.ndarray, np.ndarray], threshold: float) -> None:
+    y, score = data
+    predicted = score >= threshold
+    assert metrics.f1(y, score, threshold) == pytest.approx(skm.f1_score(y, predicted))
+    assert metrics.iou(y, score, threshold) == pytest.approx(skm.jaccard_score(y, predicted))
+    tn, fp, fn, tp = skm.confusion_matrix(y, predicted).ravel()
+    assert metrics.confusion_counts(y, score, threshold) == {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def test_regression_scores_match_scipy(data: tuple[np.ndarray, np.ndarray]) -> None:
+    y, score = data
+    observed = score * 10 + y
+    assert metrics.mae(observed, score) == pytest.approx(skm.mean_absolute_error(observed, score))
+    assert metrics.pearson_r(observed, score) == pytest.approx(stats.pearsonr(observed, score)[0])
+    np.testing.assert_allclose(metrics.residuals(observed, score), observed - score)
+
+
+def test_confusion_map_codes() -> None:
+    truth = np.array([[0, 1], [1, 0]])
+    score = np.array([[0.9, 0.8], [0.1, np.nan]])
+    np.testing.assert_array_equal(metrics.confusion_map(truth, score), [[1, 3], [2, -1]])
+    assert metrics.CONFUSION_CLASSES[3] == "TP"
+
+
+def test_calibration_by_hand() -> None:
+    y = np.array([0, 0, 1, 1, 1, 0])
+    p = np.array([0.05, 0.15, 0.15, 0.85, 0.95, 0.95])
+    table = metrics.calibration_table(y, p, n_bins=2)
+    np.testing.assert_array_equal(table["count"], [3, 3])
+    np.testing.assert_allclose(table["mean_probability"], [0.35 / 3, 2.75 / 3])
+    np.testing.assert_allclose(table["observed_frequency"], [1 / 3, 2 / 3])
+    expected = 0.5 * abs(1 / 3 - 0.35 / 3) + 0.5 * abs(2 / 3 - 2.75 / 3)
+    assert metrics.expected_calibration_error(y, p, n_bins=2) == pytest.approx(expected)
+    sk_true, sk_pred = calibration_curve(y, p, n_bins=2)
+    np.testing.assert_allclose(sk_true, table["observed_frequency"])
+    np.testing.assert_allclose(sk_pred, table["mean_probability"])
