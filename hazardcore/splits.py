@@ -19,16 +19,28 @@ from hazardcore.patches import window_cells
 
 @dataclass(frozen=True)
 class Split:
-    """Window indices per side and the cells each side owns."""
+    """Which (slice, window) samples each side owns.
 
-    train_windows: np.ndarray
-    validation_windows: np.ndarray
-    validation_cells: np.ndarray  # (rows, cols) bool
+    ``None`` for windows or slices means "all of them". Validation uses base windows only
+    in the spatial and random protocols, so each validation cell is scored once per slice.
+    """
+
+    train_windows: np.ndarray | None
+    validation_windows: np.ndarray | None
+    validation_cells: np.ndarray | None = None  # (rows, cols) bool, spatial protocols
+    train_slices: np.ndarray | None = None
+    validation_slices: np.ndarray | None = None
 
     def samples(self, samples: np.ndarray, side: str) -> np.ndarray:
         """Keep the (slice, window) pairs of one side ("train" or "validation")."""
         windows = self.train_windows if side == "train" else self.validation_windows
-        return samples[np.isin(samples[:, 1], windows)]
+        slices = self.train_slices if side == "train" else self.validation_slices
+        keep = np.ones(len(samples), dtype=bool)
+        if windows is not None:
+            keep &= np.isin(samples[:, 1], windows)
+        if slices is not None:
+            keep &= np.isin(samples[:, 0], slices)
+        return samples[keep]
 
 
 def block_labels(n_rows: int, n_cols: int, block_cells: int) -> np.ndarray:
@@ -84,3 +96,50 @@ def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: in
     return Split(train_windows=np.flatnonzero(no_validation),
                  validation_windows=np.flatnonzero(all_validation & base),
                  validation_cells=validation_cells)
+
+
+def random_split(windows: np.ndarray, validation_fraction: float = 0.25, seed: int = 0) -> Split:
+    """The original study's protocol: windows of both lattices drawn at random.
+
+    Validation takes base windows only; training takes every other window, so shifted
+    training windows overlap validation cells (the leak :func:`leaked_fraction` measures).
+    """
+    base = np.flatnonzero(windows[:, 0] == 0)
+    n_val = max(1, round(validation_fraction * len(base)))
+    validation = np.sort(np.random.default_rng(seed).choice(base, size=n_val, replace=False))
+    return Split(train_windows=np.setdiff1d(np.arange(len(windows)), validation), validation_windows=validation)
+
+
+def temporal_split(n_slices: int, validation_slices: list[int]) -> Split:
+    """Hold out whole slices: leave-one-out (``[k]``) or forward (``range(k, n)``).
+
+    Raises
+    ------
+    ConfigError
+        If no slice is left for one of the sides or an index is out of range.
+    """
+    held_out = np.asarray(sorted(set(validation_slices)), dtype="int64")
+    if held_out.size == 0 or held_out.size >= n_slices or held_out.min() < 0 or held_out.max() >= n_slices:
+        raise ConfigError(describe("temporal split needs slices on both sides",
+                                   expected=f"indices in 0..{n_slices - 1}", found=validation_slices))
+    return Split(train_windows=None, validation_windows=None,
+                 train_slices=np.setdiff1d(np.arange(n_slices), held_out), validation_slices=held_out)
+
+
+def forward_split(n_slices: int, first_validation_slice: int) -> Split:
+    """Train on slices before ``first_validation_slice``, validate on it and the later ones."""
+    return temporal_split(n_slices, list(range(first_validation_slice, n_slices)))
+
+
+def leaked_fraction(split: Split, samples: np.ndarray, windows: np.ndarray, shape: tuple[int, int],
+                    patch_cells: int = 4) -> float:
+    """Share of validation cell-slices whose cells also lie inside a training patch of that slice."""
+    n_slices = int(samples[:, 0].max()) + 1
+    seen = np.zeros((n_slices, *shape), dtype=bool)
+    scored = np.zeros_like(seen)
+    offsets = np.arange(patch_cells)
+    for side, grid in (("train", seen), ("validation", scored)):
+        for slice_index, window in split.samples(samples, side):
+            _, row, col = windows[window]
+            grid[slice_index, row + offsets[:, None], col + offsets[None, :]] = True
+    return float((seen & scored).sum() / max(scored.sum(), 1))

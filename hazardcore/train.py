@@ -357,6 +357,10 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
     return Run(folder, model_config, train_config)
 
 
+def _as_list(values: np.ndarray | None) -> list[int] | None:
+    return None if values is None else [int(v) for v in values]
+
+
 def stages_to_run(stage: str) -> tuple[str, ...]:
     """Stage names of a ``hazard train --stage`` value."""
     if stage not in STAGE_GROUPS:
@@ -417,6 +421,6 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
     for record in results.values():
         record |= data.oracle
     final = make_checkpoint(run, model, data, {"results": results, "validation_windows":
-                                                data.split.validation_windows.tolist()})
+                                                _as_list(data.split.validation_windows)})
     save_checkpoint(final, run.folder / "model.pt")
     return results
