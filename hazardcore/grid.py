@@ -10,7 +10,7 @@ Reprojection uses rioxarray/GDAL rather than hand-written resampling.
 from __future__ import annotations
 
 import gc
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -118,6 +118,12 @@ class GridSpec:
         da = xr.DataArray(data, dims=("y", "x"), coords=self.coords(resolution))
         da = da.rio.write_crs(self.crs).rio.write_transform(self.transform(resolution))
         return da.rio.write_nodata(np.nan, encoded=False) if np.issubdtype(da.dtype, np.floating) else da
+
+    def expanded(self, margin_cells: int) -> GridSpec:
+        """The grid grown by ``margin_cells`` cells on every side (same lattices)."""
+        margin_m = margin_cells * self.cell_size_m
+        return replace(self, x_min=self.x_min - margin_m, y_max=self.y_max + margin_m,
+                       n_rows=self.n_rows + 2 * margin_cells, n_cols=self.n_cols + 2 * margin_cells)
 
     def to_dict(self) -> dict[str, object]:
         """Return the grid as plain types (for JSON/YAML)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from hazardcore.catalog import (
 )
 from hazardcore.datasets import CUBE_NAME
 from hazardcore.errors import CoverageError
-from hazardcore.grid import GridSpec, assert_on_grid, to_grid
+from hazardcore.grid import assert_on_grid, to_grid
 from hazardcore.inventory import new_landslide_density
 from hazardcore.patches import count_windows, patch_windows, window_cells
 from hazardcore.predictors import (
@@ -58,13 +57,6 @@ DEM_MARGIN_CELLS = 1
 RESAMPLE_BUDGET_BYTES = 512 * 1024**2  # output of one resampling call (per-slice rain batches)
 
 
-def expanded(grid: GridSpec, margin_cells: int) -> GridSpec:
-    """The grid grown by ``margin_cells`` on every side."""
-    margin_m = margin_cells * grid.cell_size_m
-    return replace(grid, x_min=grid.x_min - margin_m, y_max=grid.y_max + margin_m,
-                   n_rows=grid.n_rows + 2 * margin_cells, n_cols=grid.n_cols + 2 * margin_cells)
-
-
 def dem_terrain(catalog: Catalog) -> xr.Dataset:
     """Terrain channels on the grid's 30 m lattice, computed with a margin where the DEM has one.
 
@@ -77,7 +69,7 @@ def dem_terrain(catalog: Catalog) -> xr.Dataset:
     dem = open_raster(entry).squeeze("band", drop=True)
     grid = catalog.grid
     try:
-        dem_30m = to_grid(dem, expanded(grid, DEM_MARGIN_CELLS), "30m", "bilinear", str(entry.path))
+        dem_30m = to_grid(dem, grid.expanded(DEM_MARGIN_CELLS), "30m", "bilinear", str(entry.path))
         margin_px = DEM_MARGIN_CELLS * grid.pixels_per_cell
     except CoverageError:
         dem_30m = to_grid(dem, grid, "30m", "bilinear", str(entry.path))

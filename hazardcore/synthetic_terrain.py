@@ -117,14 +117,6 @@ class TerrainParams:
     target_mean_slope_deg: float = 28.0
 
 
-def expanded_grid(grid: GridSpec, margin_cells: int = 1) -> GridSpec:
-    """Return ``grid`` grown by ``margin_cells`` cells on every side."""
-    margin_m = margin_cells * grid.cell_size_m
-    return GridSpec(crs=grid.crs, x_min=grid.x_min - margin_m, y_max=grid.y_max + margin_m,
-                    n_rows=grid.n_rows + 2 * margin_cells, n_cols=grid.n_cols + 2 * margin_cells,
-                    cell_size_m=grid.cell_size_m, pixels_per_cell=grid.pixels_per_cell)
-
-
 def fractal_surface(shape: tuple[int, int], pixel_m: float, rng: np.random.Generator,
                     beta: float = 3.2, rolloff_m: float = 12_000.0,
                     smooth_m: float = 0.0) -> np.ndarray:
@@ -402,7 +394,7 @@ def synthetic_dem(grid: GridSpec, rng: np.random.Generator, margin_cells: int = 
         float32 (y, x) DEM with the expanded grid's coordinates, CRS and transform.
     """
     p = params or TerrainParams()
-    big = expanded_grid(grid, margin_cells)
+    big = grid.expanded(margin_cells)
     pixel_m, shape, f = big.pixel_size_m, big.shape("30m"), p.coarse_factor
     rough = fractal_surface(shape, pixel_m, rng, p.beta, p.rolloff_m, p.smooth_m)
     coarse = coarse_landscape(np.float32(p.roughness_m) * rough, pixel_m, rng, p)
