@@ -9,7 +9,6 @@ the stored cube; nothing holds all patches at once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,11 +115,6 @@ class PreparedCube:
         counts = window_cells(self.valid, self.windows, self.patch_cells).sum(axis=(-1, -2))
         slice_idx, window_idx = np.nonzero(counts)
         return np.stack([slice_idx, window_idx], axis=1).astype("int64")
-
-
-def read_summary(workdir: str | Path) -> dict[str, object]:
-    """Return ``WORKDIR/prepare.json``."""
-    return dict(json.loads((Path(workdir) / "prepare.json").read_text(encoding="utf-8")))
 
 
 class PatchDataset(Dataset[dict[str, torch.Tensor]]):

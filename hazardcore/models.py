@@ -25,8 +25,6 @@ from torch.nn import functional
 from hazardcore.config import ModelConfig
 from hazardcore.errors import CheckpointError, ConfigError, describe
 
-OUTPUT_KEYS = ("logit", "probability", "density", "hazard")
-
 
 def patch_px(config: ModelConfig) -> int:
     """Pixels along a patch edge seen by the networks (``patch_cells × cell_px``)."""

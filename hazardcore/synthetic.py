@@ -136,11 +136,6 @@ def iso(day: str) -> dt.date:
     return dt.date.fromisoformat(day)
 
 
-def with_crs(ds: xr.Dataset, crs: str) -> xr.Dataset:
-    """Write ``crs`` as a CF grid mapping (rioxarray ``spatial_ref``) linked from each variable."""
-    return ds.rio.write_crs(crs)
-
-
 def slice_has_event(t: int) -> bool:
     """Whether an earthquake date falls in slice ``t`` (after its start, up to its end)."""
     start, end = iso(MAPPING_DATES[t]), iso(MAPPING_DATES[t + 1])
@@ -172,7 +167,7 @@ def rain_dataset(rain: xr.DataArray, seed: int) -> xr.Dataset:
     ds.attrs = {"Conventions": "CF-1.8", "title": "Synthetic CHIRPS-like daily rainfall",
                 "source": f"hazardcore.synthetic (seed {seed})", "latitude_order": "descending",
                 "resolution_deg": "0.05", "licence": LICENCE}
-    ds = with_crs(ds, "EPSG:4326")
+    ds = ds.rio.write_crs("EPSG:4326")
     for name in ("latitude", "longitude"):
         ds[name].encoding = {"_FillValue": None}
     ds["time"].encoding = {"units": f"days since {MAPPING_DATES[0]}", "calendar": "standard",
@@ -293,7 +288,7 @@ def truth_dataset(sim: Simulation, grid: GridSpec, labels: list[str], seed: int)
                 "source": f"hazardcore.synthetic (seed {seed})"}
     for name in ("x", "y"):
         ds[name].encoding = {"_FillValue": None}
-    return with_crs(ds.rio.write_transform(grid.transform("1km")), grid.crs)
+    return ds.rio.write_transform(grid.transform("1km")).rio.write_crs(grid.crs)
 
 
 def inventory_array(sim: Simulation, grid: GridSpec, n_slices: int) -> xr.DataArray:

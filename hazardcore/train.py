@@ -250,9 +250,9 @@ class Run:
         """Drop log lines of ``stage`` from ``epoch`` on (an interrupted epoch is redone)."""
         if not self.log_path.exists():
             return
-        lines = [line for line in self.log_path.read_text(encoding="utf-8").splitlines()
-                 if not (json.loads(line)["stage"] == stage and json.loads(line)["epoch"] >= epoch)]
-        write_text("".join(line + "\n" for line in lines), self.log_path)
+        records = [json.loads(line) for line in self.log_path.read_text(encoding="utf-8").splitlines()]
+        kept = [r for r in records if not (r["stage"] == stage and r["epoch"] >= epoch)]
+        write_text("".join(json.dumps(r) + "\n" for r in kept), self.log_path)
 
 
 def make_checkpoint(run: Run, model: HazardModel, data: TrainingData, state: dict[str, Any]) -> Checkpoint:
