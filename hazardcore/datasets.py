@@ -45,6 +45,7 @@ class PreparedCube:
     windows: np.ndarray
     patch_cells: int
     truth: dict[str, np.ndarray]
+    slice_dates: list[tuple[str, str]]  # ISO (start, end) per slice; empty for cubes of older versions
 
     @classmethod
     def open(cls, workdir: str | Path, memory_budget_bytes: int = IN_MEMORY_BUDGET_BYTES) -> PreparedCube:
@@ -88,7 +89,8 @@ class PreparedCube:
                    monsoons=loaded("monsoons"), density=loaded("density"), presence=loaded("presence"),
                    valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]),
                    truth={name.removeprefix("truth_"): loaded(name) for name in group.array_keys()
-                          if name.startswith("truth_")})
+                          if name.startswith("truth_")},
+                   slice_dates=[(str(a), str(b)) for a, b in attrs.get("slice_dates", [])])
 
     def window_pixels(self, window: int) -> tuple[slice, slice]:
         """Pixel slices (rows, cols) of a window."""
