@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,3 +343,117 @@ def open_truth(entry: LayerEntry, slice_labels: list[str]) -> xr.Dataset:
             raise CatalogError(describe("truth file lacks slices", source=entry.path,
                                         expected=slice_labels, found=labels))
         return ds[list(TRUTH_VARIABLES)].sel(slice=slice_labels).load()
+
+
+REFERENCE_FILES = {"susceptibility": "SusceptibilityOverTime.tif", "density": "AreaDenOverTime.tif",
+                   "hazard": "HazardOverTime.tif"}
+REFERENCE_UNITS = {"susceptibility": "1", "density": "%", "hazard": "%"}
+SENTINEL_ABS = 1e30
+ORIGIN_TOLERANCE_M = 1.0
+
+
+def mask_sentinels(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Return float32 ``values`` with the declared nodata and any |value| > 1e30 set to NaN.
+
+    The comparison is made in the file's own dtype, before the cast (a float64 sentinel such
+    as 1.79e308 overflows float32).
+    """
+    missing = ~np.isfinite(values) | (np.abs(values) > SENTINEL_ABS)
+    if nodata is not None and not np.isnan(nodata):
+        missing |= values == np.asarray(nodata, dtype=values.dtype)
+    return np.where(missing, np.nan, values).astype("float32")
+
+
+def _reference_band(folder: Path, name: str) -> xr.DataArray:
+    """Read one published map (band, y, x) with sentinels as NaN, CRS kept."""
+    path = folder / REFERENCE_FILES[name]
+    if not path.is_file():
+        raise MissingFileError(describe(f"published {name} map not found", source=path,
+                                        expected=f"{REFERENCE_FILES[name]} in {folder}", found="no such file",
+                                        fix="copy the study's SpectralProfile/*.tif into this folder"))
+    da = rioxarray.open_rasterio(path, masked=False, cache=False)
+    assert isinstance(da, xr.DataArray)
+    da = da.load()
+    crs, nodata = da.rio.crs, da.rio.nodata
+    out = da.copy(data=mask_sentinels(da.values, None if nodata is None else float(nodata)))
+    out = out.rio.write_crs(crs).rio.write_nodata(np.nan, encoded=False)
+    return out.assign_attrs(units=REFERENCE_UNITS[name], source=str(path))
+
+
+def _check_band_counts(bands: dict[str, xr.DataArray], labels: list[str], folder: Path) -> None:
+    counts = {name: da.sizes["band"] for name, da in bands.items()}
+    if len(set(counts.values())) != 1:
+        raise CatalogError(describe("published maps have different numbers of bands", source=folder,
+                                    expected="the same band count in every file", found=counts))
+    if len(labels) != next(iter(counts.values())):
+        raise CatalogError(describe("slice labels do not match the bands of the published maps", source=folder,
+                                    expected=f"{len(labels)} bands ({labels})", found=counts,
+                                    fix="pass one label per band, in band order"))
+
+
+def open_reference_maps(folder: str | Path, slice_labels: Sequence[str] | None = None) -> xr.Dataset:
+    """Read the original study's published maps as one (slice, y, x) float32 Dataset.
+
+    Parameters
+    ----------
+    folder
+        Folder holding the files of :data:`REFERENCE_FILES`.
+    slice_labels
+        One label per band, in band order; default ``band1`` .. ``bandN``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``susceptibility`` (1), ``density`` (%) and ``hazard`` (%), NaN where a file holds
+        its declared nodata or any sentinel with |value| > 1e30, and NaN outside the study
+        area: the published files store those cells as 0 in every band of every map (not as
+        their declared nodata), so cells that are 0 throughout are masked. The files' CRS.
+
+    Raises
+    ------
+    MissingFileError
+        If the folder or one of the files does not exist.
+    CatalogError
+        If the band counts differ between the files or from ``slice_labels``.
+    """
+    source = Path(folder)
+    bands = {name: _reference_band(source, name) for name in REFERENCE_FILES}
+    first = next(iter(bands.values()))
+    labels = list(slice_labels) if slice_labels is not None else [f"band{i + 1}" for i in range(first.sizes["band"])]
+    _check_band_counts(bands, labels, source)
+    crs = first.rio.crs
+    data = {name: da.rename(band="slice").assign_coords(slice=[str(v) for v in labels]) for name, da in bands.items()}
+    outside = np.logical_and.reduce([(da == 0).all("slice") for da in data.values()])
+    ds = xr.Dataset({name: da.where(~outside) for name, da in data.items()}).rio.write_crs(crs)
+    return ds.assign_attrs(source=str(source.resolve()), cells_outside_study_area=int(outside.sum()))
+
+
+def open_predictions(path: str | Path) -> xr.Dataset:
+    """Read a run's ``predictions.nc`` (written by ``hazard predict``) into memory, CRS restored.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise MissingFileError(describe("predictions not found", source=source,
+                                        fix="run `hazard predict WORKDIR` first"))
+    with xr.open_dataset(source, engine="netcdf4") as ds:
+        loaded = ds.load()
+    crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None
+    return loaded.rio.write_crs(crs) if crs else loaded
+
+
+def reference_on_grid(reference: xr.Dataset | xr.DataArray, grid: GridSpec) -> bool:
+    """Return True when ``reference`` has the CRS and shape of ``grid``'s 1 km lattice and its
+    cell centres lie within 1 m of the grid's."""
+    if reference.rio.crs is None or CRS.from_user_input(reference.rio.crs) != CRS.from_user_input(grid.crs):
+        return False
+    shape = (reference.sizes["y"], reference.sizes["x"])
+    if shape != grid.shape("1km"):
+        return False
+    coords = grid.coords("1km")
+    return bool(np.allclose(reference["x"].values, coords["x"], rtol=0.0, atol=ORIGIN_TOLERANCE_M)
+                and np.allclose(reference["y"].values, coords["y"], rtol=0.0, atol=ORIGIN_TOLERANCE_M))

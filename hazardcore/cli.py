@@ -1,7 +1,9 @@
 """The ``hazard`` command line: one subcommand per pipeline stage.
 
 ``hazard synth OUT`` writes the embedded default region; ``hazard prepare CATALOG --out
-WORKDIR`` turns a catalog into predictors, targets and patch windows. Errors of bad input
+WORKDIR`` turns a catalog into predictors, targets and patch windows; ``hazard train``,
+``hazard predict`` and ``hazard evaluate`` work on a run under ``WORKDIR/runs``; ``hazard
+demo`` runs them all on the embedded default. Errors of bad input
 are printed as one clear message (no traceback) and exit with status 2.
 """
 
@@ -79,14 +81,74 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from hazardcore.train import train
 
     model_config, train_config = demo_configs() if args.config == "demo" else (ModelConfig(), TrainConfig())
-    train_config.param.update(seed=args.seed, device=args.device)
+    train_config.param.update(seed=args.seed, device=args.device, split=args.split)
+    if args.test_slice is not None:
+        train_config.param.update(test_slice=args.test_slice)
     results = train(args.workdir, model_config, train_config, stage=args.stage, resume=args.resume,
                     progress=not args.quiet)
-    print("best validation epoch per stage (spatial-block split)")
+    print(f"best validation epoch per stage ({args.split} split; validation cells, not the test cells)")
     print(format_table([("stage", "  ".join(f"{c:>10}" for c in STAGE_COLUMNS))] + [
         (stage, "  ".join(f"{record.get(c, float('nan')):>10.4g}" for c in STAGE_COLUMNS))
         for stage, record in results.items()]))
     return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from hazardcore.pipeline import PREDICTIONS, find_run, predict_run
+
+    run = find_run(args.workdir, args.run, args.split)
+    predictions = predict_run(args.workdir, run, device=args.device, stride_cells=args.stride,
+                              calibration=args.calibration, progress=not args.quiet)
+    calibration = predictions.attrs["calibration"]
+    print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
+                        ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
+    return 0
+
+
+def metrics_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Model, baselines and oracle side by side, one row per source."""
+    sources = {"model": metrics} | metrics.get("baselines", {}) | (
+        {"oracle": metrics["oracle"]} if "oracle" in metrics else {})
+    columns = [("susceptibility", "auc"), ("susceptibility", "f1"), ("susceptibility", "iou"),
+               ("susceptibility", "ece"), ("density", "mae"), ("density", "pearson_r"),
+               ("density", "mae_positive"), ("density", "pearson_r_positive")]
+    header = ("source", "  ".join(f"{key:>18}" for _, key in columns))
+    return [header] + [(name, "  ".join(f"{source[block][key]:>18.4f}" for block, key in columns))
+                       for name, source in sources.items()]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hazardcore.pipeline import evaluate_run, find_run
+
+    run = find_run(args.workdir, args.run, args.split)
+    evaluation = evaluate_run(args.workdir, run, reference=args.reference, progress=not args.quiet)
+    metrics = evaluation.metrics
+    print(f"{metrics['split']} split: {metrics['test_cells']} test cell-slices "
+          f"({metrics['positive_test_cells']} positive) in {', '.join(metrics['slices'])}; "
+          f"leaked fraction {metrics['leaked_fraction']:.3f}")
+    print(format_table(metrics_rows(metrics)))
+    print(format_table([("metrics", run / "metrics.json"), ("report", evaluation.report),
+                        ("products", run / "products")]))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hazardcore.pipeline import demo
+
+    result = demo(args.out, seed=args.seed, progress=not args.quiet)
+    print(format_table(metrics_rows(result.evaluation.metrics)))
+    print(format_table([("region", result.region), ("workdir", result.workdir), ("run", result.run),
+                        ("report", result.evaluation.report), ("products", result.run / "products"),
+                        ("time (s)", f"{result.seconds:.0f}")]))
+    return 0
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("workdir", type=Path, help="folder written by `hazard prepare` holding runs/")
+    parser.add_argument("--run", help="run id (folder name under WORKDIR/runs); default the newest finished run")
+    parser.add_argument("--split", choices=["spatial", "random", "temporal", "forward"],
+                        help="take the newest run trained with this split")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,8 +189,37 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto = CUDA (bf16, data on the GPU) when present, else CPU")
     tr.add_argument("--seed", type=int, default=0, help="seed of weights, batch order and split")
+    tr.add_argument("--split", choices=["spatial", "random", "temporal", "forward"], default="spatial",
+                    help="held-out cells: spatial blocks (default), random windows (the original study's "
+                         "protocol, leaky), one slice left out (temporal), or later slices (forward)")
+    tr.add_argument("--test-slice", type=int, help="temporal: the held-out slice index; forward: the first "
+                                                   "test slice (negative counts from the end; default -1)")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
+    pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",
+                        description="Slide overlapping windows over the grid, average each cell's outputs, "
+                                    "calibrate probabilities on the validation cells and write "
+                                    "runs/<id>/predictions.nc and calibration.json.")
+    _add_run_options(pr)
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pr.add_argument("--stride", type=int, default=2, help="window stride in cells (divides the patch; default 2)")
+    pr.add_argument("--calibration", choices=["platt", "isotonic", "none"], default="platt")
+    pr.set_defaults(func=_cmd_predict)
+    ev = sub.add_parser("evaluate", help="score a run on its test cells; write metrics, report, products",
+                        description="Score the model, logistic and gradient-boosting baselines and (synthetic "
+                                    "cases) the oracle on the run's test cells; write runs/<id>/metrics.json, "
+                                    "report.html and products/ (COGs, CF NetCDF, manifest.json).")
+    _add_run_options(ev)
+    ev.add_argument("--reference", type=Path,
+                    help="folder of the original study's published maps, shown beside runs on its grid")
+    ev.set_defaults(func=_cmd_evaluate)
+    de = sub.add_parser("demo", help="synth -> prepare -> train -> predict -> evaluate on the embedded default",
+                        description="The whole pipeline on the embedded synthetic default region with small "
+                                    "settings (minutes on a laptop CPU); prints where the report is.")
+    de.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
+    de.add_argument("--seed", type=int, default=42, help="seed of the synthetic region")
+    de.add_argument("--quiet", action="store_true", help="no progress bars")
+    de.set_defaults(func=_cmd_demo)
     return parser
 
 

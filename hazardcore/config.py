@@ -84,7 +84,16 @@ class TrainConfig(Config):
     joint_density_weight = param.Number(default=1.0, bounds=(0.0, None), doc="density loss weight in joint")
     split_block_patches = param.Integer(default=2, bounds=(1, None),
                                         doc="spatial split: block edge in base-lattice patches")
-    validation_fraction = param.Number(default=0.25, bounds=(0.05, 0.6), doc="share of blocks held out")
+    split: param.Selector = param.Selector(default="spatial", objects=["spatial", "random", "temporal", "forward"],
+                                           doc="evaluation protocol: spatial blocks, random windows (the "
+                                               "original study's, leaky), leave one slice out, or forward in time")
+    validation_fraction = param.Number(default=0.15, bounds=(0.05, 0.5),
+                                       doc="share of blocks (or base windows) held out for early stopping, "
+                                           "calibration and the threshold")
+    test_fraction = param.Number(default=0.25, bounds=(0.05, 0.5),
+                                 doc="share of blocks (or base windows) held out for the reported metrics")
+    test_slice = param.Integer(default=-1, doc="temporal: the held-out slice; forward: the first test slice "
+                                               "(negative counts from the last)")
     device: param.Selector = param.Selector(default="auto", objects=["auto", "cpu", "cuda"])
     num_threads = param.Integer(default=0, bounds=(0, None), doc="CPU threads (0 = torch default)")
 

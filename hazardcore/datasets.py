@@ -46,6 +46,7 @@ class PreparedCube:
     patch_cells: int
     truth: dict[str, np.ndarray]
     slice_dates: list[tuple[str, str]]  # ISO (start, end) per slice; empty for cubes of older versions
+    catalog_path: str  # the catalog the cube was prepared from
 
     @classmethod
     def open(cls, workdir: str | Path, memory_budget_bytes: int = IN_MEMORY_BUDGET_BYTES) -> PreparedCube:
@@ -90,7 +91,8 @@ class PreparedCube:
                    valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]),
                    truth={name.removeprefix("truth_"): loaded(name) for name in group.array_keys()
                           if name.startswith("truth_")},
-                   slice_dates=[(str(a), str(b)) for a, b in attrs.get("slice_dates", [])])
+                   slice_dates=[(str(a), str(b)) for a, b in attrs.get("slice_dates", [])],
+                   catalog_path=str(attrs.get("catalog", "")))
 
     def window_pixels(self, window: int) -> tuple[slice, slice]:
         """Pixel slices (rows, cols) of a window."""
@@ -100,7 +102,10 @@ class PreparedCube:
 
     def image(self, slice_index: int, window: int) -> np.ndarray:
         """The (13, h, w) float32 image of a window in a slice, NaN replaced by 0."""
-        rows, cols = self.window_pixels(window)
+        return self.block_image(slice_index, *self.window_pixels(window))
+
+    def block_image(self, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
+        """The (13, h, w) float32 image of any pixel block of a slice, NaN replaced by 0."""
         image = assemble_image(np.asarray(self.static[:, rows, cols]),
                                np.asarray(self.dynamic[slice_index, :, rows, cols]),
                                float(self.monsoons[slice_index]))

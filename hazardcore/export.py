@@ -7,18 +7,35 @@ and the previous version survives until the new one is complete.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import importlib.metadata
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import yaml
 import zarr
 
 from hazardcore.atomic import atomic_path, write_text
+from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, describe
+
+COG_NODATA = -9999.0
+HASH_BLOCK_BYTES = 1024**2
+CORE_VARIABLES = ("susceptibility", "density", "hazard")
+COG_VARIABLES = (*CORE_VARIABLES, "observed_density",
+                 "true_probability", "true_density_given_occurrence", "true_hazard")
+TIME_ENCODING = {"units": "days since 1970-01-01 00:00:00", "calendar": "standard", "dtype": "float64",
+                 "_FillValue": None}
+MASK_FLAGS = {"valid": "invalid valid", "test": "not_test test"}
+METHOD_REFERENCE = ("Dahal, A., Tanyas, H., van Westen, C., van der Meijde, M., Mai, P. M., Huser, R. and "
+                    "Lombardo, L.: Space-time landslide hazard modeling via Ensemble Neural Networks, "
+                    "Nat. Hazards Earth Syst. Sci., 24, 823-845, https://doi.org/10.5194/nhess-24-823-2024, 2024")
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
@@ -29,6 +46,11 @@ def write_json(obj: Any, path: str | Path) -> Path:
 def write_yaml(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` as block-style YAML atomically and return the path."""
     return write_text(yaml.safe_dump(obj, sort_keys=False, default_flow_style=None), path)
+
+
+def write_report(html: str, path: str | Path) -> Path:
+    """Write a self-contained HTML report atomically and return the path."""
+    return write_text(html, path)
 
 
 def write_geotiff(da: xr.DataArray, path: str | Path, *, nodata: float | None = None,
@@ -115,3 +137,244 @@ class CubeWriter:
         array[...] = values.astype(dtype) if values.dtype.kind in "UO" else values
         if attrs:
             array.attrs.update(attrs)
+
+
+def _require_cog_driver() -> None:
+    """Raise unless the GDAL inside rasterio has the COG driver (GDAL >= 3.1)."""
+    with rasterio.Env() as env:
+        drivers = env.drivers()
+    if "COG" not in drivers:
+        raise HazardcoreError(describe(
+            "the GDAL inside rasterio cannot write Cloud-Optimised GeoTIFFs", source="rasterio",
+            expected="GDAL >= 3.1 with the COG driver", found=f"GDAL {rasterio.__gdal_version__}",
+            fix="install a rasterio wheel built with GDAL >= 3.1 (`pip install -U rasterio`)"))
+
+
+def _check_slice_stack(da: xr.DataArray, band_descriptions: Sequence[str]) -> None:
+    """Raise unless ``da`` is a (slice, y, x) stack with one description per slice."""
+    if da.dims != ("slice", "y", "x"):
+        raise GridMismatchError(describe("a COG product must be a (slice, y, x) stack", source=str(da.name),
+                                         expected=("slice", "y", "x"), found=da.dims))
+    if len(band_descriptions) != da.sizes["slice"]:
+        raise InvalidValueError(describe("one band description per slice is needed", source=str(da.name),
+                                         expected=da.sizes["slice"], found=len(band_descriptions)))
+
+
+def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence[str],
+              nodata: float = COG_NODATA, tags: dict[str, str] | None = None) -> Path:
+    """Write a (slice, y, x) float stack as a Cloud-Optimised GeoTIFF, one band per slice.
+
+    Parameters
+    ----------
+    da
+        Float data with a CRS and transform (rioxarray); NaN marks missing cells.
+    path
+        Destination ``.tif``.
+    band_descriptions
+        One description per band (the slice labels).
+    nodata
+        Value written where ``da`` is NaN, also the file's declared nodata.
+    tags
+        Extra dataset-level tags; ``units`` and ``long_name`` come from ``da.attrs``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path (GDAL ``COG`` driver, DEFLATE, overviews as GDAL decides).
+
+    Raises
+    ------
+    GridMismatchError
+        If ``da`` is not a (slice, y, x) stack.
+    InvalidValueError
+        If the number of descriptions differs from the number of slices.
+    HazardcoreError
+        If rasterio's GDAL has no COG driver.
+    """
+    _check_slice_stack(da, band_descriptions)
+    _require_cog_driver()
+    all_tags = {"units": str(da.attrs.get("units", "")), "long_name": str(da.attrs.get("long_name", da.name)),
+                **(tags or {})}
+    out = da.astype("float32").fillna(nodata).rio.write_nodata(nodata)
+    out = out.assign_attrs(long_name=tuple(str(d) for d in band_descriptions))
+    with atomic_path(path) as tmp:
+        out.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=all_tags)
+    return Path(path)
+
+
+def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
+    """Turn the ``slice`` dim into CF ``time`` (slice start) with ``time_bnds`` and ``slice_label``."""
+    start = predictions["slice_start"].values.astype("datetime64[ns]")
+    end = predictions["slice_end"].values.astype("datetime64[ns]")
+    labels = np.array([str(v) for v in predictions["slice"].values], dtype=object)
+    ds = predictions.drop_vars(["slice", "slice_start", "slice_end"]).rename(slice="time")
+    ds = ds.assign_coords(time=("time", start))
+    ds["slice_label"] = xr.DataArray(labels, dims="time", attrs={"long_name": "time slice label"})
+    ds["time_bnds"] = xr.DataArray(np.stack([start, end], axis=1), dims=("time", "nv"))
+    ds["time"].attrs.update(standard_name="time", long_name="start of the time slice", axis="T",
+                            bounds="time_bnds")
+    for name in ("time", "time_bnds"):
+        ds[name].encoding.update(TIME_ENCODING)
+    return ds
+
+
+def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
+    """Attach the grid mapping (``spatial_ref``) and CF attributes of the projection coordinates."""
+    ds = ds.rio.write_crs(crs).rio.write_coordinate_system()
+    for dim in ("x", "y"):
+        ds[dim].attrs["units"] = "m"
+    for var in ds.data_vars.values():
+        if {"x", "y"} <= set(var.dims):
+            var.encoding["grid_mapping"] = "spatial_ref"
+            var.attrs.pop("grid_mapping", None)
+    return ds
+
+
+def _cf_masks(ds: xr.Dataset) -> xr.Dataset:
+    """Give the 0/1 byte masks ``flag_values``/``flag_meanings`` (``valid``, ``test`` and any other)."""
+    masks = [name for name, var in ds.data_vars.items() if var.dtype == np.uint8 or name in MASK_FLAGS]
+    for name in masks:
+        meanings = MASK_FLAGS.get(str(name), f"not_{name} {name}")
+        ds[name] = ds[name].astype("uint8").assign_attrs(
+            flag_values=np.array([0, 1], dtype="uint8"), flag_meanings=meanings,
+            long_name=ds[name].attrs.get("long_name", f"{name} mask"), units="1")
+    if "windows" in ds:
+        ds["windows"].attrs.setdefault("long_name", "number of prediction windows averaged per cell")
+        ds["windows"].attrs.setdefault("units", "1")
+    return ds
+
+
+def _hazardcore_version() -> str:
+    try:
+        return importlib.metadata.version("hazardcore")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _cf_global_attrs(predictions: xr.Dataset) -> dict[str, Any]:
+    """Global attributes of the CF product (run attributes of ``predictions`` kept)."""
+    run_id = str(predictions.attrs.get("run_id", "unknown"))
+    return {**predictions.attrs, "Conventions": "CF-1.8",
+            "title": f"Space-time landslide hazard per 1 km cell and time slice (run {run_id})",
+            "institution": str(predictions.attrs.get("institution", "hazardcore users")),
+            "source": f"hazardcore {_hazardcore_version()} ensemble neural network (susceptibility x density)",
+            "history": "created by hazardcore.export.cf_dataset",
+            "references": METHOD_REFERENCE,
+            "comment": "time = start of each slice; time_bnds = [start, end]; hazard = susceptibility x density, "
+                       "the expected new landslide area density (%) of the cell in the slice",
+            "time_coordinate": "slice start"}
+
+
+def _check_cf_ready(predictions: xr.Dataset) -> None:
+    """Raise unless ``predictions`` has the coordinates, slice dates and CRS a CF product needs."""
+    missing = [name for name in ("slice", "slice_start", "slice_end", "y", "x") if name not in predictions.coords]
+    if missing or predictions.rio.crs is None:
+        raise GridMismatchError(describe("predictions lack coordinates a CF product needs", source="predictions",
+                                         expected="slice, slice_start, slice_end, y, x and a CRS",
+                                         found=f"missing {missing}, CRS {predictions.rio.crs}"))
+    undated = [str(label) for label, start, end in zip(predictions["slice"].values, predictions["slice_start"].values,
+                                                      predictions["slice_end"].values, strict=True)
+               if np.isnat(start) or np.isnat(end)]
+    if undated:
+        raise InvalidValueError(describe("slices without start/end dates cannot be given CF time bounds",
+                                         source="predictions", expected="a start and end date per slice",
+                                         found=f"no dates for {undated}",
+                                         fix="prepare the data again (`hazard prepare`): the cube records slice dates"))
+
+
+def cf_dataset(predictions: xr.Dataset) -> xr.Dataset:
+    """Return the predictions as a CF-1.8 Dataset (no IO).
+
+    Parameters
+    ----------
+    predictions
+        The (slice, y, x) predictions Dataset with ``slice_start``/``slice_end`` coordinates
+        and a CRS (rioxarray).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims (time, y, x): ``time`` = slice start, ``time_bnds`` = [start, end], a
+        ``slice_label`` coordinate, a ``spatial_ref`` grid mapping referenced by every
+        gridded variable, byte masks with flag attributes and CF global attributes.
+
+    Raises
+    ------
+    GridMismatchError
+        If ``predictions`` lacks the slice coordinates or a CRS.
+    InvalidValueError
+        If a slice has no start or end date (NaT).
+    """
+    _check_cf_ready(predictions)
+    ds = _cf_space(_cf_masks(_cf_time(predictions)), predictions.rio.crs)
+    return ds.assign_attrs(_cf_global_attrs(predictions))
+
+
+def write_cf_netcdf(predictions: xr.Dataset, path: str | Path) -> Path:
+    """Write the predictions as a zlib-compressed CF-1.8 NetCDF-4 file, atomically.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path (see :func:`cf_dataset` for its content).
+    """
+    ds = cf_dataset(predictions)
+    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    ds.attrs["history"] = f"{stamp}: written by hazardcore.export.write_cf_netcdf"
+    return write_netcdf(ds, path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """Return ``{"sha256": ..., "bytes": ...}`` of a file (for manifests)."""
+    return {"sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
+
+
+def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[str, Any],
+                   input_files: Sequence[Path] = ()) -> dict[str, Path]:
+    """Write a run's products: one COG per map, the CF NetCDF and, last, ``manifest.json``.
+
+    Parameters
+    ----------
+    predictions
+        The (slice, y, x) predictions Dataset (see :func:`cf_dataset`).
+    folder
+        Product folder, created if needed; existing products are replaced atomically.
+    manifest
+        The caller's manifest (run id, config, versions, metrics); not modified.
+    input_files
+        Files the run read; their checksums go into the manifest's ``inputs``.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        File name → path: ``<variable>.tif`` for susceptibility, density, hazard,
+        observed_density and the truth maps present, ``hazard.nc`` and ``manifest.json``.
+
+    Raises
+    ------
+    HazardcoreError
+        If a core map (susceptibility, density, hazard) is missing.
+    """
+    missing = [name for name in CORE_VARIABLES if name not in predictions]
+    if missing:
+        raise HazardcoreError(describe("predictions lack core maps", source="predictions",
+                                       expected=list(CORE_VARIABLES), found=list(predictions.data_vars)))
+    out = Path(folder)
+    labels = [str(v) for v in predictions["slice"].values]
+    tags = {"run_id": str(predictions.attrs.get("run_id", "")), "slices": ",".join(labels)}
+    written = {f"{name}.tif": write_cog(predictions[name], out / f"{name}.tif", band_descriptions=labels, tags=tags)
+               for name in COG_VARIABLES if name in predictions}
+    written["hazard.nc"] = write_cf_netcdf(predictions, out / "hazard.nc")
+    record = {**manifest, "files": {name: file_record(path) for name, path in written.items()},
+              "inputs": {str(path): file_record(path) for path in input_files}}
+    written["manifest.json"] = write_json(record, out / "manifest.json")
+    return written

@@ -1,46 +1,103 @@
-"""Train/validation splits of patch windows without leakage.
+"""Train / validation / test splits of patch windows without leakage (METHOD.md §7).
 
-``spatial_split`` holds out square blocks of the base patch lattice. A window (base or
-shifted) belongs to a side only when every one of its cells lies on that side; shifted
-windows that straddle a block border are dropped, so no validation cell's pixels appear in
-any training patch. Validation uses base windows only, so each validation cell is scored
-exactly once per slice. (The evaluation issue adds the random and temporal protocols.)
+Three sides: **train** (gradient steps), **validation** (early stopping, probability
+calibration and the decision threshold) and **test** (the reported numbers). Keeping test
+apart from validation means no number in ``metrics.json`` comes from cells that chose an
+epoch, a calibration or a threshold.
+
+Protocols
+---------
+``spatial``
+    Square blocks of the base patch lattice go to test, validation or train. A window (base
+    or shifted) belongs to a side only when every one of its cells lies in that side's
+    blocks; shifted windows straddling a block border are dropped, so no validation or test
+    cell's pixels appear in any training patch. Validation and test use base windows only,
+    so each of their cells is scored once per slice.
+``random``
+    The original study's protocol, for comparison: base windows drawn at random for test
+    and validation, every other window (both lattices) trains. Shifted training windows
+    overlap test cells; :func:`leaked_fraction` measures how many.
+``temporal`` / ``forward``
+    Whole slices are held out for test (one slice, or every slice from a given one on);
+    validation is a spatial block draw on the training slices.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
+from hazardcore.config import TrainConfig
 from hazardcore.errors import ConfigError, describe
 from hazardcore.patches import window_cells
+
+SIDES = ("train", "validation", "test")
+PROTOCOLS = ("spatial", "random", "temporal", "forward")
 
 
 @dataclass(frozen=True)
 class Split:
-    """Which (slice, window) samples each side owns.
+    """Which (slice, window) samples each side owns; ``None`` means all windows / slices."""
 
-    ``None`` for windows or slices means "all of them". Validation uses base windows only
-    in the spatial and random protocols, so each validation cell is scored once per slice.
-    """
-
+    protocol: str
     train_windows: np.ndarray | None
     validation_windows: np.ndarray | None
-    validation_cells: np.ndarray | None = None  # (rows, cols) bool, spatial protocols
+    test_windows: np.ndarray | None
     train_slices: np.ndarray | None = None
     validation_slices: np.ndarray | None = None
+    test_slices: np.ndarray | None = None
+
+    def windows(self, side: str) -> np.ndarray | None:
+        """Window indices of a side (``None`` = every window)."""
+        return {"train": self.train_windows, "validation": self.validation_windows,
+                "test": self.test_windows}[_side(side)]
+
+    def slices(self, side: str) -> np.ndarray | None:
+        """Slice indices of a side (``None`` = every slice)."""
+        return {"train": self.train_slices, "validation": self.validation_slices,
+                "test": self.test_slices}[_side(side)]
 
     def samples(self, samples: np.ndarray, side: str) -> np.ndarray:
-        """Keep the (slice, window) pairs of one side ("train" or "validation")."""
-        windows = self.train_windows if side == "train" else self.validation_windows
-        slices = self.train_slices if side == "train" else self.validation_slices
+        """Keep the (slice, window) pairs of one side."""
+        windows, slices = self.windows(side), self.slices(side)
         keep = np.ones(len(samples), dtype=bool)
         if windows is not None:
             keep &= np.isin(samples[:, 1], windows)
         if slices is not None:
             keep &= np.isin(samples[:, 0], slices)
         return samples[keep]
+
+    def cell_mask(self, side: str, windows: np.ndarray, shape: tuple[int, int, int],
+                  patch_cells: int = 4) -> np.ndarray:
+        """(slice, row, col) bool: the cells a side's windows cover in its slices.
+
+        With ``windows is None`` for the side (temporal test), every cell of its slices.
+        """
+        n_slices, n_rows, n_cols = shape
+        own, slices = self.windows(side), self.slices(side)
+        cells = np.zeros((n_rows, n_cols), dtype=bool)
+        if own is None:
+            cells[:] = True
+        offsets = np.arange(patch_cells)
+        for _, row, col in windows[own] if own is not None else ():
+            cells[row + offsets[:, None], col + offsets[None, :]] = True
+        in_slice = np.zeros(n_slices, dtype=bool)
+        in_slice[slices if slices is not None else slice(None)] = True
+        return in_slice[:, None, None] & cells[None]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able description (stored in the run's model checkpoint)."""
+        return {"protocol": self.protocol} | {
+            f"{side}_{kind}": None if values is None else [int(v) for v in values]
+            for side in SIDES for kind, values in (("windows", self.windows(side)), ("slices", self.slices(side)))}
+
+
+def _side(side: str) -> str:
+    if side not in SIDES:
+        raise ConfigError(describe("unknown split side", expected=list(SIDES), found=side))
+    return side
 
 
 def block_labels(n_rows: int, n_cols: int, block_cells: int) -> np.ndarray:
@@ -51,8 +108,40 @@ def block_labels(n_rows: int, n_cols: int, block_cells: int) -> np.ndarray:
     return (rows * n_block_cols + cols).astype("int64")
 
 
+def draw_blocks(n_rows: int, n_cols: int, block_cells: int, fractions: tuple[float, ...],
+                seed: int) -> list[np.ndarray]:
+    """Assign random blocks to held-out sides; returns one (rows, cols) cell mask per fraction.
+
+    Each held-out side gets at least one block and at least one block stays for training.
+
+    Raises
+    ------
+    ConfigError
+        If the grid has too few blocks for every side.
+    """
+    labels = block_labels(n_rows, n_cols, block_cells)
+    n_blocks = int(labels.max()) + 1
+    counts = [max(1, round(fraction * n_blocks)) for fraction in fractions]
+    if sum(counts) >= n_blocks:
+        raise ConfigError(describe(
+            "the spatial split has too few blocks for every side",
+            expected=f"more than {sum(counts)} blocks (train + {len(counts)} held-out sides)",
+            found=f"{n_blocks} blocks of {block_cells} x {block_cells} cells on a {n_rows} x {n_cols} grid",
+            fix="lower split_block_patches or the held-out fractions"))
+    order = np.random.default_rng(seed).permutation(n_blocks)
+    bounds = np.cumsum([0, *counts])
+    return [np.isin(labels, order[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _windows_inside(cells: np.ndarray, windows: np.ndarray, patch_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per window: every cell inside ``cells``; any cell inside ``cells``."""
+    inside = window_cells(cells, windows, patch_cells).reshape(len(windows), -1)
+    return np.asarray(inside.all(axis=1)), np.asarray(inside.any(axis=1))
+
+
 def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: int = 4,
-                  block_patches: int = 2, validation_fraction: float = 0.25, seed: int = 0) -> Split:
+                  block_patches: int = 2, validation_fraction: float = 0.15, test_fraction: float = 0.25,
+                  seed: int = 0) -> Split:
     """Hold out random blocks of ``block_patches`` × ``block_patches`` base patches.
 
     Parameters
@@ -65,8 +154,8 @@ def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: in
         Window edge in cells.
     block_patches
         Block edge in base patches (blocks align with the base lattice).
-    validation_fraction
-        Share of blocks held out (at least one block on each side).
+    validation_fraction, test_fraction
+        Shares of blocks held out for validation and for test (each at least one block).
     seed
         Seed of the block draw.
 
@@ -77,69 +166,102 @@ def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: in
     Raises
     ------
     ConfigError
-        If the grid holds fewer than two blocks.
+        If the grid holds too few blocks.
     """
-    labels = block_labels(n_rows, n_cols, block_patches * patch_cells)
-    n_blocks = int(labels.max()) + 1
-    if n_blocks < 2:
-        raise ConfigError(describe("the spatial split needs at least two blocks",
-                                   expected="block_patches * patch_cells smaller than the grid",
-                                   found=f"{n_blocks} block on a {n_rows} x {n_cols} grid",
-                                   fix="lower split_block_patches"))
-    n_val = min(n_blocks - 1, max(1, round(validation_fraction * n_blocks)))
-    held_out = np.random.default_rng(seed).choice(n_blocks, size=n_val, replace=False)
-    validation_cells = np.isin(labels, held_out)
-    in_validation = window_cells(validation_cells, windows, patch_cells).reshape(len(windows), -1)
-    all_validation = in_validation.all(axis=1)
-    no_validation = ~in_validation.any(axis=1)
+    validation_cells, test_cells = draw_blocks(n_rows, n_cols, block_patches * patch_cells,
+                                               (validation_fraction, test_fraction), seed)
     base = windows[:, 0] == 0
-    return Split(train_windows=np.flatnonzero(no_validation),
+    all_validation, _ = _windows_inside(validation_cells, windows, patch_cells)
+    all_test, _ = _windows_inside(test_cells, windows, patch_cells)
+    _, touches_held_out = _windows_inside(validation_cells | test_cells, windows, patch_cells)
+    return Split("spatial", train_windows=np.flatnonzero(~touches_held_out),
                  validation_windows=np.flatnonzero(all_validation & base),
-                 validation_cells=validation_cells)
+                 test_windows=np.flatnonzero(all_test & base))
 
 
-def random_split(windows: np.ndarray, validation_fraction: float = 0.25, seed: int = 0) -> Split:
-    """The original study's protocol: windows of both lattices drawn at random.
+def random_split(windows: np.ndarray, validation_fraction: float = 0.15, test_fraction: float = 0.25,
+                 seed: int = 0) -> Split:
+    """The original study's protocol: base windows drawn at random for validation and test.
 
-    Validation takes base windows only; training takes every other window, so shifted
-    training windows overlap validation cells (the leak :func:`leaked_fraction` measures).
+    Training takes every other window of both lattices, so shifted training windows overlap
+    validation and test cells (the leak :func:`leaked_fraction` measures).
     """
-    base = np.flatnonzero(windows[:, 0] == 0)
+    base = np.random.default_rng(seed).permutation(np.flatnonzero(windows[:, 0] == 0))
     n_val = max(1, round(validation_fraction * len(base)))
-    validation = np.sort(np.random.default_rng(seed).choice(base, size=n_val, replace=False))
-    return Split(train_windows=np.setdiff1d(np.arange(len(windows)), validation), validation_windows=validation)
+    n_test = max(1, round(test_fraction * len(base)))
+    validation, test = np.sort(base[:n_val]), np.sort(base[n_val:n_val + n_test])
+    return Split("random", train_windows=np.setdiff1d(np.arange(len(windows)), np.concatenate([validation, test])),
+                 validation_windows=validation, test_windows=test)
 
 
-def temporal_split(n_slices: int, validation_slices: list[int]) -> Split:
-    """Hold out whole slices: leave-one-out (``[k]``) or forward (``range(k, n)``).
+def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, test_slices: list[int],
+                   patch_cells: int = 4, block_patches: int = 2, validation_fraction: float = 0.15,
+                   seed: int = 0, protocol: str = "temporal") -> Split:
+    """Hold out whole slices for test: leave-one-out (``[k]``) or forward (``range(k, n)``).
+
+    Validation is a block draw (as in :func:`spatial_split`) on the training slices; test
+    is every cell of the held-out slices.
 
     Raises
     ------
     ConfigError
         If no slice is left for one of the sides or an index is out of range.
     """
-    held_out = np.asarray(sorted(set(validation_slices)), dtype="int64")
+    held_out = np.asarray(sorted(set(test_slices)), dtype="int64")
     if held_out.size == 0 or held_out.size >= n_slices or held_out.min() < 0 or held_out.max() >= n_slices:
         raise ConfigError(describe("temporal split needs slices on both sides",
-                                   expected=f"indices in 0..{n_slices - 1}", found=validation_slices))
-    return Split(train_windows=None, validation_windows=None,
-                 train_slices=np.setdiff1d(np.arange(n_slices), held_out), validation_slices=held_out)
+                                   expected=f"held-out indices in 0..{n_slices - 1}, not all of them",
+                                   found=test_slices))
+    (validation_cells,) = draw_blocks(n_rows, n_cols, block_patches * patch_cells, (validation_fraction,), seed)
+    all_validation, touches_validation = _windows_inside(validation_cells, windows, patch_cells)
+    training_slices = np.setdiff1d(np.arange(n_slices), held_out)
+    return Split(protocol, train_windows=np.flatnonzero(~touches_validation),
+                 validation_windows=np.flatnonzero(all_validation & (windows[:, 0] == 0)), test_windows=None,
+                 train_slices=training_slices, validation_slices=training_slices, test_slices=held_out)
 
 
-def forward_split(n_slices: int, first_validation_slice: int) -> Split:
-    """Train on slices before ``first_validation_slice``, validate on it and the later ones."""
-    return temporal_split(n_slices, list(range(first_validation_slice, n_slices)))
+def forward_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, first_test_slice: int,
+                  patch_cells: int = 4, block_patches: int = 2, validation_fraction: float = 0.15,
+                  seed: int = 0) -> Split:
+    """Train on slices before ``first_test_slice``; test on it and every later one."""
+    return temporal_split(windows, n_rows, n_cols, n_slices, list(range(first_test_slice, n_slices)),
+                          patch_cells, block_patches, validation_fraction, seed, protocol="forward")
+
+
+def make_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, config: TrainConfig,
+               patch_cells: int = 4) -> Split:
+    """The split a training configuration asks for (deterministic in its seed).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown protocol or a held-out slice outside the data.
+    """
+    blocks, fraction, seed = config.split_block_patches, config.validation_fraction, config.seed
+    if config.split == "spatial":
+        return spatial_split(windows, n_rows, n_cols, patch_cells, blocks, fraction, config.test_fraction, seed)
+    if config.split == "random":
+        return random_split(windows, config.validation_fraction, config.test_fraction, config.seed)
+    slice_index = config.test_slice % n_slices if -n_slices <= config.test_slice < n_slices else -1
+    if slice_index < 0:
+        raise ConfigError(describe("test_slice outside the data's slices", expected=f"-{n_slices}..{n_slices - 1}",
+                                   found=config.test_slice))
+    if config.split == "temporal":
+        return temporal_split(windows, n_rows, n_cols, n_slices, [slice_index], patch_cells, blocks, fraction, seed)
+    if config.split == "forward":
+        return forward_split(windows, n_rows, n_cols, n_slices, slice_index, patch_cells, blocks, fraction, seed)
+    raise ConfigError(describe("unknown split protocol", expected=list(PROTOCOLS), found=config.split))
 
 
 def leaked_fraction(split: Split, samples: np.ndarray, windows: np.ndarray, shape: tuple[int, int],
-                    patch_cells: int = 4) -> float:
-    """Share of validation cell-slices whose cells also lie inside a training patch of that slice."""
+                    patch_cells: int = 4, side: str = "test") -> float:
+    """Share of a held-out side's cell-slices that also lie inside a training patch of that slice."""
     n_slices = int(samples[:, 0].max()) + 1
     seen = np.zeros((n_slices, *shape), dtype=bool)
     scored = np.zeros_like(seen)
     offsets = np.arange(patch_cells)
-    for side, grid in (("train", seen), ("validation", scored)):
-        for slice_index, window in split.samples(samples, side):
+    for name, grid in (("train", seen), (side, scored)):
+        for slice_index, window in split.samples(samples, name):
             _, row, col = windows[window]
             grid[slice_index, row + offsets[:, None], col + offsets[None, :]] = True
     return float((seen & scored).sum() / max(scored.sum(), 1))

@@ -36,7 +36,7 @@ from hazardcore.errors import ConfigError, describe
 from hazardcore.losses import masked_mae, susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input
 from hazardcore.predictors import ChannelScaling, fit_scaling
-from hazardcore.splits import Split, spatial_split
+from hazardcore.splits import Split, make_split
 
 STAGES = ("susceptibility", "density_log", "density_positive", "density_all", "joint")
 STAGE_GROUPS = {"susceptibility": STAGES[:1], "density": STAGES[1:4], "joint": STAGES[4:], "all": STAGES}
@@ -80,9 +80,8 @@ def load_training_data(workdir: str | Path, model_config: ModelConfig, train_con
     cube = PreparedCube.open(workdir)
     check_input(model_config, cube.channels, (len(cube.channels), cube.patch_cells * model_config.cell_px,
                                               cube.patch_cells * model_config.cell_px))
-    split = spatial_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, cube.patch_cells,
-                          train_config.split_block_patches, train_config.validation_fraction,
-                          train_config.seed)
+    split = make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(cube.slice_labels), train_config,
+                       cube.patch_cells)
     samples = cube.samples()
     train = load_tensors(PatchDataset(cube, split.samples(samples, "train")), model_config.cell_px)
     validation = load_tensors(PatchDataset(cube, split.samples(samples, "validation")), model_config.cell_px)
@@ -137,9 +136,14 @@ def stage_loss(model: HazardModel, stage: str, batch: Batch, config: TrainConfig
 
 def stage_samples(data: Batch, stage: str) -> Batch:
     """Density stages on positives train only on patches holding a positive valid cell."""
-    if stage not in ("density_log", "density_positive"):
-        return data
-    keep = ((data["presence"] > 0) & data["valid"]).flatten(1).any(dim=1)
+    keep = data["valid"].flatten(1).any(dim=1)
+    if stage in ("density_log", "density_positive"):
+        keep &= ((data["presence"] > 0) & data["valid"]).flatten(1).any(dim=1)
+    if not keep.any():
+        raise ConfigError(describe(f"stage {stage} has no training patch" + (
+            " with a positive cell" if stage.startswith("density_") and stage != "density_all" else ""),
+            found=f"{len(keep)} training patches", fix="use a larger region or smaller held-out fractions "
+                                                         "(validation_fraction, test_fraction)"))
     return {key: value[keep] for key, value in data.items()}
 
 
@@ -357,10 +361,6 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
     return Run(folder, model_config, train_config)
 
 
-def _as_list(values: np.ndarray | None) -> list[int] | None:
-    return None if values is None else [int(v) for v in values]
-
-
 def stages_to_run(stage: str) -> tuple[str, ...]:
     """Stage names of a ``hazard train --stage`` value."""
     if stage not in STAGE_GROUPS:
@@ -420,7 +420,6 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
         results[name] = run_stage(run, model, name, data, device, resume, progress, callbacks or [])
     for record in results.values():
         record |= data.oracle
-    final = make_checkpoint(run, model, data, {"results": results, "validation_windows":
-                                                _as_list(data.split.validation_windows)})
+    final = make_checkpoint(run, model, data, {"results": results, "split": data.split.to_dict()})
     save_checkpoint(final, run.folder / "model.pt")
     return results

@@ -3,48 +3,79 @@
 import numpy as np
 import pytest
 
+from hazardcore.config import TrainConfig
 from hazardcore.errors import ConfigError
 from hazardcore.patches import patch_windows
-from hazardcore.splits import forward_split, leaked_fraction, random_split, spatial_split, temporal_split
+from hazardcore.splits import forward_split, leaked_fraction, make_split, random_split, spatial_split, temporal_split
 
 ROWS, COLS, N_SLICES = 32, 32, 4
 WINDOWS = patch_windows(ROWS, COLS)
 SAMPLES = np.array([(s, w) for s in range(N_SLICES) for w in range(len(WINDOWS))])
+SHAPE = (N_SLICES, ROWS, COLS)
 
 
-def covered_cells(windows: np.ndarray) -> np.ndarray:
-    grid = np.zeros((ROWS, COLS), dtype=bool)
-    for _, row, col in windows:
-        grid[row:row + 4, col:col + 4] = True
-    return grid
+def pixels_seen_in_training(split) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """(slice, row, col): cells whose pixels lie in a training patch, built from the samples alone."""
+    seen = np.zeros(SHAPE, dtype=bool)
+    for s, w in split.samples(SAMPLES, "train"):
+        _, row, col = WINDOWS[w]
+        seen[s, row:row + 4, col:col + 4] = True
+    return seen
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_spatial_split_never_shows_validation_pixels_to_training(seed: int) -> None:
-    split = spatial_split(WINDOWS, ROWS, COLS, block_patches=2, validation_fraction=0.25, seed=seed)
-    assert split.validation_cells is not None and split.train_windows is not None
-    train_cells = covered_cells(WINDOWS[split.train_windows])
-    assert not (train_cells & split.validation_cells).any()
-    assert split.validation_cells.sum() == 4 * 64  # 4 of 16 blocks of 8 x 8 cells
+def test_spatial_split_never_shows_held_out_pixels_to_training(seed: int) -> None:
+    split = spatial_split(WINDOWS, ROWS, COLS, block_patches=2, validation_fraction=0.15, test_fraction=0.25,
+                          seed=seed)
+    seen = pixels_seen_in_training(split)
+    test = split.cell_mask("test", WINDOWS, SHAPE)
+    validation = split.cell_mask("validation", WINDOWS, SHAPE)
+    assert not (seen & test).any() and not (seen & validation).any() and not (test & validation).any()
+    assert test[0].sum() == 4 * 64 and validation[0].sum() == 2 * 64  # 4 and 2 of 16 blocks of 8 x 8 cells
     assert leaked_fraction(split, SAMPLES, WINDOWS, (ROWS, COLS)) == 0.0
-    # shifted windows straddling a block border are dropped, not given to either side
-    assert len(split.train_windows) + len(split.validation_windows) < len(WINDOWS)
+    assert leaked_fraction(split, SAMPLES, WINDOWS, (ROWS, COLS), side="validation") == 0.0
+    # shifted windows straddling a block border are dropped, not given to any side
+    sides = [split.windows(side) for side in ("train", "validation", "test")]
+    assert sum(len(w) for w in sides if w is not None) < len(WINDOWS)
+    assert all((WINDOWS[w, 0] == 0).all() for w in sides[1:] if w is not None)  # held-out: base lattice only
 
 
 def test_random_split_leaks_and_the_leak_is_measured() -> None:
-    split = random_split(WINDOWS, validation_fraction=0.25, seed=0)
-    assert split.validation_windows is not None and (WINDOWS[split.validation_windows, 0] == 0).all()
+    split = random_split(WINDOWS, validation_fraction=0.15, test_fraction=0.25, seed=0)
+    assert split.test_windows is not None and (WINDOWS[split.test_windows, 0] == 0).all()
+    assert len(split.test_windows) == 16 and len(np.intersect1d(split.test_windows, split.validation_windows)) == 0
     leak = leaked_fraction(split, SAMPLES, WINDOWS, (ROWS, COLS))
-    assert 0.5 < leak <= 1.0  # shifted training windows cover most validation cells
+    seen = pixels_seen_in_training(split)
+    test = split.cell_mask("test", WINDOWS, SHAPE)
+    assert leak == pytest.approx((seen & test).sum() / test.sum())
+    assert 0.5 < leak <= 1.0  # shifted training windows cover most test cells
 
 
 def test_temporal_splits_keep_test_slices_out_of_training() -> None:
-    loo = temporal_split(N_SLICES, [2])
-    assert set(loo.samples(SAMPLES, "validation")[:, 0]) == {2}
-    assert 2 not in set(loo.samples(SAMPLES, "train")[:, 0])
-    assert leaked_fraction(loo, SAMPLES, WINDOWS, (ROWS, COLS)) == 0.0
-    forward = forward_split(N_SLICES, 3)
+    loo = temporal_split(WINDOWS, ROWS, COLS, N_SLICES, [2])
+    assert set(loo.samples(SAMPLES, "test")[:, 0]) == {2}
+    assert 2 not in set(loo.samples(SAMPLES, "train")[:, 0]) | set(loo.samples(SAMPLES, "validation")[:, 0])
+    test = loo.cell_mask("test", WINDOWS, SHAPE)
+    assert test[2].all() and not test[[0, 1, 3]].any()
+    assert not (pixels_seen_in_training(loo) & test).any()
+    assert not (pixels_seen_in_training(loo) & loo.cell_mask("validation", WINDOWS, SHAPE)).any()
+    forward = forward_split(WINDOWS, ROWS, COLS, N_SLICES, 3)
     assert set(forward.samples(SAMPLES, "train")[:, 0]) == {0, 1, 2}
-    assert set(forward.samples(SAMPLES, "validation")[:, 0]) == {3}
+    assert set(forward.samples(SAMPLES, "test")[:, 0]) == {3}
     with pytest.raises(ConfigError, match="both sides"):
-        temporal_split(N_SLICES, [0, 1, 2, 3])
+        temporal_split(WINDOWS, ROWS, COLS, N_SLICES, [0, 1, 2, 3])
+
+
+def test_make_split_follows_the_configuration_and_is_deterministic() -> None:
+    for protocol, expected_test_slices in (("spatial", None), ("random", None), ("temporal", [3]),
+                                           ("forward", [1, 2, 3])):
+        config = TrainConfig(split=protocol, test_slice=-1 if protocol == "temporal" else 1, seed=5)
+        split = make_split(WINDOWS, ROWS, COLS, N_SLICES, config)
+        again = make_split(WINDOWS, ROWS, COLS, N_SLICES, config)
+        assert split.protocol == protocol and split.to_dict() == again.to_dict()
+        found = split.test_slices
+        assert (found is None and expected_test_slices is None) or list(found) == expected_test_slices
+    with pytest.raises(ConfigError, match="test_slice"):
+        make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="temporal", test_slice=9))
+    with pytest.raises(ConfigError, match="too few blocks"):
+        spatial_split(WINDOWS, 8, 8, block_patches=2)

@@ -19,7 +19,7 @@ def tiny_configs(**train_values: object) -> tuple[ModelConfig, TrainConfig]:
     model = ModelConfig(cell_px=8, encoder_depth=3, decoder_channels=[16, 8, 4], density_conv_channels=4,
                         density_hidden=[16, 8])
     values = {"batch_size": 4, "max_epochs_susceptibility": 3, "max_epochs_density": 1, "max_epochs_joint": 1,
-              "patience": 10, "split_block_patches": 1, "device": "cpu", "num_threads": 1} | train_values
+              "patience": 10, "split": "random", "device": "cpu", "num_threads": 1} | train_values
     return model, TrainConfig(**values)
 
 
@@ -79,7 +79,7 @@ def test_all_stages_log_and_final_checkpoint(tiny_workdir: Path, tmp_path: Path)
     assert final.slices == ["2015-co", "2015-post", "2016-pre"] and "torch" in final.versions
     rebuilt = build_model(ModelConfig.from_dict(final.model_config))
     rebuilt.load_state_dict(final.weights)
-    assert final.state["validation_windows"]
+    assert final.state["split"]["protocol"] == "random" and final.state["split"]["test_windows"]
 
 
 def test_mismatched_data_is_a_clear_error() -> None:

@@ -1,0 +1,138 @@
+"""Honest scores of a run on the test cells of its split, beside baselines and the oracle.
+
+Every source (the model, each baseline, the oracle's true probabilities) is a pair of
+(slice, row, col) maps: ``probability`` of at least one new landslide and ``density``
+given occurrence (%). All are scored the same way on the same test cells:
+
+* susceptibility: AUC, F1 and IoU at a threshold tuned on the **validation** cells
+  (maximum F1; the source's own threshold), ECE of the probability;
+* density: MAE and Pearson R of the expected density (probability × density given
+  occurrence, the hazard) against the observed density over all test cells, and MAE and R
+  of the density given occurrence over the positive test cells.
+
+Metrics are computed by :mod:`hazardcore.metrics` on plain arrays; this module only
+selects cells and assembles the ``metrics.json`` dictionary (schema in the README).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from hazardcore import metrics
+from hazardcore.hazard import best_threshold
+
+Maps = dict[str, np.ndarray]
+
+
+def _finite_or_nan(function: Any, *arrays: np.ndarray) -> float:
+    """A metric, or NaN when it is undefined (one class, fewer than two cells, no spread)."""
+    try:
+        value = float(function(*arrays))
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
+    """AUC, F1, IoU at ``threshold``, the threshold and ECE on one set of cells."""
+    both = 0 < presence.sum() < presence.size
+    return {"auc": metrics.auc(presence, probability) if both else math.nan,
+            "f1": metrics.f1(presence, probability, threshold), "iou": metrics.iou(presence, probability, threshold),
+            "threshold": float(threshold), "ece": metrics.expected_calibration_error(presence, probability)}
+
+
+def _r(observed: np.ndarray, predicted: np.ndarray) -> float:
+    if observed.size < 2 or np.std(observed) == 0 or np.std(predicted) == 0:
+        return math.nan
+    return _finite_or_nan(metrics.pearson_r, observed, predicted)
+
+
+def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.ndarray,
+                   given: np.ndarray) -> dict[str, float]:
+    """MAE / R of the hazard on all cells and of the density given occurrence on positive cells."""
+    expected = probability * given
+    positive = presence.astype(bool)
+    out = {"mae": metrics.mae(observed, expected), "pearson_r": _r(observed, expected),
+           "mae_positive": math.nan, "pearson_r_positive": math.nan, "n_positive": int(positive.sum())}
+    if positive.any():
+        out |= {"mae_positive": metrics.mae(observed[positive], given[positive]),
+                "pearson_r_positive": _r(observed[positive], given[positive])}
+    return out
+
+
+def score_cells(source: Maps, observed: Maps, cells: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
+    """Both score blocks of one source on the cells where ``cells`` is True."""
+    presence = observed["presence"][cells].astype(bool)
+    probability, given = source["probability"][cells], source["density"][cells]
+    return {"susceptibility": susceptibility_scores(presence, probability, threshold),
+            "density": density_scores(presence, observed["density"][cells], probability, given)}
+
+
+def usable(sources: dict[str, Maps], mask: np.ndarray) -> np.ndarray:
+    """``mask`` restricted to cells where every source has finite values."""
+    keep = mask.copy()
+    for source in sources.values():
+        keep &= np.isfinite(source["probability"]) & np.isfinite(source["density"])
+    return keep
+
+
+def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray, validation: np.ndarray,
+                     slice_labels: list[str], thresholds: dict[str, float] | None = None) -> dict[str, Any]:
+    """Score every source on the same test cells.
+
+    Parameters
+    ----------
+    sources
+        ``model`` first, then e.g. ``logistic``, ``gbm``, ``oracle``; each a dict with
+        (slice, row, col) ``probability`` and ``density`` (given occurrence, %).
+    observed
+        ``presence`` and ``density`` (slice, row, col) of the observations.
+    test, validation
+        (slice, row, col) bool masks of the split's test and validation cells (valid only).
+    slice_labels
+        Labels of the slices.
+    thresholds
+        Fixed thresholds per source; the others are tuned on the validation cells.
+
+    Returns
+    -------
+    dict
+        ``slices`` (labels with test cells), ``test_cells``, ``thresholds``, the model's
+        ``susceptibility`` / ``density`` / ``per_slice`` blocks, ``oracle`` when given, and
+        ``baselines`` (every other source).
+    """
+    test, validation = usable(sources, test), usable(sources, validation)
+    presence_validation = observed["presence"][validation].astype(bool)
+    fixed = thresholds or {}
+    chosen = {name: float(fixed[name]) if name in fixed else
+              best_threshold(presence_validation, sources[name]["probability"][validation]) for name in sources}
+    scored = {name: score_cells(source, observed, test, chosen[name]) for name, source in sources.items()}
+    with_test = [i for i in range(len(slice_labels)) if test[i].any()]
+    per_slice = []
+    for i in with_test:
+        in_slice = np.zeros_like(test)
+        in_slice[i] = test[i]
+        per_slice.append({"slice": slice_labels[i]} | score_cells(sources["model"], observed, in_slice,
+                                                                  chosen["model"]))
+    result: dict[str, Any] = {"slices": [slice_labels[i] for i in with_test], "test_cells": int(test.sum()),
+                              "positive_test_cells": int(observed["presence"][test].sum()),
+                              "validation_cells": int(validation.sum()),
+                              "thresholds": chosen,
+                              **scored["model"], "per_slice": per_slice}
+    if "oracle" in scored:
+        result["oracle"] = scored["oracle"]
+    result["baselines"] = {name: value for name, value in scored.items() if name not in ("model", "oracle")}
+    return result
+
+
+def roc_inputs(sources: dict[str, Maps], observed: Maps, test: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-cell arrays on the test cells (for ROC curves): ``presence`` and each source's probability.
+
+    Cells are in the order of ``np.nonzero(test)``; ``test`` must already exclude cells where
+    a source is missing (see :func:`usable`).
+    """
+    return {"presence": observed["presence"][test].astype(bool)} | {
+        name: source["probability"][test] for name, source in sources.items()}

@@ -1,0 +1,111 @@
+"""Map algebra on predictions: probability calibration, decision threshold, hazard.
+
+A network trained with a focal Tversky loss ranks cells well but its sigmoid outputs are
+not frequencies (the loss rewards recall over precision). Hazard = P(occurrence) ×
+E[density | occurrence] needs a probability, so the mean logits are calibrated on the
+**validation** cells (never the test cells): Platt scaling (a logistic regression on the
+logit, two parameters, monotone so the ranking and AUC are unchanged) by default, or
+isotonic regression (monotone, non-parametric; ties may change AUC slightly). scikit-learn
+fits both; the fitted mapping is a small JSON dict stored in the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from hazardcore import metrics
+from hazardcore.errors import ConfigError, InvalidValueError, describe
+
+CALIBRATION_METHODS = ("platt", "isotonic", "none")
+
+
+@dataclass
+class Calibration:
+    """A fitted monotone map from mean logit to calibrated probability."""
+
+    method: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, logit: np.ndarray) -> np.ndarray:
+        """Calibrated probability of ``logit`` (NaN stays NaN)."""
+        values = np.asarray(logit, dtype="float64")
+        if self.method == "platt":
+            out = 1.0 / (1.0 + np.exp(-(self.parameters["slope"] * values + self.parameters["intercept"])))
+        elif self.method == "isotonic":
+            out = np.interp(values, self.parameters["x"], self.parameters["y"])
+        else:
+            out = 1.0 / (1.0 + np.exp(-values))
+        return np.where(np.isfinite(values), out, np.nan)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {"method": self.method, "parameters": self.parameters}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        return cls(str(values["method"]), dict(values.get("parameters", {})))
+
+
+def fit_calibration(logit: np.ndarray, presence: np.ndarray, method: str = "platt") -> Calibration:
+    """Fit a calibration on validation cells.
+
+    Parameters
+    ----------
+    logit
+        Mean logits of the validation cells (1-D, finite).
+    presence
+        Observed presence (bool or 0/1) of the same cells.
+    method
+        ``platt``, ``isotonic`` or ``none`` (plain sigmoid).
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    ConfigError
+        For an unknown method.
+    InvalidValueError
+        When the validation cells hold only one class.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(describe("unknown calibration method", expected=list(CALIBRATION_METHODS), found=method))
+    x, y = np.asarray(logit, dtype="float64").ravel(), np.asarray(presence).ravel().astype(bool)
+    if method == "none":
+        return Calibration("none")
+    if y.all() or not y.any():
+        raise InvalidValueError(describe("calibration needs validation cells of both classes",
+                                         found=f"{int(y.sum())} positive of {y.size}",
+                                         fix="use a larger validation_fraction or another split seed"))
+    if method == "platt":
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(x[:, None], y)
+        return Calibration("platt", {"slope": float(model.coef_[0, 0]), "intercept": float(model.intercept_[0])})
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(x, y.astype("float64"))
+    return Calibration("isotonic", {"x": [float(v) for v in iso.X_thresholds_],
+                                    "y": [float(v) for v in iso.y_thresholds_]})
+
+
+def best_threshold(presence: np.ndarray, probability: np.ndarray) -> float:
+    """The probability threshold maximising F1 of the positive class (tuned on validation cells).
+
+    Candidates are the distinct probabilities (at most 512 quantiles of them); ties go to
+    the threshold closest to 0.5.
+    """
+    values = np.asarray(probability, dtype="float64").ravel()
+    labels = np.asarray(presence).ravel().astype(bool)
+    candidates = np.unique(np.quantile(values, np.linspace(0.0, 1.0, 513)))
+    scores = np.array([metrics.f1(labels, values, threshold=float(t)) for t in candidates])
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+def hazard(probability: np.ndarray, density_given_occurrence: np.ndarray) -> np.ndarray:
+    """Expected new landslide area density (%): P(occurrence) × E[density | occurrence]."""
+    return np.asarray(probability) * np.asarray(density_given_occurrence)

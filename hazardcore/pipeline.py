@@ -1,0 +1,247 @@
+"""The pipeline's stages in order, as the CLI, notebooks and dashboard call them.
+
+``synth → prepare → train → predict → evaluate``. A run lives in ``WORKDIR/runs/<run_id>``;
+``predict`` adds ``calibration.json`` and ``predictions.nc`` to it, ``evaluate`` adds
+``metrics.json``, ``report.html`` and ``products/`` (COGs, CF NetCDF, manifest).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hazardcore import catalog, export
+from hazardcore.baselines import cell_features, fit_baselines
+from hazardcore.checkpoint import package_versions
+from hazardcore.config import ModelConfig, TrainConfig, demo_configs
+from hazardcore.datasets import PreparedCube
+from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, describe
+from hazardcore.evaluate import evaluate_sources, roc_inputs, usable
+from hazardcore.hazard import best_threshold, fit_calibration, hazard
+from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
+from hazardcore.predictors import ChannelScaling
+from hazardcore.report import build_report
+from hazardcore.splits import SIDES, Split, leaked_fraction, make_split
+from hazardcore.train import resolve_device, train
+
+PREDICTIONS = "predictions.nc"
+
+
+def list_runs(workdir: str | Path) -> list[Path]:
+    """Finished runs (folders holding ``model.pt``) of a working folder, newest first."""
+    runs = [path.parent for path in (Path(workdir) / "runs").glob("*/model.pt")]
+    return sorted(runs, key=lambda folder: (folder / "model.pt").stat().st_mtime, reverse=True)
+
+
+def run_split_protocol(run: Path) -> str:
+    """The split protocol a run was trained with (from its ``config.json``)."""
+    return str(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"].get("split", "spatial"))
+
+
+def find_run(workdir: str | Path, run_id: str | None = None, split: str | None = None) -> Path:
+    """The run named ``run_id``, else the newest finished run (trained with ``split`` if given).
+
+    Raises
+    ------
+    CheckpointError
+        When no finished run matches, saying how to train one.
+    """
+    runs = list_runs(workdir)
+    if run_id is not None:
+        runs = [run for run in runs if run.name == run_id]
+    if split is not None:
+        runs = [run for run in runs if run_split_protocol(run) == split]
+    if not runs:
+        wanted = f"run {run_id}" if run_id else f"a run trained with --split {split or 'any'}"
+        raise CheckpointError(describe(f"no finished {wanted}", source=Path(workdir) / "runs",
+                                       fix=f"train first: `hazard train {workdir} --split {split or 'spatial'}`"))
+    return runs[0]
+
+
+def split_of(cube: PreparedCube, train_config: TrainConfig) -> Split:
+    """The run's split, rebuilt from its configuration (deterministic)."""
+    return make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(cube.slice_labels), train_config,
+                      cube.patch_cells)
+
+
+def side_masks(cube: PreparedCube, split: Split) -> dict[str, np.ndarray]:
+    """(slice, row, col) masks of the valid cells of each side of the split."""
+    valid = cube.valid.astype(bool)
+    return {side: split.cell_mask(side, cube.windows, valid.shape, cube.patch_cells) & valid for side in SIDES}
+
+
+def calibrate(predictions: xr.Dataset, method: str) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Fit the calibration and threshold on validation cells; add ``susceptibility`` and ``hazard``."""
+    validation = predictions["validation"].values.astype(bool) & np.isfinite(predictions["logit"].values)
+    presence = predictions["presence"].values[validation] > 0
+    calibration = fit_calibration(predictions["logit"].values[validation], presence, method)
+    probability = calibration.apply(predictions["logit"].values).astype("float32")
+    threshold = best_threshold(presence, probability[validation])
+    dims = predictions["logit"].dims
+    out = predictions.assign(
+        susceptibility=(dims, probability, {"units": "1", "long_name": "calibrated probability of >= 1 new "
+                                            f"landslide ({calibration.method}, fitted on validation cells)"}),
+        hazard=(dims, hazard(probability, predictions["density"].values).astype("float32"),
+                {"units": "%", "long_name": "expected new landslide area density (susceptibility x density)"}))
+    record = calibration.to_dict() | {"threshold": threshold, "fitted_on": "validation cells",
+                                      "validation_cells": int(validation.sum())}
+    return out, record
+
+
+def predict_run(workdir: str | Path, run: Path | None = None, device: str = "auto", stride_cells: int = 2,
+                calibration: str = "platt", batch_size: int = 64, progress: bool = False) -> xr.Dataset:
+    """Predict every cell and slice with a run's model; write ``predictions.nc`` and ``calibration.json``.
+
+    Returns
+    -------
+    xarray.Dataset
+        See :func:`hazardcore.infer.prediction_dataset`, plus ``susceptibility`` (calibrated)
+        and ``hazard``, and uint8 masks ``train`` / ``validation`` / ``test``.
+    """
+    run = run or find_run(workdir)
+    cube = PreparedCube.open(workdir)
+    torch_device = resolve_device(device)
+    model, checkpoint = load_model(run / "model.pt", torch_device)
+    check_checkpoint_matches(checkpoint, cube)
+    train_config = TrainConfig.from_dict(checkpoint.train_config | {"device": device})
+    cells = predict_cells(model, cube, ChannelScaling.from_dict(checkpoint.scaling), ModelConfig.from_dict(
+        checkpoint.model_config).cell_px, torch_device, stride_cells, batch_size, progress)
+    predictions = prediction_dataset(cube, cells, side_masks(cube, split_of(cube, train_config)))
+    predictions, record = calibrate(predictions, calibration)
+    predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
+                                           calibration=json.dumps(record), stride_cells=stride_cells)
+    export.write_json(record, run / "calibration.json")
+    export.write_netcdf(predictions, run / PREDICTIONS)
+    return predictions
+
+
+def baseline_sources(cube: PreparedCube, train_cells: np.ndarray, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Logistic and GBM baselines fitted on the training cells, predicted everywhere."""
+    features, names = cell_features(cube)
+    models = fit_baselines(features, cube.presence, cube.density, train_cells, seed=seed, feature_names=names)
+    return {name: model.predict(features) for name, model in models.items()}
+
+
+def sources_of(predictions: xr.Dataset, baselines: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Model, baselines and (when truth is known) the oracle as probability / density maps."""
+    sources = {"model": {"probability": predictions["susceptibility"].values,
+                         "density": predictions["density"].values}} | baselines
+    if "true_probability" in predictions:
+        sources["oracle"] = {"probability": predictions["true_probability"].values,
+                             "density": predictions["true_density_given_occurrence"].values}
+    return sources
+
+
+@dataclass
+class Evaluation:
+    """What ``hazard evaluate`` produced."""
+
+    metrics: dict[str, Any]
+    report: Path
+    products: dict[str, Path]
+
+
+def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path | None = None,
+                 progress: bool = False) -> Evaluation:
+    """Score a run's predictions on its test cells; write metrics, report and products.
+
+    Predicts first when the run has no ``predictions.nc``. ``reference`` is a folder of
+    published maps (``../shared/reference``), shown beside ours when the grids match.
+    """
+    run = run or find_run(workdir)
+    cube = PreparedCube.open(workdir)
+    path = run / PREDICTIONS
+    predictions = catalog.open_predictions(path) if path.exists() else predict_run(workdir, run, progress=progress)
+    config = TrainConfig.from_dict(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"])
+    split = split_of(cube, config)
+    masks = {side: predictions[side].values.astype(bool) for side in SIDES}
+    sources = sources_of(predictions, baseline_sources(cube, masks["train"], config.seed))
+    masks["test"] = usable(sources, masks["test"])  # the cells every source predicts: those scored
+    predictions["test"] = (predictions["test"].dims, masks["test"].astype("uint8"), predictions["test"].attrs)
+    observed = {"presence": predictions["presence"].values, "density": predictions["observed_density"].values}
+    calibration = json.loads(predictions.attrs["calibration"])
+    metrics = {"split": split.protocol, "run_id": run.name} | evaluate_sources(
+        sources, observed, masks["test"], masks["validation"], list(predictions["slice"].values),
+        thresholds={"model": calibration["threshold"]})
+    metrics |= {"calibration": calibration, "leaked_fraction": leaked_fraction(
+        split, cube.samples(), cube.windows, (cube.grid.n_rows, cube.grid.n_cols), cube.patch_cells),
+        "density_units": "% of the cell", "split_config": split_config(config)}
+    scores = roc_inputs(sources, observed, masks["test"])
+    reference_maps = reference_for(reference, cube, predictions)
+    export.write_json(metrics, run / "metrics.json")
+    html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {cube.path}")
+    report = export.write_report(html, run / "report.html")
+    products = export.write_products(predictions, run / "products", manifest_of(run, metrics), input_files(cube))
+    return Evaluation(metrics, report, products)
+
+
+def split_config(config: TrainConfig) -> dict[str, Any]:
+    """The configuration entries that define the split."""
+    names = ("split", "split_block_patches", "validation_fraction", "test_fraction", "test_slice", "seed")
+    return {name: getattr(config, name) for name in names}
+
+
+def reference_for(folder: Path | None, cube: PreparedCube, predictions: xr.Dataset) -> xr.Dataset | None:
+    """The published maps when given and on the run's grid (else ``None``)."""
+    if folder is None:
+        return None
+    labels = list(predictions["slice"].values)
+    try:
+        maps = catalog.open_reference_maps(folder, labels)
+    except CatalogError:
+        return None  # band count differs from the run's slices: not the study's grid
+    return maps if catalog.reference_on_grid(maps, cube.grid) else None
+
+
+def input_files(cube: PreparedCube) -> list[Path]:
+    """The raw files the prepared data came from (their checksums go in the manifest)."""
+    try:
+        source = catalog.load_catalog(cube.catalog_path)
+    except HazardcoreError:
+        return []
+    entries = [entry for role in source.layers for entry in source.layer_list(role)]
+    return [source.path, *sorted({entry.path for entry in entries})]
+
+
+def manifest_of(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Run id, configuration, versions, calibration and metrics of a product set."""
+    return {"run_id": run.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "config": json.loads((run / "config.json").read_text(encoding="utf-8")),
+            "versions": package_versions(), "metrics": metrics}
+
+
+@dataclass
+class DemoResult:
+    """Where the demo put things, and its headline numbers."""
+
+    region: Path
+    workdir: Path
+    run: Path
+    evaluation: Evaluation
+    seconds: float
+
+
+def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, progress: bool = False,
+         stages: Sequence[str] = ("all",)) -> DemoResult:
+    """synth → prepare → train (demo settings, spatial split) → predict → evaluate under ``out``."""
+    from hazardcore.prepare import prepare
+    from hazardcore.synthetic import synthesize
+
+    started = time.perf_counter()
+    out = Path(out)
+    report = synthesize(out / "region", seed=seed, size_km=size_km, progress=progress)
+    prepare(report.catalog_path, out / "work", progress=progress)
+    model_config, train_config = demo_configs()
+    for stage in stages:
+        train(out / "work", model_config, train_config, stage=stage, progress=progress)
+    run = find_run(out / "work")
+    predict_run(out / "work", run, progress=progress)
+    evaluation = evaluate_run(out / "work", run, progress=progress)
+    return DemoResult(out / "region", out / "work", run, evaluation, time.perf_counter() - started)

@@ -1,0 +1,754 @@
+"""Evaluation report (METHOD.md §7): figures as PNG bytes and one self-contained HTML page.
+
+The module does no IO. Figures are drawn on ``matplotlib.figure.Figure`` objects created
+directly, without ``pyplot``: nothing is registered in pyplot's global figure manager (so
+nothing needs closing and nothing leaks in long-running notebooks or the dashboard), the
+user's interactive backend is left alone, and ``savefig`` into ``io.BytesIO`` renders
+with the Agg canvas (matplotlib's own advice for web servers). The HTML embeds each PNG
+as a ``data:`` URI, so the page opens offline; the caller writes it (``export`` or the CLI).
+
+Every number shown is computed with :mod:`hazardcore.metrics` on the test cells of the
+evaluation split; :func:`check_consistency` says where these recomputed values disagree
+with the metrics dictionary the page also shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import Colormap, LogNorm, Normalize, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from scipy.ndimage import gaussian_filter
+
+from hazardcore import metrics as hm
+from hazardcore.errors import InvalidValueError, describe
+
+DPI = 100
+PANEL_INCHES = 2.3
+MAX_COLUMNS = 4
+DASH = "–"
+NO_DATA = "#d9d9d9"  # light grey: NaN / invalid cells on continuous maps
+CONFUSION_COLOURS = {0: "#c4c4c4", 1: "#f28e2b", 2: "#2f6db5", 3: "#8b0000", -1: "#ffffff"}
+NON_TEST_OPACITY = 0.3  # non-test cells are blended towards white
+REQUIRED = ("susceptibility", "density", "hazard", "observed_density", "presence", "valid", "test")
+SUSCEPTIBILITY_KEYS = ("auc", "f1", "iou", "threshold", "ece")
+DENSITY_KEYS = ("mae", "pearson_r", "mae_positive", "pearson_r_positive")
+
+CAPTIONS = {
+    "maps_susceptibility": ("Susceptibility", "Calibrated probability of new landslides in each slice; all valid "
+                            "cells (grey: no data)."),
+    "maps_density": ("Area density given occurrence", "Predicted landslide area density if landslides occur (% of "
+                     "the cell), shared log scale clipped at the 2nd–99.5th percentiles; all valid cells."),
+    "maps_hazard": ("Hazard", "Expected new landslide area density = susceptibility × density (% of the cell), "
+                    "shared log scale; all valid cells."),
+    "confusion": ("Confusion maps", "TP / FP / FN / TN at threshold {threshold}; test cells in full colour, "
+                  "other valid cells faded; panel titles count test cells only."),
+    "residuals": ("Residuals", "Observed density − hazard (% of the cell), symmetric scale clipped at the 99th "
+                  "percentile of |residual|; red: more landslide area than expected; all valid cells."),
+    "scatter": ("Observed vs predicted density", "Left: all test cells, observed density vs hazard; right: "
+                "positive test cells, observed density vs density given occurrence; dashed: 1:1."),
+    "roc": ("ROC curves", "Model, baselines and (if present) oracle on the test cells, AUC in the legend."),
+    "reliability": ("Reliability", "Observed frequency vs mean calibrated probability in 10 equal-width bins on "
+                    "the test cells; bin counts below; ECE in the title."),
+    "contours": ("Density vs susceptibility", "Smoothed 2-D histogram of predicted density given occurrence "
+                 "(log axis) against susceptibility over all valid cells of each slice; dots: the cells."),
+    "reference_maps": ("Published maps beside ours", "Susceptibility, density and hazard of this run (ours) and "
+                       "of the original study (published) per slice, on shared colour scales."),
+}
+
+
+# ---------------------------------------------------------------- inputs and small helpers
+
+
+def _invalid(what: str, expected: object, found: object, fix: str) -> InvalidValueError:
+    return InvalidValueError(describe(what, source="report inputs", expected=expected, found=found, fix=fix))
+
+
+def _normalised(predictions: xr.Dataset) -> xr.Dataset:
+    """Check the variables and return them in (slice, y, x) order with 3-D masks."""
+    missing = [name for name in REQUIRED if name not in predictions]
+    if missing:
+        raise _invalid("predictions lack variables", list(REQUIRED), f"missing {missing}",
+                       "pass the Dataset written by infer/evaluate")
+    if set(predictions["susceptibility"].dims) != {"slice", "y", "x"}:
+        raise _invalid("predictions have the wrong dims", "(slice, y, x)", predictions["susceptibility"].dims,
+                       "predict per slice on the grid")
+    template = predictions["susceptibility"]
+    masks = {name: predictions[name].broadcast_like(template) for name in ("valid", "test")}
+    return predictions.assign(masks).transpose("slice", "y", "x", ...)
+
+
+def _test_mask(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds["test"].values).astype(bool)
+
+
+def _on_test(ds: xr.Dataset, name: str) -> np.ndarray:
+    """Values of a variable on the test cells, in the order of ``np.nonzero(test)``."""
+    return np.asarray(ds[name].values, dtype=np.float64)[_test_mask(ds)]
+
+
+def _labels(ds: xr.Dataset) -> list[str]:
+    return [str(label) for label in ds["slice"].values]
+
+
+def _number(value: Any) -> float:
+    """A metric value as float, NaN for None or anything non-numeric."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _threshold(metrics: Mapping[str, Any]) -> float:
+    value = _number(metrics.get("susceptibility", {}).get("threshold"))
+    return value if math.isfinite(value) else 0.5
+
+
+def _safe(function: Callable[..., float], *arrays: np.ndarray) -> float:
+    """A metric, or NaN where it is undefined (one class, constant or too few values)."""
+    try:
+        return float(function(*arrays))
+    except ValueError:
+        return math.nan
+
+
+def format_value(value: Any, digits: int = 3) -> str:
+    """Format a metric for the report: fixed decimals, integers as such, "–" for None/NaN.
+
+    Parameters
+    ----------
+    value
+        A number, None, or anything else (shown as escaped text).
+    digits
+        Decimals of floating-point values.
+
+    Returns
+    -------
+    str
+        HTML-safe text.
+    """
+    if value is None:
+        return DASH
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.{digits}f}" if math.isfinite(value) else DASH
+    return html.escape(str(value))
+
+
+# ---------------------------------------------------------------- numbers shared by figures, page and tests
+
+
+def confusion_counts_per_slice(predictions: xr.Dataset, threshold: float) -> list[dict[str, int]]:
+    """TP / FP / FN / TN over the test cells of each slice (``susceptibility >= threshold``).
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset (``susceptibility``, ``presence``, ``valid``, ``test``).
+    threshold
+        Probability at and above which a cell is predicted positive.
+
+    Returns
+    -------
+    list of dict
+        One ``{"tp", "fp", "fn", "tn"}`` per slice, in the order of the ``slice`` coordinate;
+        cells with NaN susceptibility or presence are not counted.
+    """
+    ds = _normalised(predictions)
+    used = _test_mask(ds) & (np.asarray(ds["valid"].values) > 0)
+    probability = np.asarray(ds["susceptibility"].values, dtype=np.float64)
+    presence = np.asarray(ds["presence"].values, dtype=np.float64)
+    used &= np.isfinite(probability) & np.isfinite(presence)
+    return [hm.confusion_counts(presence[k][used[k]] > 0, probability[k][used[k]], threshold)
+            for k in range(ds.sizes["slice"])]
+
+
+def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
+    """Density metrics on the test cells, as in metrics.json's ``density`` block.
+
+    ``mae`` and ``pearson_r`` compare observed density with hazard over all test cells;
+    ``mae_positive`` and ``pearson_r_positive`` compare it with the density given occurrence
+    over test cells with presence. NaN where a value is undefined (e.g. constant arrays).
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset.
+
+    Returns
+    -------
+    dict
+        ``mae``, ``pearson_r``, ``mae_positive``, ``pearson_r_positive``, ``n``, ``n_positive``.
+    """
+    ds = _normalised(predictions)
+    observed, hazard, density = (_on_test(ds, name) for name in ("observed_density", "hazard", "density"))
+    positive = _on_test(ds, "presence") > 0
+    both = np.isfinite(observed) & np.isfinite(hazard)
+    pos = positive & np.isfinite(observed) & np.isfinite(density)
+    return {"mae": _safe(hm.mae, observed[both], hazard[both]) if both.any() else math.nan,
+            "pearson_r": _safe(hm.pearson_r, observed[both], hazard[both]),
+            "mae_positive": _safe(hm.mae, observed[pos], density[pos]) if pos.any() else math.nan,
+            "pearson_r_positive": _safe(hm.pearson_r, observed[pos], density[pos]),
+            "n": float(both.sum()), "n_positive": float(pos.sum())}
+
+
+def _check_scores(ds: xr.Dataset, scores: Mapping[str, np.ndarray]) -> None:
+    n_test = int(_test_mask(ds).sum())
+    if "presence" not in scores or "model" not in scores:
+        raise _invalid("scores lack keys", "'presence' and 'model'", sorted(scores), "pass evaluate's scores")
+    wrong = {key: np.asarray(value).shape for key, value in scores.items() if np.asarray(value).shape != (n_test,)}
+    if wrong:
+        raise _invalid("scores do not match the test cells", f"1-D arrays of {n_test} values (the test mask)",
+                       wrong, "pass scores computed on this predictions Dataset's test cells")
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-3) or (math.isnan(a) and math.isnan(b))
+
+
+def check_consistency(predictions: xr.Dataset, metrics: Mapping[str, Any],
+                      scores: Mapping[str, np.ndarray]) -> list[str]:
+    """Compare metrics.json with values recomputed from the predictions and scores.
+
+    Parameters
+    ----------
+    predictions, metrics, scores
+        As for :func:`build_report`.
+
+    Returns
+    -------
+    list of str
+        One sentence per disagreement beyond rounding (empty when all agree).
+    """
+    ds = _normalised(predictions)
+    notes = []
+    if not np.array_equal(np.asarray(scores["presence"]).astype(bool), _on_test(ds, "presence") > 0):
+        notes.append("scores['presence'] differs from the presence of the test cells")
+    if "test_cells" in metrics and int(metrics["test_cells"]) != int(_test_mask(ds).sum()):
+        notes.append(f"metrics test_cells {metrics['test_cells']} ≠ {int(_test_mask(ds).sum())} test cells")
+    sources = {"model": metrics, **metrics.get("baselines", {})}
+    if "oracle" in metrics:
+        sources["oracle"] = metrics["oracle"]
+    presence = np.asarray(scores["presence"]).astype(bool)
+    for name, block in sources.items():
+        if name in scores and "auc" in block.get("susceptibility", {}):
+            ours = _safe(hm.auc, presence, np.asarray(scores[name], dtype=np.float64))
+            theirs = _number(block.get("susceptibility", {}).get("auc"))
+            if not _close(ours, theirs):
+                notes.append(f"{name} AUC: metrics {format_value(theirs)}, recomputed {format_value(ours)}")
+    recomputed = recomputed_density_scores(ds)
+    for key in DENSITY_KEYS:
+        theirs = _number(metrics.get("density", {}).get(key))
+        if key in metrics.get("density", {}) and not _close(recomputed[key], theirs):
+            notes.append(f"density {key}: metrics {format_value(theirs)}, recomputed {format_value(recomputed[key])}")
+    return notes
+
+
+# ---------------------------------------------------------------- drawing helpers
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    fig.clear()
+    return buffer.getvalue()
+
+
+def _grid(n: int, extra_height: float = 0.5) -> tuple[Figure, list[Axes]]:
+    """A constrained figure with one panel per slice; unused panels hidden."""
+    ncols = max(1, min(n, MAX_COLUMNS))
+    nrows = max(1, math.ceil(n / ncols))
+    fig = Figure(figsize=(ncols * PANEL_INCHES + 1.0, nrows * PANEL_INCHES + extra_height), layout="constrained")
+    axes = list(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _cmap(name: str) -> Colormap:
+    return colormaps[name].with_extremes(bad=NO_DATA)
+
+
+def _planes(ds: xr.Dataset, name: str) -> np.ndarray:
+    """A variable as (slice, y, x) float array, north up and east right for ``imshow``."""
+    values = np.asarray(ds[name].transpose("slice", "y", "x").values, dtype=np.float64)
+    y, x = ds["y"].values, ds["x"].values
+    if y.size > 1 and y[0] < y[-1]:
+        values = values[:, ::-1, :]
+    if x.size > 1 and x[0] > x[-1]:
+        values = values[:, :, ::-1]
+    return values
+
+
+def _extent_km(ds: xr.Dataset) -> tuple[float, float, float, float]:
+    """Cell-edge extent (left, right, bottom, top) in km."""
+    edges = []
+    for dim in ("x", "y"):
+        values = np.asarray(ds[dim].values, dtype=np.float64)
+        step = abs(float(values[1] - values[0])) if values.size > 1 else 1000.0
+        edges.append((values.min() - step / 2, values.max() + step / 2))
+    (left, right), (bottom, top) = edges
+    return left / 1000, right / 1000, bottom / 1000, top / 1000
+
+
+def _label_axes(axes: list[Axes], ncols: int) -> None:
+    for index, ax in enumerate(axes):
+        if index % ncols == 0:
+            ax.set_ylabel("northing (km)")
+        if index >= len(axes) - ncols:
+            ax.set_xlabel("easting (km)")
+        ax.tick_params(labelsize=7)
+
+
+def _density_norm(*arrays: np.ndarray) -> Normalize:
+    """A log scale for heavy-tailed densities, clipped at the 2nd–99.5th positive percentiles."""
+    values = np.concatenate([np.ravel(a) for a in arrays])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size == 0:
+        return Normalize(0.0, 1.0)
+    high = float(np.percentile(positive, 99.5))
+    low = max(float(np.percentile(positive, 2.0)), high * 1e-3)
+    return LogNorm(low, high) if low < high else Normalize(0.0, max(high, 1e-6))
+
+
+def _clipped(plane: np.ndarray, norm: Normalize) -> np.ndarray:
+    """Zeros and tiny values at the bottom of a log scale instead of masked as no data."""
+    if isinstance(norm, LogNorm) and norm.vmin is not None:
+        return np.where(np.isnan(plane), np.nan, np.maximum(plane, norm.vmin))
+    return plane
+
+
+def _map_figure(ds: xr.Dataset, planes: np.ndarray, norm: Normalize, cmap: Colormap, unit: str,
+                extend: str = "neither") -> Figure:
+    """Small multiples of one quantity, one panel per slice, one shared colorbar."""
+    labels = _labels(ds)
+    fig, axes = _grid(len(labels))
+    extent = _extent_km(ds)
+    image = None
+    for ax, label, plane in zip(axes, labels, planes, strict=True):
+        image = ax.imshow(_clipped(plane, norm), extent=extent, norm=norm, cmap=cmap, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_aspect("equal")
+    _label_axes(axes, min(len(axes), MAX_COLUMNS))
+    if image is not None:
+        fig.colorbar(image, ax=axes, label=unit, shrink=0.85, extend="both" if isinstance(norm, LogNorm) else extend)
+    return fig
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _fig_susceptibility(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    return _map_figure(ds, _planes(ds, "susceptibility"), Normalize(0.0, 1.0), _cmap("viridis"),
+                       "probability of new landslides")
+
+
+def _fig_density(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    planes = _planes(ds, "density")
+    return _map_figure(ds, planes, _density_norm(planes), _cmap("magma_r"), "density given occurrence (% of cell)")
+
+
+def _fig_hazard(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    planes = _planes(ds, "hazard")
+    return _map_figure(ds, planes, _density_norm(planes), _cmap("inferno_r"), "expected density (% of cell)")
+
+
+def _fig_residuals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    planes = hm.residuals(_planes(ds, "observed_density"), _planes(ds, "hazard"))
+    finite = np.abs(planes[np.isfinite(planes)])
+    limit = float(np.percentile(finite, 99)) if finite.size else 1.0
+    limit = limit if limit > 0 else 1.0
+    return _map_figure(ds, planes, Normalize(-limit, limit), _cmap("RdBu_r"), "observed − hazard (% of cell)",
+                       extend="both")
+
+
+def _confusion_rgb(codes: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """RGB image of confusion codes; non-test cells blended towards white."""
+    palette = np.array([to_rgb(CONFUSION_COLOURS[code]) for code in (0, 1, 2, 3, -1)])
+    image = palette[np.where(codes < 0, 4, codes)]
+    fade = ~test & (codes >= 0)
+    image[fade] = 1.0 - NON_TEST_OPACITY * (1.0 - image[fade])
+    return image
+
+
+def _fig_confusion(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    counts = ctx["counts"]
+    probability = _planes(ds, "susceptibility")
+    presence = _planes(ds, "presence")
+    usable = (_planes(ds, "valid") > 0) & np.isfinite(presence)
+    codes = hm.confusion_map(np.nan_to_num(presence) > 0, np.where(usable, probability, np.nan), ctx["threshold"])
+    test = _planes(ds, "test") > 0
+    fig, axes = _grid(len(counts), extra_height=0.9)
+    extent = _extent_km(ds)
+    for ax, label, k in zip(axes, _labels(ds), range(len(counts)), strict=True):
+        ax.imshow(_confusion_rgb(codes[k], test[k]), extent=extent, interpolation="nearest")
+        c = counts[k]
+        ax.set_title(f"{label}\nTP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}", fontsize=8)
+        ax.set_aspect("equal")
+    _label_axes(axes, min(len(axes), MAX_COLUMNS))
+    handles = [Patch(facecolor=CONFUSION_COLOURS[code], edgecolor="black", linewidth=0.5,
+                     label=hm.CONFUSION_CLASSES[code]) for code in (3, 1, 2, 0)]
+    handles.append(Patch(facecolor=_confusion_rgb(np.array([0]), np.array([False]))[0], edgecolor="black",
+                         linewidth=0.5, label="faded: not a test cell"))
+    handles.append(Patch(facecolor=CONFUSION_COLOURS[-1], edgecolor="black", linewidth=0.5, label="no data"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=6, fontsize=8, frameon=False)
+    return fig
+
+
+def _log_axes(ax: Axes, values: np.ndarray) -> None:
+    """Log axes when all values are positive, symlog when zeros occur, equal limits, 1:1 line."""
+    finite = values[np.isfinite(values)]
+    positive = finite[finite > 0]
+    if positive.size == 0:
+        return
+    low, high = float(positive.min()), float(finite.max())
+    if finite.min() > 0:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        limits = (low / 1.5, high * 1.5)
+    else:
+        threshold = 10.0 ** math.floor(math.log10(float(np.percentile(positive, 5))))
+        ax.set_xscale("symlog", linthresh=threshold)
+        ax.set_yscale("symlog", linthresh=threshold)
+        limits = (0.0, high * 1.5)
+    ax.plot(limits, limits, linestyle="--", color="black", linewidth=0.8)
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+
+
+def _scatter_panel(ax: Axes, observed: np.ndarray, predicted: np.ndarray, title: str, xlabel: str) -> None:
+    keep = np.isfinite(observed) & np.isfinite(predicted)
+    observed, predicted = observed[keep], predicted[keep]
+    if observed.size == 0:
+        ax.text(0.5, 0.5, "no cells", ha="center", va="center", transform=ax.transAxes)
+    r = _safe(hm.pearson_r, observed, predicted)
+    error = _safe(hm.mae, observed, predicted) if observed.size else math.nan
+    ax.scatter(predicted, observed, s=6, alpha=0.4, color="#2f6db5", linewidths=0,
+               label=f"R {format_value(r)}, MAE {format_value(error)} % (n = {observed.size})")
+    _log_axes(ax, np.concatenate([observed, predicted]))
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("observed density (% of cell)")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def _fig_scatter(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    fig = Figure(figsize=(9.0, 4.3), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    observed = _on_test(ds, "observed_density")
+    positive = _on_test(ds, "presence") > 0
+    _scatter_panel(left, observed, _on_test(ds, "hazard"), "all test cells", "hazard (% of cell)")
+    _scatter_panel(right, observed[positive], _on_test(ds, "density")[positive], "positive test cells",
+                   "density given occurrence (% of cell)")
+    return fig
+
+
+def _fig_roc(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    scores = ctx["scores"]
+    presence = np.asarray(scores["presence"]).astype(bool)
+    fig = Figure(figsize=(4.8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=0.8)
+    for name in (key for key in scores if key != "presence"):
+        values = np.asarray(scores[name], dtype=np.float64)
+        finite = np.isfinite(values)
+        area = _safe(hm.auc, presence[finite], values[finite])
+        if math.isnan(area):
+            continue
+        fpr, tpr, _ = hm.roc_curve(presence[finite], values[finite])
+        ax.plot(fpr, tpr, label=f"{name} (AUC {format_value(area)})")  # straight across ties: area = AUC
+    if presence.all() or not presence.any():
+        ax.text(0.5, 0.5, "ROC needs positive and negative test cells", ha="center", transform=ax.transAxes)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate", aspect="equal")
+    ax.set_title("ROC on test cells", fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def _fig_reliability(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    scores = ctx["scores"]
+    presence = np.asarray(scores["presence"]).astype(bool)
+    fig = Figure(figsize=(5.0, 5.4), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=0.8)
+    eces = []
+    for offset, name in enumerate(key for key in ("model", "oracle") if key in scores):
+        values = np.asarray(scores[name], dtype=np.float64)
+        finite = np.isfinite(values)
+        if not finite.any():
+            continue
+        table = hm.calibration_table(presence[finite], values[finite])
+        ece = hm.expected_calibration_error(presence[finite], values[finite])
+        eces.append(f"{name} {format_value(ece)}")
+        used = table["count"] > 0
+        top.plot(table["mean_probability"][used], table["observed_frequency"][used], marker="o", label=name)
+        width = (table["bin_upper"] - table["bin_lower"]) / 2
+        bottom.bar(table["bin_lower"] + offset * width, table["count"], width=width, align="edge", label=name)
+    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed frequency")
+    top.set_title("ECE " + ", ".join(eces) if eces else "no finite probabilities", fontsize=10)
+    if eces:
+        top.legend(loc="upper left", fontsize=8)
+    bottom.set(xlabel="mean calibrated probability", ylabel="test cells", yscale="log")
+    return fig
+
+
+def _kde_panel(ax: Axes, x: np.ndarray, y: np.ndarray, y_edges: np.ndarray) -> None:
+    """Filled contours of a smoothed 2-D histogram (log-y), with a scatter for few cells."""
+    ax.scatter(x, y, s=2, color="black", alpha=0.25, linewidths=0)
+    if x.size < 10 or np.unique(np.c_[x, y], axis=0).shape[0] < 3:
+        return
+    x_edges = np.linspace(0.0, 1.0, 41)
+    counts, _, _ = np.histogram2d(x, np.log10(y), bins=(x_edges, np.log10(y_edges)))
+    smooth = gaussian_filter(counts.T, sigma=1.5)
+    if smooth.max() <= 0:
+        return
+    levels = np.linspace(0.0, smooth.max(), 8)[1:]
+    centres_x = (x_edges[:-1] + x_edges[1:]) / 2
+    centres_y = np.sqrt(y_edges[:-1] * y_edges[1:])
+    ax.contourf(centres_x, centres_y, smooth, levels=levels, cmap="Blues", alpha=0.85, extend="max")
+
+
+def _log_range(values: np.ndarray) -> tuple[float, float]:
+    """Limits of a log density axis: the clipped percentiles, or two decades around the value."""
+    norm = _density_norm(values)
+    if isinstance(norm, LogNorm) and norm.vmin and norm.vmax:
+        return float(norm.vmin), float(norm.vmax)
+    top = float(norm.vmax or 1.0)
+    return top / 10.0, top * 10.0
+
+
+def _fig_contours(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    probability, density = _planes(ds, "susceptibility"), _planes(ds, "density")
+    valid = (_planes(ds, "valid") > 0) & np.isfinite(probability) & np.isfinite(density)
+    low, high = _log_range(density[valid])
+    y_edges = np.geomspace(low, high, 41)
+    fig, axes = _grid(ds.sizes["slice"])
+    for ax, label, k in zip(axes, _labels(ds), range(ds.sizes["slice"]), strict=True):
+        x, y = probability[k][valid[k]], np.clip(density[k][valid[k]], low, high)
+        _kde_panel(ax, x, y, y_edges)
+        ax.set_yscale("log")
+        ax.set(xlim=(0, 1), ylim=(low, high))
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for index, ax in enumerate(axes):
+        if index % MAX_COLUMNS == 0:
+            ax.set_ylabel("density given occ. (%)")
+        if index >= len(axes) - MAX_COLUMNS:
+            ax.set_xlabel("susceptibility")
+    return fig
+
+
+def _reference_planes(ds: xr.Dataset, reference: xr.Dataset, name: str) -> list[np.ndarray | None]:
+    labels = [str(label) for label in reference["slice"].values]
+    return [_planes(reference.isel(slice=[labels.index(label)]), name)[0] if label in labels else None
+            for label in _labels(ds)]
+
+
+def _fig_reference(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    reference: xr.Dataset = ctx["reference"]
+    quantities = (("susceptibility", "viridis", "probability"), ("density", "magma_r", "density (%)"),
+                  ("hazard", "inferno_r", "hazard (%)"))
+    n = ds.sizes["slice"]
+    fig = Figure(figsize=(6 * 1.7 + 0.6, n * 1.7 + 1.4), layout="constrained")
+    axes = fig.subplots(n, 6, squeeze=False)
+    ours_extent, ref_extent = _extent_km(ds), _extent_km(reference)
+    for column, (name, cmap_name, unit) in enumerate(quantities):
+        ours, theirs = _planes(ds, name), _reference_planes(ds, reference, name)
+        found = [plane for plane in theirs if plane is not None]
+        norm = Normalize(0.0, 1.0) if name == "susceptibility" else _density_norm(ours, *found)
+        image = None
+        for k in range(n):
+            for side, plane, extent in ((0, ours[k], ours_extent), (1, theirs[k], ref_extent)):
+                ax = axes[k, 2 * column + side]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if plane is None:
+                    ax.text(0.5, 0.5, "no published map", ha="center", va="center", fontsize=7,
+                            transform=ax.transAxes)
+                    continue
+                image = ax.imshow(_clipped(plane, norm), extent=extent, norm=norm, cmap=_cmap(cmap_name),
+                                  interpolation="nearest")
+                ax.set(xlim=ours_extent[:2], ylim=ours_extent[2:], aspect="equal")
+            axes[0, 2 * column].set_title(f"{name}\nours", fontsize=8)
+            axes[0, 2 * column + 1].set_title(f"{name}\npublished", fontsize=8)
+        if image is not None:
+            fig.colorbar(image, ax=list(axes[:, 2 * column:2 * column + 2].ravel()), location="bottom", label=unit,
+                         shrink=0.8)
+    for k, label in enumerate(_labels(ds)):
+        axes[k, 0].set_ylabel(label, fontsize=8)
+    return fig
+
+
+FIGURES: dict[str, Callable[[xr.Dataset, dict[str, Any]], Figure]] = {
+    "maps_susceptibility": _fig_susceptibility, "maps_density": _fig_density, "maps_hazard": _fig_hazard,
+    "confusion": _fig_confusion, "residuals": _fig_residuals, "scatter": _fig_scatter, "roc": _fig_roc,
+    "reliability": _fig_reliability, "contours": _fig_contours, "reference_maps": _fig_reference,
+}
+
+
+def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping[str, np.ndarray],
+            reference: xr.Dataset | None = None) -> dict[str, bytes]:
+    """Render the evaluation figures to PNG bytes in memory.
+
+    Parameters
+    ----------
+    predictions
+        Dataset (slice, y, x) with ``susceptibility``, ``density``, ``hazard``,
+        ``observed_density``, ``presence`` and the uint8 masks ``valid`` and ``test``.
+    metrics
+        The content of metrics.json; its ``susceptibility.threshold`` sets the confusion
+        maps' threshold (0.5 when absent or NaN).
+    scores
+        1-D arrays over the test cells in the order of ``np.nonzero(test)`` over
+        (slice, y, x): ``presence``, ``model`` and any baselines or ``oracle``.
+    reference
+        Published maps (slice, y, x) with ``susceptibility``, ``density``, ``hazard``;
+        adds ``reference_maps`` when given.
+
+    Returns
+    -------
+    dict
+        Figure name → PNG bytes, in the order of :data:`FIGURES`.
+
+    Raises
+    ------
+    InvalidValueError
+        If variables are missing or the scores do not match the test cells.
+    """
+    ds = _normalised(predictions)
+    _check_scores(ds, scores)
+    threshold = _threshold(metrics)
+    ctx = {"scores": scores, "threshold": threshold, "reference": reference,
+           "counts": confusion_counts_per_slice(ds, threshold)}
+    names = [name for name in FIGURES if name != "reference_maps" or reference is not None]
+    return {name: _png(FIGURES[name](ds, ctx)) for name in names}
+
+
+# ---------------------------------------------------------------- HTML
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}th{background:#f2f2f2}
+td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
+figure{margin:1em 0 2em}figcaption{color:#555;font-size:0.9em}
+.warning{background:#fff4e5;border-left:4px solid #f28e2b;padding:0.5em 1em}"""
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>"
+
+
+def _keys(blocks: list[Mapping[str, Any]], group: str, preferred: tuple[str, ...]) -> list[str]:
+    seen = [key for block in blocks for key in block.get(group, {})]
+    return [key for key in preferred if key in seen] + sorted({key for key in seen if key not in preferred})
+
+
+def _overall_table(metrics: Mapping[str, Any]) -> str:
+    sources: dict[str, Mapping[str, Any]] = {"model": metrics, **metrics.get("baselines", {})}
+    if "oracle" in metrics:
+        sources["oracle"] = metrics["oracle"]
+    rows = []
+    for group, preferred in (("susceptibility", SUSCEPTIBILITY_KEYS), ("density", DENSITY_KEYS)):
+        for key in _keys(list(sources.values()), group, preferred):
+            rows.append([html.escape(f"{group} {key}")]
+                        + [format_value(block.get(group, {}).get(key)) for block in sources.values()])
+    return _table(["metric", *sources], rows)
+
+
+def _slice_dates(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
+    def day(name: str, k: int) -> str:
+        return str(np.datetime_as_string(ds[name].values[k], unit="D")) if name in ds.coords else DASH
+
+    return {label: (day("slice_start", k), day("slice_end", k)) for k, label in enumerate(_labels(ds))}
+
+
+def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
+    entries = {str(entry.get("slice")): entry for entry in metrics.get("per_slice", [])}
+    sus = _keys(list(entries.values()), "susceptibility", SUSCEPTIBILITY_KEYS)
+    den = _keys(list(entries.values()), "density", DENSITY_KEYS)
+    rows = []
+    for label, (start, end) in _slice_dates(ds).items():
+        entry = entries.get(label, {})
+        rows.append([html.escape(label), start, end]
+                    + [format_value(entry.get("susceptibility", {}).get(key)) for key in sus]
+                    + [format_value(entry.get("density", {}).get(key)) for key in den])
+    return _table(["slice", "start", "end", *sus, *den], rows)
+
+
+def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]]) -> str:
+    rows = [[html.escape(label)] + [str(c[key]) for key in ("tp", "fp", "fn", "tn")]
+            for label, c in zip(_labels(ds), counts, strict=True)]
+    return _table(["slice", "TP", "FP", "FN", "TN"], rows)
+
+
+def _figure_html(name: str, png: bytes, caption: str, extra: str = "") -> str:
+    heading, _ = CAPTIONS[name]
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<section id="{name}"><h2>{html.escape(heading)}</h2><figure>'
+            f'<img alt="{html.escape(heading)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>{extra}</section>")
+
+
+def _header(ds: xr.Dataset, metrics: Mapping[str, Any], title: str) -> str:
+    source = metrics.get("threshold_source") or metrics.get("calibration", {}).get("fitted_on")
+    facts = {"run id": ds.attrs.get("run_id", metrics.get("run_id", DASH)),
+             "split": metrics.get("split", ds.attrs.get("split", DASH)), "slices": ", ".join(_labels(ds)),
+             "test cells": metrics.get("test_cells", int(_test_mask(ds).sum())),
+             "threshold": format_value(_threshold(metrics)) + (f" (from {source})" if source else "")}
+    items = "".join(f"<li><b>{key}</b>: {format_value(value)}</li>" for key, value in facts.items())
+    return f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"
+
+
+def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping[str, np.ndarray],
+                 reference: xr.Dataset | None = None, title: str = "Landslide hazard report") -> str:
+    """Compose the self-contained HTML evaluation report (the caller writes it).
+
+    Parameters
+    ----------
+    predictions, metrics, scores, reference
+        As for :func:`figures`.
+    title
+        Page title and first heading.
+
+    Returns
+    -------
+    str
+        An HTML document with inline CSS and every figure as a base64 PNG data URI.
+
+    Raises
+    ------
+    InvalidValueError
+        If variables are missing or the scores do not match the test cells.
+    """
+    ds = _normalised(predictions)
+    pngs = figures(ds, metrics, scores, reference)
+    counts = confusion_counts_per_slice(ds, _threshold(metrics))
+    notes = check_consistency(ds, metrics, scores)
+    warning = ("<div class='warning'><b>Recomputed values disagree with the metrics:</b><ul>"
+               + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul></div>") if notes else ""
+    parts = [_header(ds, metrics, title), warning, "<h2>Metrics (test cells)</h2>", _overall_table(metrics),
+             "<h3>Per slice (model)</h3>", _per_slice_table(ds, metrics)]
+    for name, png in pngs.items():
+        caption = CAPTIONS[name][1].format(threshold=format_value(_threshold(metrics)))
+        extra = _counts_table(ds, counts) if name == "confusion" else ""
+        parts.append(_figure_html(name, png, caption, extra))
+    body = "\n".join(part for part in parts if part)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")

@@ -1,0 +1,83 @@
+"""Evaluation: every source scored on the same test cells, thresholds from validation cells."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hazardcore import metrics
+from hazardcore.evaluate import evaluate_sources, roc_inputs, usable
+from hazardcore.hazard import best_threshold
+
+SHAPE = (3, 10, 12)
+LABELS = ["a", "b", "c"]
+
+
+def world(seed: int = 0) -> tuple[dict, dict, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    rng = np.random.default_rng(seed)
+    truth = rng.beta(1, 4, SHAPE)
+    presence = (rng.random(SHAPE) < truth).astype("float32")
+    given = rng.gamma(2.0, 1.0, SHAPE)
+    density = np.where(presence > 0, given * rng.lognormal(0, 0.3, SHAPE), 0.0)
+    noisy = np.clip(truth + rng.normal(0, 0.15, SHAPE), 0, 1)
+    sources = {"model": {"probability": noisy, "density": given * 1.2},
+               "logistic": {"probability": rng.random(SHAPE), "density": np.full(SHAPE, 2.0)},
+               "oracle": {"probability": truth, "density": given}}
+    sources["model"]["probability"][0, 0, 0] = np.nan  # a cell the model could not predict
+    test = np.zeros(SHAPE, dtype=bool)
+    test[:, :5] = True
+    test[2] = False  # a slice without test cells
+    validation = np.zeros(SHAPE, dtype=bool)
+    validation[:, 6:] = True
+    return sources, {"presence": presence, "density": density}, test, validation
+
+
+def test_sources_are_scored_on_the_same_cells_as_the_metrics_functions() -> None:
+    sources, observed, test, validation = world()
+    result = evaluate_sources(sources, observed, test, validation, LABELS, thresholds={"model": 0.3})
+    cells = usable(sources, test)
+    assert result["test_cells"] == cells.sum() == test.sum() - 1
+    presence = observed["presence"][cells] > 0
+    model_p = sources["model"]["probability"][cells]
+    assert result["susceptibility"]["auc"] == pytest.approx(metrics.auc(presence, model_p))
+    assert result["susceptibility"]["f1"] == pytest.approx(metrics.f1(presence, model_p, 0.3))
+    assert result["susceptibility"]["threshold"] == 0.3
+    expected = model_p * sources["model"]["density"][cells]
+    assert result["density"]["mae"] == pytest.approx(metrics.mae(observed["density"][cells], expected))
+    given = sources["model"]["density"][cells][presence]
+    assert result["density"]["pearson_r_positive"] == pytest.approx(
+        metrics.pearson_r(observed["density"][cells][presence], given))
+    # other sources: thresholds tuned on validation cells, never on test cells
+    oracle_p = sources["oracle"]["probability"][validation]
+    oracle_threshold = best_threshold(observed["presence"][validation] > 0, oracle_p)
+    assert result["oracle"]["susceptibility"]["threshold"] == pytest.approx(oracle_threshold)
+    assert result["oracle"]["susceptibility"]["auc"] > result["susceptibility"]["auc"] > \
+        result["baselines"]["logistic"]["susceptibility"]["auc"]
+    assert set(result["baselines"]) == {"logistic"}
+    assert result["slices"] == ["a", "b"] and [s["slice"] for s in result["per_slice"]] == ["a", "b"]
+    per_slice_a = result["per_slice"][0]["susceptibility"]["auc"]
+    in_a = cells.copy()
+    in_a[1:] = False
+    assert per_slice_a == pytest.approx(metrics.auc(observed["presence"][in_a] > 0,
+                                                    sources["model"]["probability"][in_a]))
+
+
+def test_undefined_metrics_are_nan_not_errors() -> None:
+    sources, observed, _, validation = world(1)
+    observed["presence"][0] = 0.0
+    observed["density"][0] = 0.0
+    only_a = np.zeros(SHAPE, dtype=bool)
+    only_a[0, :5] = True
+    result = evaluate_sources(sources, observed, only_a, validation, LABELS)
+    assert math.isnan(result["susceptibility"]["auc"]) and math.isnan(result["density"]["pearson_r_positive"])
+    assert result["density"]["n_positive"] == 0
+
+
+def test_roc_inputs_follow_the_order_of_nonzero() -> None:
+    sources, observed, test, _ = world(2)
+    cells = usable(sources, test)
+    scores = roc_inputs(sources, observed, cells)
+    np.testing.assert_array_equal(scores["oracle"], sources["oracle"]["probability"][np.nonzero(cells)])
+    assert scores["presence"].dtype == bool and len(scores["presence"]) == cells.sum()

@@ -1,0 +1,258 @@
+"""The evaluation report: in-memory PNG figures and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib.image
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from hazardcore import metrics as hm
+from hazardcore import report
+from hazardcore.errors import InvalidValueError
+
+LABELS = ["2015-co", "2015-post", "2016-pre"]
+PER_SLICE_FIGURES = ["maps_susceptibility", "maps_density", "maps_hazard", "confusion", "residuals", "contours"]
+EXPECTED = [*PER_SLICE_FIGURES[:5], "scatter", "roc", "reliability", "contours"]
+THRESHOLD = 0.35
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def make_predictions(seed: int = 0, shape: tuple[int, int, int] = (3, 12, 10)) -> xr.Dataset:
+    """Probabilities correlated with presence; slice 2 without positives; a NaN corner."""
+    rng = np.random.default_rng(seed)
+    n_slices, ny, nx = shape
+    truth = rng.beta(1.0, 3.0, shape)
+    presence = rng.random(shape) < truth
+    presence[2] = False
+    susceptibility = np.clip(truth + rng.normal(0.0, 0.1, shape), 0.0, 1.0)
+    density = rng.lognormal(0.0, 1.0, shape)
+    observed = np.where(presence, density * rng.lognormal(0.0, 0.5, shape), 0.0)
+    valid = np.ones(shape, dtype=np.uint8)
+    valid[:, :2, :3] = 0
+    test = np.zeros(shape, dtype=np.uint8)
+    test[:, :, nx // 2:] = 1
+    test &= valid
+    fields = {"susceptibility": susceptibility, "density": density, "hazard": susceptibility * density,
+              "observed_density": observed, "presence": presence.astype(float), "true_probability": truth}
+    variables = {name: (("slice", "y", "x"), np.where(valid > 0, values, np.nan).astype(np.float32))
+                 for name, values in fields.items()}
+    starts = np.array(["2015-04-25", "2015-06-01", "2015-11-01"][:n_slices] + ["2016-06-01"] * (n_slices - 3),
+                      dtype="datetime64[ns]")
+    coords = {"slice": (LABELS + [f"s{k}" for k in range(3, n_slices)])[:n_slices],
+              "slice_start": ("slice", starts), "slice_end": ("slice", starts + np.timedelta64(150, "D")),
+              "y": 3175441.11 - 500.0 - 1000.0 * np.arange(ny), "x": 248635.08 + 500.0 + 1000.0 * np.arange(nx)}
+    ds = xr.Dataset({**variables, "valid": (("slice", "y", "x"), valid), "test": (("slice", "y", "x"), test)},
+                    coords=coords, attrs={"run_id": "a1b2c3d4", "split": "spatial"})
+    return ds.rio.write_crs("EPSG:32645")
+
+
+def make_scores(ds: xr.Dataset, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    test = ds["test"].values.astype(bool)
+    model = ds["susceptibility"].values[test].astype(np.float64)
+    truth = ds["true_probability"].values[test].astype(np.float64)
+    return {"presence": ds["presence"].values[test] > 0, "model": model,
+            "logistic": np.clip(truth + rng.normal(0.0, 0.25, truth.size), 0.0, 1.0),
+            "gbm": np.clip(truth + rng.normal(0.0, 0.18, truth.size), 0.0, 1.0), "oracle": truth}
+
+
+def susceptibility_block(presence: np.ndarray, score: np.ndarray) -> dict[str, Any]:
+    both = presence.any() and not presence.all()
+    return {"auc": hm.auc(presence, score) if both else None, "f1": hm.f1(presence, score, THRESHOLD),
+            "iou": hm.iou(presence, score, THRESHOLD), "threshold": THRESHOLD,
+            "ece": hm.expected_calibration_error(presence, score)}
+
+
+def density_block(observed: np.ndarray, hazard: np.ndarray, density: np.ndarray, presence: np.ndarray) -> dict:
+    positive = presence.sum() >= 2
+    varied = observed.std() > 0
+    return {"mae": hm.mae(observed, hazard), "pearson_r": hm.pearson_r(observed, hazard) if varied else math.nan,
+            "mae_positive": hm.mae(observed[presence], density[presence]) if presence.any() else math.nan,
+            "pearson_r_positive": hm.pearson_r(observed[presence], density[presence]) if positive else math.nan}
+
+
+def make_metrics(ds: xr.Dataset, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    """metrics.json as evaluate would write it, computed here with hazardcore.metrics."""
+    test = ds["test"].values.astype(bool)
+    values = {name: ds[name].values.astype(np.float64) for name in ("observed_density", "hazard", "density")}
+    presence = ds["presence"].values > 0
+    per_slice = []
+    for k, label in enumerate(LABELS):
+        cells = test[k]
+        per_slice.append({"slice": label,
+                          "susceptibility": susceptibility_block(presence[k][cells],
+                                                                 ds["susceptibility"].values[k][cells]),
+                          "density": density_block(*(values[n][k][cells] for n in values), presence[k][cells])})
+    p = scores["presence"]
+    return {"split": "spatial", "slices": LABELS, "test_cells": int(test.sum()), "threshold_source": "validation",
+            "susceptibility": susceptibility_block(p, scores["model"]),
+            "density": density_block(*(values[n][test] for n in values), presence[test]),
+            "per_slice": per_slice,
+            "oracle": {"susceptibility": susceptibility_block(p, scores["oracle"])},
+            "baselines": {name: {"susceptibility": susceptibility_block(p, scores[name])}
+                          for name in ("logistic", "gbm")}}
+
+
+def make_reference(ds: xr.Dataset) -> xr.Dataset:
+    """Published maps on a larger grid around ours, lacking the last slice."""
+    padded = ds[["susceptibility", "density", "hazard"]].isel(slice=[0, 1]).pad(y=2, x=2, mode="edge")
+    y = np.r_[ds.y.values[0] + np.array([2000.0, 1000.0]), ds.y.values, ds.y.values[-1] - np.array([1000.0, 2000.0])]
+    x = np.r_[ds.x.values[0] - np.array([2000.0, 1000.0]), ds.x.values, ds.x.values[-1] + np.array([1000.0, 2000.0])]
+    return padded.assign_coords(y=y, x=x) * 0.9
+
+
+@pytest.fixture(scope="module")
+def case() -> dict[str, Any]:
+    ds = make_predictions()
+    scores = make_scores(ds)
+    metrics = make_metrics(ds, scores)
+    pngs = report.figures(ds, metrics, scores)
+    html = report.build_report(ds, metrics, scores, title="Tiny report")
+    return {"ds": ds, "scores": scores, "metrics": metrics, "figures": pngs, "html": html}
+
+
+def decoded(png: bytes) -> np.ndarray:
+    return matplotlib.image.imread(io.BytesIO(png), format="png")
+
+
+def text_only(page: str) -> str:
+    """The page without its base64 images (random base64 could spell "nan")."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+
+
+def test_fixture_has_a_slice_without_positive_test_cells(case: dict[str, Any]) -> None:
+    ds = case["ds"]
+    positives = [(ds["presence"].values[k][ds["test"].values[k] > 0] > 0).sum() for k in range(3)]
+    assert positives[0] > 0 and positives[1] > 0 and positives[2] == 0
+    assert case["metrics"]["per_slice"][2]["susceptibility"]["auc"] is None
+
+
+def test_figures_are_pngs_of_plausible_size(case: dict[str, Any]) -> None:
+    assert list(case["figures"]) == EXPECTED
+    for name, png in case["figures"].items():
+        assert png.startswith(PNG_SIGNATURE), name
+        image = decoded(png)
+        assert image.ndim == 3 and image.shape[2] in (3, 4), name
+        assert 250 <= image.shape[0] <= 3000 and 300 <= image.shape[1] <= 3000, (name, image.shape)
+        assert image[..., :3].std() > 0.05, f"{name} looks blank"
+
+
+def test_reference_maps_only_with_a_reference(case: dict[str, Any]) -> None:
+    ds = case["ds"]
+    pngs = report.figures(ds, case["metrics"], case["scores"], reference=make_reference(ds))
+    assert list(pngs) == [*EXPECTED, "reference_maps"]
+    image = decoded(pngs["reference_maps"])
+    assert image.shape[1] > image.shape[0] * 0.8
+    assert "reference_maps" not in case["figures"]
+
+
+def test_html_embeds_every_figure_and_the_run(case: dict[str, Any]) -> None:
+    page = case["html"]
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == len(EXPECTED)
+    for name, png in case["figures"].items():
+        assert f'<section id="{name}">' in page
+        assert base64.b64encode(png).decode("ascii") in page, name
+    assert "a1b2c3d4" in page and "spatial" in page and "<title>Tiny report</title>" in page
+    for label in LABELS:
+        assert f"<td>{label}</td>" in page
+
+
+def test_html_is_offline(case: dict[str, Any]) -> None:
+    page = text_only(case["html"])
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:|//)", page)
+    assert "<script" not in page and "@import" not in page
+
+
+def test_auc_values_appear_as_in_the_table(case: dict[str, Any]) -> None:
+    metrics, page = case["metrics"], case["html"]
+    row = re.search(r"<tr><td>susceptibility auc</td>(.*?)</tr>", page)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    blocks = [metrics, metrics["baselines"]["logistic"], metrics["baselines"]["gbm"], metrics["oracle"]]
+    assert cells == [f"{block['susceptibility']['auc']:.3f}" for block in blocks]
+    assert re.search(r"<thead><tr><th>metric</th><th>model</th><th>logistic</th><th>gbm</th><th>oracle</th>", page)
+
+
+def independent_counts(ds: xr.Dataset, threshold: float) -> list[dict[str, int]]:
+    counts = []
+    for k in range(ds.sizes["slice"]):
+        cells = (ds["test"].values[k] > 0) & (ds["valid"].values[k] > 0)
+        truth = ds["presence"].values[k][cells] > 0
+        predicted = ds["susceptibility"].values[k][cells] >= threshold
+        counts.append({"tp": int((truth & predicted).sum()), "fp": int((~truth & predicted).sum()),
+                       "fn": int((truth & ~predicted).sum()), "tn": int((~truth & ~predicted).sum())})
+    return counts
+
+
+def test_confusion_counts_match_an_independent_count(case: dict[str, Any]) -> None:
+    ds, page = case["ds"], case["html"]
+    expected = independent_counts(ds, THRESHOLD)
+    assert report.confusion_counts_per_slice(ds, THRESHOLD) == expected
+    assert sum(sum(c.values()) for c in expected) == case["metrics"]["test_cells"]
+    section = page[page.index('<section id="confusion">'):]
+    for label, c in zip(LABELS, expected, strict=True):
+        row = f"<tr><td>{label}</td><td>{c['tp']}</td><td>{c['fp']}</td><td>{c['fn']}</td><td>{c['tn']}</td></tr>"
+        assert row in section
+    assert f"threshold {THRESHOLD:.3f}" in section
+
+
+def test_nan_and_none_metrics_render_as_a_dash(case: dict[str, Any]) -> None:
+    page = text_only(case["html"])
+    assert "nan" not in page.lower() and "None" not in page
+    row = re.search(r"<tr><td>2016-pre</td><td>2015-11-01</td><td>2016-03-30</td><td>(.*?)</td>", page)
+    assert row is not None and row.group(1) == "–"
+    assert report.format_value(float("nan")) == "–" and report.format_value(None) == "–"
+    assert report.format_value(np.float32(0.12345)) == "0.123" and report.format_value(7) == "7"
+
+
+def test_density_scores_match_a_hand_computation(case: dict[str, Any]) -> None:
+    ds = case["ds"]
+    test = ds["test"].values > 0
+    observed, hazard = ds["observed_density"].values[test], ds["hazard"].values[test]
+    positive = ds["presence"].values[test] > 0
+    density = ds["density"].values[test]
+    scores = report.recomputed_density_scores(ds)
+    assert scores["mae"] == pytest.approx(np.abs(observed - hazard).mean(), rel=1e-6)
+    assert scores["pearson_r"] == pytest.approx(np.corrcoef(observed, hazard)[0, 1], rel=1e-6)
+    assert scores["mae_positive"] == pytest.approx(np.abs(observed - density)[positive].mean(), rel=1e-6)
+    assert scores["pearson_r_positive"] == pytest.approx(np.corrcoef(observed[positive], density[positive])[0, 1])
+    assert scores["n_positive"] == positive.sum()
+
+
+def test_consistency_check_reports_disagreements(case: dict[str, Any]) -> None:
+    ds, scores, metrics = case["ds"], case["scores"], case["metrics"]
+    assert report.check_consistency(ds, metrics, scores) == []
+    assert "disagree" not in case["html"]
+    tampered = {**metrics, "susceptibility": {**metrics["susceptibility"], "auc": 0.5},
+                "density": {**metrics["density"], "mae": 99.0}}
+    notes = report.check_consistency(ds, tampered, scores)
+    assert len(notes) == 2 and notes[0].startswith("model AUC") and notes[1].startswith("density mae")
+
+
+def test_maps_do_not_depend_on_coordinate_order(case: dict[str, Any]) -> None:
+    ascending = case["ds"].sortby("y")
+    pngs = report.figures(ascending, case["metrics"], case["scores"])
+    assert pngs["maps_susceptibility"] == case["figures"]["maps_susceptibility"]
+
+
+def test_no_file_is_written(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    report.build_report(case["ds"], case["metrics"], case["scores"], reference=make_reference(case["ds"]))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_inputs_are_refused_with_a_fix(case: dict[str, Any]) -> None:
+    ds, metrics, scores = case["ds"], case["metrics"], case["scores"]
+    with pytest.raises(InvalidValueError, match="missing \\['hazard'\\]"):
+        report.figures(ds.drop_vars("hazard"), metrics, scores)
+    with pytest.raises(InvalidValueError, match="do not match the test cells"):
+        report.figures(ds, metrics, {**scores, "gbm": scores["gbm"][:-1]})
