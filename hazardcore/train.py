@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from hazardcore import metrics
 from hazardcore.atomic import write_text
+from hazardcore.augment import random_element, transform_batch
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, valid_pixels
@@ -160,21 +161,34 @@ def autocast(device: torch.device) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+def epoch_generator(seed: int, stage: str, epoch: int, stream: int = 0) -> torch.Generator:
+    """A generator that depends on (seed, stage, epoch, stream) only (exact resume)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch + stream * 7_919)
+
+
 def epoch_order(n: int, seed: int, stage: str, epoch: int) -> torch.Tensor:
     """Batch order of an epoch, a function of (seed, stage, epoch) only (exact resume)."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch)
-    return torch.randperm(n, generator=generator)
+    return torch.randperm(n, generator=epoch_generator(seed, stage, epoch))
+
+
+def augmenter(data: TrainingData) -> Callable[[Batch, torch.Generator], Batch]:
+    """Random D4 transform of a batch, aspect channels turned (see :mod:`hazardcore.augment`)."""
+    mean, std = data.scaling.mean.tolist(), data.scaling.std.tolist()
+    return lambda batch, generator: transform_batch(batch, random_element(generator), data.channels, mean, std)
 
 
 def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig, epoch: int,
                 optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                device: torch.device) -> float:
+                device: torch.device, augment: Callable[[Batch, torch.Generator], Batch] | None = None) -> float:
     """One pass over the training data; returns the mean batch loss."""
     model.train()
     order = epoch_order(len(data["image"]), config.seed, stage, epoch)
+    generator = epoch_generator(config.seed, stage, epoch, stream=1)  # augmentation draws
     losses = []
     for start in range(0, len(order), config.batch_size):
         batch = {key: value[order[start:start + config.batch_size]] for key, value in data.items()}
+        if augment is not None:
+            batch = augment(batch, generator)
         with autocast(device):
             loss, _ = stage_loss(model, stage, batch, config)
         optimizer.zero_grad(set_to_none=True)
@@ -297,7 +311,8 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, devi
     bar = tqdm(total=limit, initial=state["epoch"], desc=stage, unit="epoch", disable=not progress)
     while not state["done"]:
         started = time.perf_counter()
-        train_loss = train_epoch(model, stage, train_data, config, state["epoch"], optimizer, scheduler, device)
+        train_loss = train_epoch(model, stage, train_data, config, state["epoch"], optimizer, scheduler, device,
+                                 augmenter(data) if config.augment else None)
         record = {"stage": stage, "epoch": state["epoch"], "train_loss": train_loss,
                   "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
         seconds = time.perf_counter() - started
