@@ -32,14 +32,12 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/hazard synth $(DEMO)/region --seed $(SEED) --size-km $(SIZE_KM)
-	$(VENV)/bin/hazard prepare $(DEMO)/region/catalog.yaml --out $(DEMO)/work
-	$(VENV)/bin/hazard train $(DEMO)/work --config demo
+	$(VENV)/bin/hazard demo --out $(DEMO) --seed $(SEED) --size-km $(SIZE_KM)
 	@echo
-	@echo "Demo region:   $(DEMO)/region  (catalog.yaml, GeoTIFFs, NetCDF; open them in QGIS)"
-	@echo "Prepared data: $(DEMO)/work    (prepared.zarr, prepare.json)"
-	@echo "Trained run:   $(DEMO)/work/runs/  (model.pt, checkpoints/, log.jsonl per epoch)"
-	@echo "Prediction maps and the dashboard arrive with the next stages of the project."
+	@echo "Open the report (maps, confusion, residuals, ROC, reliability, metrics) in a browser:"
+	@ls -t $(DEMO)/work/runs/*/report.html | head -1
+	@echo "GIS products (COG GeoTIFFs, CF NetCDF, manifest.json) are in the products/ folder beside it."
+	@echo "The Panel dashboard (panel serve dashboard) arrives with the dashboard issue."
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

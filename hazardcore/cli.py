@@ -135,7 +135,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import demo
 
-    result = demo(args.out, seed=args.seed, progress=not args.quiet)
+    result = demo(args.out, seed=args.seed, size_km=args.size_km, progress=not args.quiet)
     print(format_table(metrics_rows(result.evaluation.metrics)))
     print(format_table([("region", result.region), ("workdir", result.workdir), ("run", result.run),
                         ("report", result.evaluation.report), ("products", result.run / "products"),
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "settings (minutes on a laptop CPU); prints where the report is.")
     de.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     de.add_argument("--seed", type=int, default=42, help="seed of the synthetic region")
+    de.add_argument("--size-km", type=_size, default=32, help="region size: N (square) or ROWSxCOLS in km")
     de.add_argument("--quiet", action="store_true", help="no progress bars")
     de.set_defaults(func=_cmd_demo)
     return parser
