@@ -1,5 +1,7 @@
 """Metrics against scikit-learn and scipy on random data (and by hand where cheaper)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -66,3 +68,20 @@ def test_calibration_by_hand() -> None:
     sk_true, sk_pred = calibration_curve(y, p, n_bins=2)
     np.testing.assert_allclose(sk_true, table["observed_frequency"])
     np.testing.assert_allclose(sk_pred, table["mean_probability"])
+
+
+VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "reference" / "validation"
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not VALIDATION.exists(), reason=f"the study's validation arrays are not at {VALIDATION}")
+def test_the_study_validation_arrays_give_its_published_density_scores() -> None:
+    """Dahal et al. report density MAE 0.26 %, and over positive cells R 0.92 and MAE 0.24 %."""
+    presence = np.load(VALIDATION / "grid2LabelORG.npy")
+    observed = np.load(VALIDATION / "Observed_AreaDen.npy")[..., 0]
+    predicted = np.load(VALIDATION / "Predicted_AreaDen.npy").reshape(observed.shape)
+    positive = presence > 0
+    assert np.array_equal(positive, observed > 0)
+    assert metrics.mae(observed, predicted) == pytest.approx(0.26, abs=0.005)
+    assert metrics.mae(observed[positive], predicted[positive]) == pytest.approx(0.24, abs=0.005)
+    assert metrics.pearson_r(observed[positive], predicted[positive]) == pytest.approx(0.92, abs=0.005)
