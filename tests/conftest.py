@@ -32,3 +32,36 @@ def tiny_workdir(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -
 def region_copy(tmp_path: Path) -> Path:
     """A fresh tiny region that a test may damage; returns its catalog path."""
     return builders.write_region(tmp_path / "region")
+
+
+@pytest.fixture(scope="session")
+def evaluated_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root folder holding ``region/`` and ``work/`` with one trained, predicted and evaluated run.
+
+    A 16 × 16 km synthetic region (seed 3, 3 slices), a tiny model trained for a few epochs
+    on the random split, then ``hazard predict`` and ``hazard evaluate``; about 30 s.
+    Treat as read-only.
+    """
+    from hazardcore.cli import main
+    from hazardcore.prepare import prepare
+    from hazardcore.synthetic import synthesize
+    from hazardcore.train import train
+
+    root = tmp_path_factory.mktemp("evaluated")
+    report = synthesize(root / "region", seed=3, size_km=16, n_slices=3)
+    prepare(report.catalog_path, root / "work")
+    train(root / "work", *tiny_run_configs())
+    assert main(["predict", str(root / "work"), "--quiet"]) == 0
+    assert main(["evaluate", str(root / "work"), "--quiet"]) == 0
+    return root
+
+
+def tiny_run_configs() -> tuple:  # type: ignore[type-arg]
+    """Model and training configurations small enough for tests (random split, BCE)."""
+    from hazardcore.config import ModelConfig, TrainConfig
+
+    model = ModelConfig(cell_px=8, encoder_depth=3, decoder_channels=[16, 8, 4], density_conv_channels=4,
+                        density_hidden=[16, 8])
+    config = TrainConfig(batch_size=8, max_epochs_susceptibility=2, max_epochs_density=1, max_epochs_joint=1,
+                         split="random", device="cpu", num_threads=1, loss="bce")
+    return model, config

@@ -14,28 +14,14 @@ import xarray as xr
 from hazardcore import metrics as m
 from hazardcore.catalog import open_predictions
 from hazardcore.cli import main
-from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.pipeline import find_run
-from hazardcore.prepare import prepare
-from hazardcore.synthetic import synthesize
-from hazardcore.train import train
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pipeline")
-    report = synthesize(root / "region", seed=3, size_km=16, n_slices=3)
-    prepare(report.catalog_path, root / "work")
-    model = ModelConfig(cell_px=8, encoder_depth=3, decoder_channels=[16, 8, 4], density_conv_channels=4,
-                        density_hidden=[16, 8])
-    config = TrainConfig(batch_size=8, max_epochs_susceptibility=2, max_epochs_density=1, max_epochs_joint=1,
-                         split="random", device="cpu", num_threads=1, loss="bce")
-    train(root / "work", model, config)
-    assert main(["predict", str(root / "work"), "--quiet"]) == 0
-    assert main(["evaluate", str(root / "work"), "--split", "random", "--quiet"]) == 0
-    return root / "work"
+def evaluated(evaluated_root: Path) -> Path:
+    return evaluated_root / "work"
 
 
 def test_metrics_agree_with_the_written_predictions(evaluated: Path) -> None:
