@@ -676,3 +676,43 @@ def terrain_channels(dem: xr.DataArray,
     channels["elevation"] = z
     return xr.Dataset({name: _wrap(dem, channels.pop(name), name)
                        for name in TERRAIN_CHANNELS})
+
+
+def hillshade(dem: xr.DataArray, azimuth_deg: float = 315.0, altitude_deg: float = 45.0) -> xr.DataArray:
+    """Analytical hillshade: the cosine of the angle between the surface normal and the sun.
+
+    With Horn's gradient p = dz/dx (east) and q = dz/dy (north), the unit normal is
+    (-p, -q, 1) / sqrt(1 + p² + q²) and the direction to the sun (east, north, up) is
+    (cos h sin A, cos h cos A, sin h), A the azimuth clockwise from north and h the altitude;
+    the shade is their dot product, clipped at 0 (faces turned away from the sun).
+
+    Parameters
+    ----------
+    dem
+        Elevation (m), dims ``("y", "x")``, square pixels, NaN = nodata.
+    azimuth_deg
+        Direction the light comes from, degrees clockwise from north (315 = north-west).
+    altitude_deg
+        Sun elevation above the horizon, degrees (90 = overhead).
+
+    Returns
+    -------
+    xarray.DataArray
+        Illumination in [0, 1] (1 = facing the sun, a flat pixel gets sin h), float32;
+        NaN where the 3×3 window holds a NaN.
+
+    Raises
+    ------
+    GridMismatchError
+        If the DEM is not a north-up (y, x) raster of square pixels.
+    """
+    p, q, tan_slope = _horn(dem)
+    azimuth, altitude = np.radians(azimuth_deg), np.radians(altitude_deg)
+    light = np.float32(np.cos(altitude))
+    shade = np.float32(np.sin(altitude)) - p * (light * np.float32(np.sin(azimuth)))
+    shade -= q * (light * np.float32(np.cos(azimuth)))
+    shade /= np.sqrt(np.float32(1.0) + tan_slope * tan_slope)
+    np.clip(shade, 0.0, 1.0, out=shade)
+    out = dem.copy(data=shade.astype(np.float32)).rename("hillshade")
+    out.attrs.update(units="1", long_name=f"hillshade (sun from {azimuth_deg:g} deg, {altitude_deg:g} deg high)")
+    return out
