@@ -1,0 +1,136 @@
+"""The landslide hazard dashboard: ``create_app()`` builds it, ``panel serve dashboard`` serves it.
+
+Serve (from the repository root)::
+
+    panel serve dashboard                                   # reads runs under ./out/demo
+    panel serve dashboard --args --root DIR --reference DIR
+    HAZARD_ROOT=DIR HAZARD_REFERENCE=DIR panel serve dashboard
+
+In a notebook: ``from dashboard.app import create_app; create_app(root="out/demo")``.
+
+Options (after ``--args``; the environment variables apply in notebooks too):
+
+``--root DIR`` / ``HAZARD_ROOT``
+    Folder whose runs are shown (``DIR/**/runs/<id>``); default ``out/demo`` relative to
+    the current directory (the output of ``hazard demo``). The dashboard reads only under
+    it (paths typed in the UI are resolved and refused outside it), and the demo and
+    training write under it.
+``--reference DIR`` / ``HAZARD_REFERENCE``
+    Folder of the original study's published maps, shown beside ours for runs on the
+    study grid; default ``../shared/reference`` relative to the repository when it exists.
+
+Network: nothing is fetched from the internet unless the *web basemap* switch is turned on
+(map tiles are then loaded by the browser). The Bokeh server accepts websocket connections
+only from ``localhost:PORT`` unless told otherwise; to listen on the loopback interface
+only, pass ``--address 127.0.0.1``. To open it to other machines, which lets their users
+train models on this machine, say so explicitly, e.g.
+``panel serve dashboard --address 0.0.0.0 --allow-websocket-origin myhost:5006``, and
+prefer putting it behind an authenticating proxy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import holoviews as hv
+import panel as pn
+
+from dashboard.state import DashboardState
+from dashboard.views import (
+    CellStoryView,
+    EvaluationView,
+    InventoryView,
+    MapsView,
+    PredictorsView,
+    RunChooser,
+    TrainView,
+    job_panel,
+)
+
+TITLE = "Landslide hazard dashboard"
+#: How often (ms) the page reads the job's progress and the training log.
+POLL_MS = 1000
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def default_reference() -> Path | None:
+    """``HAZARD_REFERENCE`` if set, else ``../shared/reference`` next to the repository if it exists."""
+    if os.environ.get("HAZARD_REFERENCE"):
+        return Path(os.environ["HAZARD_REFERENCE"])
+    folder = REPOSITORY.parent / "shared" / "reference"
+    return folder if folder.is_dir() else None
+
+
+def parse_options(argv: Sequence[str]) -> argparse.Namespace:
+    """``--root`` and ``--reference`` from ``panel serve dashboard --args ...`` (unknown arguments ignored)."""
+    parser = argparse.ArgumentParser(prog="panel serve dashboard --args", add_help=False)
+    parser.add_argument("--root", default=None, help="folder whose runs are shown (default: HAZARD_ROOT or out/demo)")
+    parser.add_argument("--reference", default=None, help="folder of the published maps")
+    options, _ = parser.parse_known_args(list(argv))
+    return options
+
+
+def sidebar(state: DashboardState) -> list[pn.viewable.Viewable]:
+    """Run and slice choosers, layer / channel, switches, the job and the last message."""
+    def slice_text(*_: object) -> str:
+        return f"**Slice {state.slice + 1}**: {state.slice_label}"
+
+    label = pn.pane.Markdown(pn.bind(slice_text, state.param.slice, state.param.run, state.param.revision))
+    def message_text(text: str) -> str:
+        return text.replace("\n", "  \n")  # one line per clause of hazardcore's messages
+
+    def message_kind(error: bool) -> str:
+        return "danger" if error else "info"
+
+    message = pn.pane.Alert(pn.bind(message_text, state.param.message), visible=pn.bind(bool, state.param.message),
+                            alert_type=pn.bind(message_kind, state.param.message_is_error))
+    return [pn.widgets.Select.from_param(state.param.run, label="Run"),
+            label,
+            pn.widgets.Player.from_param(state.param.slice, label="Slice", loop_policy="loop", interval=1500,
+                                         width=260, show_value=False),
+            pn.widgets.Select.from_param(state.param.layer, label="Layer beside the published map"),
+            pn.widgets.Select.from_param(state.param.channel, label="Predictor channel"),
+            pn.widgets.Checkbox.from_param(state.param.test_only, label="Evaluation: test cells only"),
+            pn.widgets.Checkbox.from_param(state.param.basemap, label="Web basemap (needs internet)"),
+            job_panel(state),
+            message]
+
+
+def create_app(root: str | Path | None = None, reference: str | Path | None = None,
+               state: DashboardState | None = None) -> pn.template.FastListTemplate:
+    """The dashboard as a template with a sidebar and one tab per view.
+
+    Parameters
+    ----------
+    root
+        Folder whose runs are shown; default ``--root`` (under ``panel serve``), else
+        ``HAZARD_ROOT``, else ``out/demo``.
+    reference
+        Folder of the published maps; default ``--reference``, ``HAZARD_REFERENCE``, or
+        ``../shared/reference`` next to the repository.
+    state
+        An existing state to show (then ``root`` and ``reference`` are ignored).
+
+    Returns
+    -------
+    panel.template.FastListTemplate
+        Call ``.servable()`` to serve it, or show it in a notebook cell.
+    """
+    pn.extension()
+    hv.extension("bokeh", logo=False)
+    if state is None:
+        options = parse_options(sys.argv[1:] if pn.state.served else [])
+        state = DashboardState(root=root or options.root, reference=reference or options.reference
+                               or default_reference())
+    tabs = pn.Tabs(("Runs", RunChooser(state)), ("Inventory", InventoryView(state)),
+                   ("Predictors", PredictorsView(state)), ("Train", TrainView(state)), ("Maps", MapsView(state)),
+                   ("Evaluation", EvaluationView(state)), ("A cell's story", CellStoryView(state)),
+                   dynamic=True)
+    template = pn.template.FastListTemplate(title=TITLE, sidebar=sidebar(state), main=[tabs], sidebar_width=300)
+    template.state = state  # type: ignore[attr-defined]  # for notebooks and tests: the app's state
+    pn.state.add_periodic_callback(state.poll, period=POLL_MS)
+    return template

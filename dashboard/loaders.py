@@ -1,0 +1,241 @@
+"""Readers of a root folder's working folders and runs, cached with ``pn.cache``.
+
+Every reader goes through :mod:`hazardcore` (``pipeline.list_runs``, ``catalog.open_predictions``,
+``datasets.PreparedCube``, ``terrain.hillshade``, ...). Cached readers take the file's
+modification stamp as an argument, so that a run predicted again, or a cube prepared
+again, is read again; the cache is shared by the sessions of one server process.
+Folders are scanned without following symbolic links, and the callers check that every
+path lies inside the root (:func:`dashboard.state.DashboardState.resolve`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import xarray as xr
+
+from hazardcore import catalog, terrain
+from hazardcore.config import config_hash, demo_configs
+from hazardcore.datasets import CUBE_NAME, PreparedCube
+from hazardcore.errors import HazardcoreError
+from hazardcore.pipeline import PREDICTIONS, list_runs, run_split_protocol
+from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, STATIC_CHANNELS
+from hazardcore.train import STAGES, max_epochs
+
+#: Folders never searched for working folders (run contents, products, caches).
+SKIP_FOLDERS = {"runs", "checkpoints", "products", "region", "__pycache__", "node_modules"}
+#: How deep below the root working folders are searched for.
+MAX_DEPTH = 4
+#: Longest side (pixels) of the hillshade drawn under the 1 km maps; larger DEMs are averaged down first.
+HILLSHADE_MAX_PIXELS = 2048
+
+
+def stamp(path: Path) -> int:
+    """Modification time (ns) of a file, -1 when it does not exist (a cache key)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def find_workdirs(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """Working folders (holding ``prepared.zarr`` or ``runs/``) at most ``max_depth`` below ``root``."""
+    found, stack = [], [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        if (folder / CUBE_NAME).is_dir() or (folder / "runs").is_dir():
+            found.append(folder)
+        if depth >= max_depth:
+            continue
+        try:
+            children = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
+        except OSError:
+            continue
+        stack += [(child, depth + 1) for child in children
+                  if child.name not in SKIP_FOLDERS and child.suffix != ".zarr" and not child.name.startswith(".")]
+    return sorted(found)
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Finished runs (``WORKDIR/runs/<id>`` with ``model.pt``) under ``root``, newest first."""
+    runs = [run for workdir in find_workdirs(root) for run in list_runs(workdir)]
+    return sorted(runs, key=lambda run: stamp(run / "model.pt"), reverse=True)
+
+
+def run_label(run: Path, root: Path) -> str:
+    """How a run is named in the chooser: id, working folder, split, and whether it is evaluated."""
+    workdir = run.parent.parent
+    where = "." if workdir == root else str(workdir.relative_to(root))
+    try:
+        split = run_split_protocol(run)
+    except (OSError, KeyError, ValueError):
+        split = "?"
+    state = "" if (run / "metrics.json").exists() else ", not evaluated"
+    return f"{run.name} ({where}, {split} split{state})"
+
+
+@pn.cache(max_items=4)
+def _predictions(path: str, modified: int) -> xr.Dataset:
+    return catalog.open_predictions(path)
+
+
+def predictions(run: Path) -> xr.Dataset | None:
+    """A run's ``predictions.nc`` (see ``hazardcore.catalog.open_predictions``), or None before ``predict``."""
+    path = run / PREDICTIONS
+    return _predictions(str(path), stamp(path)) if path.exists() else None
+
+
+@pn.cache(max_items=16)
+def _json(path: str, modified: int) -> dict[str, Any]:
+    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def metrics(run: Path) -> dict[str, Any] | None:
+    """A run's ``metrics.json``, or None before ``evaluate``."""
+    path = run / "metrics.json"
+    return _json(str(path), stamp(path)) if path.exists() else None
+
+
+def run_config(run: Path) -> dict[str, Any]:
+    """A run's ``config.json`` ({"model": ..., "train": ...}); empty when missing."""
+    path = run / "config.json"
+    return _json(str(path), stamp(path)) if path.exists() else {}
+
+
+def log_records(path: Path) -> pd.DataFrame:
+    """The epochs of a ``log.jsonl`` with a running ``step`` column; empty (with columns) when none.
+
+    A line being written while we read (no final newline yet) is skipped.
+    """
+    columns = ["step", "stage", "epoch", "train_loss", "val_loss"]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return pd.DataFrame(columns=columns)
+    records = []
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns[1:])
+    frame.insert(0, "step", np.arange(len(frame)))
+    return frame
+
+
+def cube_stamp(workdir: Path) -> int:
+    """Modification stamp of a prepared cube (its ``prepare.json`` summary, else the Zarr root)."""
+    summary = workdir / "prepare.json"
+    return stamp(summary) if summary.exists() else stamp(workdir / CUBE_NAME / "zarr.json")
+
+
+@pn.cache(max_items=2)
+def _cube(workdir: str, modified: int) -> PreparedCube:
+    return PreparedCube.open(workdir)
+
+
+def cube(workdir: Path) -> PreparedCube:
+    """The prepared cube of a working folder (``hazardcore.datasets.PreparedCube.open``).
+
+    Raises
+    ------
+    HazardcoreError
+        If the folder holds no prepared cube.
+    """
+    return _cube(str(workdir), cube_stamp(workdir))
+
+
+@pn.cache(max_items=3)
+def _channel(workdir: str, modified: int, channel: str, slice_index: int) -> xr.DataArray:
+    prepared = _cube(workdir, modified)
+    if channel in STATIC_CHANNELS:
+        values = np.asarray(prepared.static[STATIC_CHANNELS.index(channel)], dtype="float32")
+    elif channel in DYNAMIC_CHANNELS:
+        values = np.asarray(prepared.dynamic[slice_index, DYNAMIC_CHANNELS.index(channel)], dtype="float32")
+    else:  # monsoons: one number per slice
+        values = np.full(prepared.grid.shape("30m"), prepared.monsoons[slice_index], dtype="float32")
+    return xr.DataArray(values, dims=("y", "x"), coords=prepared.grid.coords("30m"), name=channel,
+                        attrs={"units": CHANNEL_UNITS.get(channel, ""), "long_name": channel.replace("_", " ")})
+
+
+def channel_plane(workdir: Path, channel: str, slice_index: int) -> xr.DataArray:
+    """One predictor channel of one slice on the 31.25 m lattice (NaN = nodata), with units.
+
+    Static channels are the same in every slice (the slice is ignored for them).
+
+    Raises
+    ------
+    HazardcoreError
+        If ``channel`` is not one of ``hazardcore.predictors.CHANNELS``.
+    """
+    if channel not in CHANNELS:
+        raise HazardcoreError(f"unknown predictor channel {channel!r}; expected one of {list(CHANNELS)}")
+    dynamic = channel not in STATIC_CHANNELS
+    return _channel(str(workdir), cube_stamp(workdir), channel, int(slice_index) if dynamic else -1)
+
+
+@pn.cache(max_items=2)
+def _hillshade(workdir: str, modified: int, max_pixels: int) -> xr.DataArray:
+    elevation = _channel(workdir, modified, "elevation", -1)
+    factor = max(1, math.ceil(max(elevation.shape) / max_pixels))
+    if factor > 1:
+        elevation = elevation.coarsen(y=factor, x=factor, boundary="trim").mean()
+    return terrain.hillshade(elevation)
+
+
+def hillshade(workdir: Path, max_pixels: int = HILLSHADE_MAX_PIXELS) -> xr.DataArray:
+    """Hillshade (``hazardcore.terrain.hillshade``) of a working folder's DEM, averaged down to ≤ ``max_pixels``."""
+    return _hillshade(str(workdir), cube_stamp(workdir), max_pixels)
+
+
+def cell_predictors(workdir: Path, row: int, col: int) -> pd.DataFrame:
+    """Mean of each channel over one cell's pixels, per slice (rows: channels, columns: slices).
+
+    Uses ``PreparedCube.block_image`` (nodata pixels read as 0 there; such cells are
+    invalid for the model, see the ``valid`` mask).
+    """
+    prepared = cube(workdir)
+    ppc = prepared.grid.pixels_per_cell
+    rows, cols = slice(row * ppc, (row + 1) * ppc), slice(col * ppc, (col + 1) * ppc)
+    means = {label: prepared.block_image(k, rows, cols).mean(axis=(1, 2))
+             for k, label in enumerate(prepared.slice_labels)}
+    frame = pd.DataFrame(means, index=list(prepared.channels))
+    frame.insert(0, "units", [CHANNEL_UNITS.get(name, "") for name in frame.index])
+    return frame
+
+
+@pn.cache(max_items=2)
+def _reference(folder: str, labels: tuple[str, ...], workdir: str, modified: int) -> xr.Dataset | None:
+    try:
+        maps = catalog.open_reference_maps(folder, list(labels))
+    except HazardcoreError:
+        return None  # missing files, or band count differs from the run's slices: not the study's grid
+    return maps if catalog.reference_on_grid(maps, _cube(workdir, modified).grid) else None
+
+
+def reference_maps(folder: Path | None, workdir: Path, labels: list[str]) -> xr.Dataset | None:
+    """The published maps (``catalog.open_reference_maps``) when they lie on this run's grid, else None."""
+    if folder is None or not folder.is_dir():
+        return None
+    return _reference(str(folder), tuple(labels), str(workdir), cube_stamp(workdir))
+
+
+def demo_progress(out: Path) -> float:
+    """How far ``hazardcore.pipeline.demo(out)`` has got, from the files it has written (0 to 1)."""
+    work = out / "work"
+    model_config, train_config = demo_configs()
+    run = work / "runs" / config_hash(model_config, train_config)
+    if (run / "metrics.json").exists():
+        return 0.98
+    if (run / PREDICTIONS).exists():
+        return 0.93
+    if not (work / "prepare.json").exists():
+        return 0.05 if (out / "region" / "catalog.yaml").exists() else 0.01
+    total = sum(max_epochs(stage, train_config) for stage in STAGES)
+    return 0.15 + 0.75 * min(1.0, len(log_records(run / "log.jsonl")) / total)

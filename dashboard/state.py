@@ -1,0 +1,450 @@
+"""The dashboard's one state: root, run, slice, layer, channel, selected cell, and the background job.
+
+Every view (``dashboard.views``) reads this object and nothing else; its methods call
+:mod:`hazardcore` only (through ``dashboard.loaders`` for cached reads). Widgets come
+from its params (``pn.Param``). Paths are confined to the root folder: :meth:`resolve`
+refuses any path that, resolved (symbolic links followed), lies outside it.
+
+Long work runs in a background thread (``dashboard.jobs``); the thread never sets a
+param. :meth:`poll` (a periodic callback in the app; called directly in scripts and
+tests, or through :meth:`wait`) copies the job's progress into ``job_*``, reads the
+followed run's ``log.jsonl`` into ``log``, and, when a job ends, lists the runs again and
+selects the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import param
+import xarray as xr
+
+from dashboard import loaders
+from dashboard.jobs import SHARED_RUNNER, Job, JobRunner
+from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
+from hazardcore.datasets import CUBE_NAME, PreparedCube
+from hazardcore.errors import HazardcoreError, describe
+from hazardcore.pipeline import demo, evaluate_run, predict_run
+from hazardcore.predictors import CHANNELS
+from hazardcore.train import STAGES, max_epochs, train
+
+#: Root when neither ``--root`` nor ``HAZARD_ROOT`` says otherwise (the demo's output).
+DEFAULT_ROOT = Path("out") / "demo"
+#: The maps a run predicts, per slice.
+PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
+#: Share of a training job's progress bar given to the epochs (the rest: predict, evaluate).
+TRAIN_SHARE = 0.85
+#: The per-cell series of a cell's story (those present in the predictions are shown).
+CELL_SERIES = ("susceptibility", "density", "hazard", "observed_density", "true_probability", "true_hazard")
+
+
+class OutsideRootError(HazardcoreError):
+    """A path chosen in the UI lies outside the dashboard's root folder."""
+
+
+def default_root() -> Path:
+    """``HAZARD_ROOT`` if set, else ``out/demo`` relative to the current directory."""
+    return Path(os.environ.get("HAZARD_ROOT") or DEFAULT_ROOT)
+
+
+def hidden(**kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments of a param that ``pn.Param`` does not show."""
+    return {"precedence": -1, **kwargs}
+
+
+class DashboardState(param.Parameterized):
+    """What the user is looking at, and what the background job is doing.
+
+    Parameters
+    ----------
+    root
+        Folder the dashboard reads under (runs at ``ROOT/**/runs/<id>``); the demo and
+        training write under it too. Default: :func:`default_root`.
+    reference
+        Folder of the published maps, or None.
+    runner
+        Job runner; default the one the process's sessions share.
+    """
+
+    root = param.String(default=str(DEFAULT_ROOT), constant=True,
+                        doc="folder the dashboard reads under (set with --root DIR or HAZARD_ROOT)")
+    reference = param.String(default="", constant=True, precedence=-1,
+                             doc="folder of the original study's published maps ('' = none)")
+    workdir: param.Selector = param.Selector(objects={}, default=None, allow_None=True, check_on_set=True,
+                             doc="working folder (prepared data) that training uses")
+    run: param.Selector = param.Selector(objects={}, default=None, allow_None=True, check_on_set=True,
+                         doc="trained run whose predictions are shown")
+    slice = param.Integer(default=0, bounds=(0, 0), doc="time slice (index)")
+    layer: param.Selector = param.Selector(default="hazard", objects=list(PREDICTED_LAYERS),
+                           doc="predicted map compared with the published one")
+    channel: param.Selector = param.Selector(default="slope", objects=list(CHANNELS), doc="predictor channel")
+    test_only = param.Boolean(default=True, doc="evaluation maps: test cells only")
+    basemap = param.Boolean(default=False, doc="web map tiles under the maps (needs internet)")
+    cell = param.Tuple(default=None, length=2, allow_None=True, **hidden(doc="(row, col) of the selected cell"))
+    model_config = param.ClassSelector(class_=ModelConfig, **hidden(doc="model configuration to train"))
+    train_config = param.ClassSelector(class_=TrainConfig, **hidden(doc="training configuration"))
+    job_kind = param.String(default="", **hidden(doc="kind of the current or last job"))
+    job_status = param.String(default="idle", **hidden(doc="what the job is doing"))
+    job_progress = param.Number(default=0.0, bounds=(0.0, 1.0), **hidden())
+    job_running = param.Boolean(default=False, **hidden())
+    log = param.DataFrame(default=None, allow_None=True, **hidden(doc="epochs of the followed run's log.jsonl"))
+    message = param.String(default="", **hidden(doc="last message for the user"))
+    message_is_error = param.Boolean(default=False, **hidden(doc="whether the last message reports a problem"))
+    revision = param.Integer(default=0, **hidden(doc="bumped when the runs' files change"))
+
+    def __init__(self, root: str | Path | None = None, reference: str | Path | None = None,
+                 runner: JobRunner | None = None, **params: Any) -> None:
+        root_path = Path(root if root is not None else default_root()).expanduser().resolve()
+        reference_path = Path(reference).expanduser().resolve() if reference else None
+        if "model_config" not in params or "train_config" not in params:
+            model_config, train_config = demo_configs()
+            params = {"model_config": model_config, "train_config": train_config} | params
+        super().__init__(root=str(root_path), reference=str(reference_path or ""), **params)
+        self._runner = runner or SHARED_RUNNER
+        self._job: Job | None = None
+        self._job_handled = True
+        self._follow: Path | None = None
+        self._log_key: tuple[str, int, int] | None = None
+        self.refresh()
+
+    # ------------------------------------------------------------------ paths and data
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root)
+
+    @property
+    def reference_path(self) -> Path | None:
+        return Path(self.reference) if self.reference else None
+
+    @property
+    def run_path(self) -> Path | None:
+        return Path(self.run) if self.run else None
+
+    @property
+    def workdir_path(self) -> Path | None:
+        return Path(self.workdir) if self.workdir else None
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path chosen in the UI, resolved (relative to the root if relative).
+
+        Raises
+        ------
+        OutsideRootError
+            If the resolved path is not inside the root folder.
+        """
+        candidate = Path(path).expanduser()
+        resolved = (candidate if candidate.is_absolute() else self.root_path / candidate).resolve()
+        if not resolved.is_relative_to(self.root_path):
+            raise OutsideRootError(describe(
+                "refused: this path lies outside the dashboard's root folder", source=str(path),
+                expected=f"a path inside {self.root_path}", found=str(resolved),
+                fix="choose a run under the root, or restart the dashboard with --root DIR (or HAZARD_ROOT)"))
+        return resolved
+
+    @property
+    def predictions(self) -> xr.Dataset | None:
+        """The selected run's predictions (None before ``predict``)."""
+        return loaders.predictions(self.run_path) if self.run_path else None
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The selected run's ``metrics.json`` (None before ``evaluate``)."""
+        return loaders.metrics(self.run_path) if self.run_path else None
+
+    @property
+    def cube(self) -> PreparedCube | None:
+        """The prepared cube of the working folder (None when it holds none)."""
+        workdir = self.workdir_path
+        return loaders.cube(workdir) if workdir and (workdir / CUBE_NAME).is_dir() else None
+
+    @property
+    def slice_labels(self) -> list[str]:
+        predictions, cube = self.predictions, self.cube
+        if predictions is not None:
+            return [str(label) for label in predictions["slice"].values]
+        return list(cube.slice_labels) if cube is not None else []
+
+    @property
+    def slice_label(self) -> str:
+        labels = self.slice_labels
+        return labels[self.slice] if self.slice < len(labels) else ""
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold of the susceptibility (metrics.json, else calibration, else 0.5)."""
+        metrics = self.metrics or {}
+        value = metrics.get("susceptibility", {}).get("threshold")
+        return float(value) if value is not None else 0.5
+
+    def cell_coords(self) -> dict[str, np.ndarray]:
+        """Cell-centre coordinates ``{"y", "x"}`` (m) of the 1 km grid shown."""
+        predictions = self.predictions
+        if predictions is not None:
+            return {"y": predictions["y"].values, "x": predictions["x"].values}
+        cube = self.cube
+        return cube.grid.coords("1km") if cube is not None else {"y": np.array([]), "x": np.array([])}
+
+    # ------------------------------------------------------------------ runs
+    def refresh(self, select: Path | None = None) -> None:
+        """List the working folders and runs under the root again; select ``select`` (or keep the run)."""
+        root = self.root_path
+        workdirs = [w for w in loaders.find_workdirs(root) if (w / CUBE_NAME).is_dir()] if root.is_dir() else []
+        runs = [run for run in (loaders.find_runs(root) if root.is_dir() else []) if self._inside(run)]
+        if select is not None and select not in runs:
+            runs.insert(0, select)
+        self.param.workdir.objects = {("." if w == root else str(w.relative_to(root))): str(w) for w in workdirs}
+        self.param.run.objects = {loaders.run_label(run, root): str(run) for run in runs}
+        chosen = select or (self.run_path if self.run_path in runs else None) or (runs[0] if runs else None)
+        with param.parameterized.batch_call_watchers(self):
+            if self.workdir not in self.param.workdir.objects.values():
+                self.workdir = str(workdirs[0]) if workdirs else None
+            self.run = str(chosen) if chosen else None
+            self.revision += 1
+        self._update_slices()
+
+    def _inside(self, path: Path) -> bool:
+        try:
+            self.resolve(path)
+        except OutsideRootError:
+            return False
+        return True
+
+    def open_run(self, path: str | Path) -> Path:
+        """Select the run folder ``path`` (absolute, or relative to the root).
+
+        Raises
+        ------
+        OutsideRootError
+            If the folder is not inside the root.
+        HazardcoreError
+            If it is not a finished run (no ``model.pt``).
+        """
+        run = self.resolve(path)
+        if not (run / "model.pt").is_file():
+            raise HazardcoreError(describe("not a finished run", source=run, expected="a folder holding model.pt",
+                                           fix="choose WORKDIR/runs/<id> of a trained run"))
+        self.refresh(select=run)
+        return run
+
+    @param.depends("run", watch=True)
+    def _on_run(self) -> None:
+        run = self.run_path
+        if run is not None:
+            self.resolve(run)  # the chooser only lists runs inside the root; checked again here
+            workdir = run.parent.parent
+            if str(workdir) in self.param.workdir.objects.values():
+                self.workdir = str(workdir)
+        if self._job is None or not self._job.running:
+            self._follow = None
+        self._update_slices()
+        self._refresh_log()
+
+    @param.depends("workdir", watch=True)
+    def _update_slices(self) -> None:
+        last = max(len(self.slice_labels) - 1, 0)
+        self.param.slice.bounds = (0, last)
+        if self.slice > last:
+            self.slice = last
+        rows, cols = (len(self.cell_coords()[axis]) for axis in ("y", "x"))
+        if self.cell is not None and not (self.cell[0] < rows and self.cell[1] < cols):
+            self.cell = None
+
+    # ------------------------------------------------------------------ the selected cell
+    def select_xy(self, x: float | None, y: float | None) -> tuple[int, int] | None:
+        """Select the cell holding the point (x, y) in the grid's CRS; ignore points off the grid."""
+        coords = self.cell_coords()
+        if x is None or y is None or not len(coords["x"]) or not len(coords["y"]):
+            return None
+        col, row = int(np.argmin(np.abs(coords["x"] - x))), int(np.argmin(np.abs(coords["y"] - y)))
+        half = abs(float(coords["x"][1] - coords["x"][0])) / 2 if len(coords["x"]) > 1 else 500.0
+        if abs(coords["x"][col] - x) > half or abs(coords["y"][row] - y) > half:
+            return None
+        self.cell = (row, col)
+        return row, col
+
+    def cell_series(self) -> pd.DataFrame:
+        """The selected cell's predicted and observed values per slice (index: slice labels)."""
+        predictions = self.predictions
+        if predictions is None or self.cell is None:
+            return pd.DataFrame(columns=[name for name in CELL_SERIES[:4]])
+        row, col = self.cell
+        at = predictions.isel(y=row, x=col)
+        columns = {name: at[name].values.astype(float) for name in CELL_SERIES if name in at}
+        return pd.DataFrame(columns, index=pd.Index([str(v) for v in at["slice"].values], name="slice"))
+
+    def cell_predictors(self) -> pd.DataFrame:
+        """Mean of each predictor channel over the selected cell's pixels, per slice."""
+        if self.cell is None or self.cube is None or self.workdir_path is None:
+            return pd.DataFrame()
+        return loaders.cell_predictors(self.workdir_path, *self.cell)
+
+    # ------------------------------------------------------------------ jobs
+    def start_training(self) -> Job:
+        """Train ``model_config`` / ``train_config`` on the working folder, then predict and evaluate.
+
+        Raises
+        ------
+        JobRefusedError
+            If a job is running.
+        HazardcoreError
+            If there is no prepared working folder.
+        """
+        workdir = self._prepared_workdir()
+        model_config = ModelConfig.from_dict(self.model_config.to_dict())  # later edits do not reach the job
+        train_config = TrainConfig.from_dict(self.train_config.to_dict())
+        run = workdir / "runs" / config_hash(model_config, train_config)
+        total = sum(max_epochs(stage, train_config) for stage in STAGES)
+        offsets = dict(zip(STAGES, np.cumsum([0] + [max_epochs(s, train_config) for s in STAGES[:-1]]), strict=True))
+        reference = self.reference_path
+
+        def target(job: Job) -> Path:
+            def on_epoch(record: dict[str, Any]) -> None:
+                job.check_cancelled()  # raising here stops hazardcore.train.train
+                done = int(offsets[record["stage"]]) + int(record["epoch"]) + 1
+                job.report(TRAIN_SHARE * done / total, f"training {record['stage']}, epoch {record['epoch'] + 1}: "
+                                                       f"validation loss {record['val_loss']:.4g}")
+
+            train(workdir, model_config, train_config, callbacks=[on_epoch])
+            job.report(TRAIN_SHARE, "predicting every cell and slice")
+            predict_run(workdir, run)
+            job.report(0.95, "evaluating on the test cells")
+            evaluate_run(workdir, run, reference=reference)
+            return run
+
+        return self._start(Job("train", f"training run {run.name}"), target, follow=run)
+
+    def start_evaluation(self) -> Job:
+        """Predict (when needed) and evaluate the selected run in the background."""
+        run = self.run_path
+        if run is None:
+            raise HazardcoreError("no run selected: choose a run first")
+        run, workdir, reference = self.resolve(run), run.parent.parent, self.reference_path
+
+        def target(job: Job) -> Path:
+            job.report(0.05, "predicting every cell and slice")
+            predict_run(workdir, run)
+            job.report(0.7, "evaluating on the test cells")
+            evaluate_run(workdir, run, reference=reference)
+            return run
+
+        return self._start(Job("evaluate", f"predict + evaluate of run {run.name}", cancellable=False), target)
+
+    def start_demo(self) -> Job:
+        """Run ``hazardcore.pipeline.demo(root)`` (minutes) in the background.
+
+        Raises
+        ------
+        HazardcoreError
+            If the root already holds the demo's folders (``region/`` or ``work/``).
+        """
+        out = self.root_path
+        existing = [out / name for name in ("region", "work") if (out / name).exists()]
+        if existing:
+            raise HazardcoreError(describe("the demo writes region/ and work/ under the root, which exist",
+                                           source=out, found=[str(p) for p in existing],
+                                           fix="choose its runs above, or start the dashboard on an empty root"))
+
+        def target(job: Job) -> Path:
+            job.report(0.01, "demo: synthesising the region, preparing, training, predicting, evaluating")
+            return demo(out).run
+
+        return self._start(Job("demo", "the demo", cancellable=False), target)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop (training stops after its current epoch).
+
+        Raises
+        ------
+        JobRefusedError
+            If nothing runs or the job cannot be cancelled.
+        """
+        job = self._runner.cancel()
+        self.notify(f"{job.description}: cancel requested")
+        self.poll()
+
+    def _prepared_workdir(self) -> Path:
+        workdir = self.workdir_path
+        if workdir is None or not (workdir / CUBE_NAME).is_dir():
+            raise HazardcoreError(describe("no prepared working folder under the root", source=self.root_path,
+                                           fix="run the demo, or `hazard prepare CATALOG --out ROOT/work`"))
+        return self.resolve(workdir)
+
+    def _start(self, job: Job, target: Any, follow: Path | None = None) -> Job:
+        try:
+            self._runner.start(job, target)
+        except HazardcoreError as exc:
+            self.notify(str(exc), error=True)
+            raise
+        self._job, self._job_handled, self._follow = job, False, follow
+        self.notify(f"started {job.description}")
+        self.poll()
+        return job
+
+    def notify(self, text: str, error: bool = False) -> None:
+        """Show ``text`` to the user (as a problem when ``error``)."""
+        self.param.update(message=text, message_is_error=error)
+
+    def poll(self) -> None:
+        """Copy the job's progress into the params, read the followed log, react to a job's end."""
+        job, current = self._job, self._runner.current
+        if job is not None and (job is current or job.running or not self._job_handled):
+            if job.kind == "demo" and job.running:
+                job.report(loaders.demo_progress(self.root_path), job.status)
+            self.param.update(job_kind=job.kind, job_status=job.status, job_progress=job.progress,
+                              job_running=job.running)
+            if not job.running and not self._job_handled:
+                self._job_handled = True
+                self._finish(job)
+        elif current is not None and current.running:
+            self.param.update(job_kind=current.kind, job_status=f"{current.status} (started in another session)",
+                              job_progress=current.progress, job_running=True)
+        elif self.job_running:  # another session's job ended: its run may be new
+            self.param.update(job_status="idle", job_running=False)
+            self.refresh()
+        self._refresh_log()
+
+    def _finish(self, job: Job) -> None:
+        result = job.result if isinstance(job.result, Path) else None
+        self.refresh(select=result)
+        elapsed = f"{(job.finished or time.monotonic()) - job.started:.0f} s"
+        texts = {"done": f"{job.description}: done in {elapsed}",
+                 "cancelled": f"{job.description}: cancelled after {elapsed}"}
+        self.notify(texts.get(job.outcome, job.status), error=job.outcome == "failed")
+
+    def wait(self, timeout: float | None = None, interval: float = 0.25) -> bool:
+        """Poll until the job ends (scripts, notebooks, tests); True if it ended within ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.poll()
+            if not self.job_running:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(interval)
+
+    # ------------------------------------------------------------------ training log
+    @property
+    def log_path(self) -> Path | None:
+        """The ``log.jsonl`` followed: the training job's run, else the selected run's."""
+        run = self._follow or self.run_path
+        return run / "log.jsonl" if run else None
+
+    def _refresh_log(self) -> None:
+        path = self.log_path
+        if path is None:
+            if self.log is not None:
+                self._log_key, self.log = None, None
+            return
+        try:
+            info = path.stat()
+            key = (str(path), info.st_mtime_ns, info.st_size)
+        except OSError:
+            key = (str(path), -1, -1)
+        if key != self._log_key:
+            self._log_key = key
+            self.log = loaders.log_records(path)

@@ -1,0 +1,717 @@
+"""The dashboard's tabs: one ``pn.viewable.Viewer`` per tab, each taking the :class:`DashboardState`.
+
+A view builds its plots once: slice-dependent maps are ``hv.DynamicMap`` bound to the
+state's params (a slice change sends new image data to the browser, the plot is kept);
+run-level figures (ROC, tables) are functions bound to the run. Clicking a cell on any
+map (``hv.streams.Tap``) sets ``state.cell``; the cell's story tab follows it. Methods
+named after what they return (``image``, ``channel_image``, ``metrics_frame``, ...) give
+the data each plot shows, for tests and notebooks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+import xarray as xr
+from holoviews.operation.datashader import rasterize
+
+from dashboard import elements, loaders
+from dashboard.state import PREDICTED_LAYERS, DashboardState
+from hazardcore import metrics as hm
+from hazardcore.errors import HazardcoreError
+from hazardcore.predictors import CHANNEL_UNITS, STATIC_CHANNELS
+
+NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
+NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
+NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in the **Runs** tab."
+TABLE_KEYS = {"susceptibility": ("auc", "f1", "iou", "threshold", "ece"),
+              "density": ("mae", "pearson_r", "mae_positive", "pearson_r_positive")}
+
+
+def reported(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a hazardcore error of a button's action as the state's message instead of raising it."""
+
+    @functools.wraps(method)
+    def wrapper(self: StateView, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except HazardcoreError as exc:
+            self.state.notify(str(exc), error=True)
+            return None
+
+    return wrapper
+
+
+class StateView(pn.viewable.Viewer):
+    """Base of the tabs: holds the state, builds its layout once, wires taps to the selected cell."""
+
+    state: DashboardState = param.ClassSelector(class_=DashboardState)  # type: ignore[assignment]
+
+    def __init__(self, state: DashboardState, **params: Any) -> None:
+        super().__init__(state=state, **params)
+        self.taps: list[hv.streams.Tap] = []
+        self.frames: dict[str, hv.DynamicMap] = {}  # the main maps by name (without basemap), for tests
+        self._geo_layouts: dict[bool, Any] = {}
+        self._layout = self._build()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    def _build(self) -> pn.viewable.Viewable:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers
+    def bind(self, function: Callable[..., Any], *names: str, **constants: Any) -> Callable[..., Any]:
+        """``function`` bound to the state's params ``names`` (and fixed ``constants``)."""
+        arguments: dict[str, Any] = {**constants, **{name: self.state.param[name] for name in names}}
+        return pn.bind(function, **arguments)
+
+    def dynamic(self, function: Callable[..., Any], *names: str, **constants: Any) -> hv.DynamicMap:
+        return hv.DynamicMap(self.bind(function, *names, **constants))
+
+    def tappable(self, dmap: hv.DynamicMap, geo: bool = False) -> hv.DynamicMap:
+        """``dmap`` with the selected cell outlined; a click on it selects a cell."""
+        tap = hv.streams.Tap(source=dmap, x=None, y=None)
+        tap.add_subscriber(functools.partial(self._on_tap, geo=geo))
+        self.taps.append(tap)
+        return dmap * self.dynamic(self._marker, "cell", "run", "revision", geo=geo)
+
+    def _on_tap(self, x: float | None, y: float | None, geo: bool = False) -> None:
+        if self.state.select_xy(x, y) is None and geo and x is not None and y is not None:
+            self.state.select_xy(*self._from_web_mercator(x, y))  # in case the tap came in plot coordinates
+
+    def _from_web_mercator(self, x: float, y: float) -> tuple[float, float]:
+        from pyproj import Transformer
+
+        crs = self.grid_crs()
+        if crs is None:
+            return x, y
+        return Transformer.from_crs("EPSG:3857", crs, always_xy=True).transform(x, y)
+
+    def _to_web_mercator(self, bounds: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        from pyproj import Transformer
+
+        crs = self.grid_crs()
+        if crs is None:
+            return bounds
+        x0, y0, x1, y1 = bounds
+        xs, ys = Transformer.from_crs(crs, "EPSG:3857", always_xy=True).transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def grid_crs(self) -> str | None:
+        cube = self.state.cube
+        return cube.grid.crs if cube is not None else None
+
+    def cartopy_crs(self) -> Any:
+        import cartopy.crs as ccrs
+        from pyproj import CRS
+
+        crs = self.grid_crs()
+        epsg = CRS.from_user_input(crs).to_epsg() if crs else None
+        return ccrs.epsg(epsg) if epsg else None
+
+    def _marker(self, geo: bool = False, **_: Any) -> hv.Element:
+        bounds = None
+        coords = self.state.cell_coords()
+        if self.state.cell is not None and len(coords["x"]) > 1:
+            row, col = self.state.cell
+            half = abs(float(coords["x"][1] - coords["x"][0])) / 2
+            x, y = float(coords["x"][col]), float(coords["y"][row])
+            bounds = (x - half, y - half, x + half, y + half)
+        if geo and bounds is not None:
+            bounds = self._to_web_mercator(bounds)  # geo plots draw plain elements in Web Mercator
+        return elements.cell_marker(bounds)
+
+    def basemap_switch(self, build: Callable[[bool], Any]) -> pn.viewable.Viewable:
+        """The layout ``build(geo)``, rebuilt (once per setting) when the basemap is switched."""
+
+        def layout(basemap: bool) -> Any:
+            if basemap not in self._geo_layouts:
+                self._geo_layouts[basemap] = build(basemap)
+            return self._geo_layouts[basemap]
+
+        layout(False)
+        return pn.param.ParamFunction(pn.bind(layout, basemap=self.state.param.basemap))
+
+    def tiles(self) -> Any:
+        import geoviews as gv
+
+        return gv.tile_sources.OSM().opts(alpha=0.8)
+
+    def notice(self, text: Callable[..., str], *names: str) -> pn.pane.Alert:
+        """An info box showing ``text(...)``, hidden when it is empty."""
+        message = self.bind(text, *names)
+        return pn.pane.Alert(message, alert_type="info", visible=pn.bind(bool, message))
+
+    def slice_title(self, name: str) -> str:
+        label = elements.LABELS.get(name, (name, ""))[0]
+        return f"{label} · {self.state.slice_label}"
+
+
+class RunChooser(StateView):
+    """Runs found under the root; open a run folder; run the demo when there is none; predict + evaluate."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        path = pn.widgets.TextInput(label="Open a run folder (inside the root)", placeholder="work/runs/<id>")
+        open_button = pn.widgets.Button(label="Open", color="default")
+        open_button.on_click(lambda _: self.open_path(path.value))
+        refresh = pn.widgets.Button(label="Look for runs again", color="default")
+        refresh.on_click(lambda _: self.state.refresh())
+        demo = pn.widgets.Button(label="Run the demo (minutes)", color="primary",
+                                 visible=self.bind(lambda **_: not self.state.param.run.objects, "revision"))
+        demo.on_click(lambda _: self.start_demo())
+        evaluate = pn.widgets.Button(label="Predict + evaluate this run", color="primary",
+                                     visible=self.bind(self._needs_evaluation, "run", "revision"))
+        evaluate.on_click(lambda _: self.start_evaluation())
+        return pn.Column(
+            pn.pane.Markdown(f"### Runs under `{self.state.root}`"),
+            pn.Row(pn.widgets.Select.from_param(self.state.param.run, label="Run", width=420), refresh),
+            pn.Row(path, open_button),
+            pn.Row(demo, evaluate),
+            job_panel(self.state),
+            pn.pane.Markdown(self.bind(self.summary, "run", "revision"), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+
+    def _needs_evaluation(self, **_: Any) -> bool:
+        run = self.state.run_path
+        return run is not None and not (run / "metrics.json").exists()
+
+    @reported
+    def open_path(self, path: str) -> Path | None:
+        run = self.state.open_run(path)
+        self.state.notify(f"opened run {run.name}")
+        return run
+
+    @reported
+    def start_demo(self) -> None:
+        self.state.start_demo()
+
+    @reported
+    def start_evaluation(self) -> None:
+        self.state.start_evaluation()
+
+    def summary(self, **_: Any) -> str:
+        """Markdown summary of the selected run: configuration, files, headline metrics."""
+        run = self.state.run_path
+        if run is None:
+            where = self.state.root_path
+            return (f"No finished run under `{where}`. **Run the demo** (writes `region/` and `work/` there, "
+                    "a few minutes on 2 CPU cores), or restart with `--root DIR` / `HAZARD_ROOT`.")
+        config = loaders.run_config(run).get("train", {})
+        lines = [f"**Run** `{run.name}` in `{run.parent.parent}`",
+                 f"- split: {config.get('split', '?')}, loss: {config.get('loss', '?')}, "
+                 f"seed: {config.get('seed', '?')}",
+                 f"- files: {', '.join(sorted(p.name for p in run.iterdir()))}"]
+        metrics = self.state.metrics
+        if metrics is not None:
+            s, d = metrics["susceptibility"], metrics["density"]
+            lines.append(f"- test cells: {metrics.get('test_cells', '?')}; AUC {elements.format_number(s['auc'])}, "
+                         f"F1 {elements.format_number(s['f1'])}, density MAE {elements.format_number(d['mae'])} %, "
+                         f"R {elements.format_number(d['pearson_r'])}")
+        if (run / "report.html").exists():
+            lines.append(f"- report: `{run / 'report.html'}`")
+        return "\n".join(lines)
+
+
+def job_panel(state: DashboardState) -> pn.Column:
+    """Progress bar, status and Cancel button of the background job."""
+    cancel = pn.widgets.Button(label="Cancel", color="warning", visible=state.param.job_running)
+
+    def on_cancel(_: Any) -> None:
+        try:
+            state.cancel()
+        except HazardcoreError as exc:
+            state.notify(str(exc), error=True)
+
+    cancel.on_click(on_cancel)
+    def percent(progress: float) -> int:
+        return round(100 * progress)
+
+    def describe(kind: str, status: str) -> str:
+        return f"**{kind}**: {status}" if kind else ""
+
+    bar = pn.indicators.Progress(value=pn.bind(percent, state.param.job_progress), max=100, width=300,
+                                 visible=state.param.job_running)
+    status = pn.pane.Markdown(pn.bind(describe, state.param.job_kind, state.param.job_status))
+    return pn.Column(pn.Row(bar, cancel), status)
+
+
+class InventoryView(StateView):
+    """Observed new-landslide density per slice over the hillshade, its history and distribution."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        summaries = pn.Row(
+            pn.pane.HoloViews(self.dynamic(self.cumulative_area, "slice", "workdir", "revision")),
+            pn.pane.HoloViews(self.dynamic(self.positive_counts, "slice", "workdir", "revision")),
+            pn.pane.HoloViews(self.dynamic(self.density_histogram, "slice", "workdir", "revision")))
+        return pn.Column(self.notice(self._missing, "workdir", "revision"),
+                         self.basemap_switch(self._maps), summaries)
+
+    def _missing(self, **_: Any) -> str:
+        return "" if self.state.cube is not None else NOTHING
+
+    def _maps(self, geo: bool) -> pn.pane.HoloViews:
+        frame = self.dynamic(self.density_image, "slice", "workdir", "revision", geo=geo)
+        if not geo:
+            self.frames["observed_density"] = frame
+        density = self.tappable(frame, geo)
+        base = self.tiles() if geo else rasterize(self.dynamic(self.hillshade_image, "workdir", "revision"))
+        return pn.pane.HoloViews(base * density)
+
+    def density_plane(self, slice_index: int | None = None) -> xr.DataArray | None:
+        """Observed density (%) of a slice on the 1 km grid, NaN at invalid cells."""
+        cube = self.state.cube
+        if cube is None:
+            return None
+        k = self.state.slice if slice_index is None else slice_index
+        values = np.where(cube.valid[k].astype(bool), cube.density[k], np.nan).astype("float32")
+        return xr.DataArray(values, dims=("y", "x"), coords=cube.grid.coords("1km"), name="observed_density")
+
+    def density_image(self, geo: bool = False, **_: Any) -> hv.Image:
+        plane = self.density_plane()
+        if plane is None:
+            return elements.empty_map("observed density")
+        cube = self.state.cube
+        assert cube is not None
+        clim = elements.density_range(cube.density)
+        shown = plane.where(plane > 0)  # zero: no new landslide, the hillshade shows through
+        image = elements.layer_map(shown, "observed_density", f"new landslide density · {self.state.slice_label}",
+                                   clim, crs=self.cartopy_crs() if geo else None)
+        return image.opts(alpha=0.85, frame_width=560)
+
+    def hillshade_image(self, **_: Any) -> hv.Image:
+        workdir = self.state.workdir_path
+        if self.state.cube is None or workdir is None:
+            return elements.empty_map("hillshade")
+        return elements.hillshade_image(loaders.hillshade(workdir))
+
+    def area_frame(self) -> pd.DataFrame:
+        """Per slice: new mapped area (km²), its cumulative sum, and the positive and valid cells."""
+        cube = self.state.cube
+        if cube is None:
+            return pd.DataFrame(columns=["slice", "new_km2", "cumulative_km2", "positive_cells", "valid_cells"])
+        cell_km2 = cube.grid.cell_area_m2 / 1e6
+        new = np.nansum(np.where(cube.valid.astype(bool), cube.density, 0.0), axis=(1, 2)) / 100 * cell_km2
+        return pd.DataFrame({"slice": list(cube.slice_labels), "new_km2": new, "cumulative_km2": np.cumsum(new),
+                             "positive_cells": cube.presence.astype(bool).sum(axis=(1, 2)),
+                             "valid_cells": cube.valid.astype(bool).sum(axis=(1, 2))})
+
+    def cumulative_area(self, **_: Any) -> hv.Overlay:
+        frame = self.area_frame()
+        overlay = elements.curves(frame, "slice", ["cumulative_km2", "new_km2"], "Mapped landslide area over time",
+                                  "area (km²)")
+        current = frame.iloc[[self.state.slice]] if len(frame) else frame
+        return overlay * hv.Scatter(current, "slice", "cumulative_km2").opts(size=12, color="black", marker="x")
+
+    def positive_counts(self, **_: Any) -> hv.Bars:
+        frame = self.area_frame()
+        return elements.bars(list(frame["slice"]), list(frame["positive_cells"]), "cells with new landslides",
+                             "Cells with new landslides per slice", highlight=self.state.slice)
+
+    def density_histogram(self, **_: Any) -> hv.Histogram:
+        plane = self.density_plane()
+        values = plane.values if plane is not None else np.array([])
+        return elements.histogram(values, f"Densities of positive cells · {self.state.slice_label}",
+                                  "new landslide density (% of cell)")
+
+
+class PredictorsView(StateView):
+    """Any of the 13 predictor channels at 31.25 m for the chosen slice, rasterized by datashader."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        self.frames["channel"] = self.dynamic(self.channel_image, "channel", "slice", "workdir", "revision")
+        self.raster = rasterize(self.frames["channel"])
+        info = pn.pane.Markdown(self.bind(self.describe, "channel", "slice", "workdir"))
+        return pn.Column(self.notice(self._missing, "workdir", "revision"),
+                         pn.Row(pn.widgets.Select.from_param(self.state.param.channel, width=220), info),
+                         pn.pane.HoloViews(self.tappable(self.raster)))
+
+    def _missing(self, **_: Any) -> str:
+        return "" if self.state.cube is not None else NOTHING
+
+    def channel_plane(self) -> xr.DataArray | None:
+        """The chosen channel of the chosen slice at full resolution (NaN = nodata)."""
+        workdir = self.state.workdir_path
+        if self.state.cube is None or workdir is None:
+            return None
+        return loaders.channel_plane(workdir, self.state.channel, self.state.slice)
+
+    def channel_image(self, **_: Any) -> hv.Image:
+        plane = self.channel_plane()
+        if plane is None:
+            return elements.empty_map("predictor")
+        when = "static" if self.state.channel in STATIC_CHANNELS else self.state.slice_label
+        return elements.channel_map(plane, f"{self.state.channel} ({when})")
+
+    def describe(self, **_: Any) -> str:
+        cube = self.state.cube
+        if cube is None:
+            return ""
+        n_rows, n_cols = cube.grid.shape("30m")
+        static = "the same in every slice" if self.state.channel in STATIC_CHANNELS else "one map per slice"
+        return (f"**{self.state.channel}** ({CHANNEL_UNITS.get(self.state.channel, '')}), {static}; "
+                f"{n_rows:,} × {n_cols:,} pixels of {cube.grid.pixel_size_m:g} m, drawn by datashader at "
+                "screen resolution (zoom in for detail).")
+
+
+class TrainView(StateView):
+    """Configure (param classes as widgets), start, follow and cancel a training run."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        start = pn.widgets.Button(label="Start training", color="primary")
+        start.on_click(lambda _: self.start())
+        reset = pn.widgets.Button(label="Demo settings", color="default")
+        reset.on_click(lambda _: self.reset())
+        configs = pn.Accordion(("Model", pn.Param(self.state.model_config, show_name=False)),
+                               ("Training", pn.Param(self.state.train_config, show_name=False)),
+                               active=[0, 1], width=380)
+        curves = pn.Column(pn.pane.HoloViews(self.bind(self.loss_curves, "log")),
+                           pn.pane.HoloViews(self.bind(self.metric_curves, "log")))
+        where = pn.pane.Markdown(self.bind(self.describe, "workdir", "revision"))
+        return pn.Row(pn.Column(where, pn.Row(start, reset), job_panel(self.state), configs), curves)
+
+    def describe(self, **_: Any) -> str:
+        workdir = self.state.workdir_path
+        if workdir is None:
+            return "No prepared working folder under the root: run the demo first (Runs tab)."
+        return (f"Trains on `{workdir}` (the run goes to `runs/<config hash>`); then predicts and evaluates it, "
+                "and selects it. One job at a time; Cancel stops after the current epoch.")
+
+    @reported
+    def start(self) -> None:
+        self.state.start_training()
+
+    def reset(self) -> None:
+        from hazardcore.config import demo_configs
+
+        model_config, train_config = demo_configs()
+        self.state.model_config.param.update(**model_config.to_dict())
+        self.state.train_config.param.update(**train_config.to_dict())
+
+    def _log(self) -> pd.DataFrame:
+        log = self.state.log
+        return log if log is not None else pd.DataFrame(columns=["step", "stage", "train_loss", "val_loss"])
+
+    def loss_curves(self, **_: Any) -> hv.Overlay:
+        """Training and validation loss per epoch (x: epochs over all stages)."""
+        return elements.curves(self._log(), "step", ["train_loss", "val_loss"],
+                               f"Loss ({self._stages()})", "loss", logy=False)
+
+    def metric_curves(self, **_: Any) -> hv.Overlay:
+        """Validation AUC (susceptibility stage) and R / MAE (density stages) per epoch."""
+        return elements.curves(self._log(), "step", ["val_auc", "val_r", "val_mae"], "Validation metrics", "value")
+
+    def _stages(self) -> str:
+        log = self._log()
+        return " → ".join(dict.fromkeys(log["stage"])) if len(log) else "no epochs yet"
+
+
+class MapsView(StateView):
+    """Susceptibility, density and hazard of a slice beside the observed density; the published maps."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        return pn.Column(self.notice(self._missing, "run", "revision"), self.basemap_switch(self._maps),
+                         pn.pane.Markdown("#### Published maps beside ours",
+                                          visible=self.bind(self.has_reference, "run", "revision")),
+                         pn.pane.Markdown(self.bind(self.reference_note, "run", "revision")),
+                         pn.Row(pn.pane.HoloViews(self._reference_pair()),
+                                visible=self.bind(self.has_reference, "run", "revision")))
+
+    def _missing(self, **_: Any) -> str:
+        return "" if self.state.run is None or self.state.predictions is not None else NOT_PREDICTED
+
+    def _maps(self, geo: bool) -> pn.pane.HoloViews:
+        frames = {name: self.dynamic(self._frame, "slice", "run", "revision", name=name, geo=geo)
+                  for name in (*PREDICTED_LAYERS, "observed_density")}
+        if not geo:
+            self.frames.update(frames)
+        maps = [self.tappable(frame, geo) for frame in frames.values()]
+        if geo:
+            maps = [self.tiles() * item for item in maps]
+        return pn.pane.HoloViews(hv.Layout(maps).cols(2))
+
+    def _frame(self, name: str, geo: bool = False, **_: Any) -> hv.Image:
+        return self.image(name, geo=geo)
+
+    def image(self, name: str, slice_index: int | None = None, geo: bool = False) -> hv.Image:
+        """The map of variable ``name`` of the predictions in a slice (default: the state's)."""
+        predictions = self.state.predictions
+        if predictions is None or name not in predictions:
+            return elements.empty_map(name)
+        k = self.state.slice if slice_index is None else slice_index
+        plane = predictions[name].isel(slice=k)
+        return elements.layer_map(plane, name, self.slice_title(name), self.density_clim(),
+                                  crs=self.cartopy_crs() if geo else None)
+
+    def density_clim(self) -> tuple[float, float]:
+        """One log colour range for density, hazard and observed density over all slices (per run)."""
+        key = (self.state.run, self.state.revision)
+        cached = getattr(self, "_clim", None)
+        if cached is None or cached[0] != key:
+            predictions = self.state.predictions
+            arrays = [predictions[n].values for n in ("density", "hazard", "observed_density")
+                      if predictions is not None and n in predictions]
+            self._clim = (key, elements.density_range(*arrays))
+        return self._clim[1]
+
+    def reference(self) -> xr.Dataset | None:
+        """The published maps, when a reference folder is set and they lie on this run's grid."""
+        workdir = self.state.workdir_path
+        if self.state.predictions is None or workdir is None:
+            return None
+        return loaders.reference_maps(self.state.reference_path, workdir, self.state.slice_labels)
+
+    def has_reference(self, **_: Any) -> bool:
+        return self.reference() is not None
+
+    def reference_note(self, **_: Any) -> str:
+        if self.state.reference_path is None:
+            return "*Published maps: no reference folder (start with `--reference DIR` or `HAZARD_REFERENCE`).*"
+        if self.state.predictions is not None and self.reference() is None:
+            return (f"*Published maps in `{self.state.reference_path}`: none for this run (they are shown for "
+                    "runs on the original study grid, with one band per slice).*")
+        return ""
+
+    def _reference_pair(self) -> hv.Layout:
+        self.frames["ours"] = self.dynamic(self._ours, "slice", "layer", "run", "revision")
+        self.frames["published"] = self.dynamic(self._published, "slice", "layer", "run", "revision")
+        return hv.Layout([self.tappable(self.frames["ours"]), self.tappable(self.frames["published"])]).cols(2)
+
+    def _ours(self, **_: Any) -> hv.Image:
+        if self.reference() is None:
+            return elements.empty_map("ours")
+        return self.image(self.state.layer).opts(title=f"ours: {self.slice_title(self.state.layer)}")
+
+    def _published(self, **_: Any) -> hv.Image:
+        reference = self.reference()
+        if reference is None:
+            return elements.empty_map("published")
+        name = self.state.layer
+        plane = reference[name].sel(slice=self.state.slice_label).assign_coords(
+            y=self.state.cell_coords()["y"], x=self.state.cell_coords()["x"])  # on the grid (checked within 1 m)
+        return elements.layer_map(plane, name, f"published: {self.slice_title(name)}", self.density_clim())
+
+
+class EvaluationView(StateView):
+    """Confusion and residual maps, ROC, scatter, reliability, contours and the metrics tables."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        legend = pn.pane.HTML(self.bind(self.legend, "slice", "test_only", "run", "revision"))
+        run_level = pn.Row(pn.pane.HoloViews(self.bind(self.roc, "run", "revision")),
+                           pn.pane.HoloViews(self.bind(self.reliability, "run", "revision")))
+        scatters = pn.Row(pn.pane.HoloViews(self.bind(self.scatter, "run", "revision")),
+                          pn.pane.HoloViews(self.dynamic(self.contours, "slice", "run", "revision")))
+        tables = pn.Column("#### Metrics on the test cells", pn.pane.DataFrame(
+            self.bind(self.metrics_frame, "run", "revision"), float_format="{:.3f}".format),
+            "#### Per slice (model)", pn.pane.DataFrame(self.bind(self.per_slice_frame, "run", "revision"),
+                                                         float_format="{:.3f}".format))
+        return pn.Column(self.notice(self._missing, "run", "revision"),
+                         pn.widgets.Checkbox.from_param(self.state.param.test_only),
+                         self.basemap_switch(self._maps), legend, run_level, scatters, tables)
+
+    def _missing(self, **_: Any) -> str:
+        if self.state.run is None:
+            return NOTHING
+        return "" if self.state.metrics is not None and self.state.predictions is not None else NOT_EVALUATED
+
+    def _maps(self, geo: bool) -> pn.pane.HoloViews:
+        names = ("slice", "test_only", "run", "revision")
+        frames = {"confusion": self.dynamic(self.confusion_frame, *names, geo=geo),
+                  "residual": self.dynamic(self.residual_frame, *names, geo=geo)}
+        if not geo:
+            self.frames.update(frames)
+        maps = [self.tappable(frame, geo) for frame in frames.values()]
+        if geo:
+            maps = [self.tiles() * item for item in maps]
+        return pn.pane.HoloViews(hv.Layout(maps).cols(2))
+
+    def _cells(self, k: int) -> np.ndarray | None:
+        """Cells shown on the slice's evaluation maps: valid (and test when asked) with observations."""
+        predictions = self.state.predictions
+        if predictions is None:
+            return None
+        at = predictions.isel(slice=k)
+        cells = (at["valid"].values > 0) & np.isfinite(at["presence"].values)
+        return cells & (at["test"].values > 0) if self.state.test_only else cells
+
+    def confusion_codes(self, slice_index: int | None = None) -> xr.DataArray | None:
+        """TP/FP/FN/TN codes (3/1/2/0; NaN outside the shown cells) at the run's threshold."""
+        k = self.state.slice if slice_index is None else slice_index
+        cells, predictions = self._cells(k), self.state.predictions
+        if cells is None or predictions is None:
+            return None
+        at = predictions.isel(slice=k)
+        score = np.where(cells, at["susceptibility"].values, np.nan)
+        codes = hm.confusion_map(np.nan_to_num(at["presence"].values) > 0, score, self.state.threshold)
+        return xr.DataArray(np.where(codes < 0, np.nan, codes).astype("float32"), dims=("y", "x"),
+                            coords={"y": at["y"].values, "x": at["x"].values}, name="confusion")
+
+    def confusion_counts(self, slice_index: int | None = None) -> dict[str, int]:
+        codes = self.confusion_codes(slice_index)
+        if codes is None:
+            return {}
+        return {name: int(np.sum(codes.values == code)) for code, name in hm.CONFUSION_CLASSES.items()}
+
+    def legend(self, **_: Any) -> str:
+        counts = self.confusion_counts()
+        cells = "test cells" if self.state.test_only else "valid cells"
+        return (f"{elements.confusion_legend(counts)} &nbsp; ({cells}, threshold "
+                f"{elements.format_number(self.state.threshold)})") if counts else ""
+
+    def confusion_frame(self, geo: bool = False, **_: Any) -> hv.Image:
+        codes = self.confusion_codes()
+        if codes is None:
+            return elements.empty_map("confusion")
+        return elements.confusion_image(codes, f"confusion · {self.state.slice_label}",
+                                        crs=self.cartopy_crs() if geo else None)
+
+    def residual_plane(self, slice_index: int | None = None) -> xr.DataArray | None:
+        """Observed density − hazard (%) of the shown cells of a slice."""
+        k = self.state.slice if slice_index is None else slice_index
+        cells, predictions = self._cells(k), self.state.predictions
+        if cells is None or predictions is None:
+            return None
+        at = predictions.isel(slice=k)
+        values = hm.residuals(at["observed_density"].values, at["hazard"].values)
+        return at["hazard"].copy(data=np.where(cells, values, np.nan).astype("float32")).rename("residual")
+
+    def residual_frame(self, geo: bool = False, **_: Any) -> hv.Image:
+        plane = self.residual_plane()
+        if plane is None:
+            return elements.empty_map("residual")
+        return elements.residual_map(plane, f"residual (observed − hazard) · {self.state.slice_label}",
+                                     crs=self.cartopy_crs() if geo else None)
+
+    def test_values(self, *names: str) -> dict[str, np.ndarray]:
+        """Values of variables on the test cells of every slice where all of them are finite."""
+        predictions = self.state.predictions
+        if predictions is None:
+            return {name: np.array([]) for name in names}
+        present = [name for name in names if name in predictions]
+        cells = (predictions["test"].values > 0) & (predictions["valid"].values > 0)
+        for name in present:
+            cells &= np.isfinite(predictions[name].values)
+        return {name: predictions[name].values[cells].astype(float) for name in present}
+
+    def roc_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """ROC of the model and (when the truth is known) the oracle on the test cells."""
+        sources = {"model": "susceptibility", "oracle": "true_probability"}
+        values = self.test_values("presence", *sources.values())
+        presence = values["presence"] > 0
+        curves = {}
+        for name, variable in sources.items():
+            if variable in values and 0 < presence.sum() < presence.size:
+                fpr, tpr, _ = hm.roc_curve(presence, values[variable])
+                curves[name] = (fpr, tpr)
+        return curves
+
+    def aucs(self) -> dict[str, float]:
+        """AUC per source: metrics.json's values (model, baselines, oracle)."""
+        return {name: float(row["auc"]) for name, row in self.metrics_frame().iterrows() if np.isfinite(row["auc"])}
+
+    def roc(self, **_: Any) -> hv.Overlay:
+        return elements.roc_plot(self.roc_curves(), self.aucs())
+
+    def reliability(self, **_: Any) -> hv.Layout:
+        values = self.test_values("presence", "susceptibility")
+        presence, probability = values["presence"] > 0, values["susceptibility"]
+        if probability.size == 0:
+            return hv.Layout([elements.empty_map("reliability")])
+        ece = (self.state.metrics or {}).get("susceptibility", {}).get("ece")
+        if ece is None:
+            ece = hm.expected_calibration_error(presence, probability)
+        return elements.reliability_plot(hm.calibration_table(presence, probability), ece)
+
+    def scatter(self, **_: Any) -> hv.Layout:
+        values = self.test_values("observed_density", "hazard", "density")
+        observed = values["observed_density"]
+        positive = observed > 0
+        return (elements.scatter_plot(observed, values["hazard"], "hazard (%)", "All test cells")
+                + elements.scatter_plot(observed[positive], values["density"][positive],
+                                        "density given occurrence (%)", "Positive test cells"))
+
+    def contours(self, **_: Any) -> Any:
+        predictions = self.state.predictions
+        title = f"Density vs susceptibility · {self.state.slice_label}"
+        if predictions is None:
+            return hv.Points([], ["susceptibility", "log10 density given occurrence (%)"]).opts(title=title)
+        at = predictions.isel(slice=self.state.slice)
+        valid = at["valid"].values > 0
+        return elements.contour_plot(at["susceptibility"].values[valid], at["density"].values[valid], title)
+
+    def metrics_frame(self, **_: Any) -> pd.DataFrame:
+        """Rows model / logistic / gbm / oracle, columns the susceptibility and density scores."""
+        metrics = self.state.metrics
+        columns = [key for keys in TABLE_KEYS.values() for key in keys]
+        if metrics is None:
+            return pd.DataFrame(columns=columns)
+        sources = {"model": metrics, **metrics.get("baselines", {})}
+        if "oracle" in metrics:
+            sources["oracle"] = metrics["oracle"]
+        rows = {name: {key: _number(block.get(group, {}).get(key)) for group, keys in TABLE_KEYS.items()
+                       for key in keys} for name, block in sources.items()}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+    def per_slice_frame(self, **_: Any) -> pd.DataFrame:
+        """The model's scores per slice (metrics.json ``per_slice``)."""
+        metrics = self.state.metrics or {}
+        rows = {entry["slice"]: {key: _number(entry.get(group, {}).get(key)) for group, keys in TABLE_KEYS.items()
+                                 for key in keys} for entry in metrics.get("per_slice", [])}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+class CellStoryView(StateView):
+    """A clicked cell over time: predicted and observed values per slice, and its predictors."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        header = pn.pane.Markdown(self.bind(self.describe, "cell", "run", "revision"))
+        curves = pn.Row(pn.pane.HoloViews(self.bind(self.probability_curves, "cell", "run", "revision")),
+                        pn.pane.HoloViews(self.bind(self.density_curves, "cell", "run", "revision")))
+        table = pn.pane.DataFrame(self.bind(self.predictors, "cell", "workdir", "revision"),
+                                  float_format="{:.4g}".format, sizing_mode="stretch_width")
+        return pn.Column(header, curves, "#### Predictors: mean over the cell's pixels, per slice", table)
+
+    def describe(self, **_: Any) -> str:
+        cell = self.state.cell
+        if cell is None:
+            return "Click a cell on any map to follow it through the slices."
+        coords = self.state.cell_coords()
+        row, col = cell
+        text = f"### Cell row {row}, column {col} (x {coords['x'][col]:,.0f} m, y {coords['y'][row]:,.0f} m)"
+        predictions = self.state.predictions
+        if predictions is not None:
+            at = predictions.isel(y=row, x=col)
+            sides = [side for side in ("train", "validation", "test") if bool((at[side].values > 0).any())]
+            valid = int((at["valid"].values > 0).sum())
+            text += f"\n\nvalid in {valid} of {at.sizes['slice']} slices; split side: {', '.join(sides) or 'none'}"
+        return text
+
+    def series(self) -> pd.DataFrame:
+        """The cell's values per slice (``DashboardState.cell_series``) with a ``slice`` column."""
+        return self.state.cell_series().reset_index()
+
+    def probability_curves(self, **_: Any) -> hv.Overlay:
+        return elements.curves(self.series(), "slice", ["susceptibility", "true_probability"],
+                               "Probability of new landslides", "probability")
+
+    def density_curves(self, **_: Any) -> hv.Overlay:
+        return elements.curves(self.series(), "slice", ["density", "hazard", "observed_density", "true_hazard"],
+                               "Densities (% of the cell)", "density (%)")
+
+    def predictors(self, **_: Any) -> pd.DataFrame:
+        return self.state.cell_predictors()
