@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -145,3 +146,21 @@ def test_quickstart_notebook_runs_and_reports_the_written_metrics(tmp_path: Path
     assert printed_number(text, "oracle test AUC") == pytest.approx(metrics["oracle"]["susceptibility"]["auc"],
                                                                     abs=1e-12)
     assert printed_number(text, "test cells in the ROC") == metrics["test_cells"]  # the cells evaluate scored
+
+
+def test_dashboard_widgets_notebook_shows_the_views_of_a_run(tmp_path: Path, evaluated_root: Path) -> None:
+    nb = execute_notebook(NOTEBOOKS / "01_dashboard_widgets.ipynb", {"ROOT": str(evaluated_root), "SLICE": 0},
+                          tmp_path)
+    assert not [output for cell in nb.cells for output in cell.get("outputs", []) if output.output_type == "error"]
+    text = stream_text(nb)
+    (run,) = (evaluated_root / "work" / "runs").iterdir()
+    assert f"run: {run}" in text and "now showing 2015-post" in text
+    # the cell with the largest observed density of the slice shown (the second), as the notebook picked it
+    from hazardcore.catalog import open_predictions
+
+    observed = open_predictions(run / "predictions.nc")["observed_density"].isel(slice=1).values
+    row, col = np.unravel_index(int(np.nanargmax(observed)), observed.shape)
+    assert f"cell ({row}, {col})" in text
+    rich = [output for cell in nb.cells for output in cell.get("outputs", []) if output.output_type in
+            ("display_data", "execute_result")]
+    assert len(rich) >= 7  # one per view shown, each rendered by Panel
