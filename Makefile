@@ -37,7 +37,9 @@ demo: install
 	@echo "Open the report (maps, confusion, residuals, ROC, reliability, metrics) in a browser:"
 	@ls -t $(DEMO)/work/runs/*/report.html | head -1
 	@echo "GIS products (COG GeoTIFFs, CF NetCDF, manifest.json) are in the products/ folder beside it."
-	@echo "The Panel dashboard (panel serve dashboard) arrives with the dashboard issue."
+	@echo
+	@echo "Explore it in the dashboard (then open http://localhost:5006/dashboard):"
+	@echo "    $(VENV)/bin/panel serve dashboard --address 127.0.0.1 --args --root $(DEMO)"
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
