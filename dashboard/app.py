@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,11 +106,11 @@ def create_app(root: str | Path | None = None, reference: str | Path | None = No
     Parameters
     ----------
     root
-        Folder whose runs are shown; default ``--root`` (under ``panel serve``), else
-        ``HAZARD_ROOT``, else ``out/demo``.
+        Folder whose runs are shown; default ``HAZARD_ROOT``, else ``out/demo``. Under
+        ``panel serve``, ``dashboard/main.py`` passes ``--root``.
     reference
-        Folder of the published maps; default ``--reference``, ``HAZARD_REFERENCE``, or
-        ``../shared/reference`` next to the repository.
+        Folder of the published maps; default ``HAZARD_REFERENCE``, or ``../shared/reference``
+        next to the repository. Under ``panel serve``, ``dashboard/main.py`` passes ``--reference``.
     state
         An existing state to show (then ``root`` and ``reference`` are ignored).
 
@@ -123,9 +122,7 @@ def create_app(root: str | Path | None = None, reference: str | Path | None = No
     pn.extension()
     hv.extension("bokeh", logo=False)
     if state is None:
-        options = parse_options(sys.argv[1:] if pn.state.served else [])
-        state = DashboardState(root=root or options.root, reference=reference or options.reference
-                               or default_reference())
+        state = DashboardState(root=root, reference=reference or default_reference())
     tabs = pn.Tabs(("Runs", RunChooser(state)), ("Inventory", InventoryView(state)),
                    ("Predictors", PredictorsView(state)), ("Train", TrainView(state)), ("Maps", MapsView(state)),
                    ("Evaluation", EvaluationView(state)), ("A cell's story", CellStoryView(state)),

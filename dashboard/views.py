@@ -376,7 +376,9 @@ class TrainView(StateView):
         curves = pn.Column(pn.pane.HoloViews(self.bind(self.loss_curves, "log")),
                            pn.pane.HoloViews(self.bind(self.metric_curves, "log")))
         where = pn.pane.Markdown(self.bind(self.describe, "workdir", "revision"))
-        return pn.Row(pn.Column(where, pn.Row(start, reset), job_panel(self.state), configs), curves)
+        # the description above, not in the settings' column: its long line would widen the column and push
+        # the curves off the window
+        return pn.Column(where, pn.Row(pn.Column(pn.Row(start, reset), job_panel(self.state), configs), curves))
 
     def describe(self, **_: Any) -> str:
         workdir = self.state.workdir_path
@@ -422,7 +424,9 @@ class MapsView(StateView):
                          pn.pane.Markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
                          pn.pane.Markdown(self.bind(self.reference_note, "run", "revision")),
-                         pn.Row(pn.pane.HoloViews(self._reference_pair()),
+                         # not linked to the maps above: its placeholder maps (no reference) would widen their
+                         # ranges to include (0, 0), leaving the region a speck in a corner
+                         pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False),
                                 visible=self.bind(self.has_reference, "run", "revision")))
 
     def _missing(self, **_: Any) -> str:
@@ -505,9 +509,11 @@ class EvaluationView(StateView):
 
     def _build(self) -> pn.viewable.Viewable:
         legend = pn.pane.HTML(self.bind(self.legend, "slice", "test_only", "run", "revision"))
+        # one figure per pane: Bokeh leaves a grid plot (an hv.Layout) blank when it sits in a row beside a
+        # figure in a tab shown after the page loaded (bokeh/bokeh#13384)
         run_level = pn.Row(pn.pane.HoloViews(self.bind(self.roc, "run", "revision")),
-                           pn.pane.HoloViews(self.bind(self.reliability, "run", "revision")))
-        scatters = pn.Row(pn.pane.HoloViews(self.bind(self.scatter, "run", "revision")),
+                           pn.Column(*self.parts(self.reliability, 2)))
+        scatters = pn.Row(*self.parts(self.scatter, 2),
                           pn.pane.HoloViews(self.dynamic(self.contours, "slice", "run", "revision")))
         tables = pn.Column("#### Metrics on the test cells", pn.pane.DataFrame(
             self.bind(self.metrics_frame, "run", "revision"), float_format="{:.3f}".format),
@@ -516,6 +522,15 @@ class EvaluationView(StateView):
         return pn.Column(self.notice(self._missing, "run", "revision"),
                          pn.widgets.Checkbox.from_param(self.state.param.test_only),
                          self.basemap_switch(self._maps), legend, run_level, scatters, tables)
+
+    def parts(self, method: Callable[..., hv.Layout], count: int) -> list[pn.pane.HoloViews]:
+        """One pane per plot of the layout that ``method()`` returns, each following the run."""
+
+        def part(index: int, **_: Any) -> Any:
+            plots = method().values()
+            return plots[index] if index < len(plots) else None  # None: an empty pane
+
+        return [pn.pane.HoloViews(self.bind(part, "run", "revision", index=index)) for index in range(count)]
 
     def _missing(self, **_: Any) -> str:
         if self.state.run is None:
