@@ -19,8 +19,9 @@ Options (after ``--args``; the environment variables apply in notebooks too):
     Folder of the original study's published maps, shown beside ours for runs on the
     study grid; default ``../shared/reference`` relative to the repository when it exists.
 
-Network: nothing is fetched from the internet unless the *web basemap* switch is turned on
-(map tiles are then loaded by the browser). The Bokeh server accepts websocket connections
+Network: no data is fetched from the internet; map tiles only when the *web basemap* switch
+is turned on. (Panel's page template still asks the browser for a web font and, after a
+job, two stylesheets from its CDN; offline these requests fail and the page works the same.) The Bokeh server accepts websocket connections
 only from ``localhost:PORT`` unless told otherwise; to listen on the loopback interface
 only, pass ``--address 127.0.0.1``. To open it to other machines, which lets their users
 train models on this machine, say so explicitly, e.g.

@@ -27,27 +27,11 @@ from hazardcore.hazard import best_threshold
 Maps = dict[str, np.ndarray]
 
 
-def _finite_or_nan(function: Any, *arrays: np.ndarray) -> float:
-    """A metric, or NaN when it is undefined (one class, fewer than two cells, no spread)."""
-    try:
-        value = float(function(*arrays))
-    except ValueError:
-        return math.nan
-    return value if math.isfinite(value) else math.nan
-
-
 def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
     """AUC, F1, IoU at ``threshold``, the threshold and ECE on one set of cells."""
-    both = 0 < presence.sum() < presence.size
-    return {"auc": metrics.auc(presence, probability) if both else math.nan,
+    return {"auc": metrics.or_nan(metrics.auc, presence, probability),
             "f1": metrics.f1(presence, probability, threshold), "iou": metrics.iou(presence, probability, threshold),
             "threshold": float(threshold), "ece": metrics.expected_calibration_error(presence, probability)}
-
-
-def _r(observed: np.ndarray, predicted: np.ndarray) -> float:
-    if observed.size < 2 or np.std(observed) == 0 or np.std(predicted) == 0:
-        return math.nan
-    return _finite_or_nan(metrics.pearson_r, observed, predicted)
 
 
 def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.ndarray,
@@ -55,11 +39,11 @@ def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.n
     """MAE / R of the hazard on all cells and of the density given occurrence on positive cells."""
     expected = probability * given
     positive = presence.astype(bool)
-    out = {"mae": metrics.mae(observed, expected), "pearson_r": _r(observed, expected),
+    out = {"mae": metrics.mae(observed, expected), "pearson_r": metrics.or_nan(metrics.pearson_r, observed, expected),
            "mae_positive": math.nan, "pearson_r_positive": math.nan, "n_positive": int(positive.sum())}
     if positive.any():
         out |= {"mae_positive": metrics.mae(observed[positive], given[positive]),
-                "pearson_r_positive": _r(observed[positive], given[positive])}
+                "pearson_r_positive": metrics.or_nan(metrics.pearson_r, observed[positive], given[positive])}
     return out
 
 

@@ -30,6 +30,7 @@ from hazardcore.datasets import PreparedCube, pool_image, valid_pixels
 from hazardcore.errors import CheckpointError, ConfigError, describe
 from hazardcore.models import HazardModel, build_model, check_input
 from hazardcore.predictors import ChannelScaling
+from hazardcore.train import autocast, to_device
 
 TRUTH_NAMES = {"p_occurrence": "true_probability",
                "expected_density_given_occurrence": "true_density_given_occurrence"}
@@ -91,10 +92,8 @@ def run_windows(model: HazardModel, windows: torch.Tensor, device: torch.device,
     """``logit`` and ``density`` (n, patch, patch) of a stack of scaled windows."""
     outputs: dict[str, list[np.ndarray]] = {"logit": [], "density": []}
     for start in range(0, len(windows), batch_size):
-        batch = windows[start:start + batch_size].to(device, non_blocking=True)
-        if device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        batch = to_device({"image": windows[start:start + batch_size]}, device)["image"]
+        with autocast(device):
             out = model(batch)
         for key, values in outputs.items():
             values.append(out[key].float().cpu().numpy())

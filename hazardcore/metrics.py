@@ -7,6 +7,8 @@ scores above a random negative, ties counting one half, computed from average ra
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
@@ -169,6 +171,20 @@ def expected_calibration_error(y_true: ArrayLike, probability: ArrayLike, n_bins
     used = table["count"] > 0
     gaps = np.abs(table["observed_frequency"][used] - table["mean_probability"][used])
     return float(np.sum(gaps * table["count"][used]) / np.sum(table["count"][used]))
+
+
+def or_nan(metric: Callable[..., float], *arrays: ArrayLike) -> float:
+    """``metric(*arrays)``, or NaN where the metric is undefined.
+
+    The metrics here raise ``ValueError`` when they are undefined (one class only for AUC, a
+    constant array or fewer than two values for R, non-finite inputs); scoring code that
+    must report such a cell of a table as missing calls them through this.
+    """
+    try:
+        value = float(metric(*arrays))
+    except ValueError:
+        return float("nan")
+    return value if np.isfinite(value) else float("nan")
 
 
 def mae(observed: ArrayLike, predicted: ArrayLike) -> float:

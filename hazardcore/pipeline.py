@@ -40,9 +40,14 @@ def list_runs(workdir: str | Path) -> list[Path]:
     return sorted(runs, key=lambda folder: (folder / "model.pt").stat().st_mtime, reverse=True)
 
 
+def run_config(run: Path) -> dict[str, Any]:
+    """A run's ``config.json``: ``{"model": {...}, "train": {...}}``."""
+    return dict(json.loads((run / "config.json").read_text(encoding="utf-8")))
+
+
 def run_split_protocol(run: Path) -> str:
-    """The split protocol a run was trained with (from its ``config.json``)."""
-    return str(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"].get("split", "spatial"))
+    """The split protocol a run was trained with."""
+    return str(run_config(run)["train"].get("split", "spatial"))
 
 
 def find_run(workdir: str | Path, run_id: str | None = None, split: str | None = None) -> Path:
@@ -159,7 +164,7 @@ def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path |
     cube = PreparedCube.open(workdir)
     path = run / PREDICTIONS
     predictions = catalog.open_predictions(path) if path.exists() else predict_run(workdir, run, progress=progress)
-    config = TrainConfig.from_dict(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"])
+    config = TrainConfig.from_dict(run_config(run)["train"])
     split = split_of(cube, config)
     masks = {side: predictions[side].values.astype(bool) for side in SIDES}
     sources = sources_of(predictions, baseline_sources(cube, masks["train"], config.seed))
@@ -213,7 +218,7 @@ def input_files(cube: PreparedCube) -> list[Path]:
 def manifest_of(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """Run id, configuration, versions, calibration and metrics of a product set."""
     return {"run_id": run.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "config": json.loads((run / "config.json").read_text(encoding="utf-8")),
+            "config": run_config(run),
             "versions": package_versions(), "metrics": metrics}
 
 

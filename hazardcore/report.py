@@ -114,14 +114,6 @@ def _threshold(metrics: Mapping[str, Any]) -> float:
     return value if math.isfinite(value) else 0.5
 
 
-def _safe(function: Callable[..., float], *arrays: np.ndarray) -> float:
-    """A metric, or NaN where it is undefined (one class, constant or too few values)."""
-    try:
-        return float(function(*arrays))
-    except ValueError:
-        return math.nan
-
-
 def format_value(value: Any, digits: int = 3) -> str:
     """Format a metric for the report: fixed decimals, integers as such, "–" for None/NaN.
 
@@ -198,10 +190,10 @@ def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
     positive = _on_test(ds, "presence") > 0
     both = np.isfinite(observed) & np.isfinite(hazard)
     pos = positive & np.isfinite(observed) & np.isfinite(density)
-    return {"mae": _safe(hm.mae, observed[both], hazard[both]) if both.any() else math.nan,
-            "pearson_r": _safe(hm.pearson_r, observed[both], hazard[both]),
-            "mae_positive": _safe(hm.mae, observed[pos], density[pos]) if pos.any() else math.nan,
-            "pearson_r_positive": _safe(hm.pearson_r, observed[pos], density[pos]),
+    return {"mae": hm.or_nan(hm.mae, observed[both], hazard[both]) if both.any() else math.nan,
+            "pearson_r": hm.or_nan(hm.pearson_r, observed[both], hazard[both]),
+            "mae_positive": hm.or_nan(hm.mae, observed[pos], density[pos]) if pos.any() else math.nan,
+            "pearson_r_positive": hm.or_nan(hm.pearson_r, observed[pos], density[pos]),
             "n": float(both.sum()), "n_positive": float(pos.sum())}
 
 
@@ -245,7 +237,7 @@ def check_consistency(predictions: xr.Dataset, metrics: Mapping[str, Any],
     presence = np.asarray(scores["presence"]).astype(bool)
     for name, block in sources.items():
         if name in scores and "auc" in block.get("susceptibility", {}):
-            ours = _safe(hm.auc, presence, np.asarray(scores[name], dtype=np.float64))
+            ours = hm.or_nan(hm.auc, presence, np.asarray(scores[name], dtype=np.float64))
             theirs = _number(block.get("susceptibility", {}).get("auc"))
             if not _close(ours, theirs):
                 notes.append(f"{name} AUC: metrics {format_value(theirs)}, recomputed {format_value(ours)}")
@@ -434,8 +426,8 @@ def _scatter_panel(ax: Axes, observed: np.ndarray, predicted: np.ndarray, title:
     observed, predicted = observed[keep], predicted[keep]
     if observed.size == 0:
         ax.text(0.5, 0.5, "no cells", ha="center", va="center", transform=ax.transAxes)
-    r = _safe(hm.pearson_r, observed, predicted)
-    error = _safe(hm.mae, observed, predicted) if observed.size else math.nan
+    r = hm.or_nan(hm.pearson_r, observed, predicted)
+    error = hm.or_nan(hm.mae, observed, predicted) if observed.size else math.nan
     ax.scatter(predicted, observed, s=6, alpha=0.4, color="#2f6db5", linewidths=0,
                label=f"R {format_value(r)}, MAE {format_value(error)} % (n = {observed.size})")
     _log_axes(ax, np.concatenate([observed, predicted]))
@@ -465,7 +457,7 @@ def _fig_roc(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     for name in (key for key in scores if key != "presence"):
         values = np.asarray(scores[name], dtype=np.float64)
         finite = np.isfinite(values)
-        area = _safe(hm.auc, presence[finite], values[finite])
+        area = hm.or_nan(hm.auc, presence[finite], values[finite])
         if math.isnan(area):
             continue
         fpr, tpr, _ = hm.roc_curve(presence[finite], values[finite])

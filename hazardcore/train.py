@@ -229,18 +229,12 @@ def score(key: str, values: np.ndarray, presence: np.ndarray, density: np.ndarra
         both = 0 < presence.sum() < presence.size
         return {"val_auc": metrics.auc(presence, values) if both else math.nan,
                 "val_f1": metrics.f1(presence, values)}
-    out = {"val_mae": metrics.mae(density, values), "val_r": _safe_r(density, values)}
+    out = {"val_mae": metrics.mae(density, values), "val_r": metrics.or_nan(metrics.pearson_r, density, values)}
     if presence.any():
         out |= {"val_mae_positive": metrics.mae(density[presence], values[presence]),
-                "val_r_positive": _safe_r(density[presence], values[presence]),
+                "val_r_positive": metrics.or_nan(metrics.pearson_r, density[presence], values[presence]),
                 "val_nonzero_positive": float(np.mean(values[presence] > 1e-3))}
     return out
-
-
-def _safe_r(observed: np.ndarray, predicted: np.ndarray) -> float:
-    if observed.size < 2 or np.std(observed) == 0 or np.std(predicted) == 0:
-        return math.nan
-    return metrics.pearson_r(observed, predicted)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -65,3 +67,17 @@ def tiny_run_configs() -> tuple:  # type: ignore[type-arg]
     config = TrainConfig(batch_size=8, max_epochs_susceptibility=2, max_epochs_density=1, max_epochs_joint=1,
                          split="random", device="cpu", num_threads=1, loss="bce")
     return model, config
+
+
+def docs_screenshots() -> ModuleType:
+    """``docs/screenshots.py`` as a module (a script, not a package): its ``serve`` starts the
+    dashboard server for the server and browser tests, its page helpers drive the browser."""
+    name = "docs_screenshots"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "docs" / "screenshots.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

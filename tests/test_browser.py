@@ -13,20 +13,17 @@ Run with ``pytest -m browser tests/test_browser.py``. Needs the ``playwright`` p
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import docs_screenshots
 
 pytestmark = pytest.mark.browser
-REPOSITORY = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 TRAINING_TIMEOUT_S = 180
 TINY_SETTINGS = {  # typed into the Train tab: the demo's network, narrower, one epoch per stage
@@ -39,17 +36,7 @@ if not CHROMIUM.exists():
     pytest.skip(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 
-def load_screenshots() -> ModuleType:
-    """``docs/screenshots.py`` as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("docs_screenshots", REPOSITORY / "docs" / "screenshots.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-shots = load_screenshots()
+shots = docs_screenshots()
 
 
 @pytest.fixture(scope="module")

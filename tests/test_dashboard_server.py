@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,18 +11,13 @@ import pytest
 
 pytest.importorskip("panel")
 
+from conftest import docs_screenshots
+
 from dashboard.app import TITLE
 
 pytestmark = pytest.mark.integration
-REPOSITORY = Path(__file__).resolve().parents[1]
 STARTUP_S = 60
 REQUEST_TIMEOUT_S = 90  # the first request builds the session: imports torch, holoviews, reads the run
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fetch(url: str, deadline: float) -> tuple[int, str]:
@@ -56,22 +48,10 @@ def session_tabs(url: str) -> list[str]:
 
 
 def test_panel_serve_opens_the_app(evaluated_root: Path, tmp_path: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "panel", "serve", "dashboard", "--port", str(port), "--address", "127.0.0.1",
-               "--args", "--root", str(evaluated_root)]
     log_path = tmp_path / "server.log"
-    with open(log_path, "w", encoding="utf-8") as log:
-        process = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        status, body = fetch(f"http://localhost:{port}/dashboard", time.monotonic() + STARTUP_S)
-        tabs = session_tabs(f"http://localhost:{port}/dashboard")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
+    with docs_screenshots().serve(evaluated_root, log_path) as url:
+        status, body = fetch(url, time.monotonic() + STARTUP_S)
+        tabs = session_tabs(url)
     log_text = log_path.read_text(encoding="utf-8")
     assert status == 200, log_text
     assert TITLE in body

@@ -85,3 +85,12 @@ def test_the_study_validation_arrays_give_its_published_density_scores() -> None
     assert metrics.mae(observed, predicted) == pytest.approx(0.26, abs=0.005)
     assert metrics.mae(observed[positive], predicted[positive]) == pytest.approx(0.24, abs=0.005)
     assert metrics.pearson_r(observed[positive], predicted[positive]) == pytest.approx(0.92, abs=0.005)
+
+
+def test_or_nan_turns_undefined_metrics_into_nan_and_passes_defined_ones() -> None:
+    assert np.isnan(metrics.or_nan(metrics.auc, [1, 1, 1], [0.2, 0.5, 0.9]))  # one class
+    assert np.isnan(metrics.or_nan(metrics.pearson_r, [1.0, 1.0, 1.0], [0.1, 0.2, 0.3]))  # constant
+    assert np.isnan(metrics.or_nan(metrics.pearson_r, [1.0], [2.0]))  # too few values
+    assert metrics.or_nan(metrics.auc, [0, 1, 1], [0.1, 0.9, 0.4]) == metrics.auc([0, 1, 1], [0.1, 0.9, 0.4]) == 1.0
+    with pytest.raises(TypeError):
+        metrics.or_nan(metrics.auc, [0, 1])  # only "undefined" is absorbed, not misuse
