@@ -23,10 +23,10 @@ Network: no data is fetched from the internet; map tiles only when the *web base
 is turned on. (Panel's page template still asks the browser for a web font and, after a
 job, two stylesheets from its CDN; offline these requests fail and the page works the same.)
 The Bokeh server accepts websocket connections only from ``localhost:PORT`` unless told
-otherwise; to listen on the loopback interface only, pass ``--address 127.0.0.1``. To open it to other machines, which lets their users
-train models on this machine, say so explicitly, e.g.
-``panel serve dashboard --address 0.0.0.0 --allow-websocket-origin myhost:5006``, and
-prefer putting it behind an authenticating proxy.
+otherwise; to listen on the loopback interface only, pass ``--address 127.0.0.1``. To open
+it to other machines, which lets their users train models on this machine, say so
+explicitly, e.g. ``panel serve dashboard --address 0.0.0.0 --allow-websocket-origin
+myhost:5006``, and prefer putting it behind an authenticating proxy.
 """
 
 from __future__ import annotations
