@@ -10,12 +10,13 @@ are printed as one clear message (no traceback) and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hazardcore.errors import HazardcoreError
+from hazardcore.errors import ConfigError, HazardcoreError, describe
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -76,11 +77,37 @@ STAGE_COLUMNS = ("epoch", "val_loss", "val_auc", "val_f1", "val_mae", "val_r", "
                  "val_nonzero_positive", "oracle_auc", "oracle_r_positive")
 
 
+def apply_overrides(model_config: Any, train_config: Any, items: list[str]) -> tuple[Any, Any]:
+    """``KEY=VALUE`` settings (VALUE parsed as JSON, else a string) applied to the model or train config.
+
+    Raises
+    ------
+    ConfigError
+        For an item without ``=``, a key of neither config, or a value out of bounds.
+    """
+    model_values, train_values = model_config.to_dict(), train_config.to_dict()
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(describe("--set takes KEY=VALUE", found=item, fix="e.g. --set samples_per_epoch=2048"))
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        target = model_values if key in model_values else train_values if key in train_values else None
+        if target is None:
+            raise ConfigError(describe(f"--set: unknown setting {key!r}",
+                                       expected=sorted({*model_values, *train_values})))
+        target[key] = value
+    return type(model_config).from_dict(model_values), type(train_config).from_dict(train_values)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from hazardcore.config import ModelConfig, TrainConfig, demo_configs
     from hazardcore.train import train
 
     model_config, train_config = demo_configs() if args.config == "demo" else (ModelConfig(), TrainConfig())
+    model_config, train_config = apply_overrides(model_config, train_config, args.set)
     train_config.param.update(seed=args.seed, device=args.device, split=args.split)
     if args.test_slice is not None:
         train_config.param.update(test_slice=args.test_slice)
@@ -194,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "protocol, leaky), one slice left out (temporal), or later slices (forward)")
     tr.add_argument("--test-slice", type=int, help="temporal: the held-out slice index; forward: the first "
                                                    "test slice (negative counts from the end; default -1)")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one model or training setting of --config, e.g. --set samples_per_epoch=2048 "
+                         "--set max_epochs_susceptibility=6 (repeatable; see hazardcore/config.py)")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
     pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",

@@ -96,6 +96,12 @@ class TrainConfig(Config):
                                  doc="share of blocks (or base windows) held out for the reported metrics")
     test_slice = param.Integer(default=-1, doc="temporal: the held-out slice; forward: the first test slice "
                                                "(negative counts from the last)")
+    samples_per_epoch = param.Integer(default=0, bounds=(0, None),
+                                      doc="training patches drawn per epoch, a fresh random subset each epoch "
+                                          "(0 = all; caps epoch time on large regions)")
+    validation_samples = param.Integer(default=0, bounds=(0, None),
+                                       doc="validation patches scored after each epoch, one fixed random subset "
+                                           "(0 = all; calibration and the threshold still use every validation cell)")
     device: param.Selector = param.Selector(default="auto", objects=["auto", "cpu", "cuda"])
     num_threads = param.Integer(default=0, bounds=(0, None), doc="CPU threads (0 = torch default)")
 

@@ -85,13 +85,23 @@ def load_training_data(workdir: str | Path, model_config: ModelConfig, train_con
                        cube.patch_cells)
     samples = cube.samples()
     train = load_tensors(PatchDataset(cube, split.samples(samples, "train")), model_config.cell_px)
-    validation = load_tensors(PatchDataset(cube, split.samples(samples, "validation")), model_config.cell_px)
+    validation_samples = subset(split.samples(samples, "validation"), train_config.validation_samples,
+                                train_config.seed)
+    validation = load_tensors(PatchDataset(cube, validation_samples), model_config.cell_px)
     pixel_masks = valid_pixels(train["valid"].numpy(), model_config.cell_px)
     scaling = fit_scaling((image.numpy(), mask) for image, mask in zip(train["image"], pixel_masks, strict=True))
     return TrainingData(scale_batch(train, scaling, model_config.cell_px),
                         scale_batch(validation, scaling, model_config.cell_px),
                         scaling, split, cube.channels, cube.slice_labels,
-                        oracle_scores(cube, split.samples(samples, "validation"), validation))
+                        oracle_scores(cube, validation_samples, validation))
+
+
+def subset(samples: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
+    """A fixed random subset of ``n_samples`` rows in their original order (0 or more than there are: all)."""
+    if n_samples == 0 or n_samples >= len(samples):
+        return samples
+    keep = np.random.default_rng(seed).choice(len(samples), size=n_samples, replace=False)
+    return samples[np.sort(keep)]
 
 
 def oracle_scores(cube: PreparedCube, samples: np.ndarray, validation: Batch) -> dict[str, float]:
@@ -182,7 +192,7 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
                 device: torch.device, augment: Callable[[Batch, torch.Generator], Batch] | None = None) -> float:
     """One pass over the training data; returns the mean batch loss."""
     model.train()
-    order = epoch_order(len(data["image"]), config.seed, stage, epoch)
+    order = epoch_order(len(data["image"]), config.seed, stage, epoch)[:config.samples_per_epoch or None]
     generator = epoch_generator(config.seed, stage, epoch, stream=1)  # augmentation draws
     losses = []
     for start in range(0, len(order), config.batch_size):

@@ -40,3 +40,21 @@ def test_bad_size_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["synth", "out", "--size-km", "2"])
     assert "every side >= 4 km" in capsys.readouterr().err
+
+
+def test_set_overrides_reach_the_right_config_and_are_checked() -> None:
+    from hazardcore.cli import apply_overrides
+    from hazardcore.config import demo_configs
+    from hazardcore.errors import ConfigError
+
+    model, train = apply_overrides(*demo_configs(), ["samples_per_epoch=2048", "cell_px=8", "loss=focal_tversky",
+                                                     "decoder_channels=[32, 16, 8, 4]"])
+    assert (train.samples_per_epoch, train.loss, model.cell_px, model.decoder_channels) == (
+        2048, "focal_tversky", 8, [32, 16, 8, 4])
+    assert train.max_epochs_susceptibility == demo_configs()[1].max_epochs_susceptibility
+    with pytest.raises(ConfigError, match="unknown setting 'epochs'"):
+        apply_overrides(*demo_configs(), ["epochs=3"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        apply_overrides(*demo_configs(), ["samples_per_epoch"])
+    with pytest.raises(ConfigError, match="samples_per_epoch"):
+        apply_overrides(*demo_configs(), ["samples_per_epoch=-5"])

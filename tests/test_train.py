@@ -95,3 +95,24 @@ def test_corrupted_checkpoint_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"model\.pt"):
         load_checkpoint(path)
+
+
+def test_samples_per_epoch_caps_steps_and_validation_is_a_fixed_subset(tiny_workdir: Path) -> None:
+    from hazardcore.train import load_training_data, train_epoch
+
+    model_config, capped = tiny_configs(samples_per_epoch=6, validation_samples=2)
+    data = load_training_data(tiny_workdir, model_config, capped)
+    full = load_training_data(tiny_workdir, model_config, tiny_configs()[1])
+    assert len(data.validation["image"]) == 2 < len(full.validation["image"])
+    rows = [int(torch.nonzero((full.validation["image"] == image).flatten(1).all(1))[0]) for image in
+            data.validation["image"]]
+    assert rows == sorted(set(rows))  # distinct validation patches, in their original order
+    assert len(data.train["image"]) == len(full.train["image"]) > 6
+    model = build_model(model_config)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    train_epoch(model, "susceptibility", data.train, capped, 0, optimizer, scheduler, torch.device("cpu"))
+    assert scheduler.last_epoch == 2  # 6 patches in batches of 4
+    train_epoch(model, "susceptibility", full.train, tiny_configs()[1], 0, optimizer, scheduler,
+                torch.device("cpu"))
+    assert scheduler.last_epoch == 2 + -(-len(full.train["image"]) // 4)
