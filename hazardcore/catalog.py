@@ -1,9 +1,19 @@
 """Data catalogs: one YAML file per case, and the only reader of raw data.
 
 A catalog names the grid, the earthquakes, the time slices and one entry per input layer
-(path, format, CRS, units, nodata, dates, licence, citation). ``load_catalog`` validates it
-and checks that every file exists; ``open_raster`` and ``open_rainfall`` read the files with
+(path, format, CRS, units, nodata, dates, licence, citation). ``load_catalog`` validates it,
+checks that every file exists and that every layer declares a unit of its quantity
+(:mod:`hazardcore.units`); ``open_raster`` and ``open_rainfall`` read the files with
 rioxarray/xarray, turn declared nodata into NaN and refuse undeclared NaN.
+
+Formats users have, besides GeoTIFF/COG and NetCDF stacks: USGS ShakeMap ``grid.xml`` and
+point CSVs of ground motion (ShakeMap's CSV form, OpenQuake fields, station lists), put on
+the grid in log space by :mod:`hazardcore.points`; daily series at points (CHIRPS pixels,
+rain gauges), spread onto the grid by nearest point or inverse-distance weighting;
+landslide polygons (GeoPackage, shapefile; geopandas/pyogrio), turned into cumulative area
+per cell by :mod:`hazardcore.polygons`; point catalogues of landslide events (NASA's Global
+Landslide Catalog), read for display and refused as an inventory. Since only this module
+reads raw files, each of those is read here and handed to the pure module that grids it.
 """
 
 from __future__ import annotations
@@ -14,18 +24,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rioxarray
 import xarray as xr
 import yaml
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
-from hazardcore.errors import CatalogError, CRSError, InvalidValueError, MissingFileError, describe
+from hazardcore.errors import (
+    CatalogError,
+    CRSError,
+    InvalidValueError,
+    InventoryError,
+    MissingFileError,
+    UnitError,
+    describe,
+)
 from hazardcore.grid import GridSpec
+from hazardcore.points import MARGIN_CELLS, SPREAD_METHODS, interpolate_log, names_used, project, spread
+from hazardcore.polygons import cumulative_area
+from hazardcore.units import ROLE_KIND, ROLE_LABEL, check_declared, same_unit
+from hazardcore.units import factor as unit_factor
 
 RASTER_FORMATS = ("GeoTIFF", "COG")
+POINT_FIELD_FORMATS = ("ShakeMapXML", "PointCSV")
+POINT_SERIES_FORMATS = ("PointSeriesCSV",)
+POLYGON_FORMATS = ("GeoPackage", "Shapefile")
+EVENT_POINT_FORMATS = ("EventPointsCSV",)
 GRID_KEYS = ("crs", "x_min", "y_max", "n_rows", "n_cols")
 
 
@@ -59,6 +88,7 @@ class LayerEntry:
     units: str | None
     nodata: float | None
     meta: dict[str, Any] = field(default_factory=dict)
+    grid: GridSpec | None = None  # the catalog's grid: point and polygon layers are put on it when read
 
 
 @dataclass(frozen=True)
@@ -155,29 +185,37 @@ def _parse_events(raw: dict[str, Any], source: Path) -> list[EventSpec]:
     return events
 
 
-def _parse_entry(role: str, item: dict[str, Any], source: Path) -> LayerEntry:
-    rel = _require(item, "path", f"layers.{role}", source)
+def _existing(role: str, rel: Any, source: Path) -> Path:
     path = (source.parent / str(rel)).resolve()
     if not path.exists():
         raise MissingFileError(describe(f"layer `{role}` points to a missing file", source=source,
                                         expected=str(path), found="no such file",
                                         fix="run `hazard synth` again or correct the path"))
+    return path
+
+
+def _parse_entry(role: str, item: dict[str, Any], source: Path, grid: GridSpec | None = None) -> LayerEntry:
+    path = _existing(role, _require(item, "path", f"layers.{role}", source), source)
     known = {"path", "format", "crs", "units", "nodata"}
     nodata = item.get("nodata")
+    units = None if item.get("units") is None else str(item["units"])
+    if role in ROLE_KIND:
+        check_declared(ROLE_KIND[role], units, f"{source}: layers.{role} ({path.name})", ROLE_LABEL[role])
+    meta = {k: v for k, v in item.items() if k not in known}
+    if "locations" in meta:  # a point series' table of locations, relative to the catalog like `path`
+        meta["locations"] = _existing(role, meta["locations"], source)
     return LayerEntry(role=role, path=path, format=str(_require(item, "format", f"layers.{role}", source)),
-                      crs=None if item.get("crs") is None else str(item["crs"]),
-                      units=None if item.get("units") is None else str(item["units"]),
-                      nodata=None if nodata is None else float(nodata),
-                      meta={k: v for k, v in item.items() if k not in known})
+                      crs=None if item.get("crs") is None else str(item["crs"]), units=units,
+                      nodata=None if nodata is None else float(nodata), meta=meta, grid=grid)
 
 
-def _parse_layers(raw: dict[str, Any], source: Path) -> dict[str, LayerEntry | list[LayerEntry]]:
+def _parse_layers(raw: dict[str, Any], source: Path, grid: GridSpec) -> dict[str, LayerEntry | list[LayerEntry]]:
     layers: dict[str, LayerEntry | list[LayerEntry]] = {}
     for role, item in _require(raw, "layers", "the catalog", source).items():
         if isinstance(item, list):
-            layers[role] = [_parse_entry(role, sub, source) for sub in item]
+            layers[role] = [_parse_entry(role, sub, source, grid) for sub in item]
         else:
-            layers[role] = _parse_entry(role, item, source)
+            layers[role] = _parse_entry(role, item, source, grid)
     for role in ("dem", "pga", "rainfall", "inventory"):
         _require(layers, role, "layers", source)
     return layers
@@ -213,9 +251,10 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogError(describe("catalog is not valid YAML", source=source, found=str(exc))) from exc
     if not isinstance(raw, dict):
         raise CatalogError(describe("catalog must be a mapping", source=source, found=type(raw).__name__))
-    return Catalog(path=source, case=str(raw.get("case", source.stem)), grid=_parse_grid(raw, source),
+    grid = _parse_grid(raw, source)
+    return Catalog(path=source, case=str(raw.get("case", source.stem)), grid=grid,
                    events=_parse_events(raw, source), slices=_parse_slices(raw, source),
-                   layers=_parse_layers(raw, source), raw=raw)
+                   layers=_parse_layers(raw, source, grid), raw=raw)
 
 
 def _resolve_crs(da: xr.DataArray, entry: LayerEntry) -> xr.DataArray:
@@ -260,40 +299,95 @@ def mask_nodata(da: xr.DataArray, nodata: float | None, source: Path | str) -> x
 
 
 def open_raster(entry: LayerEntry) -> xr.DataArray:
-    """Read a GeoTIFF layer as float32 (band, y, x) with NaN for nodata and a CRS.
+    """Read a raster layer as float32 (band, y, x) with NaN for nodata, a CRS and its unit.
+
+    GeoTIFF/COG files are read as they are (``band: N`` in the entry keeps one band); a DEM
+    is converted to metres. Point ground-motion fields (``ShakeMapXML``, ``PointCSV``) are
+    interpolated in log space onto the 1 km lattice of the entry's grid grown by one cell
+    (:func:`open_point_field_on_grid`); landslide polygons (``GeoPackage``, ``Shapefile``)
+    become cumulative area per cell and mapping date (:func:`open_polygon_inventory`).
 
     Parameters
     ----------
     entry
-        Catalog entry with ``format: GeoTIFF``.
+        Catalog entry.
 
     Returns
     -------
     xarray.DataArray
-        The layer, ``units`` attr from the catalog, ``band`` coordinate 1..n.
+        The layer, ``units`` attr from the catalog (``m`` for a DEM), ``band`` coordinate 1..n.
+
+    Raises
+    ------
+    CatalogError
+        If the format is not supported for the entry's role.
+    InventoryError
+        If a point catalogue of events is given as an inventory (points have no area).
     """
+    if entry.format in POINT_FIELD_FORMATS:
+        return open_point_field_on_grid(entry)
+    if entry.format in POLYGON_FORMATS:
+        return open_polygon_inventory(entry)
+    if entry.format in EVENT_POINT_FORMATS:
+        raise InventoryError(describe("a point catalogue of landslide events cannot give landslide area",
+                                      source=entry.path, expected="polygons or gridded area per mapping date",
+                                      found=f"format {entry.format} as layer `{entry.role}`",
+                                      fix="declare it as `landslide_events:` (shown, never used as area)"))
     if entry.format not in RASTER_FORMATS:
         raise CatalogError(describe("unsupported raster format", source=entry.path,
-                                    expected=" or ".join(RASTER_FORMATS), found=entry.format))
+                                    expected=" or ".join(RASTER_FORMATS + POINT_FIELD_FORMATS + POLYGON_FORMATS),
+                                    found=entry.format))
     da = rioxarray.open_rasterio(entry.path, masked=False, cache=False)
     assert isinstance(da, xr.DataArray)
+    if "band" in entry.meta:
+        da = _select_band(da, int(entry.meta["band"]), entry.path)
     nodata = entry.nodata if entry.nodata is not None else da.rio.nodata
     da = _resolve_crs(da.load(), entry)
     crs = da.rio.crs
     out = mask_nodata(da, None if nodata is None else float(nodata), entry.path)
     out = out.rio.write_crs(crs) if crs is not None else out
-    return out.rio.write_nodata(np.nan, encoded=False).assign_attrs(units=entry.units or "",
-                                                                    source=str(entry.path))
+    out = out.rio.write_nodata(np.nan, encoded=False).assign_attrs(units=entry.units or "", source=str(entry.path),
+                                                                   source_crs=str(crs), **_role_attrs(entry))
+    return _dem_in_metres(out, entry) if entry.role == "dem" else out
+
+
+def _select_band(da: xr.DataArray, band: int, source: Path) -> xr.DataArray:
+    bands = da["band"].values.tolist()
+    if band not in bands:
+        raise CatalogError(describe("the catalog names a band the file does not have", source=source,
+                                    expected=f"band {band}", found=f"bands {bands}"))
+    names = da.attrs.get("long_name")
+    out = da.sel(band=[band])
+    if isinstance(names, tuple | list):  # rioxarray gives every band's description: keep this band's
+        out.attrs["long_name"] = str(names[bands.index(band)])
+    return out
+
+
+def _role_attrs(entry: LayerEntry) -> dict[str, str]:
+    """Entry keys that later stages read from the layer (e.g. ``statistic: std`` of a PGA spread)."""
+    return {key: str(entry.meta[key]) for key in ("statistic", "event") if key in entry.meta}
+
+
+def _dem_in_metres(dem: xr.DataArray, entry: LayerEntry) -> xr.DataArray:
+    scale = unit_factor("length", entry.units, entry.path, label="elevation")
+    out = dem if scale == 1.0 else dem * np.float32(scale)
+    return out.assign_attrs(units="m", units_in_file=entry.units or "")
 
 
 def open_rainfall(entry: LayerEntry) -> xr.DataArray:
-    """Read a daily rainfall stack (NetCDF ``time, lat, lon`` / ``time, y, x``) as (time, y, x).
+    """Read daily rainfall as (time, y, x): a NetCDF stack, a GeoTIFF stack or point series.
+
+    ``NetCDF`` holds (time, lat, lon) or (time, y, x); a ``GeoTIFF`` stack has one band per
+    day listed in ``dates:``; ``PointSeriesCSV`` is one column per station or pixel, spread
+    onto the grid by :func:`open_point_series_on_grid`.
 
     Returns
     -------
     xarray.DataArray
         Daily rainfall with ``units`` from the catalog, NaN for nodata, and a CRS.
     """
+    if entry.format in POINT_SERIES_FORMATS:
+        return open_point_series_on_grid(entry)
     if entry.format == "NetCDF":
         with xr.open_dataset(entry.path, decode_coords="all") as ds:
             name = entry.meta.get("variable", "precip")
@@ -308,10 +402,13 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
     elif entry.format in RASTER_FORMATS:
         da = open_raster(entry).rename(band="time")
         dates = [parse_date(d, "rainfall dates", entry.path) for d in entry.meta.get("dates", [])]
+        if len(dates) != da.sizes["time"]:
+            raise CatalogError(describe("a GeoTIFF rainfall stack needs one date per band", source=entry.path,
+                                        expected=f"{da.sizes['time']} dates in `dates:`", found=len(dates)))
         da = da.assign_coords(time=np.array(dates, dtype="datetime64[ns]"))
     else:
         raise CatalogError(describe("unsupported rainfall format", source=entry.path,
-                                    expected="NetCDF or GeoTIFF", found=entry.format))
+                                    expected="NetCDF, GeoTIFF or PointSeriesCSV", found=entry.format))
     if da.rio.crs is None and entry.crs is None:
         raise CRSError(describe("rainfall has no CRS", source=entry.path,
                                 fix="add `crs: EPSG:4326` (for CHIRPS) to the catalog entry"))
@@ -319,6 +416,284 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
     crs = da.rio.crs
     out = mask_nodata(da, entry.nodata, entry.path).rio.write_crs(crs)
     return out.assign_attrs(units=entry.units or str(da.attrs.get("units", "")), source=str(entry.path))
+
+
+@dataclass(frozen=True)
+class PointField:
+    """Values at points (a ground-motion field): coordinates in ``crs``, the value column's unit."""
+
+    x: np.ndarray
+    y: np.ndarray
+    values: np.ndarray
+    names: list[str]
+    crs: str
+    units_in_file: str | None
+
+
+def _column(frame: pd.DataFrame, name: str, source: Path) -> pd.Series:
+    """A column by its name or by the first line of a multi-line header (OpenQuake writes those)."""
+    by_first_line = {str(col).splitlines()[0].strip(): col for col in frame.columns}
+    key = name if name in frame.columns else by_first_line.get(name)
+    if key is None:
+        raise CatalogError(describe(f"column `{name}` not found", source=source,
+                                    expected=name, found=[str(c).splitlines()[0] for c in frame.columns]))
+    return frame[key]
+
+
+def read_point_csv(entry: LayerEntry) -> PointField:
+    """Read a point ground-motion CSV: ShakeMap's CSV form, OpenQuake fields, station lists.
+
+    ``columns: {lon: ..., lat: ..., value: ..., name: ...}`` names the columns (defaults
+    ``lon``, ``lat``, the ``value`` column is required); lines starting with ``comment``
+    (default ``#``) are skipped and quoted headers may hold newlines. The points' CRS is the
+    entry's ``crs`` (default EPSG:4326).
+    """
+    columns = dict(entry.meta.get("columns", {}))
+    if "value" not in columns:
+        raise CatalogError(describe("a PointCSV entry needs the value column", source=entry.path,
+                                    expected="columns: {lon: lon, lat: lat, value: PGA}", found=columns))
+    frame = pd.read_csv(entry.path, comment=entry.meta.get("comment", "#"))
+    names = (_column(frame, columns["name"], entry.path).astype(str).tolist() if "name" in columns
+             else [str(i) for i in range(len(frame))])
+    return PointField(_column(frame, columns.get("lon", "lon"), entry.path).to_numpy("float64"),
+                      _column(frame, columns.get("lat", "lat"), entry.path).to_numpy("float64"),
+                      pd.to_numeric(_column(frame, columns["value"], entry.path), errors="coerce").to_numpy("float64"),
+                      names, entry.crs or "EPSG:4326", None)
+
+
+def read_shakemap_xml(entry: LayerEntry) -> PointField:
+    """Read a USGS ShakeMap ``grid.xml``: the grid nodes and the field ``field:`` (default PGA) with its unit."""
+    try:
+        root = ElementTree.parse(entry.path).getroot()
+    except ElementTree.ParseError as exc:
+        raise CatalogError(describe("not a readable ShakeMap grid.xml", source=entry.path, found=str(exc))) from exc
+    fields = {el.get("name", ""): (int(el.get("index", "0")), el.get("units")) for el in root.iter()
+              if el.tag.rsplit("}", 1)[-1] == "grid_field"}
+    data = next((el.text for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "grid_data"), None)
+    name = str(entry.meta.get("field", "PGA"))
+    missing = [key for key in ("LON", "LAT", name) if key not in fields]
+    if missing or not data:
+        raise CatalogError(describe("ShakeMap grid.xml lacks fields or data", source=entry.path,
+                                    expected=["LON", "LAT", name, "grid_data"], found=sorted(fields)))
+    table = np.array(data.split(), dtype="float64").reshape(-1, len(fields))
+    column = {key: table[:, index - 1] for key, (index, _) in fields.items()}
+    return PointField(column["LON"], column["LAT"], column[name], [str(i) for i in range(len(table))],
+                      "EPSG:4326", fields[name][1])
+
+
+def open_point_field(entry: LayerEntry) -> PointField:
+    """Read a point ground-motion field and check the unit the file states against the catalog's.
+
+    Raises
+    ------
+    UnitError
+        If the file states a unit (ShakeMap's ``grid_field units``) that differs from ``units:``.
+    """
+    field_ = read_shakemap_xml(entry) if entry.format == "ShakeMapXML" else read_point_csv(entry)
+    declared = (entry.units or "").strip()
+    if field_.units_in_file and not same_unit("acceleration", declared, field_.units_in_file):
+        raise UnitError(describe("the catalog's unit differs from the file's", source=entry.path,
+                                 expected=f"units: {field_.units_in_file} (as the file says)",
+                                 found=f"units: {declared}", fix="correct `units:` in the catalog entry"))
+    return field_
+
+
+def _needs_grid(entry: LayerEntry) -> GridSpec:
+    if entry.grid is None:
+        raise CatalogError(describe(f"{entry.format} layers are put on the catalog's grid when read",
+                                    source=entry.path, fix="read the entry through load_catalog"))
+    return entry.grid
+
+
+def _on_lattice(values: np.ndarray, grid: GridSpec, dims: tuple[str, ...],
+                coords: dict[str, Any], attrs: dict[str, Any]) -> xr.DataArray:
+    da = xr.DataArray(values, dims=dims, coords={**coords, **grid.coords("1km")}, attrs=attrs)
+    return da.rio.write_crs(grid.crs).rio.write_transform(grid.transform("1km")).rio.write_nodata(
+        np.nan, encoded=False)
+
+
+def open_point_field_on_grid(entry: LayerEntry) -> xr.DataArray:
+    """A point ground-motion field interpolated linearly in ln(value) onto the entry's grid.
+
+    Returns
+    -------
+    xarray.DataArray
+        (band=1, y, x) float32 on the 1 km lattice of the grid grown by
+        :data:`hazardcore.points.MARGIN_CELLS` (so that resampling to pixels has neighbours at
+        the edges), in the declared unit; attrs say how it was interpolated.
+
+    Raises
+    ------
+    CoverageError
+        If a cell of the grid lies outside the points' convex hull.
+    """
+    field_ = open_point_field(entry)
+    grid = _needs_grid(entry).expanded(MARGIN_CELLS)
+    x, y = project(field_.x, field_.y, field_.crs, grid)
+    values, filled = interpolate_log(x, y, field_.values, grid, entry.path)
+    attrs = {"units": entry.units or "", "source": str(entry.path), "points": len(field_.values),
+             "interpolation": "linear in ln(value) over a Delaunay triangulation of the points "
+                              "(grid CRS); margin cells outside the points filled from the nearest point",
+             "margin_cells_filled": filled, **_role_attrs(entry)}
+    return _on_lattice(values[None], grid, ("band", "y", "x"), {"band": [1]}, attrs)
+
+
+@dataclass(frozen=True)
+class PointSeries:
+    """Daily series at points: ``values`` (time, point), point coordinates in ``crs``."""
+
+    time: np.ndarray
+    values: np.ndarray
+    names: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    crs: str
+
+
+def _locations(entry: LayerEntry, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the series' columns from the ``locations:`` table."""
+    spec = {"name": "column", "lon": "lon", "lat": "lat"} | dict(entry.meta.get("location_columns", {}))
+    table = pd.read_csv(entry.meta["locations"]).set_index(spec["name"])
+    absent = [name for name in names if name not in table.index]
+    if absent:
+        raise CatalogError(describe("series without a location", source=entry.meta["locations"],
+                                    expected=f"a row per series column ({spec['name']})", found=f"no row for {absent}"))
+    rows = table.loc[names]
+    return rows[spec["lon"]].to_numpy("float64"), rows[spec["lat"]].to_numpy("float64")
+
+
+def read_point_series(entry: LayerEntry) -> PointSeries:
+    """Read a wide daily CSV (a date column, one column per point) and its ``locations:`` table.
+
+    ``stations:`` keeps a subset of the columns; ``start:`` / ``end:`` keep a span of days.
+
+    Raises
+    ------
+    CatalogError
+        If the locations table is missing or lacks a column, or dates repeat.
+    """
+    if "locations" not in entry.meta:
+        raise CatalogError(describe("a point series needs its locations", source=entry.path,
+                                    expected="locations: table.csv with name, lon, lat per series column"))
+    frame = pd.read_csv(entry.path)
+    date_column = str(entry.meta.get("date_column", "date"))
+    time = pd.to_datetime(_column(frame, date_column, entry.path)).dt.normalize()
+    if time.duplicated().any():
+        raise CatalogError(describe("a day appears twice in the series", source=entry.path,
+                                    found=str(time[time.duplicated()].iloc[0].date())))
+    names = [str(v) for v in entry.meta.get("stations", [c for c in frame.columns if c != date_column])]
+    keep = np.ones(len(frame), dtype=bool)
+    if "start" in entry.meta:
+        keep &= (time >= pd.Timestamp(str(entry.meta["start"]))).to_numpy()
+    if "end" in entry.meta:
+        keep &= (time <= pd.Timestamp(str(entry.meta["end"]))).to_numpy()
+    values = np.stack([pd.to_numeric(_column(frame, name, entry.path), errors="coerce").to_numpy("float64")
+                       for name in names], axis=1)[keep]
+    lon, lat = _locations(entry, names)
+    order = np.argsort(time.to_numpy()[keep])
+    return PointSeries(time.to_numpy()[keep][order], values[order], names, lon, lat, entry.crs or "EPSG:4326")
+
+
+def open_point_series_on_grid(entry: LayerEntry) -> xr.DataArray:
+    """Daily point series spread onto the entry's grid (``spread: nearest`` (default) or ``idw``).
+
+    Returns
+    -------
+    xarray.DataArray
+        (time, y, x) float32 on the 1 km lattice of the grid grown by one cell, in the
+        declared unit, NaN where the spreading point has no value that day; attrs name the
+        spreading method, the points used and the largest distance to a point.
+
+    Raises
+    ------
+    CoverageError
+        If a cell is farther than ``max_distance_km`` (default 100) from every point.
+    """
+    series = read_point_series(entry)
+    grid = _needs_grid(entry).expanded(MARGIN_CELLS)
+    x, y = project(series.x, series.y, series.crs, grid)
+    method = str(entry.meta.get("spread", "nearest"))
+    if method not in SPREAD_METHODS:
+        raise CatalogError(describe("unknown spreading method", source=entry.path,
+                                    expected=" | ".join(SPREAD_METHODS), found=method))
+    power = float(entry.meta.get("idw_power", 2.0))
+    values, distance = spread(series.values, x, y, grid, method, power,
+                              1000.0 * float(entry.meta.get("max_distance_km", 100.0)), entry.path)
+    used = names_used(series.names, x, y, grid) if method == "nearest" else series.names
+    attrs = {"units": entry.units or "", "source": str(entry.path),
+             "spread": method if method == "nearest" else f"idw (power {power:g})",
+             "points_used": ", ".join(used), "max_distance_to_point_m": round(float(distance.max()), 1)}
+    return _on_lattice(values, grid, ("time", "y", "x"), {"time": series.time}, attrs)
+
+
+def read_polygons(entry: LayerEntry) -> gpd.GeoDataFrame:
+    """Read landslide polygons (GeoPackage / shapefile) with their CRS checked against the catalog's.
+
+    Raises
+    ------
+    CRSError
+        If the file has no CRS and the catalog none, or they differ.
+    """
+    frame = gpd.read_file(entry.path, layer=entry.meta.get("layer"))
+    declared = entry.crs
+    if frame.crs is None and declared is None:
+        raise CRSError(describe("polygons have no CRS", source=entry.path,
+                                fix="add `crs: EPSG:xxxx` to the catalog entry"))
+    if frame.crs is None:
+        return frame.set_crs(declared)
+    if declared is not None and CRS.from_user_input(frame.crs) != CRS.from_user_input(declared):
+        raise CRSError(describe("file CRS differs from the catalog's", source=entry.path,
+                                expected=declared, found=str(frame.crs)))
+    return frame
+
+
+def open_polygon_inventory(entry: LayerEntry) -> xr.DataArray:
+    """Landslide polygons as cumulative mapped area (m²) per cell and mapping date (``dates:``).
+
+    A polygon counts from the first mapping date on or after its date (``date_column:``);
+    see :func:`hazardcore.polygons.cumulative_area` for repairs and dates outside the slices.
+
+    Returns
+    -------
+    xarray.DataArray
+        (band, y, x) float32 area in m² on the grid's 1 km lattice (the unit of the entry
+        is checked to be an area); attrs count repaired and dropped polygons.
+    """
+    grid = _needs_grid(entry)
+    dates = [parse_date(d, "inventory dates", entry.path) for d in entry.meta.get("dates", [])]
+    if "date_column" not in entry.meta or not dates:
+        raise CatalogError(describe("a polygon inventory needs its date column and mapping dates",
+                                    source=entry.path, expected="date_column: ... and dates: [...]",
+                                    found=sorted(entry.meta)))
+    frame = read_polygons(entry)
+    areas, report = cumulative_area(frame, str(entry.meta["date_column"]), dates, grid,
+                                    str(entry.meta.get("outside_dates", "error")), entry.path)
+    attrs = {"units": "m2", "source": str(entry.path), **report}
+    return _on_lattice(areas, grid, ("band", "y", "x"), {"band": np.arange(1, len(dates) + 1)}, attrs)
+
+
+def open_event_points(entry: LayerEntry) -> pd.DataFrame:
+    """A point catalogue of landslide events (e.g. NASA's Global Landslide Catalog) for display.
+
+    ``columns: {lon:, lat:, date:}`` (defaults ``longitude``, ``latitude``, ``event_date``) and
+    ``date_format:`` read the file. Events are shown, never turned into area.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file's columns plus ``date`` (datetime), ``x``, ``y`` (grid CRS, m) and ``inside_grid``.
+    """
+    columns = {"lon": "longitude", "lat": "latitude", "date": "event_date"} | dict(entry.meta.get("columns", {}))
+    frame = pd.read_csv(entry.path)
+    out = frame.assign(date=pd.to_datetime(_column(frame, columns["date"], entry.path),
+                                           format=entry.meta.get("date_format")))
+    if entry.grid is None:
+        return out
+    x, y = project(_column(frame, columns["lon"], entry.path).to_numpy("float64"),
+                   _column(frame, columns["lat"], entry.path).to_numpy("float64"), entry.crs or "EPSG:4326",
+                   entry.grid)
+    left, bottom, right, top = entry.grid.bounds
+    return out.assign(x=x, y=y, inside_grid=(x >= left) & (x < right) & (y > bottom) & (y <= top))
 
 
 TRUTH_VARIABLES = ("p_occurrence", "expected_density_given_occurrence")

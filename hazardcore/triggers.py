@@ -1,7 +1,10 @@
 """Triggering factors per time slice: rainfall statistics, PGA layers, monsoon counts.
 
 Rain statistics are computed on the rainfall's native grid (cheap) and only then resampled
-onto the predictor lattice; PGA is converted to m/s² before anything is combined.
+onto the predictor lattice; a pixel with a gap inside a slice is an error. PGA is converted
+to m/s² before anything is combined; several events give the maximum, and the spread is the
+standard deviation over the events or a given spread layer (``statistic: std``). Units
+and their conversions live in :mod:`hazardcore.units`.
 """
 
 from __future__ import annotations
@@ -13,52 +16,86 @@ import pandas as pd
 import xarray as xr
 
 from hazardcore.catalog import EventSpec, SliceSpec
-from hazardcore.errors import CoverageError, UnitError, describe
+from hazardcore.errors import CoverageError, describe
+from hazardcore.units import LOG_UNITS
+from hazardcore.units import STANDARD_GRAVITY_MS2 as STANDARD_GRAVITY_MS2  # re-exported
+from hazardcore.units import factor as unit_factor
 
-STANDARD_GRAVITY_MS2 = 9.80665
-PGA_TO_MS2 = {"m/s2": 1.0, "m/s^2": 1.0, "m s-2": 1.0, "g": STANDARD_GRAVITY_MS2,
-              "%g": STANDARD_GRAVITY_MS2 / 100.0, "pct_g": STANDARD_GRAVITY_MS2 / 100.0}
-RAIN_TO_MM_DAY = {"mm/day": 1.0, "mm/d": 1.0, "mm day-1": 1.0, "mm": 1.0, "m/day": 1000.0,
-                  "kg m-2 s-1": 86400.0}
 MONSOON_END = (9, 30)  # the South-Asian summer monsoon is taken to end on 30 September
+STD_STATISTIC = "std"  # `statistic: std` in a PGA entry: a layer of PGA spread, not an event
+
+
+def is_spread_layer(pga: xr.DataArray) -> bool:
+    """Whether a PGA layer is a spread (``statistic: std`` in its catalog entry), not an event."""
+    return str(pga.attrs.get("statistic", "")) == STD_STATISTIC
 
 
 def pga_to_ms2(pga: xr.DataArray, units: str | None, source: str) -> xr.DataArray:
     """Convert PGA to m/s² from the unit the catalog declares.
 
+    A spread layer given as the standard deviation of ln(PGA) (``units: ln``) is dimensionless
+    and passes unchanged; :func:`pga_statistics` turns it into m/s².
+
     Raises
     ------
     UnitError
-        If ``units`` is missing or not one of ``PGA_TO_MS2``.
+        If ``units`` is missing or not an acceleration (see :mod:`hazardcore.units`).
     """
-    factor = PGA_TO_MS2.get((units or "").strip())
-    if factor is None:
-        raise UnitError(describe("PGA unit missing or unknown", source=source,
-                                 expected=" | ".join(PGA_TO_MS2), found=units or "no `units:`",
-                                 fix="set `units:` of the PGA entry in the catalog"))
-    return (pga * np.float32(factor)).assign_attrs(units="m/s2", long_name="peak ground acceleration")
+    if is_spread_layer(pga) and (units or "").strip() in LOG_UNITS:
+        return pga.assign_attrs(units="ln", long_name="standard deviation of ln(PGA)")
+    scale = unit_factor("acceleration", units, source, label="PGA")
+    return (pga * np.float32(scale)).assign_attrs(units="m/s2", long_name="peak ground acceleration")
 
 
 def rain_to_mm_day(rain: xr.DataArray, units: str | None, source: str) -> xr.DataArray:
-    """Convert daily rainfall to mm/day from the unit the catalog declares."""
-    factor = RAIN_TO_MM_DAY.get((units or "").strip())
-    if factor is None:
-        raise UnitError(describe("rainfall unit missing or unknown", source=source,
-                                 expected=" | ".join(RAIN_TO_MM_DAY), found=units or "no `units:`",
-                                 fix="set `units:` of the rainfall entry in the catalog"))
-    return (rain * np.float32(factor)).assign_attrs(units="mm/day")
+    """Convert daily rainfall to mm/day from the unit the catalog declares.
 
-
-def pga_statistics(pga_events_ms2: list[xr.DataArray]) -> tuple[xr.DataArray, xr.DataArray]:
-    """Return the per-pixel maximum and standard deviation of PGA over the events (m/s²).
-
-    The standard deviation is the population one (ddof=0); with one event it is 0.
+    Raises
+    ------
+    UnitError
+        If ``units`` is missing or not a rain rate (see :mod:`hazardcore.units`).
     """
-    stack = xr.concat(pga_events_ms2, dim="event")
+    scale = unit_factor("rain rate", units, source, label="rainfall")
+    return (rain * np.float32(scale)).assign_attrs(units="mm/day")
+
+
+def lognormal_std(median: xr.DataArray, sigma_ln: xr.DataArray) -> xr.DataArray:
+    """Standard deviation of a log-normal variable from its median and the std of its log.
+
+    ``mean = median · exp(σ²/2)`` and ``std = mean · sqrt(exp(σ²) − 1)``.
+    """
+    variance = sigma_ln**2
+    return median * np.exp(variance / 2) * np.sqrt(np.expm1(variance))
+
+
+def pga_statistics(pga_layers_ms2: list[xr.DataArray]) -> tuple[xr.DataArray, xr.DataArray]:
+    """Return the per-pixel maximum and standard deviation of PGA (m/s²).
+
+    Event layers give the maximum; the standard deviation is the population one (ddof=0)
+    over the events (0 with one event) unless a spread layer (``statistic: std``) is given:
+    then it is that layer, in m/s², or converted from a std of ln(PGA) with the maximum as
+    the median (:func:`lognormal_std`). The method is recorded in ``pga_std.attrs``.
+
+    Raises
+    ------
+    ValueError
+        If no event layer is given, or more than one spread layer.
+    """
+    events = [layer for layer in pga_layers_ms2 if not is_spread_layer(layer)]
+    spreads = [layer for layer in pga_layers_ms2 if is_spread_layer(layer)]
+    if not events or len(spreads) > 1:
+        raise ValueError(f"need >= 1 PGA event and <= 1 spread layer, got {len(events)} and {len(spreads)}")
+    stack = xr.concat(events, dim="event")
     pga_max = stack.max("event").astype("float32")
-    pga_std = stack.std("event", ddof=0).astype("float32")
+    if not spreads:
+        pga_std, method = stack.std("event", ddof=0), f"population std over {len(events)} event(s)"
+    elif spreads[0].attrs.get("units") == "ln":
+        pga_std, method = lognormal_std(pga_max, spreads[0]), "log-normal std from the spread layer's std of ln(PGA)"
+    else:
+        pga_std, method = spreads[0], "the spread layer (m/s2)"
     return (pga_max.assign_attrs(units="m/s2", long_name="maximum PGA over events"),
-            pga_std.assign_attrs(units="m/s2", long_name="standard deviation of PGA over events"))
+            pga_std.astype("float32").assign_attrs(units="m/s2", long_name="standard deviation of PGA",
+                                                   method=method))
 
 
 def slice_days(slice_spec: SliceSpec) -> pd.DatetimeIndex:
@@ -77,6 +114,22 @@ def _check_rain_covers(rain: xr.DataArray, slice_spec: SliceSpec, source: str) -
             found=f"{len(missing)} days missing, first {missing[0].date()}, last {missing[-1].date()}",
             fix="extend the rainfall series or shorten the slice"))
     return days
+
+
+def _check_no_gaps(block: np.ndarray, days: pd.DatetimeIndex, slice_spec: SliceSpec, source: str) -> None:
+    """Refuse pixels with values on some days of a slice but not on others (a gap in the series).
+
+    Pixels without any value in the slice (sea, outside the data) stay NaN and are masked later.
+    """
+    missing = np.isnan(block)
+    gaps = missing.any(axis=0) & ~missing.all(axis=0)
+    if gaps.any():
+        gap_days = days[missing[:, gaps].any(axis=1)]
+        raise CoverageError(describe(
+            f"rainfall has gaps inside slice {slice_spec.label}", source=source,
+            expected=f"a value on every day {days[0].date()} .. {days[-1].date()}",
+            found=f"{len(gap_days)} days without a value at {int(gaps.sum())} pixels, first {gap_days[0].date()}",
+            fix="fill the gaps in the series (or use another station), or shorten the slice"))
 
 
 def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
@@ -100,13 +153,15 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
     Raises
     ------
     CoverageError
-        If a day of a slice is missing from the series.
+        If a day of a slice is missing from the series, or a pixel has values on some days of
+        a slice and none on others.
     """
     time_index = pd.DatetimeIndex(rain_mm_day["time"].values).normalize()
     maxima, spans = [], []
     for slice_spec in slices:
         days = _check_rain_covers(rain_mm_day, slice_spec, source)
         block = rain_mm_day.isel(time=np.flatnonzero(time_index.isin(days))).values
+        _check_no_gaps(block, days, slice_spec, source)
         maxima.append(block.max(axis=0))
         low, high = np.percentile(block, [2.5, 97.5], axis=0)
         spans.append(high - low)
