@@ -3,6 +3,11 @@
 The inventory holds, per 1 km cell and mapping date, the *cumulative* mapped landslide
 area (old scars included). The target of slice t is ``max(0, A_t − A_{t−1})`` as a percent
 of the cell: a decrease is vegetation recovery, not a landslide, and becomes 0.
+
+The area may come in m², km², ha, or relative to the cell (``%``, ``fraction``): its
+``units`` attribute (the catalog's ``units:``) is converted to m² first. Gridded
+inventories and polygons (:mod:`hazardcore.polygons`, read by ``catalog``) both arrive
+here as cumulative area per cell; point catalogues of events never do.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import xarray as xr
 
 from hazardcore.catalog import SliceSpec
 from hazardcore.errors import InvalidValueError, InventoryError, describe
+from hazardcore.units import factor as unit_factor
 
 AREA_TOLERANCE_M2 = 1.0  # rounding slack allowed above the cell area
 
@@ -71,6 +77,21 @@ def check_areas(cumulative_m2: xr.DataArray, cell_area_m2: float, source: str) -
                 fix="check the unit (m² per cell expected) and the nodata value"))
 
 
+def area_in_m2(cumulative: xr.DataArray, cell_area_m2: float, source: str) -> xr.DataArray:
+    """The cumulative area in m², converted from its ``units`` attribute (none: already m²).
+
+    Raises
+    ------
+    UnitError
+        If the unit is declared but empty or not an area (m2, km2, ha, %, fraction).
+    """
+    if "units" not in cumulative.attrs:
+        return cumulative
+    scale = unit_factor("area", cumulative.attrs["units"], source, cell_area_m2, label="landslide area")
+    out = cumulative if scale == 1.0 else cumulative * scale
+    return out.assign_attrs(units="m2")
+
+
 def new_landslide_density(cumulative_m2: xr.DataArray, dates: list[dt.date],
                           slices: list[SliceSpec], cell_area_m2: float,
                           source: str = "inventory") -> xr.DataArray:
@@ -79,7 +100,8 @@ def new_landslide_density(cumulative_m2: xr.DataArray, dates: list[dt.date],
     Parameters
     ----------
     cumulative_m2
-        (band, y, x) cumulative mapped area per cell (m²), NaN = nodata, on the 1 km grid.
+        (band, y, x) cumulative mapped area per cell, NaN = nodata, on the 1 km grid; in m²
+        unless its ``units`` attribute says otherwise (see :func:`area_in_m2`).
     dates
         Mapping date of each band.
     slices
@@ -95,6 +117,7 @@ def new_landslide_density(cumulative_m2: xr.DataArray, dates: list[dt.date],
         (slice, y, x) float32 density in %, NaN where either date is nodata.
     """
     baseline = check_dates(dates, slices, source)
+    cumulative_m2 = area_in_m2(cumulative_m2, cell_area_m2, source)
     check_areas(cumulative_m2, cell_area_m2, source)
     areas = cumulative_m2.values.astype("float64")
     if not baseline:
