@@ -104,6 +104,7 @@ def apply_overrides(model_config: Any, train_config: Any, items: list[str]) -> t
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from hazardcore.config import ModelConfig, TrainConfig, demo_configs
+    from hazardcore.distributed import is_main_process
     from hazardcore.train import train
 
     model_config, train_config = demo_configs() if args.config == "demo" else (ModelConfig(), TrainConfig())
@@ -112,7 +113,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.test_slice is not None:
         train_config.param.update(test_slice=args.test_slice)
     results = train(args.workdir, model_config, train_config, stage=args.stage, resume=args.resume,
-                    progress=not args.quiet)
+                    progress=not args.quiet, distributed=args.distributed)
+    if not is_main_process():
+        return 0  # rank 0 prints the table
     print(f"best validation epoch per stage ({args.split} split; validation cells, not the test cells)")
     print(format_table([("stage", "  ".join(f"{c:>10}" for c in STAGE_COLUMNS))] + [
         (stage, "  ".join(f"{record.get(c, float('nan')):>10.4g}" for c in STAGE_COLUMNS))
@@ -224,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override one model or training setting of --config, e.g. --set samples_per_epoch=2048 "
                          "--set max_epochs_susceptibility=6 (repeatable; see hazardcore/config.py)")
+    tr.add_argument("--distributed", action="store_true",
+                    help="data-parallel training across the processes of a torchrun launch, e.g. "
+                         "`torchrun --nproc_per_node 2 -m hazardcore.cli train WORKDIR --distributed` "
+                         "(one process per GPU; gloo on the CPU); --config's batch_size is the global batch")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
     pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",

@@ -33,6 +33,7 @@ from hazardcore.augment import random_element, transform_batch
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, valid_pixels
+from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
 from hazardcore.errors import ConfigError, describe
 from hazardcore.losses import masked_mae, susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input
@@ -125,24 +126,39 @@ def stage_module(model: HazardModel, stage: str) -> torch.nn.Module:
     return model.density if stage.startswith("density") else model
 
 
-def stage_loss(model: HazardModel, stage: str, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
-    """Loss of a stage on a batch, and the predictions (probability / density on the % scale)."""
+def stage_outputs(module: torch.nn.Module, stage: str, image: torch.Tensor) -> Batch:
+    """Forward of a stage's module (see :func:`stage_module`) as float outputs keyed by name."""
+    out = module(image)
+    if stage == "susceptibility":
+        return {"logit": out.float()}
+    if stage.startswith("density"):
+        return {"density": out.float()}
+    return {key: value.float() for key, value in out.items()}
+
+
+def stage_objective(stage: str, out: Batch, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
+    """Loss of a stage from its outputs on a batch, and the predictions (probability / density in %)."""
     valid, presence, density = batch["valid"], batch["presence"], batch["density"]
     positive = presence > 0
     if stage == "susceptibility":
-        logit = model.susceptibility(batch["image"]).float()
+        logit = out["logit"]
         return susceptibility_loss(logit, presence, valid, config), {"probability": torch.sigmoid(logit)}
     if stage.startswith("density"):
-        predicted = model.density(batch["image"]).float()
+        predicted = out["density"]
         if stage == "density_log":
             loss = masked_mae(predicted, torch.log1p(density), valid, mask=positive)
             return loss, {"density": torch.expm1(predicted)}
         mask = positive if stage == "density_positive" else None
         return masked_mae(predicted, density, valid, mask=mask), {"density": predicted}
-    out = {key: value.float() for key, value in model(batch["image"]).items()}
     loss = susceptibility_loss(out["logit"], presence, valid, config) + config.joint_density_weight * (
         masked_mae(out["hazard"], density, valid) + masked_mae(out["density"], density, valid, mask=positive))
     return loss, out
+
+
+def stage_loss(model: HazardModel, stage: str, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
+    """Loss of a stage on a batch, and the predictions (probability / density on the % scale)."""
+    out = stage_outputs(stage_module(model, stage), stage, batch["image"])
+    return stage_objective(stage, out, batch, config)
 
 
 def stage_samples(data: Batch, stage: str) -> Batch:
@@ -189,9 +205,18 @@ def augmenter(data: TrainingData) -> Callable[[Batch, torch.Generator], Batch]:
 
 def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig, epoch: int,
                 optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                device: torch.device, augment: Callable[[Batch, torch.Generator], Batch] | None = None) -> float:
-    """One pass over the training data; returns the mean batch loss."""
-    model.train()
+                device: torch.device, augment: Callable[[Batch, torch.Generator], Batch] | None = None,
+                ranks: Ranks | None = None, module: torch.nn.Module | None = None) -> float:
+    """One pass over the training data; returns the mean batch loss.
+
+    In a distributed run (``ranks``), ``module`` is the stage's part of the model (see
+    :func:`stage_module`) wrapped by ``ranks.wrap``: each rank forwards its shard of every
+    global batch of ``config.batch_size`` patches and the loss is taken on the gathered
+    outputs (:mod:`hazardcore.distributed`).
+    """
+    ranks = ranks or Ranks(0, 1, 0, device)
+    module = module if module is not None else stage_module(model, stage)
+    module.train()
     order = epoch_order(len(data["image"]), config.seed, stage, epoch)[:config.samples_per_epoch or None]
     generator = epoch_generator(config.seed, stage, epoch, stream=1)  # augmentation draws
     losses = []
@@ -200,7 +225,8 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
         if augment is not None:
             batch = augment(batch, generator)
         with autocast(device):
-            loss, _ = stage_loss(model, stage, batch, config)
+            out = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"]))
+            loss, _ = stage_objective(stage, out, batch, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -297,10 +323,14 @@ def decay(config: TrainConfig) -> Callable[[int], float]:
     return lambda step: config.decay_rate ** (step // config.decay_steps)
 
 
-def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, device: torch.device,
+def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, ranks: Ranks,
               resume: bool, progress: bool, callbacks: list[Callback]) -> dict[str, Any]:
-    """Train one stage with early stopping; leave the best weights in ``model``."""
-    config = run.train_config
+    """Train one stage with early stopping; leave the best weights in ``model``.
+
+    In a distributed run every rank trains its shards, rank 0 alone evaluates, decides and
+    writes (its record is broadcast, so every rank stops at the same epoch).
+    """
+    config, device = run.train_config, ranks.device
     train_data = to_device(stage_samples(data.train, stage), device)
     validation = to_device(data.validation, device)
     optimizer = torch.optim.Adam(stage_module(model, stage).parameters(), lr=config.learning_rate)
@@ -310,30 +340,35 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, devi
     last = run.checkpoint(stage, "last")
     if resume and last.exists():
         state = restore(load_checkpoint(last), model, optimizer, scheduler)
-        run.forget_after(stage, state["epoch"])
+        if ranks.is_main:
+            run.forget_after(stage, state["epoch"])
+    module = ranks.wrap(stage_module(model, stage))
     limit = max_epochs(stage, config)
-    bar = tqdm(total=limit, initial=state["epoch"], desc=stage, unit="epoch", disable=not progress)
+    bar = tqdm(total=limit, initial=state["epoch"], desc=stage, unit="epoch", disable=not (progress and ranks.is_main))
     while not state["done"]:
         started = time.perf_counter()
         train_loss = train_epoch(model, stage, train_data, config, state["epoch"], optimizer, scheduler, device,
-                                 augmenter(data) if config.augment else None)
-        record = {"stage": stage, "epoch": state["epoch"], "train_loss": train_loss,
-                  "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
+                                 augmenter(data) if config.augment else None, ranks, module)
+        record = ranks.broadcast({"stage": stage, "epoch": state["epoch"], "train_loss": train_loss,
+                                  "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
+                                 if ranks.is_main else None)
         seconds = time.perf_counter() - started
         record |= {"seconds": seconds, "patches_per_s": len(train_data["image"]) / seconds}
         improved = record["val_loss"] < state["best_loss"]
         state = advance(state, record, improved, limit, config.patience)
-        if improved:
-            save_checkpoint(make_checkpoint(run, model, data, state | {"metrics": record}),
-                            run.checkpoint(stage, "best"))
-        run.log(record)
-        save_checkpoint(make_checkpoint(run, model, data, state | optimiser_state(optimizer, scheduler)), last)
+        if ranks.is_main:
+            if improved:
+                save_checkpoint(make_checkpoint(run, model, data, state | {"metrics": record}),
+                                run.checkpoint(stage, "best"))
+            run.log(record)
+            save_checkpoint(make_checkpoint(run, model, data, state | optimiser_state(optimizer, scheduler)), last)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{record['val_loss']:.4f}",
                         rate=f"{record['patches_per_s']:.0f}/s")
         for callback in callbacks:
             callback(record)
     bar.close()
+    ranks.barrier()  # rank 0 has written the best checkpoint
     best = load_checkpoint(run.checkpoint(stage, "best"))
     model.load_state_dict(best.weights)
     return dict(best.state["metrics"])
@@ -368,9 +403,15 @@ def restore(checkpoint: Checkpoint, model: HazardModel, optimizer: torch.optim.O
     return state
 
 
-def open_run(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, resume: bool) -> Run:
-    """Create (or, with ``resume``, reuse) the run folder named by the configuration hash."""
+def open_run(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, resume: bool,
+             write: bool = True) -> Run:
+    """Create (or, with ``resume``, reuse) the run folder named by the configuration hash.
+
+    ``write=False`` only names the folder (the non-zero ranks of a distributed run).
+    """
     folder = Path(workdir) / "runs" / config_hash(model_config, train_config)
+    if not write:
+        return Run(folder, model_config, train_config)
     if not resume and folder.exists():
         for path in [*folder.glob("checkpoints/*.pt"), folder / "log.jsonl"]:
             path.unlink(missing_ok=True)
@@ -389,7 +430,7 @@ def stages_to_run(stage: str) -> tuple[str, ...]:
 
 def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, stage: str = "all",
           resume: bool = False, progress: bool = False,
-          callbacks: list[Callback] | None = None) -> dict[str, dict[str, Any]]:
+          callbacks: list[Callback] | None = None, distributed: bool = False) -> dict[str, dict[str, Any]]:
     """Train the stages of ``stage`` on a prepared working folder.
 
     Parameters
@@ -407,21 +448,41 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
         Show a progress bar per stage.
     callbacks
         Called with each epoch's record (e.g. to stop early from outside).
+    distributed
+        Train data-parallel in the process group of a ``torchrun`` launch (one process per
+        GPU or CPU worker; see :mod:`hazardcore.distributed`); rank 0 writes the run.
 
     Returns
     -------
     dict
-        Best validation record per stage.
+        Best validation record per stage (on every rank).
+
+    Raises
+    ------
+    ConfigError
+        With ``distributed`` outside a torchrun launch.
     """
-    device = resolve_device(train_config.device)
+    group = process_group(train_config.device) if distributed else single_process(
+        resolve_device(train_config.device))
+    with group as ranks:
+        return train_ranks(ranks, workdir, model_config, train_config, stage, resume, progress, callbacks or [])
+
+
+def train_ranks(ranks: Ranks, workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig,
+                stage: str, resume: bool, progress: bool, callbacks: list[Callback]) -> dict[str, dict[str, Any]]:
+    """:func:`train` in one process of ``ranks`` (every process builds the same model and data)."""
+    device = ranks.device
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
     torch.manual_seed(train_config.seed)
     model = build_model(model_config, "hazard")
     assert isinstance(model, HazardModel)
     model.to(device)
+    if ranks.parallel:
+        synchronise_batch_norm(model, device)  # statistics of the global batch, not of each shard
     data = load_training_data(workdir, model_config, train_config)
-    run = open_run(workdir, model_config, train_config, resume)
+    run = open_run(workdir, model_config, train_config, resume, write=ranks.is_main)
+    ranks.barrier()  # the run folder exists, stale checkpoints are gone
     results = {}
     for name in STAGES:
         best = run.checkpoint(name, "best")
@@ -436,9 +497,11 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
             model.load_state_dict(checkpoint.weights)
             results[name] = dict(checkpoint.state["metrics"])
             continue
-        results[name] = run_stage(run, model, name, data, device, resume, progress, callbacks or [])
+        results[name] = run_stage(run, model, name, data, ranks, resume, progress, callbacks)
     for record in results.values():
         record |= data.oracle
-    final = make_checkpoint(run, model, data, {"results": results, "split": data.split.to_dict()})
-    save_checkpoint(final, run.folder / "model.pt")
+    if ranks.is_main:
+        final = make_checkpoint(run, model, data, {"results": results, "split": data.split.to_dict()})
+        save_checkpoint(final, run.folder / "model.pt")
+    ranks.barrier()
     return results

@@ -9,7 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
 # A module may import only modules to its left. Unknown modules fail the test: place them.
 ORDER = ["errors", "units", "atomic", "config", "metrics", "grid", "points", "polygons", "catalog", "terrain",
          "triggers", "predictors",
-         "inventory", "patches", "splits", "datasets", "augment", "models", "losses", "checkpoint", "train", "infer",
+         "inventory", "patches", "splits", "datasets", "augment", "models", "losses", "checkpoint",
+         "distributed", "train", "infer",
          "hazard", "baselines", "evaluate", "report", "export",
          "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "prepare",
          "pipeline", "cli"]
