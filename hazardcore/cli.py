@@ -40,8 +40,13 @@ def format_table(rows: Sequence[tuple[str, Any]]) -> str:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from hazardcore.synthetic import synthesize
 
-    report = synthesize(args.out, seed=args.seed, size_km=args.size_km, n_slices=args.slices,
-                        crs=args.crs, progress=not args.quiet)
+    if args.case == "langtang":
+        from hazardcore.langtang import build_langtang
+
+        report = build_langtang(args.out, seed=args.seed, real_dir=args.real_data, progress=not args.quiet)
+    else:
+        report = synthesize(args.out, seed=args.seed, size_km=args.size_km, n_slices=args.slices,
+                            crs=args.crs, progress=not args.quiet)
     rows = [("catalog", report.catalog_path),
             ("grid (cells)", f"{report.grid.n_rows} x {report.grid.n_cols}"),
             ("slices", ", ".join(report.slice_labels)),
@@ -165,7 +170,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import demo
 
-    result = demo(args.out, seed=args.seed, size_km=args.size_km, progress=not args.quiet)
+    result = demo(args.out, seed=args.seed, size_km=args.size_km, progress=not args.quiet, case=args.case,
+                  real_dir=args.real_data)
     print(format_table(metrics_rows(result.evaluation.metrics)))
     print(format_table([("region", result.region), ("workdir", result.workdir), ("run", result.run),
                         ("report", result.evaluation.report), ("products", result.run / "products"),
@@ -181,6 +187,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_case_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--case", choices=["default", "langtang"], default="default",
+                        help="default = the embedded synthetic region; langtang = the real Langtang tile of the "
+                             "Gorkha study grid (real DEM, ShakeMap PGA, CHIRPS rain; landslides from the known "
+                             "truth process; --size-km, --slices and --crs do not apply)")
+    parser.add_argument("--real-data", type=Path, default=None, metavar="PATH",
+                        help="folder gorkha_real of the real data (default ../shared/data/gorkha_real)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hazard`` and its subcommands."""
     parser = argparse.ArgumentParser(prog="hazard", description="Space-time landslide hazard modelling.")
@@ -194,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--slices", type=int, default=8, choices=range(1, 9), metavar="1..8",
                        help="number of ~6-month time slices (default 8, as the Gorkha study)")
     synth.add_argument("--crs", default="EPSG:32645", help="projected CRS of the region (default UTM 45N)")
+    _add_case_options(synth)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
     prep = sub.add_parser("prepare", help="build predictors, targets and patches from a catalog",
@@ -256,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     de.add_argument("--seed", type=int, default=42, help="seed of the synthetic region")
     de.add_argument("--size-km", type=_size, default=32, help="region size: N (square) or ROWSxCOLS in km")
+    _add_case_options(de)
     de.add_argument("--quiet", action="store_true", help="no progress bars")
     de.set_defaults(func=_cmd_demo)
     return parser

@@ -234,19 +234,31 @@ class DemoResult:
 
 
 def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, progress: bool = False,
-         stages: Sequence[str] = ("all",)) -> DemoResult:
-    """synth → prepare → train (demo settings, spatial split) → predict → evaluate under ``out``."""
+         stages: Sequence[str] = ("all",), case: str = "default", real_dir: Path | None = None) -> DemoResult:
+    """synth → prepare → train (demo settings, spatial split) → predict → evaluate under ``out``.
+
+    ``case="langtang"`` runs on the real Langtang tile (:mod:`hazardcore.langtang`; ``size_km``
+    does not apply, ``real_dir`` is its real-data folder) and shows the published maps of the
+    same cells beside the run's.
+    """
     from hazardcore.prepare import prepare
     from hazardcore.synthetic import synthesize
 
     started = time.perf_counter()
     out = Path(out)
-    report = synthesize(out / "region", seed=seed, size_km=size_km, progress=progress)
+    reference = None
+    if case == "langtang":
+        from hazardcore.langtang import FILES, build_langtang
+
+        report = build_langtang(out / "region", seed=seed, real_dir=real_dir, progress=progress)
+        reference = out / "region" / FILES["reference"] if (out / "region" / FILES["reference"]).is_dir() else None
+    else:
+        report = synthesize(out / "region", seed=seed, size_km=size_km, progress=progress)
     prepare(report.catalog_path, out / "work", progress=progress)
     model_config, train_config = demo_configs()
     for stage in stages:
         train(out / "work", model_config, train_config, stage=stage, progress=progress)
     run = find_run(out / "work")
     predict_run(out / "work", run, progress=progress)
-    evaluation = evaluate_run(out / "work", run, progress=progress)
+    evaluation = evaluate_run(out / "work", run, reference=reference, progress=progress)
     return DemoResult(out / "region", out / "work", run, evaluation, time.perf_counter() - started)
