@@ -148,7 +148,8 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
     Returns
     -------
     xarray.Dataset
-        ``rain_max`` and ``rain_span95`` (slice, y, x) in mm/day on the rainfall's grid.
+        ``rain_max`` and ``rain_span95`` (slice, y, x) in mm/day on the rainfall's grid; the
+        ``spread`` and ``points_used`` attrs of point series are kept.
 
     Raises
     ------
@@ -172,6 +173,8 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
         "rain_span95": (("slice", "y", "x"), np.stack(spans).astype("float32"),
                         {"units": "mm/day", "long_name": "97.5th - 2.5th percentile of daily rainfall"}),
     }, coords=coords)
+    for name in ("rain_max", "rain_span95"):  # how point series were spread, when they were
+        ds[name].attrs |= {key: rain_mm_day.attrs[key] for key in ("spread", "points_used") if key in rain_mm_day.attrs}
     return ds.rio.write_crs(rain_mm_day.rio.crs)
 
 

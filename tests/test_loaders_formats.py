@@ -18,11 +18,12 @@ from pyproj import Transformer
 from hazardcore import export
 from hazardcore.catalog import load_catalog, open_rainfall, open_raster
 from hazardcore.datasets import PreparedCube
-from hazardcore.errors import CoverageError, InventoryError, UnitError
+from hazardcore.errors import CatalogError, CoverageError, InventoryError, UnitError
 from hazardcore.grid import GridSpec
 from hazardcore.predictors import STATIC_CHANNELS
 from hazardcore.prepare import prepare
 from hazardcore.triggers import rain_slice_statistics
+from hazardcore.units import factor as unit_factor
 
 TO_LONLAT = Transformer.from_crs(builders.CRS, "EPSG:4326", always_xy=True)
 X0, Y0 = builders.X_MIN, builders.Y_MAX
@@ -241,3 +242,39 @@ def test_dem_in_a_geographic_crs_and_in_feet_is_reprojected_and_converted(tmp_pa
     inner = (slice(32, -32), slice(32, -32))  # away from the grid's edge, where the margin was cut
     error = np.abs(elevation[inner] - z[32:-32, 32:-32][inner])  # m, after two bilinear resamplings
     assert error.max() < 10.0 and error.mean() < 2.0  # unconverted feet would be off by ~4,000 m
+
+
+def test_geotiff_rain_stack_needs_one_date_per_band(tmp_path: Path) -> None:
+    lon, lat = builders.lonlat_axes(builders.grid())
+    days = pd.date_range("2015-04-02", "2015-04-05", freq="D")
+    values = np.stack([np.full((len(lat), len(lon)), float(i), dtype="float32") for i in range(len(days))])
+    export.write_geotiff(builders.raster(values, lon, lat, crs="EPSG:4326"), tmp_path / "rain.tif", nodata=-1.0)
+    entry = {"path": str(tmp_path / "rain.tif"), "format": "GeoTIFF", "units": "mm/h", "crs": "EPSG:4326",
+             "dates": [d.strftime("%Y-%m-%d") for d in days]}
+    catalog = load_catalog(catalog_with(tmp_path / "r", builders.grid(), rainfall=entry))
+    rain = open_rainfall(catalog.layer("rainfall"))
+    assert rain.sizes["time"] == 4 and float(rain.isel(time=3).max()) == 3.0 and rain.attrs["units"] == "mm/h"
+    short = entry | {"dates": entry["dates"][:3]}
+    catalog = load_catalog(catalog_with(tmp_path / "r2", builders.grid(), rainfall=short))
+    with pytest.raises(CatalogError, match="one date per band"):
+        open_rainfall(catalog.layer("rainfall"))
+
+
+def test_spread_method_is_kept_in_the_slice_statistics(tmp_path: Path) -> None:
+    days = pd.date_range("2015-04-01", "2016-05-15", freq="D")
+    entry = series_files(tmp_path / "s", {"a": np.ones(len(days))}, days, {"a": (X0 + 4000, Y0 - 4000)})
+    catalog = load_catalog(catalog_with(tmp_path / "r", builders.grid(), rainfall=entry))
+    stats = rain_slice_statistics(open_rainfall(catalog.layer("rainfall")), catalog.slices, "rain.csv")
+    assert stats["rain_max"].attrs["spread"] == "nearest" and stats["rain_span95"].attrs["points_used"] == "a"
+
+
+@pytest.mark.parametrize(("kind", "units", "expected"), [
+    ("acceleration", "%g", 0.0980665), ("acceleration", "pctg", 0.0980665), ("rain rate", "kg m-2 s-1", 86400.0),
+    ("length", "ft", 0.3048), ("area", "km2", 1e6), ("area", "%", 1e4), ("area", "fraction", 1e6)])
+def test_unit_factors(kind: str, units: str, expected: float) -> None:
+    assert unit_factor(kind, units, "test", cell_area_m2=1e6) == pytest.approx(expected)
+
+
+def test_cell_relative_area_needs_the_cell_area() -> None:
+    with pytest.raises(UnitError, match="cannot be converted to m2 here"):
+        unit_factor("area", "%", "test")
