@@ -31,7 +31,9 @@ CREDITS = ("DEM (c) JAXA AW3D30; PGA: USGS ShakeMap Atlas us20002926, GEM OpenQu
 def panel(ax: plt.Axes, fig: plt.Figure, values: np.ndarray, extent: tuple[float, ...], title: str,
           label: str, cmap: str) -> None:
     """One map with its colour bar (clipped at the 99th percentile, so that a few cells do not wash it out)."""
-    image = ax.imshow(values, cmap=cmap, extent=extent, interpolation="nearest",
+    colours = plt.get_cmap(cmap).copy()
+    colours.set_bad("lightgrey")  # NaN: no value (e.g. outside the published study area)
+    image = ax.imshow(values, cmap=colours, extent=extent, interpolation="nearest",
                       vmax=float(np.nanpercentile(values, 99)))
     fig.colorbar(image, ax=ax, label=label, shrink=0.8)
     ax.set_title(title, fontsize=10)
@@ -72,8 +74,9 @@ def draw(case: Path, workdir: Path, out: Path) -> None:
     reference = case / str(catalog.raw.get("reference_maps", "reference"))
     if reference.is_dir():
         published = open_reference_maps(reference, cube.slice_labels)["hazard"].values[0]
-        panel(axes[1, 3], fig, published, extent, f"published hazard {cube.slice_labels[0]} (Dahal et al.)",
-              "% of cell", "YlOrRd")
+        inside = int(np.isfinite(published).sum())
+        panel(axes[1, 3], fig, published, extent, f"published hazard {cube.slice_labels[0]}\n(Dahal et al.; "
+              f"{inside} of {published.size} cells in their study area)", "% of cell", "YlOrRd")
     else:
         axes[1, 3].set_axis_off()
     for ax in axes.flat:
