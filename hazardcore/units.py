@@ -99,7 +99,13 @@ def factor(kind: str, units: str | None, source: str | Path, cell_area_m2: float
 
 
 def same_unit(kind: str, declared: str, in_file: str) -> bool:
-    """Whether two spellings of ``kind`` name the same unit (``pctg`` and ``%g`` do)."""
+    """Whether two spellings of ``kind`` name the same unit (``pctg`` and ``%g`` do).
+
+    A std of a logarithm is dimensionless whatever unit is inside the log, so ``ln`` matches
+    ShakeMap's ``ln(pctg)``.
+    """
+    if declared in LOG_UNITS and in_file.startswith("ln"):
+        return True
     table = TABLES[kind]
     if declared in table and in_file in table:
         return table[declared] == table[in_file]

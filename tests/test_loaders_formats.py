@@ -22,7 +22,7 @@ from hazardcore.errors import CatalogError, CoverageError, InventoryError, UnitE
 from hazardcore.grid import GridSpec
 from hazardcore.predictors import STATIC_CHANNELS
 from hazardcore.prepare import prepare
-from hazardcore.triggers import rain_slice_statistics
+from hazardcore.triggers import pga_statistics, pga_to_ms2, rain_slice_statistics
 from hazardcore.units import factor as unit_factor
 
 TO_LONLAT = Transformer.from_crs(builders.CRS, "EPSG:4326", always_xy=True)
@@ -278,3 +278,18 @@ def test_unit_factors(kind: str, units: str, expected: float) -> None:
 def test_cell_relative_area_needs_the_cell_area() -> None:
     with pytest.raises(UnitError, match="cannot be converted to m2 here"):
         unit_factor("area", "%", "test")
+
+
+def test_shakemap_uncertainty_is_a_pga_spread_in_log_units(tmp_path: Path) -> None:
+    lon, lat = lonlat_nodes(X0 + 4000, Y0 - 4000)
+    median = shakemap_xml(tmp_path / "grid.xml", lon, lat, np.full(lon.size, 40.0))
+    sigma = shakemap_xml(tmp_path / "uncertainty.xml", lon, lat, np.full(lon.size, 0.5), units="ln(pctg)")
+    pga = [{"event": "mainshock", "path": str(median), "format": "ShakeMapXML", "units": "%g"},
+           {"statistic": "std", "path": str(sigma), "format": "ShakeMapXML", "units": "ln"}]
+    catalog = load_catalog(catalog_with(tmp_path / "r", one_cell(X0 + 4000, Y0 - 4000), pga=pga))
+    layers = [pga_to_ms2(open_raster(entry).squeeze("band", drop=True), entry.units, "pga")
+              for entry in catalog.layer_list("pga")]
+    pga_max, pga_std = pga_statistics(layers)
+    median_ms2 = 0.4 * 9.80665
+    np.testing.assert_allclose(pga_max.values[1, 1], median_ms2, rtol=1e-5)
+    np.testing.assert_allclose(pga_std.values[1, 1], median_ms2 * np.exp(0.125) * np.sqrt(np.expm1(0.25)), rtol=1e-5)
