@@ -267,4 +267,15 @@ def build_model(config: ModelConfig, kind: str = "hazard") -> nn.Module:
     """
     if kind not in MODEL_KINDS:
         raise ConfigError(describe(f"unknown model kind {kind!r}", expected=sorted(MODEL_KINDS), found=kind))
+    _check_encoder(config)
     return MODEL_KINDS[kind](config)
+
+
+def _check_encoder(config: ModelConfig) -> None:
+    """Refuse an encoder segmentation-models-pytorch does not know (its own error is a bare KeyError)."""
+    names = smp.encoders.get_encoder_names()
+    if not config.encoder_name.startswith("tu-") and config.encoder_name not in names:
+        raise ConfigError(describe(f"unknown encoder {config.encoder_name!r}", found=config.encoder_name,
+                                   expected=f"one of the {len(names)} smp encoders (e.g. resnet18, resnet34, "
+                                            "efficientnet-b0) or a timm encoder as tu-NAME",
+                                   fix="set ModelConfig.encoder_name (hazard train --set encoder_name=resnet34)"))

@@ -64,7 +64,7 @@ def find_run(workdir: str | Path, run_id: str | None = None, split: str | None =
     if split is not None:
         runs = [run for run in runs if run_split_protocol(run) == split]
     if not runs:
-        wanted = f"run {run_id}" if run_id else f"a run trained with --split {split or 'any'}"
+        wanted = f"run {run_id}" if run_id else f"run trained with --split {split or 'any'}"
         raise CheckpointError(describe(f"no finished {wanted}", source=Path(workdir) / "runs",
                                        fix=f"train first: `hazard train {workdir} --split {split or 'spatial'}`"))
     return runs[0]
