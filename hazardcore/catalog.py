@@ -650,8 +650,9 @@ def read_polygons(entry: LayerEntry) -> gpd.GeoDataFrame:
 def open_polygon_inventory(entry: LayerEntry) -> xr.DataArray:
     """Landslide polygons as cumulative mapped area (m²) per cell and mapping date (``dates:``).
 
-    A polygon counts from the first mapping date on or after its date (``date_column:``);
-    see :func:`hazardcore.polygons.cumulative_area` for repairs and dates outside the slices.
+    A polygon counts from the first mapping date on or after its date (``date_column:``) or
+    the end of its period (``period_column:``, ISO intervals ``start/end``); see
+    :func:`hazardcore.polygons.cumulative_area` for repairs and dates outside the slices.
 
     Returns
     -------
@@ -661,13 +662,15 @@ def open_polygon_inventory(entry: LayerEntry) -> xr.DataArray:
     """
     grid = _needs_grid(entry)
     dates = [parse_date(d, "inventory dates", entry.path) for d in entry.meta.get("dates", [])]
-    if "date_column" not in entry.meta or not dates:
-        raise CatalogError(describe("a polygon inventory needs its date column and mapping dates",
-                                    source=entry.path, expected="date_column: ... and dates: [...]",
+    columns = {key: entry.meta.get(key) for key in ("date_column", "period_column")}
+    if sum(value is not None for value in columns.values()) != 1 or not dates:
+        raise CatalogError(describe("a polygon inventory needs mapping dates and one date or period column",
+                                    source=entry.path, expected="dates: [...] and date_column: or period_column:",
                                     found=sorted(entry.meta)))
     frame = read_polygons(entry)
-    areas, report = cumulative_area(frame, str(entry.meta["date_column"]), dates, grid,
-                                    str(entry.meta.get("outside_dates", "error")), entry.path)
+    areas, report = cumulative_area(frame, columns["date_column"], dates, grid,
+                                    str(entry.meta.get("outside_dates", "error")), entry.path,
+                                    period_column=columns["period_column"])
     attrs = {"units": "m2", "source": str(entry.path), **report}
     return _on_lattice(areas, grid, ("band", "y", "x"), {"band": np.arange(1, len(dates) + 1)}, attrs)
 

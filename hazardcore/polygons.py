@@ -1,11 +1,14 @@
 """Landslide polygons → cumulative mapped area per 1 km cell and mapping date.
 
-A polygon inventory lists landslides with the date (or end of the period) on which each was
-mapped. Per mapping date ``d_k`` the cumulative area of a cell is the area of the *union*
-of the polygons mapped on or before ``d_k`` inside the cell, so overlapping polygons are not
-counted twice and the area never exceeds the cell. Differencing these (``inventory``) gives
-the new area per slice. Areas are exact polygon/cell intersections (geopandas ``overlay``,
-GEOS), computed in the grid's projected CRS.
+A polygon inventory lists landslides with the date on which each was mapped (a date column)
+or the period in which it happened (a period column of ISO 8601 intervals ``start/end``; a
+period that spans more than one slice cannot be assigned and is an error). A polygon counts
+from the first mapping date on or after its date (or its period's end); with a baseline date
+first, polygons on or before it are old scars. Per mapping date ``d_k`` the cumulative area
+of a cell is the area of the *union* of the polygons mapped on or before ``d_k`` inside the
+cell, so overlapping polygons are not counted twice and the area never exceeds the cell.
+Differencing these (``inventory``) gives the new area per slice. Areas are exact
+polygon/cell intersections (geopandas ``overlay``, GEOS), computed in the grid's projected CRS.
 
 Repairs, each counted in the returned report and announced with a warning: invalid
 geometries are fixed with ``shapely.make_valid`` (only their polygonal parts are kept);
@@ -57,6 +60,16 @@ def repair(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
     return out[~empty].copy(), {"repaired_geometries": int(invalid.sum()), "dropped_empty": int(empty.sum())}
 
 
+def _parse_dates(values: pd.Series, column: str, source: str | Path) -> pd.DatetimeIndex:
+    parsed = pd.to_datetime(values, errors="coerce")
+    if parsed.isna().any():
+        raise InventoryError(describe(f"{int(parsed.isna().sum())} polygons have no readable date",
+                                      source=source, expected=f"a date in column `{column}`",
+                                      found=repr(values[parsed.isna()].iloc[0]),
+                                      fix="give every polygon its mapping date or period"))
+    return pd.DatetimeIndex(parsed).normalize()
+
+
 def mapping_band(dates: pd.Series, mapping_dates: list[dt.date], date_column: str,
                  source: str | Path) -> np.ndarray:
     """Index of the first mapping date on or after each polygon's date (``len`` when after the last).
@@ -66,14 +79,35 @@ def mapping_band(dates: pd.Series, mapping_dates: list[dt.date], date_column: st
     InventoryError
         If a polygon has no readable date.
     """
-    parsed = pd.to_datetime(dates, errors="coerce")
-    if parsed.isna().any():
-        first = dates[parsed.isna()].iloc[0]
-        raise InventoryError(describe(f"{int(parsed.isna().sum())} polygons have no readable date",
-                                      source=source, expected=f"a date in column `{date_column}`",
-                                      found=repr(first), fix="give every polygon its mapping date"))
     edges = pd.DatetimeIndex([pd.Timestamp(d) for d in mapping_dates])
-    return np.asarray(edges.searchsorted(pd.DatetimeIndex(parsed).normalize(), side="left"))
+    return np.asarray(edges.searchsorted(_parse_dates(dates, date_column, source), side="left"))
+
+
+def period_band(periods: pd.Series, mapping_dates: list[dt.date], period_column: str,
+                source: str | Path) -> np.ndarray:
+    """Like :func:`mapping_band` for ISO intervals ``start/end``, by their end date.
+
+    Raises
+    ------
+    InventoryError
+        If a period is not ``start/end`` or spans more than one slice (it starts before the
+        mapping date preceding its end).
+    """
+    parts = periods.astype(str).str.split("/", n=1, expand=True)
+    if parts.shape[1] != 2 or parts[1].isna().any():
+        raise InventoryError(describe("polygon periods must be ISO intervals", source=source,
+                                      expected=f"`{period_column}` like 2015-06-15/2015-11-15",
+                                      found=repr(periods.iloc[0])))
+    start = _parse_dates(parts[0], period_column, source)
+    band = mapping_band(parts[1], mapping_dates, period_column, source)
+    edges = pd.DatetimeIndex([pd.Timestamp(d) for d in mapping_dates])
+    spans = (band > 0) & (band < len(edges)) & (start < edges[np.clip(band - 1, 0, None)])
+    if spans.any():
+        raise InventoryError(describe(
+            f"{int(spans.sum())} polygons have a period spanning more than one slice", source=source,
+            expected="each period within two consecutive mapping dates", found=repr(periods[spans].iloc[0]),
+            fix="split the period, or map those landslides to one slice"))
+    return band
 
 
 def _outside(band: np.ndarray, frame: gpd.GeoDataFrame, date_column: str, mapping_dates: list[dt.date],
@@ -98,9 +132,9 @@ def cell_boxes(grid: GridSpec) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"cell": np.arange(xx.size)}, geometry=boxes, crs=grid.crs)
 
 
-def cumulative_area(frame: gpd.GeoDataFrame, date_column: str, mapping_dates: list[dt.date], grid: GridSpec,
-                    outside_dates: str = "error",
-                    source: str | Path = "polygons") -> tuple[np.ndarray, dict[str, Any]]:
+def cumulative_area(frame: gpd.GeoDataFrame, date_column: str | None, mapping_dates: list[dt.date],
+                    grid: GridSpec, outside_dates: str = "error", source: str | Path = "polygons",
+                    period_column: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Cumulative mapped landslide area (m²) per mapping date on the grid's 1 km lattice.
 
     Parameters
@@ -108,7 +142,7 @@ def cumulative_area(frame: gpd.GeoDataFrame, date_column: str, mapping_dates: li
     frame
         Landslide polygons with a CRS and a date column.
     date_column
-        Column holding each polygon's mapping date (or the end of its mapping period).
+        Column holding each polygon's mapping date (None when ``period_column`` is given).
     mapping_dates
         Increasing mapping dates (the inventory's bands).
     grid
@@ -117,6 +151,8 @@ def cumulative_area(frame: gpd.GeoDataFrame, date_column: str, mapping_dates: li
         ``error`` or ``drop`` for polygons dated after the last mapping date.
     source
         File name for messages.
+    period_column
+        Column of ISO intervals ``start/end`` instead of a date column.
 
     Returns
     -------
@@ -126,14 +162,23 @@ def cumulative_area(frame: gpd.GeoDataFrame, date_column: str, mapping_dates: li
     Raises
     ------
     InventoryError
-        If a date is missing, or (policy ``error``) after the last mapping date.
+        If the column is missing, a date unreadable, a period spans several slices, or (policy
+        ``error``) a polygon is dated after the last mapping date.
     """
     if outside_dates not in OUTSIDE_POLICIES:
         raise InventoryError(describe("unknown `outside_dates` policy", source=source,
                                       expected=" | ".join(OUTSIDE_POLICIES), found=outside_dates))
+    column = period_column or date_column
+    if column is None or column not in frame.columns:
+        raise InventoryError(describe("polygons lack their date or period column", source=source,
+                                      expected=column or "date_column or period_column",
+                                      found=[c for c in frame.columns if c != "geometry"]))
     frame, report = repair(frame.to_crs(grid.crs))
-    band = mapping_band(frame[date_column], mapping_dates, date_column, source)
-    frame, band, dropped = _outside(band, frame, date_column, mapping_dates, outside_dates, source)
+    if period_column is not None:
+        band = period_band(frame[period_column], mapping_dates, period_column, source)
+    else:
+        band = mapping_band(frame[column], mapping_dates, column, source)
+    frame, band, dropped = _outside(band, frame, column, mapping_dates, outside_dates, source)
     report |= {"polygons": len(frame), "dropped_outside_dates": dropped}
     if report["repaired_geometries"] or report["dropped_empty"] or dropped:
         warnings.warn(f"{source}: {report}", UserWarning, stacklevel=2)

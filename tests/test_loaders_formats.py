@@ -13,13 +13,14 @@ import pandas as pd
 import pytest
 import rioxarray
 import shapely
+import xarray as xr
 from pyproj import Transformer
 
 from hazardcore import export
 from hazardcore.catalog import load_catalog, open_rainfall, open_raster
 from hazardcore.datasets import PreparedCube
 from hazardcore.errors import CatalogError, CoverageError, InventoryError, UnitError
-from hazardcore.grid import GridSpec
+from hazardcore.grid import GridSpec, to_grid
 from hazardcore.predictors import STATIC_CHANNELS
 from hazardcore.prepare import prepare
 from hazardcore.triggers import pga_statistics, pga_to_ms2, rain_slice_statistics
@@ -293,3 +294,37 @@ def test_shakemap_uncertainty_is_a_pga_spread_in_log_units(tmp_path: Path) -> No
     median_ms2 = 0.4 * 9.80665
     np.testing.assert_allclose(pga_max.values[1, 1], median_ms2, rtol=1e-5)
     np.testing.assert_allclose(pga_std.values[1, 1], median_ms2 * np.exp(0.125) * np.sqrt(np.expm1(0.25)), rtol=1e-5)
+
+
+def test_chirps_netcdf_with_ascending_latitude_lands_the_same(tmp_path: Path) -> None:
+    path = builders.write_region(tmp_path / "r")
+    lon, lat = builders.lonlat_axes(builders.grid())  # descending, as written by the builders
+    days = pd.date_range("2015-04-02", "2016-05-15", freq="D")
+    field = (10.0 * np.arange(len(lat))[:, None] + np.arange(len(lon))[None, :]).astype("float32")
+    ds = xr.Dataset({"precip": (("time", "latitude", "longitude"), np.broadcast_to(field, (len(days), *field.shape)),
+                                {"units": "mm/day"})}, coords={"time": days, "latitude": lat, "longitude": lon})
+    on_grid = []
+    for layout in (ds, ds.isel(latitude=slice(None, None, -1))):  # CHIRPS files store latitude ascending
+        export.write_netcdf(layout.rio.write_crs("EPSG:4326"), path.parent / "rain.nc")
+        rain = open_rainfall(load_catalog(path).layer("rainfall")).isel(time=0)
+        on_grid.append(to_grid(rain, builders.grid(), "1km", "bilinear").values)
+    np.testing.assert_array_equal(on_grid[0], on_grid[1])
+    assert np.ptp(on_grid[0]) > 1.0  # the field varies over the grid, so a flip would show
+
+
+def test_polygon_periods_and_a_period_spanning_two_slices(tmp_path: Path) -> None:
+    folder = tmp_path / "poly"
+    folder.mkdir()
+    rows = {"period": ["2015-04-25/2015-06-15", "2015-07-01/2015-10-01"],
+            "geometry": [square(X0 + 100, Y0 - 100, 300), square(X0 + 3100, Y0 - 3100, 200)]}
+    gpd.GeoDataFrame(rows, crs=builders.CRS).to_file(folder / "slides.gpkg")
+    entry = {"path": str(folder / "slides.gpkg"), "format": "GeoPackage", "units": "m2", "period_column": "period",
+             "dates": builders.DATES}
+    areas = open_raster(load_catalog(catalog_with(tmp_path / "r", builders.grid(), inventory=entry)).layer("inventory"))
+    np.testing.assert_allclose(areas.values[:, 0, 0], [0.0, 90_000.0, 90_000.0, 90_000.0])
+    np.testing.assert_allclose(areas.values[:, 3, 3], [0.0, 0.0, 40_000.0, 40_000.0])
+    rows["period"][1] = "2015-05-01/2015-10-01"  # starts in 2015-co, ends in 2015-post
+    gpd.GeoDataFrame(rows, crs=builders.CRS).to_file(folder / "slides.gpkg")
+    catalog = load_catalog(catalog_with(tmp_path / "r2", builders.grid(), inventory=entry))
+    with pytest.raises(InventoryError, match="1 polygons have a period spanning more than one slice"):
+        open_raster(catalog.layer("inventory"))
