@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -369,8 +370,14 @@ def _role_attrs(entry: LayerEntry) -> dict[str, str]:
 
 
 def _dem_in_metres(dem: xr.DataArray, entry: LayerEntry) -> xr.DataArray:
+    """Elevation in metres; a DEM in a geographic CRS is announced (it is reprojected onto the grid)."""
     scale = unit_factor("length", entry.units, entry.path, label="elevation")
     out = dem if scale == 1.0 else dem * np.float32(scale)
+    crs = dem.rio.crs
+    if crs is not None and CRS.from_user_input(crs).is_geographic:
+        warnings.warn(f"{entry.path}: DEM in a geographic CRS ({crs}); it is reprojected onto the grid's "
+                      "projected lattice before slopes are computed", UserWarning, stacklevel=3)
+        out = out.assign_attrs(repair="reprojected from a geographic CRS onto the grid")
     return out.assign_attrs(units="m", units_in_file=entry.units or "")
 
 

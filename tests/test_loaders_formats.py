@@ -237,7 +237,8 @@ def test_dem_in_a_geographic_crs_and_in_feet_is_reprojected_and_converted(tmp_pa
     feet = (geographic / 0.3048).where(geographic != -9999.0, -9999.0)
     export.write_geotiff(feet.rio.write_crs("EPSG:4326"), dem_path, nodata=-9999.0)
     builders.edit_catalog(path, lambda c: c["layers"]["dem"].update(crs="EPSG:4326", units="ft"))
-    prepare(path, tmp_path / "work")
+    with pytest.warns(UserWarning, match="DEM in a geographic CRS"):
+        prepare(path, tmp_path / "work")
     elevation = PreparedCube.open(tmp_path / "work").static[STATIC_CHANNELS.index("elevation")]
     z, _, _ = builders.dem_values(builders.grid())
     inner = (slice(32, -32), slice(32, -32))  # away from the grid's edge, where the margin was cut
