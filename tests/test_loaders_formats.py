@@ -19,7 +19,7 @@ from pyproj import Transformer
 from hazardcore import export
 from hazardcore.catalog import load_catalog, open_rainfall, open_raster
 from hazardcore.datasets import PreparedCube
-from hazardcore.errors import CatalogError, CoverageError, InventoryError, UnitError
+from hazardcore.errors import CatalogError, CoverageError, InvalidValueError, InventoryError, UnitError
 from hazardcore.grid import GridSpec, to_grid
 from hazardcore.predictors import STATIC_CHANNELS
 from hazardcore.prepare import prepare
@@ -329,3 +329,18 @@ def test_polygon_periods_and_a_period_spanning_two_slices(tmp_path: Path) -> Non
     catalog = load_catalog(catalog_with(tmp_path / "r2", builders.grid(), inventory=entry))
     with pytest.raises(InventoryError, match="1 polygons have a period spanning more than one slice"):
         open_raster(catalog.layer("inventory"))
+
+
+def test_rain_point_too_far_and_non_positive_ground_motion(tmp_path: Path) -> None:
+    days = pd.date_range("2015-04-01", "2016-05-15", freq="D")
+    entry = series_files(tmp_path / "s", {"a": np.ones(len(days))}, days, {"a": (X0 + 60_000, Y0 - 4000)})
+    catalog = load_catalog(catalog_with(tmp_path / "r", builders.grid(), rainfall=entry | {"max_distance_km": 50}))
+    with pytest.raises(CoverageError, match="cells are farther than 50 km from every point"):
+        open_rainfall(catalog.layer("rainfall"))
+    lon, lat = lonlat_nodes(X0 + 4000, Y0 - 4000, step_deg=0.1)
+    frame = pd.DataFrame({"lon": lon, "lat": lat, "PGA": np.where(np.arange(lon.size) == 3, 0.0, 0.3)})
+    frame.to_csv(tmp_path / "field.csv", index=False)
+    pga = {"path": str(tmp_path / "field.csv"), "format": "PointCSV", "units": "g", "columns": {"value": "PGA"}}
+    catalog = load_catalog(catalog_with(tmp_path / "r2", builders.grid(), pga=[pga]))
+    with pytest.raises(InvalidValueError, match="1 point values are not positive"):
+        open_raster(catalog.layer_list("pga")[0])
