@@ -38,6 +38,7 @@ from pathlib import Path
 
 import holoviews as hv
 import panel as pn
+import param
 
 from dashboard.state import DashboardState
 from dashboard.views import (
@@ -74,6 +75,29 @@ def parse_options(argv: Sequence[str]) -> argparse.Namespace:
     return options
 
 
+def slice_player(state: DashboardState) -> pn.widgets.Player:
+    """The slice player, linked both ways to ``state.slice``.
+
+    A move sets the slice inside one held, frozen document (``pn.io.hold(freeze=True)``): the
+    maps' updates reach the browser together and Bokeh walks the document's model graph once
+    instead of once per updated plot (that walk was half the server's time per slice change).
+    """
+    player = pn.widgets.Player(name="Slice", start=0, end=state.param.slice.bounds[1], value=state.slice,
+                               loop_policy="loop", interval=1500, width=260, show_value=False)
+
+    def to_state(event: param.parameterized.Event) -> None:
+        if event.new != state.slice:
+            with pn.io.hold(freeze=True):
+                state.slice = event.new
+
+    def to_player(*_: object) -> None:
+        player.param.update(end=state.param.slice.bounds[1], value=state.slice)
+
+    player.param.watch(to_state, "value")
+    state.param.watch(to_player, ["slice", "workdir"])
+    return player
+
+
 def sidebar(state: DashboardState) -> list[pn.viewable.Viewable]:
     """Run and slice choosers, layer / channel, switches, the job and the last message."""
     def slice_text(*_: object) -> str:
@@ -90,8 +114,7 @@ def sidebar(state: DashboardState) -> list[pn.viewable.Viewable]:
                             alert_type=pn.bind(message_kind, state.param.message_is_error))
     return [pn.widgets.Select.from_param(state.param.run, label="Run"),
             label,
-            pn.widgets.Player.from_param(state.param.slice, label="Slice", loop_policy="loop", interval=1500,
-                                         width=260, show_value=False),
+            slice_player(state),
             pn.widgets.Select.from_param(state.param.layer, label="Layer beside the published map"),
             pn.widgets.Select.from_param(state.param.channel, label="Predictor channel"),
             pn.widgets.Checkbox.from_param(state.param.test_only, label="Evaluation: test cells only"),

@@ -215,6 +215,18 @@ def test_app_builds(evaluated_root: Path) -> None:
     assert app.state.run_path == the_run(evaluated_root).resolve()
 
 
+def test_the_slice_player_and_the_state_follow_each_other(evaluated_root: Path) -> None:
+    from dashboard.app import slice_player
+
+    state = DashboardState(root=evaluated_root)
+    player = slice_player(state)
+    assert (player.start, player.end, player.value) == (0, len(state.slice_labels) - 1, 0) == (0, 2, 0)
+    player.value = 2
+    assert state.slice == 2
+    state.slice = 1
+    assert player.value == 1
+
+
 def test_an_empty_root_offers_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HAZARD_ROOT", str(tmp_path / "empty"))
     app = create_app()  # the root comes from HAZARD_ROOT; it does not exist yet
