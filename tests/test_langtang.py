@@ -55,6 +55,24 @@ def test_inventory_and_truth_on_the_tile(case: Path) -> None:
     assert p.shape == (8, 25, 29) and np.all((p >= 0) & (p <= 1))
 
 
+def test_prepare_reads_the_real_files_of_the_case(case: Path, tmp_path: Path) -> None:
+    from hazardcore.datasets import PreparedCube
+    from hazardcore.predictors import STATIC_CHANNELS
+    from hazardcore.prepare import prepare
+
+    summary = prepare(case / "catalog.yaml", tmp_path / "work")
+    assert summary["masked_cells"] == [0] * 8
+    areas = rioxarray.open_rasterio(case / "inventory_cumulative_1km.tif").values.astype("float64")
+    new = (np.maximum(np.diff(areas, axis=0), 0) > 0).mean(axis=(1, 2))
+    np.testing.assert_allclose(summary["positive_fraction"], new, atol=1e-4)
+    cube = PreparedCube.open(tmp_path / "work")
+    pga_max = np.asarray(cube.static[STATIC_CHANNELS.index("pga_max")])
+    pga_std = np.asarray(cube.static[STATIC_CHANNELS.index("pga_std")])
+    g = 9.80665
+    assert 30.9 / 100 * g <= pga_max.min() and pga_max.max() <= 65.09 / 100 * g  # ShakeMap slice range, m/s2
+    assert (pga_std > 0).all() and (pga_std < pga_max).all()
+
+
 def test_reference_maps_are_the_published_cells(case: Path) -> None:
     if not DEFAULT_REFERENCE.is_dir():
         pytest.skip("published maps not found")
