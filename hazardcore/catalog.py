@@ -53,7 +53,7 @@ from hazardcore.units import factor as unit_factor
 
 RASTER_FORMATS = ("GeoTIFF", "COG")
 POINT_FIELD_FORMATS = ("ShakeMapXML", "PointCSV")
-POINT_SERIES_FORMATS = ("PointSeriesCSV",)
+POINT_SERIES_FORMATS = ("PointSeriesCSV", "ERDDAPCSV")
 POLYGON_FORMATS = ("GeoPackage", "Shapefile")
 EVENT_POINT_FORMATS = ("EventPointsCSV",)
 GRID_KEYS = ("crs", "x_min", "y_max", "n_rows", "n_cols")
@@ -601,8 +601,62 @@ def read_point_series(entry: LayerEntry) -> PointSeries:
     return PointSeries(time.to_numpy()[keep][order], values[order], names, lon, lat, entry.crs or "EPSG:4326")
 
 
+def _erddap_file(path: Path, variable: str) -> tuple[pd.Series, float, float, str]:
+    """One ERDDAP ``.csv`` extract: the daily series, its point's lon/lat and the variable's unit."""
+    frame = pd.read_csv(path, skiprows=[1])
+    units = pd.read_csv(path, nrows=1)
+    missing = [name for name in ("time", "latitude", "longitude", variable) if name not in frame.columns]
+    if missing or frame.empty:
+        raise CatalogError(describe("not an ERDDAP CSV extract of the variable", source=path,
+                                    expected=["time", "latitude", "longitude", variable], found=list(frame.columns)))
+    time = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None).dt.normalize()
+    values = pd.Series(pd.to_numeric(frame[variable], errors="coerce").to_numpy("float64"), index=time)
+    if values.index.duplicated().any():
+        raise CatalogError(describe("a day appears twice in the series", source=path,
+                                    found=str(values.index[values.index.duplicated()][0].date())))
+    return (values, float(frame["longitude"].iloc[0]), float(frame["latitude"].iloc[0]),
+            str(units[variable].iloc[0]).strip())
+
+
+def read_erddap_series(entry: LayerEntry) -> PointSeries:
+    """Read ERDDAP CSV extracts (e.g. ``chirps20GlobalDailyP05``), one file per point, from a folder.
+
+    Each file has a header row, a units row, then ``time, latitude, longitude, <variable>``
+    (``variable:``, default ``precip``); a point is named by its file's stem. Dates missing from
+    a file become gaps (NaN). The unit row must agree with ``units:``.
+
+    Raises
+    ------
+    UnitError
+        If a file's unit differs from the catalog's.
+    """
+    files = sorted(entry.path.glob("*.csv")) if entry.path.is_dir() else [entry.path]
+    variable = str(entry.meta.get("variable", "precip"))
+    columns, lon, lat = {}, [], []
+    for path in files:
+        values, x, y, units = _erddap_file(path, variable)
+        if not same_unit("rain rate", (entry.units or "").strip(), units):
+            raise UnitError(describe("the catalog's unit differs from the file's", source=path,
+                                     expected=f"units: {units} (as the file says)", found=f"units: {entry.units}",
+                                     fix="correct `units:` in the catalog entry"))
+        columns[path.stem] = values
+        lon.append(x)
+        lat.append(y)
+    table = pd.DataFrame(columns).sort_index()
+    keep = np.ones(len(table), dtype=bool)
+    if "start" in entry.meta:
+        keep &= table.index >= pd.Timestamp(str(entry.meta["start"]))
+    if "end" in entry.meta:
+        keep &= table.index <= pd.Timestamp(str(entry.meta["end"]))
+    table = table[keep]
+    return PointSeries(table.index.to_numpy(), table.to_numpy("float64"), list(table.columns),
+                       np.asarray(lon), np.asarray(lat), entry.crs or "EPSG:4326")
+
+
 def open_point_series_on_grid(entry: LayerEntry) -> xr.DataArray:
-    """Daily point series spread onto the entry's grid (``spread: nearest`` (default) or ``idw``).
+    """Daily point series (``PointSeriesCSV``, ``ERDDAPCSV``) spread onto the entry's grid.
+
+    ``spread: nearest`` (default) or ``idw`` (``idw_power:``, default 2).
 
     Returns
     -------
@@ -616,7 +670,7 @@ def open_point_series_on_grid(entry: LayerEntry) -> xr.DataArray:
     CoverageError
         If a cell is farther than ``max_distance_km`` (default 100) from every point.
     """
-    series = read_point_series(entry)
+    series = read_erddap_series(entry) if entry.format == "ERDDAPCSV" else read_point_series(entry)
     grid = _needs_grid(entry).expanded(MARGIN_CELLS)
     x, y = project(series.x, series.y, series.crs, grid)
     method = str(entry.meta.get("spread", "nearest"))

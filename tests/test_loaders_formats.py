@@ -344,3 +344,27 @@ def test_rain_point_too_far_and_non_positive_ground_motion(tmp_path: Path) -> No
     catalog = load_catalog(catalog_with(tmp_path / "r2", builders.grid(), pga=[pga]))
     with pytest.raises(InvalidValueError, match="1 point values are not positive"):
         open_raster(catalog.layer_list("pga")[0])
+
+
+def erddap_file(path: Path, days: pd.DatetimeIndex, lon: float, lat: float, values: np.ndarray, units: str) -> None:
+    lines = ["time,latitude,longitude,precip", f"UTC,degrees_north,degrees_east,{units}"]
+    lines += [f"{d.strftime('%Y-%m-%dT%H:%M:%SZ')},{lat},{lon},{v}" for d, v in zip(days, values, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_erddap_extracts_one_file_per_pixel(tmp_path: Path) -> None:
+    days = pd.date_range("2015-04-01", "2016-05-15", freq="D")
+    folder = tmp_path / "erddap"
+    folder.mkdir()
+    near, far = TO_LONLAT.transform(X0 + 500, Y0 - 500), TO_LONLAT.transform(X0 + 40_000, Y0 - 40_000)
+    erddap_file(folder / "Near.csv", days, *near, np.arange(len(days)) % 5, "mm/day")
+    erddap_file(folder / "Far.csv", days[:-10], *far, np.full(len(days) - 10, 9.0), "mm/day")
+    entry = {"path": str(folder), "format": "ERDDAPCSV", "units": "mm/day", "crs": "EPSG:4326"}
+    catalog = load_catalog(catalog_with(tmp_path / "r", one_cell(X0 + 500, Y0 - 500), rainfall=entry))
+    rain = open_rainfall(catalog.layer("rainfall"))
+    assert rain.sizes["time"] == len(days) and rain.attrs["points_used"] == "Near"
+    np.testing.assert_allclose(rain.sel(time="2015-04-03").values[1, 1], 2.0)
+    erddap_file(folder / "Far.csv", days, *far, np.full(len(days), 9.0), "mm/h")
+    with pytest.raises(UnitError, match="the catalog's unit differs from the file's"):
+        open_rainfall(load_catalog(catalog_with(tmp_path / "r2", one_cell(X0 + 500, Y0 - 500),
+                                                rainfall=entry)).layer("rainfall"))
