@@ -64,7 +64,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from hazardcore.prepare import prepare
 
-    summary = prepare(args.catalog, args.out, progress=not args.quiet)
+    summary = prepare(args.catalog, args.out, progress=not args.quiet, chunks=args.chunks)
     patches = summary["patches_per_slice"]
     rows = [("workdir", args.out), ("region (cells)", " x ".join(map(str, summary["region_cells"]))),
             ("pixel (m)", summary["pixel_size_m"]), ("slices", ", ".join(summary["slices"])),
@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "patch windows in WORKDIR/prepared.zarr and WORKDIR/prepare.json.")
     prep.add_argument("catalog", type=Path, help="catalog YAML (e.g. OUT/catalog.yaml from `hazard synth`)")
     prep.add_argument("--out", type=Path, required=True, metavar="WORKDIR", help="working folder")
+    prep.add_argument("--chunks", type=int, default=0, metavar="N",
+                      help="compute the predictors in N x N-pixel tiles as Dask tasks (N a multiple of 128; e.g. "
+                           "1024) so regions larger than memory prepare; runs on a dask.distributed cluster when "
+                           "DASK_SCHEDULER_ADDRESS names one; default 0 = whole layers in memory")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_cmd_prepare)
     tr = sub.add_parser("train", help="train the susceptibility and density networks in stages",

@@ -4,10 +4,14 @@ Layers are brought onto the grid one at a time and streamed into the Zarr cube, 
 memory is a few full-resolution layers, not the whole cube (a study-area region has 44 M
 pixels per layer). Validity is accumulated per cell while streaming: a cell is valid in a
 slice when every one of its pixels is finite in every channel and its target is known.
+With ``chunks`` (``hazard prepare --chunks N``) the predictors are computed in N × N-pixel
+tiles as Dask tasks instead (:mod:`hazardcore.chunked`), for regions whose cube exceeds memory,
+locally or on a ``dask.distributed`` cluster; the cube is the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +22,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from hazardcore import export, terrain
+from hazardcore import chunked, export, terrain
 from hazardcore.atomic import atomic_dir
 from hazardcore.catalog import (
     TRUTH_VARIABLES,
@@ -57,8 +61,8 @@ DEM_MARGIN_CELLS = 1
 RESAMPLE_BUDGET_BYTES = 512 * 1024**2  # output of one resampling call (per-slice rain batches)
 
 
-def dem_terrain(catalog: Catalog) -> xr.Dataset:
-    """Terrain channels on the grid's 30 m lattice, computed with a margin where the DEM has one.
+def dem_on_grid(catalog: Catalog) -> tuple[xr.DataArray, int]:
+    """The DEM on the grid's 30 m lattice grown by a margin where the DEM has one; and the margin (px).
 
     Raises
     ------
@@ -69,27 +73,41 @@ def dem_terrain(catalog: Catalog) -> xr.Dataset:
     dem = open_raster(entry).squeeze("band", drop=True)
     grid = catalog.grid
     try:
-        dem_30m = to_grid(dem, grid.expanded(DEM_MARGIN_CELLS), "30m", "bilinear", str(entry.path))
-        margin_px = DEM_MARGIN_CELLS * grid.pixels_per_cell
+        return (to_grid(dem, grid.expanded(DEM_MARGIN_CELLS), "30m", "bilinear", str(entry.path)),
+                DEM_MARGIN_CELLS * grid.pixels_per_cell)
     except CoverageError:
-        dem_30m = to_grid(dem, grid, "30m", "bilinear", str(entry.path))
-        margin_px = 0
-    del dem
+        return to_grid(dem, grid, "30m", "bilinear", str(entry.path)), 0
+
+
+def dem_terrain(catalog: Catalog) -> xr.Dataset:
+    """Terrain channels on the grid's 30 m lattice, computed with a margin where the DEM has one.
+
+    Raises
+    ------
+    CoverageError
+        If the DEM does not cover the grid.
+    """
+    dem_30m, margin_px = dem_on_grid(catalog)
     channels = terrain.terrain_channels(dem_30m)
     if margin_px:
         inner = slice(margin_px, -margin_px)
         channels = channels.isel(y=inner, x=inner)
-    return channels.assign_coords(grid.coords("30m"))
+    return channels.assign_coords(catalog.grid.coords("30m"))
+
+
+def pga_events(catalog: Catalog) -> list[xr.DataArray]:
+    """The catalog's PGA layers in m/s² on their own lattices."""
+    events = []
+    for entry in catalog.layer_list("pga"):
+        pga = open_raster(entry).squeeze("band", drop=True)
+        events.append(pga_to_ms2(pga, entry.units, str(entry.path)).assign_attrs(source=str(entry.path)))
+    return events
 
 
 def pga_layers(catalog: Catalog) -> tuple[xr.DataArray, xr.DataArray]:
     """Max and std of PGA (m/s²) over the catalog's events on the 30 m lattice."""
-    events = []
-    for entry in catalog.layer_list("pga"):
-        pga = open_raster(entry).squeeze("band", drop=True)
-        pga = pga_to_ms2(pga, entry.units, str(entry.path))
-        events.append(to_grid(pga, catalog.grid, "30m", "bilinear", str(entry.path)))
-    return pga_statistics(events)
+    return pga_statistics([to_grid(pga, catalog.grid, "30m", "bilinear", pga.attrs["source"])
+                           for pga in pga_events(catalog)])
 
 
 def rain_statistics(catalog: Catalog) -> xr.Dataset:
@@ -131,18 +149,28 @@ def write_coordinates(writer: export.CubeWriter, catalog: Catalog) -> None:
     writer.write("slice", np.array(catalog.slice_labels), ["slice"])
 
 
-def write_static(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None]) -> np.ndarray:
-    """Compute and stream the static channels; return the static cell validity."""
+def write_static(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None],
+                 tile_px: int = 0) -> np.ndarray:
+    """Compute and stream the static channels; return the static cell validity.
+
+    With ``tile_px`` the channels are computed tile by tile on Dask (:mod:`hazardcore.chunked`).
+    """
     grid = catalog.grid
     n_y, n_x = grid.shape("30m")
+    array = writer.create("static", (len(STATIC_CHANNELS), n_y, n_x), ["static_channel", "y", "x"],
+                          "float32", (len(STATIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
+    if tile_px:
+        step("terrain")
+        dem_30m, margin_px = dem_on_grid(catalog)
+        step("ground motion")
+        return chunked.compute_static(array, dem_30m, margin_px, pga_events(catalog), grid, tile_px,
+                                      CHUNK_PX)
     step("terrain")
     terrain_30m = dem_terrain(catalog)
     step("ground motion")
     pga_max, pga_std = pga_layers(catalog)
     layers = static_layers(terrain_30m, pga_max, pga_std)
     del terrain_30m, pga_max, pga_std
-    array = writer.create("static", (len(STATIC_CHANNELS), n_y, n_x), ["static_channel", "y", "x"],
-                          "float32", (len(STATIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
     valid = np.ones(grid.shape("1km"), dtype=bool)
     for index in range(len(STATIC_CHANNELS)):
         values = layers[index].values
@@ -152,24 +180,38 @@ def write_static(writer: export.CubeWriter, catalog: Catalog, step: Callable[[st
     return valid
 
 
-def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None]) -> np.ndarray:
-    """Compute and stream the per-slice rain channels; return per-slice cell validity."""
+def rain_bands(stats: xr.Dataset) -> xr.DataArray:
+    """Per-slice rain statistics as one (band, y, x) array, bands ordered (slice, channel).
+
+    rioxarray reprojects 3-D arrays, so slices and channels share the band axis, and one GDAL
+    call per batch computes the coordinate transform once.
+    """
+    bands = stats[list(DYNAMIC_CHANNELS)].to_dataarray("channel").transpose("slice", "channel", "y", "x")
+    bands = bands.stack(band=("slice", "channel")).transpose("band", "y", "x").drop_vars(
+        ["band", "slice", "channel"])
+    return bands.rio.write_crs(stats.rio.crs)
+
+
+def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None],
+                  tile_px: int = 0) -> np.ndarray:
+    """Compute and stream the per-slice rain channels; return per-slice cell validity.
+
+    With ``tile_px`` they are resampled tile by tile on Dask (:mod:`hazardcore.chunked`).
+    """
     grid = catalog.grid
     step("rainfall")
-    stats = rain_statistics(catalog)
+    bands = rain_bands(rain_statistics(catalog))
     n_y, n_x = grid.shape("30m")
     array = writer.create("dynamic", (len(catalog.slices), len(DYNAMIC_CHANNELS), n_y, n_x),
                           ["slice", "dynamic_channel", "y", "x"], "float32",
                           (1, len(DYNAMIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
-    valid = np.ones((len(catalog.slices), *grid.shape("1km")), dtype=bool)
+    writer.write("monsoons", monsoon_counts(catalog.slices, catalog.events), ["slice"], {"units": "count"})
     source = str(catalog.layer("rainfall").path)
-    # bands ordered (slice, channel); rioxarray reprojects 3-D arrays, so slices and channels
-    # share the band axis, and one GDAL call per batch computes the coordinate transform once
+    if tile_px:
+        return chunked.compute_dynamic(array, bands, len(catalog.slices), grid, tile_px, CHUNK_PX,
+                                       source)
+    valid = np.ones((len(catalog.slices), *grid.shape("1km")), dtype=bool)
     n_channels = len(DYNAMIC_CHANNELS)
-    bands = stats[list(DYNAMIC_CHANNELS)].to_dataarray("channel").transpose("slice", "channel", "y", "x")
-    bands = bands.stack(band=("slice", "channel")).transpose("band", "y", "x").drop_vars(
-        ["band", "slice", "channel"])
-    bands = bands.rio.write_crs(stats.rio.crs)
     per_batch = max(1, RESAMPLE_BUDGET_BYTES // (4 * n_y * n_x * n_channels))
     for first in range(0, len(catalog.slices), per_batch):
         batch = bands.isel(band=slice(first * n_channels, (first + per_batch) * n_channels))
@@ -177,8 +219,6 @@ def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[s
         for offset, values in enumerate(block):
             valid[first + offset] = cells_all_finite(values, grid.pixels_per_cell)
         array[first:first + len(block)] = block
-    monsoons = monsoon_counts(catalog.slices, catalog.events)
-    writer.write("monsoons", monsoons, ["slice"], {"units": "count"})
     return valid
 
 
@@ -243,7 +283,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[str], None]]:
         bar.close()
 
 
-def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = False) -> dict[str, Any]:
+def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = False, chunks: int = 0) -> dict[str, Any]:
     """Prepare predictors, targets and patch windows of a catalog into ``workdir``.
 
     Parameters
@@ -254,6 +294,11 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
         Output folder: ``prepared.zarr`` and ``prepare.json`` are (re)written atomically.
     progress
         Show a progress bar.
+    chunks
+        0: compute each layer whole (fast while a few full layers fit in memory). N: compute
+        the predictors in N × N-pixel tiles as Dask tasks (N a multiple of 128), on the active
+        Dask scheduler, a ``dask.distributed`` cluster included; same values
+        (:mod:`hazardcore.chunked`).
 
     Returns
     -------
@@ -263,10 +308,11 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
     start = time.perf_counter()
     catalog = load_catalog(catalog_path)
     workdir = Path(workdir)
-    with _progress(progress, 5) as step, atomic_dir(workdir / CUBE_NAME) as folder:
+    cluster = chunked.scheduler() if chunks else contextlib.nullcontext()
+    with _progress(progress, 5) as step, atomic_dir(workdir / CUBE_NAME) as folder, cluster:
         writer = export.CubeWriter(folder, cube_attrs(catalog))
         write_coordinates(writer, catalog)
-        valid = write_static(writer, catalog, step) & write_dynamic(writer, catalog, step)
+        valid = write_static(writer, catalog, step, chunks) & write_dynamic(writer, catalog, step, chunks)
         step("inventory")
         arrays = write_targets(writer, catalog, valid)
         step("write")

@@ -12,7 +12,7 @@ ORDER = ["errors", "units", "atomic", "config", "metrics", "grid", "points", "po
          "inventory", "patches", "splits", "datasets", "augment", "models", "losses", "checkpoint",
          "distributed", "train", "infer",
          "hazard", "baselines", "evaluate", "report", "export",
-         "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "prepare", "langtang",
+         "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "chunked", "prepare", "langtang",
          "pipeline", "cli"]
 UI_LIBRARIES = {"panel", "holoviews", "geoviews", "datashader", "bokeh", "dashboard"}
 RAW_READERS = {"open_rasterio", "open_dataset", "open_mfdataset", "read_csv", "read_file"}
