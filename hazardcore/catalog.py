@@ -48,7 +48,7 @@ from hazardcore.errors import (
 from hazardcore.grid import GridSpec
 from hazardcore.points import MARGIN_CELLS, SPREAD_METHODS, interpolate_log, names_used, project, spread
 from hazardcore.polygons import cumulative_area
-from hazardcore.units import ROLE_KIND, ROLE_LABEL, check_declared, same_unit
+from hazardcore.units import LOG_UNITS, ROLE_KIND, ROLE_LABEL, check_declared, same_unit
 from hazardcore.units import factor as unit_factor
 
 RASTER_FORMATS = ("GeoTIFF", "COG")
@@ -456,16 +456,51 @@ def read_point_csv(entry: LayerEntry) -> PointField:
     entry's ``crs`` (default EPSG:4326).
     """
     columns = dict(entry.meta.get("columns", {}))
-    if "value" not in columns:
-        raise CatalogError(describe("a PointCSV entry needs the value column", source=entry.path,
-                                    expected="columns: {lon: lon, lat: lat, value: PGA}", found=columns))
+    if "value" not in columns and "values" not in columns:
+        raise CatalogError(describe("a PointCSV entry needs its value column(s)", source=entry.path,
+                                    expected="columns: {lon: lon, lat: lat, value: PGA} (or values: [...])",
+                                    found=columns))
     frame = pd.read_csv(entry.path, comment=entry.meta.get("comment", "#"))
     names = (_column(frame, columns["name"], entry.path).astype(str).tolist() if "name" in columns
              else [str(i) for i in range(len(frame))])
+    wanted = [columns["value"]] if "value" in columns else list(columns["values"])
+    table = np.stack([pd.to_numeric(_column(frame, str(name), entry.path), errors="coerce").to_numpy("float64")
+                      for name in wanted], axis=1)
     return PointField(_column(frame, columns.get("lon", "lon"), entry.path).to_numpy("float64"),
                       _column(frame, columns.get("lat", "lat"), entry.path).to_numpy("float64"),
-                      pd.to_numeric(_column(frame, columns["value"], entry.path), errors="coerce").to_numpy("float64"),
-                      names, entry.crs or "EPSG:4326", None)
+                      combine_columns(table, str(entry.meta.get("combine", "none")), entry), names,
+                      entry.crs or "EPSG:4326", None)
+
+
+COMBINE = ("none", "geometric_mean", "std_ln")
+
+
+def combine_columns(table: np.ndarray, how: str, entry: LayerEntry) -> np.ndarray:
+    """One value per point from several columns (e.g. one per ground-motion model of an OpenQuake field).
+
+    ``geometric_mean`` is exp(mean ln) (a median field in the file's unit); ``std_ln`` the
+    population std of ln across the columns (units ``ln``: a PGA spread across models).
+
+    Raises
+    ------
+    CatalogError
+        If ``how`` is unknown, or several columns are given without a way to combine them.
+    UnitError
+        If ``std_ln`` is declared with a unit other than ``ln``.
+    """
+    if how not in COMBINE or (how == "none") != (table.shape[1] == 1):
+        raise CatalogError(describe("several value columns need `combine:`, one column none", source=entry.path,
+                                    expected=" | ".join(COMBINE), found=f"{table.shape[1]} columns, combine: {how}"))
+    if how == "none":
+        return table[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(table)
+    if how == "geometric_mean":
+        return np.exp(logs.mean(axis=1))
+    if (entry.units or "").strip() not in LOG_UNITS:
+        raise UnitError(describe("a std of ln across columns is in natural-log units", source=entry.path,
+                                 expected="units: ln", found=f"units: {entry.units}"))
+    return logs.std(axis=1, ddof=0)
 
 
 def read_shakemap_xml(entry: LayerEntry) -> PointField:
@@ -537,10 +572,12 @@ def open_point_field_on_grid(entry: LayerEntry) -> xr.DataArray:
     field_ = open_point_field(entry)
     grid = _needs_grid(entry).expanded(MARGIN_CELLS)
     x, y = project(field_.x, field_.y, field_.crs, grid)
-    values, filled = interpolate_log(x, y, field_.values, grid, entry.path)
+    log = (entry.units or "").strip() not in LOG_UNITS
+    values, filled = interpolate_log(x, y, field_.values, grid, entry.path, log=log)
     attrs = {"units": entry.units or "", "source": str(entry.path), "points": len(field_.values),
-             "interpolation": "linear in ln(value) over a Delaunay triangulation of the points "
-                              "(grid CRS); margin cells outside the points filled from the nearest point",
+             "interpolation": f"linear in {'ln(value)' if log else 'value (a log-scale quantity)'} over a "
+                              "Delaunay triangulation of the points (grid CRS); margin cells outside the "
+                              "points filled from the nearest point",
              "margin_cells_filled": filled, **_role_attrs(entry)}
     return _on_lattice(values[None], grid, ("band", "y", "x"), {"band": [1]}, attrs)
 

@@ -2,7 +2,8 @@
 
 Ground motion varies over orders of magnitude and its scatter is log-normal, so point
 fields (ShakeMap grid nodes, OpenQuake sites, stations) are interpolated linearly in
-``ln(value)`` over a Delaunay triangulation of the points in the grid's CRS
+``ln(value)`` (a standard deviation of ln(PGA), already on a log scale, linearly as it is)
+over a Delaunay triangulation of the points in the grid's CRS
 (``scipy.interpolate.LinearNDInterpolator``), which returns every node's own value at the
 node. A grid cell outside the points' convex hull is an error, never an extrapolation;
 cells of the margin around the grid (kept so that later bilinear resampling has neighbours
@@ -62,8 +63,11 @@ def _check_positive(values: np.ndarray, source: str | Path) -> None:
 
 
 def interpolate_log(x: np.ndarray, y: np.ndarray, values: np.ndarray, grid: GridSpec,
-                    source: str | Path = "points") -> tuple[np.ndarray, int]:
+                    source: str | Path = "points", log: bool = True) -> tuple[np.ndarray, int]:
     """Interpolate a positive point field linearly in log space onto the 1 km lattice.
+
+    With ``log=False`` the values are interpolated as they are: for quantities that are
+    already on a log scale, such as the standard deviation of ln(PGA).
 
     Parameters
     ----------
@@ -77,6 +81,8 @@ def interpolate_log(x: np.ndarray, y: np.ndarray, values: np.ndarray, grid: Grid
         filled from the nearest point.
     source
         File name for messages.
+    log
+        Interpolate ln(value) (default) or the value itself.
 
     Returns
     -------
@@ -92,8 +98,9 @@ def interpolate_log(x: np.ndarray, y: np.ndarray, values: np.ndarray, grid: Grid
         If a cell inside the margin lies outside the points' convex hull.
     """
     _check_positive(values, source)
+    forward, inverse = (np.log, np.exp) if log else (np.asarray, np.asarray)
     xx, yy = lattice_points(grid)
-    interpolator = LinearNDInterpolator(np.column_stack([x, y]), np.log(values))
+    interpolator = LinearNDInterpolator(np.column_stack([x, y]), forward(values))
     logs = interpolator(xx, yy)
     outside = np.isnan(logs)
     uncovered = outside & inner_mask(grid, MARGIN_CELLS)
@@ -105,8 +112,8 @@ def interpolate_log(x: np.ndarray, y: np.ndarray, values: np.ndarray, grid: Grid
             fix="use a field with a larger extent, or a smaller region"))
     if outside.any():
         _, nearest = cKDTree(np.column_stack([x, y])).query(np.column_stack([xx[outside], yy[outside]]))
-        logs[outside] = np.log(values)[nearest]
-    return np.exp(logs).astype("float32"), int(outside.sum())
+        logs[outside] = forward(values)[nearest]
+    return inverse(logs).astype("float32"), int(outside.sum())
 
 
 def spread(values: np.ndarray, x: np.ndarray, y: np.ndarray, grid: GridSpec, method: str = "nearest",

@@ -58,6 +58,7 @@ def layers(**extra: Any) -> dict[str, Any]:
 def catalog_on(grid: GridSpec, folder: Path, **extra: Any) -> Catalog:
     raw = {"case": "real", "grid": grid.to_dict(),
            "slices": [{"label": "2015-co", "start": "2015-04-01", "end": "2015-06-15"}], "layers": layers(**extra)}
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "catalog.yaml"
     path.write_text(yaml.safe_dump(raw))
     return load_catalog(path)
@@ -185,3 +186,21 @@ def test_nasa_points_are_events_never_area(tmp_path: Path) -> None:
     assert int((events["landslide_trigger"] == "earthquake").sum()) == 10
     with pytest.raises(InventoryError, match="point catalogue of landslide events cannot give landslide area"):
         open_raster(catalog.layer("inventory"))
+
+
+def test_openquake_models_combined_reproduce_the_spread_band(tmp_path: Path) -> None:
+    site = next(r for r in csv_rows(GEM16) if r["custom_site_id"] == "t_1000")
+    models = [k for k in site if k not in ("custom_site_id", "lon", "lat")]
+    assert len(models) == 7
+    first_lines = [m.splitlines()[0] for m in models]
+    spread = {"path": str(GEM16), "format": "PointCSV", "units": "ln", "statistic": "std", "combine": "std_ln",
+              "columns": {"values": first_lines}}
+    median = {k: v for k, v in spread.items() if k != "statistic"} | {"units": "g", "combine": "geometric_mean"}
+    catalog = catalog_on(LANGTANG, tmp_path / "a", pga=[median, spread])
+    ours = open_raster(catalog.layer_list("pga")[1]).values[0, 1:-1, 1:-1]
+    with rasterio.open(GEM_TIF) as src:  # band 3: std of ln PGA across the 7 models, interpolated linearly
+        np.testing.assert_allclose(ours, src.read(3)[ROWS, COLS], rtol=1e-5)
+    at_site = catalog_on(cell_at(float(site["lon"]), float(site["lat"])), tmp_path / "b", pga=[median])
+    logs = np.log([float(site[m]) for m in models])
+    np.testing.assert_allclose(open_raster(at_site.layer_list("pga")[0]).values[0, 1, 1], np.exp(logs.mean()),
+                               rtol=1e-5)
