@@ -16,9 +16,15 @@ flow-routing channels (topographic wetness index and distance to river) route th
 the whole DEM in the calling process (upstream area is not a local quantity); their memory is
 a few DEM-sized arrays, against the cube's 10 + 2 × slices layers (each routes the flow once).
 
-Rain channels resampled from a lon/lat grid differ slightly between a tile and the whole grid
-(GDAL's warper depends on the output extent): 0.025 mm/day at most on a 16 km synthetic region
-with rain up to 161 mm/day. Static channels are bitwise equal.
+Static channels are bitwise equal to the in-memory prepare's. Rain channels resampled from a
+lon/lat grid are not: GDAL's warp of the same source onto a tile and onto the whole grid differ
+(not through its approximate transformer: ``tolerance=0`` changes nothing), by up to 0.84 mm/day
+(0.9 % of the value) on a 96 km synthetic region with rain up to 259 mm/day.
+
+Measured (96 × 96 km synthetic region, 8 slices, cube 936 MiB; 2 CPU cores): ``--chunks 512``
+on a LocalCluster of 2 worker processes with ``memory_limit="512MiB"`` each ran without a pause
+or restart in 61 s (in memory: 58 s); a worker's memory is ~300 MiB of imported libraries plus a
+few tiles.
 """
 
 from __future__ import annotations
