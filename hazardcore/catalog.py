@@ -656,18 +656,25 @@ def _erddap_file(path: Path, variable: str) -> tuple[pd.Series, float, float, st
 
 
 def read_erddap_series(entry: LayerEntry) -> PointSeries:
-    """Read ERDDAP CSV extracts (e.g. ``chirps20GlobalDailyP05``), one file per point, from a folder.
+    """Read ERDDAP CSV extracts (e.g. ``chirps20GlobalDailyP05``), one file per point.
 
-    Each file has a header row, a units row, then ``time, latitude, longitude, <variable>``
-    (``variable:``, default ``precip``); a point is named by its file's stem. Dates missing from
-    a file become gaps (NaN). The unit row must agree with ``units:``.
+    ``path:`` is one extract; ``pattern:`` (e.g. ``'*.csv'``) takes every matching file of its
+    folder. Each file has a header row, a units row, then ``time, latitude, longitude,
+    <variable>`` (``variable:``, default ``precip``); a point is named by its file's stem. Dates
+    missing from a file become gaps (NaN). The unit row must agree with ``units:``.
 
     Raises
     ------
+    CatalogError
+        If ``path:`` is a folder (name one extract and a ``pattern:``).
     UnitError
         If a file's unit differs from the catalog's.
     """
-    files = sorted(entry.path.glob("*.csv")) if entry.path.is_dir() else [entry.path]
+    if entry.path.is_dir():
+        raise CatalogError(describe("`path:` of ERDDAP extracts must be one file", source=entry.path,
+                                    expected="path: folder/one_pixel.csv and pattern: '*.csv'", found="a folder"))
+    pattern = entry.meta.get("pattern")
+    files = sorted(entry.path.parent.glob(str(pattern))) if pattern else [entry.path]
     variable = str(entry.meta.get("variable", "precip"))
     columns, lon, lat = {}, [], []
     for path in files:

@@ -359,7 +359,8 @@ def test_erddap_extracts_one_file_per_pixel(tmp_path: Path) -> None:
     near, far = TO_LONLAT.transform(X0 + 500, Y0 - 500), TO_LONLAT.transform(X0 + 40_000, Y0 - 40_000)
     erddap_file(folder / "Near.csv", days, *near, np.arange(len(days)) % 5, "mm/day")
     erddap_file(folder / "Far.csv", days[:-10], *far, np.full(len(days) - 10, 9.0), "mm/day")
-    entry = {"path": str(folder), "format": "ERDDAPCSV", "units": "mm/day", "crs": "EPSG:4326"}
+    entry = {"path": str(folder / "Far.csv"), "format": "ERDDAPCSV", "units": "mm/day", "crs": "EPSG:4326",
+             "pattern": "*.csv"}
     catalog = load_catalog(catalog_with(tmp_path / "r", one_cell(X0 + 500, Y0 - 500), rainfall=entry))
     rain = open_rainfall(catalog.layer("rainfall"))
     assert rain.sizes["time"] == len(days) and rain.attrs["points_used"] == "Near"
@@ -368,3 +369,7 @@ def test_erddap_extracts_one_file_per_pixel(tmp_path: Path) -> None:
     with pytest.raises(UnitError, match="the catalog's unit differs from the file's"):
         open_rainfall(load_catalog(catalog_with(tmp_path / "r2", one_cell(X0 + 500, Y0 - 500),
                                                 rainfall=entry)).layer("rainfall"))
+    folder_entry = entry | {"path": str(folder)}  # a folder would break the products' input checksums
+    with pytest.raises(CatalogError, match="must be one file"):
+        open_rainfall(load_catalog(catalog_with(tmp_path / "r3", one_cell(X0 + 500, Y0 - 500),
+                                                rainfall=folder_entry)).layer("rainfall"))
