@@ -353,7 +353,8 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
                                   "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
                                  if ranks.is_main else None)
         seconds = time.perf_counter() - started
-        record |= {"seconds": seconds, "patches_per_s": len(train_data["image"]) / seconds}
+        patches = min(len(train_data["image"]), config.samples_per_epoch or len(train_data["image"]))
+        record |= {"seconds": seconds, "patches_per_s": patches / seconds}
         improved = record["val_loss"] < state["best_loss"]
         state = advance(state, record, improved, limit, config.patience)
         if ranks.is_main:
