@@ -9,6 +9,7 @@ the stored cube; nothing holds all patches at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,16 @@ class PreparedCube:
 
     def block_image(self, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
         """The (13, h, w) float32 image of any pixel block of a slice, NaN replaced by 0."""
-        image = assemble_image(np.asarray(self.static[:, rows, cols]),
-                               np.asarray(self.dynamic[slice_index, :, rows, cols]),
+        return self._assemble(np.asarray(self.static[:, rows, cols]), slice_index, rows, cols)
+
+    def block_images(self, rows: slice, cols: slice) -> Iterator[np.ndarray]:
+        """:meth:`block_image` of every slice in turn, the static channels read once for all."""
+        static = np.asarray(self.static[:, rows, cols])
+        for slice_index in range(len(self.slice_labels)):
+            yield self._assemble(static, slice_index, rows, cols)
+
+    def _assemble(self, static: np.ndarray, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
+        image = assemble_image(static, np.asarray(self.dynamic[slice_index, :, rows, cols]),
                                float(self.monsoons[slice_index]))
         image[~np.isfinite(image)] = 0.0  # in place: nan_to_num's copy doubled the read time
         return image
