@@ -424,10 +424,16 @@ class MapsView(StateView):
                          pn.pane.Markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
                          pn.pane.Markdown(self.bind(self.reference_note, "run", "revision")),
-                         # not linked to the maps above: its placeholder maps (no reference) would widen their
-                         # ranges to include (0, 0), leaving the region a speck in a corner
-                         pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False),
-                                visible=self.bind(self.has_reference, "run", "revision")))
+                         pn.panel(self.bind(self._reference_row, "run", "revision")))
+
+    def _reference_row(self, **_: Any) -> pn.viewable.Viewable | None:
+        """The published pair, in the page only when there are published maps: a hidden pane's
+        plots would still be redrawn on every slice change (a third of the server's work)."""
+        if not hasattr(self, "_reference_pane"):
+            # not linked to the maps above: its placeholder maps (no reference) would widen their
+            # ranges to include (0, 0), leaving the region a speck in a corner
+            self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
+        return self._reference_pane if self.has_reference() else None
 
     def _missing(self, **_: Any) -> str:
         return "" if self.state.run is None or self.state.predictions is not None else NOT_PREDICTED
