@@ -69,8 +69,14 @@ def test_a_region_larger_than_each_worker_prepares_on_a_local_cluster(tmp_path: 
 
     catalog = synthesize(tmp_path / "region", seed=5, size_km=(96, 96)).catalog_path
     limit_bytes = 512 * 2**20
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit_bytes,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    # pausing and spilling off: a task's memory is its own tile (nothing to spill), and a worker paused at 80 %
+    # waited forever in CI; the limit itself still holds (a worker above 95 % of it is killed and restarted)
+    import dask
+
+    off = {f"distributed.worker.memory.{key}": False for key in ("target", "spill", "pause")}
+    with dask.config.set(off), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit_bytes,
+            dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         workers_before = set(client.scheduler_info()["workers"])
         prepare(catalog, tmp_path / "tiled", chunks=512)
         workers_after = set(client.scheduler_info()["workers"])
