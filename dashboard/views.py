@@ -420,6 +420,9 @@ class MapsView(StateView):
     """Susceptibility, density and hazard of a slice beside the observed density; the published maps."""
 
     def _build(self) -> pn.viewable.Viewable:
+        # not linked to the maps above: its placeholder maps (no reference) would widen their
+        # ranges to include (0, 0), leaving the region a speck in a corner
+        self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
         return pn.Column(self.notice(self._missing, "run", "revision"), self.basemap_switch(self._maps),
                          pn.pane.Markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
@@ -428,11 +431,7 @@ class MapsView(StateView):
 
     def _reference_row(self, **_: Any) -> pn.viewable.Viewable | None:
         """The published pair, in the page only when there are published maps: a hidden pane's
-        plots would still be redrawn on every slice change (a third of the server's work)."""
-        if not hasattr(self, "_reference_pane"):
-            # not linked to the maps above: its placeholder maps (no reference) would widen their
-            # ranges to include (0, 0), leaving the region a speck in a corner
-            self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
+        plots would still be redrawn on every slice change."""
         return self._reference_pane if self.has_reference() else None
 
     def _missing(self, **_: Any) -> str:
@@ -554,22 +553,22 @@ class EvaluationView(StateView):
             maps = [self.tiles() * item for item in maps]
         return pn.pane.HoloViews(hv.Layout(maps).cols(2))
 
-    def _cells(self, k: int) -> np.ndarray | None:
-        """Cells shown on the slice's evaluation maps: valid (and test when asked) with observations."""
+    def _shown(self, slice_index: int | None) -> tuple[np.ndarray, xr.Dataset] | None:
+        """Cells shown on a slice's evaluation maps (valid, and test when asked, with observations)
+        and the slice's predictions; default slice: the state's."""
         predictions = self.state.predictions
         if predictions is None:
             return None
-        at = predictions.isel(slice=k)
+        at = predictions.isel(slice=self.state.slice if slice_index is None else slice_index)
         cells = (at["valid"].values > 0) & np.isfinite(at["presence"].values)
-        return cells & (at["test"].values > 0) if self.state.test_only else cells
+        return (cells & (at["test"].values > 0) if self.state.test_only else cells), at
 
     def confusion_codes(self, slice_index: int | None = None) -> xr.DataArray | None:
         """TP/FP/FN/TN codes (3/1/2/0; NaN outside the shown cells) at the run's threshold."""
-        k = self.state.slice if slice_index is None else slice_index
-        cells, predictions = self._cells(k), self.state.predictions
-        if cells is None or predictions is None:
+        shown = self._shown(slice_index)
+        if shown is None:
             return None
-        at = predictions.isel(slice=k)
+        cells, at = shown
         score = np.where(cells, at["susceptibility"].values, np.nan)
         codes = hm.confusion_map(np.nan_to_num(at["presence"].values) > 0, score, self.state.threshold)
         return xr.DataArray(np.where(codes < 0, np.nan, codes).astype("float32"), dims=("y", "x"),
@@ -596,11 +595,10 @@ class EvaluationView(StateView):
 
     def residual_plane(self, slice_index: int | None = None) -> xr.DataArray | None:
         """Observed density − hazard (%) of the shown cells of a slice."""
-        k = self.state.slice if slice_index is None else slice_index
-        cells, predictions = self._cells(k), self.state.predictions
-        if cells is None or predictions is None:
+        shown = self._shown(slice_index)
+        if shown is None:
             return None
-        at = predictions.isel(slice=k)
+        cells, at = shown
         values = hm.residuals(at["observed_density"].values, at["hazard"].values)
         return at["hazard"].copy(data=np.where(cells, values, np.nan).astype("float32")).rename("residual")
 

@@ -73,7 +73,7 @@ def strip_canvases(cube: PreparedCube, scaling: ChannelScaling, row: int, cell_p
     """(slice, 13, patch·cell_px, width·cell_px) scaled images of the cell rows ``row … row + patch``.
 
     The static channels of the strip are read once for all slices (on a study-area cube,
-    which stays on disk, re-reading them per slice was a fifth of the prediction's time).
+    which stays on disk, re-reading them per slice made strip assembly 20 % slower).
     """
     patch, ppc = cube.patch_cells, cube.grid.pixels_per_cell
     top, bottom = max(row, 0), min(row + patch, cube.grid.n_rows)
