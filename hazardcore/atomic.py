@@ -8,10 +8,11 @@ previous version survives until the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -30,13 +31,16 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, before_replace: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``.
 
     Parameters
     ----------
     path
         Final destination. Its folder is created if needed.
+    before_replace
+        Called with the complete, fsynced temporary file just before the rename (e.g. to
+        record its checksum, see :mod:`hazardcore.integrity`).
 
     Yields
     ------
@@ -52,6 +56,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; products are shared
         os.replace(tmp, final)
         _fsync_dir(final.parent)
@@ -86,6 +92,23 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on a folder between processes (POSIX ``flock``).
+
+    For read-modify-write of a small shared file in the folder (a manifest, a run's status)
+    by several processes; it leaves nothing behind.
+    """
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def write_text(text: str, path: str | Path) -> Path:

@@ -46,6 +46,7 @@ from hazardcore.errors import (
     describe,
 )
 from hazardcore.grid import GridSpec
+from hazardcore.integrity import verify_file
 from hazardcore.points import MARGIN_CELLS, SPREAD_METHODS, interpolate_log, names_used, project, spread
 from hazardcore.polygons import cumulative_area
 from hazardcore.units import LOG_UNITS, ROLE_KIND, ROLE_LABEL, check_declared, same_unit
@@ -918,11 +919,14 @@ def open_predictions(path: str | Path) -> xr.Dataset:
     ------
     MissingFileError
         If the file does not exist.
+    IntegrityError
+        If it does not match the checksum recorded when it was written.
     """
     source = Path(path)
     if not source.exists():
         raise MissingFileError(describe("predictions not found", source=source,
                                         fix="run `hazard predict WORKDIR` first"))
+    verify_file(source, fix="predict again: `hazard predict WORKDIR --run RUN_ID`")
     with xr.open_dataset(source, engine="netcdf4") as ds:
         loaded = ds.load()
     crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None

@@ -3,22 +3,25 @@
 A checkpoint is a ``torch.save`` dictionary written atomically: the model and training
 configurations (JSON-able dicts), the weights, the channel names and scaling statistics
 fitted on the training split, the slice labels, package versions, and, for resuming, the
-optimiser, scheduler, RNG and early-stopping state of the stage.
+optimiser, scheduler and early-stopping state of the stage. Its SHA-256 is recorded in
+the folder's ``manifest.json`` and checked before the file is unpickled.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from hazardcore.atomic import atomic_path
 from hazardcore.errors import CheckpointError, describe
+from hazardcore.integrity import checked_path, read_verified
 
 FORMAT_VERSION = 1
+REFIT = "re-create it: `hazard train WORKDIR --resume` rewrites a run's checkpoints from the last intact one"
 REQUIRED = ("format", "model_config", "train_config", "kind", "weights", "channels", "scaling", "slices")
 
 
@@ -50,9 +53,9 @@ class Checkpoint:
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename), checksum recorded."""
     payload = {"format": FORMAT_VERSION, **checkpoint.__dict__}
-    with atomic_path(path) as tmp:
+    with checked_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
 
@@ -60,17 +63,23 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint.
 
+    The file's bytes are checked against the checksum its folder's manifest recorded before
+    they are unpickled.
+
     Raises
     ------
     CheckpointError
         If the file is missing, unreadable or lacks a required entry.
+    IntegrityError
+        If it is truncated or corrupted, or no checksum of it was recorded.
     """
     source = Path(path)
     if not source.exists():
         raise CheckpointError(describe("checkpoint not found", source=source,
                                        fix="train first (`hazard train WORKDIR`) or pass the right run"))
+    data = read_verified(source, fix=REFIT)
     try:
-        payload = torch.load(source, map_location="cpu", weights_only=False)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises several types for truncated or foreign files
         raise CheckpointError(describe("checkpoint cannot be read (truncated or not a checkpoint)",
                                        source=source, found=type(exc).__name__)) from exc

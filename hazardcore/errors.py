@@ -87,3 +87,7 @@ class ConfigError(HazardcoreError, ValueError):
 
 class CheckpointError(HazardcoreError):
     """A model (or its checkpoint's configuration) does not match the data it is given."""
+
+
+class IntegrityError(HazardcoreError):
+    """A written file (checkpoint, product) does not match the checksum recorded in its manifest."""

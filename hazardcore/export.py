@@ -2,13 +2,13 @@
 
 A file is written to a temporary name in its destination folder, flushed to disk and then
 renamed over the destination, so that an interrupted write never leaves a truncated file
-and the previous version survives until the new one is complete.
+and the previous version survives until the new one is complete. Its SHA-256 goes into
+the folder's ``manifest.json`` (:mod:`hazardcore.integrity`), against which readers check it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 from collections.abc import Sequence
@@ -22,11 +22,11 @@ import xarray as xr
 import yaml
 import zarr
 
-from hazardcore.atomic import atomic_path, write_text
+from hazardcore.atomic import folder_lock, write_text
 from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, describe
+from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest
 
 COG_NODATA = -9999.0
-HASH_BLOCK_BYTES = 1024**2
 CORE_VARIABLES = ("susceptibility", "density", "hazard")
 COG_VARIABLES = (*CORE_VARIABLES, "observed_density",
                  "true_probability", "true_density_given_occurrence", "true_hazard")
@@ -38,19 +38,26 @@ METHOD_REFERENCE = ("Dahal, A., Tanyas, H., van Westen, C., van der Meijde, M., 
                     "Nat. Hazards Earth Syst. Sci., 24, 823-845, https://doi.org/10.5194/nhess-24-823-2024, 2024")
 
 
+def checked_text(text: str, path: str | Path) -> Path:
+    """Write ``text`` (UTF-8) atomically, its checksum recorded in the folder's manifest."""
+    with checked_path(path) as tmp:
+        tmp.write_bytes(text.encode("utf-8"))
+    return Path(path)
+
+
 def write_json(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as indented JSON atomically and return the path."""
-    return write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path)
+    """Write ``obj`` as indented JSON atomically (checksum recorded) and return the path."""
+    return checked_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", path)
 
 
 def write_yaml(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as block-style YAML atomically and return the path."""
-    return write_text(yaml.safe_dump(obj, sort_keys=False, default_flow_style=None), path)
+    """Write ``obj`` as block-style YAML atomically (checksum recorded) and return the path."""
+    return checked_text(yaml.safe_dump(obj, sort_keys=False, default_flow_style=None), path)
 
 
 def write_report(html: str, path: str | Path) -> Path:
-    """Write a self-contained HTML report atomically and return the path."""
-    return write_text(html, path)
+    """Write a self-contained HTML report atomically (checksum recorded) and return the path."""
+    return checked_text(html, path)
 
 
 def write_geotiff(da: xr.DataArray, path: str | Path, *, nodata: float | None = None,
@@ -85,7 +92,7 @@ def write_geotiff(da: xr.DataArray, path: str | Path, *, nodata: float | None = 
         out = out.astype(dtype)
     if band_descriptions is not None:
         out = out.assign_attrs(long_name=tuple(str(d) for d in band_descriptions))
-    with atomic_path(path) as tmp:
+    with checked_path(path) as tmp:
         out.rio.to_raster(tmp, driver="GTiff", tiled=True, blockxsize=256, blockysize=256,
                           compress="DEFLATE", tags=tags or {})
     return Path(path)
@@ -101,7 +108,7 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     """Write a Dataset as NetCDF-4 (zlib-compressed variables) atomically."""
     encoding = {name: {**_netcdf_encoding(var), "zlib": True, "complevel": 4}
                 for name, var in ds.data_vars.items() if np.issubdtype(var.dtype, np.number)}
-    with atomic_path(path) as tmp:
+    with checked_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return Path(path)
 
@@ -197,7 +204,7 @@ def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence
                 **(tags or {})}
     out = da.astype("float32").fillna(nodata).rio.write_nodata(nodata)
     out = out.assign_attrs(long_name=tuple(str(d) for d in band_descriptions))
-    with atomic_path(path) as tmp:
+    with checked_path(path) as tmp:
         out.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=all_tags)
     return Path(path)
 
@@ -324,20 +331,6 @@ def write_cf_netcdf(predictions: xr.Dataset, path: str | Path) -> Path:
     return write_netcdf(ds, path)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_record(path: str | Path) -> dict[str, Any]:
-    """Return ``{"sha256": ..., "bytes": ...}`` of a file (for manifests)."""
-    return {"sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
-
-
 def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[str, Any],
                    input_files: Sequence[Path] = ()) -> dict[str, Path]:
     """Write a run's products: one COG per map, the CF NetCDF and, last, ``manifest.json``.
@@ -374,7 +367,9 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
     written = {f"{name}.tif": write_cog(predictions[name], out / f"{name}.tif", band_descriptions=labels, tags=tags)
                for name in COG_VARIABLES if name in predictions}
     written["hazard.nc"] = write_cf_netcdf(predictions, out / "hazard.nc")
-    record = {**manifest, "files": {name: file_record(path) for name, path in written.items()},
-              "inputs": {str(path): file_record(path) for path in input_files}}
-    written["manifest.json"] = write_json(record, out / "manifest.json")
+    inputs = {str(path): file_record(path) for path in input_files}
+    with folder_lock(out):  # the products' checksums were recorded as each was written
+        recorded = read_manifest(out).get("files", {})
+        record = {**manifest, "files": {name: recorded[name] for name in written}, "inputs": inputs}
+        written[MANIFEST] = write_text(json.dumps(record, indent=2, default=str) + "\n", out / MANIFEST)
     return written

@@ -80,7 +80,7 @@ def test_inputs_are_never_modified(region_copy: Path, tmp_path: Path) -> None:
     prepare(region_copy, tmp_path / "work")
     prepare(region_copy, tmp_path / "work")  # re-running replaces the cube atomically
     assert digests() == before
-    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["prepare.json", "prepared.zarr"]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["manifest.json", "prepare.json", "prepared.zarr"]
 
 
 def test_written_files_are_readable_by_others(tiny_workdir: Path) -> None:

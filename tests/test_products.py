@@ -12,7 +12,7 @@ import rasterio
 import xarray as xr
 from affine import Affine
 
-from hazardcore import export
+from hazardcore import export, integrity
 
 CRS = "EPSG:32645"
 LABELS = ["2015-co", "2015-post", "2016-pre"]
@@ -161,8 +161,8 @@ def test_manifest_checksums(products: dict[str, Path]) -> None:
 
 def test_file_sha256_streams_large_files(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
-    path.write_bytes(np.random.default_rng(0).bytes(3 * export.HASH_BLOCK_BYTES + 17))
-    assert export.file_sha256(path) == sha256(path)
+    path.write_bytes(np.random.default_rng(0).bytes(3 * integrity.HASH_BLOCK_BYTES + 17))
+    assert integrity.file_sha256(path) == sha256(path)
 
 
 def test_rewrite_leaves_no_temporary_files_and_inputs_untouched(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def _truth(report: SynthReport) -> xr.Dataset:
 # Files, formats, catalog
 # ---------------------------------------------------------------------------------------
 def test_writes_every_file_and_a_loadable_catalog(region: SynthReport) -> None:
-    assert sorted(p.name for p in region.out_dir.iterdir()) == sorted(ALL_FILES)
+    assert sorted(p.name for p in region.out_dir.iterdir()) == sorted([*ALL_FILES, "manifest.json"])
     catalog = load_catalog(region.catalog_path)
     assert catalog.grid == region.grid
     assert catalog.slice_labels == list(SLICE_LABELS[:3]) == region.slice_labels

@@ -91,9 +91,16 @@ def test_mismatched_data_is_a_clear_error() -> None:
 
 
 def test_corrupted_checkpoint_is_named(tmp_path: Path) -> None:
+    from hazardcore.errors import IntegrityError
+    from hazardcore.integrity import checked_path
+
     path = tmp_path / "model.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=r"model\.pt"):
+    with pytest.raises(IntegrityError, match=r"model\.pt: no checksum recorded"):
+        load_checkpoint(path)
+    with checked_path(path) as tmp:  # recorded, intact, but not a checkpoint
+        tmp.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"model\.pt: checkpoint cannot be read"):
         load_checkpoint(path)
 
 
