@@ -24,8 +24,10 @@ from hazardcore import catalog, terrain
 from hazardcore.config import config_hash, demo_configs
 from hazardcore.datasets import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError
-from hazardcore.pipeline import PREDICTIONS, list_runs, run_split_protocol
+from hazardcore.integrity import read_verified
+from hazardcore.pipeline import PREDICTIONS, all_runs, list_runs, run_split_protocol
 from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, STATIC_CHANNELS
+from hazardcore.runstatus import is_trained, step_state, summary
 from hazardcore.train import STAGES, max_epochs
 
 #: Folders never searched for working folders (run contents, products, caches).
@@ -63,9 +65,15 @@ def find_workdirs(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Finished runs (``WORKDIR/runs/<id>`` with ``model.pt``) under ``root``, newest first."""
+    """Trained runs (``WORKDIR/runs/<id>`` whose training finished) under ``root``, newest first."""
     runs = [run for workdir in find_workdirs(root) for run in list_runs(workdir)]
     return sorted(runs, key=lambda run: stamp(run / "model.pt"), reverse=True)
+
+
+def unfinished_runs(root: Path) -> dict[Path, str]:
+    """Run folders under ``root`` whose training did not finish → their status line."""
+    return {run: summary(run) for workdir in find_workdirs(root) for run in all_runs(workdir)
+            if not is_trained(run)}
 
 
 def run_label(run: Path, root: Path) -> str:
@@ -76,7 +84,7 @@ def run_label(run: Path, root: Path) -> str:
         split = run_split_protocol(run)
     except (OSError, KeyError, ValueError):
         split = "?"
-    state = "" if (run / "metrics.json").exists() else ", not evaluated"
+    state = "" if step_state(run, "evaluate") == "finished" else ", not evaluated"
     return f"{run.name} ({where}, {split} split{state})"
 
 
@@ -86,9 +94,10 @@ def _predictions(path: str, modified: int) -> xr.Dataset:
 
 
 def predictions(run: Path) -> xr.Dataset | None:
-    """A run's ``predictions.nc`` (see ``hazardcore.catalog.open_predictions``), or None before ``predict``."""
+    """A run's ``predictions.nc`` (checked against its checksum), or None until ``predict`` finished."""
     path = run / PREDICTIONS
-    return _predictions(str(path), stamp(path)) if path.exists() else None
+    finished = step_state(run, "predict") == "finished" and path.exists()
+    return _predictions(str(path), stamp(path)) if finished else None
 
 
 @pn.cache(max_items=16)
@@ -96,10 +105,16 @@ def _json(path: str, modified: int) -> dict[str, Any]:
     return dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+@pn.cache(max_items=16)
+def _verified_json(path: str, modified: int) -> dict[str, Any]:
+    return dict(json.loads(read_verified(path, fix="evaluate again: `hazard evaluate WORKDIR --run RUN_ID`")))
+
+
 def metrics(run: Path) -> dict[str, Any] | None:
-    """A run's ``metrics.json``, or None before ``evaluate``."""
+    """A run's ``metrics.json`` (checked against its checksum), or None until ``evaluate`` finished."""
     path = run / "metrics.json"
-    return _json(str(path), stamp(path)) if path.exists() else None
+    finished = step_state(run, "evaluate") == "finished" and path.exists()
+    return _verified_json(str(path), stamp(path)) if finished else None
 
 
 def run_config(run: Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from hazardcore.datasets import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.pipeline import demo, evaluate_run, predict_run
 from hazardcore.predictors import CHANNELS
+from hazardcore.runstatus import is_trained, summary
 from hazardcore.train import STAGES, max_epochs, train
 
 #: Root when neither ``--root`` nor ``HAZARD_ROOT`` says otherwise (the demo's output).
@@ -222,12 +223,13 @@ class DashboardState(param.Parameterized):
         OutsideRootError
             If the folder is not inside the root.
         HazardcoreError
-            If it is not a finished run (no ``model.pt``).
+            If it is not a trained run (its training did not finish).
         """
         run = self.resolve(path)
-        if not (run / "model.pt").is_file():
-            raise HazardcoreError(describe("not a finished run", source=run, expected="a folder holding model.pt",
-                                           fix="choose WORKDIR/runs/<id> of a trained run"))
+        if not is_trained(run):
+            raise HazardcoreError(describe("not a trained run", source=run,
+                                           expected="WORKDIR/runs/<id> whose training finished", found=summary(run),
+                                           fix="choose a trained run, or wait for / resume this one"))
         self.refresh(select=run)
         return run
 

@@ -28,6 +28,7 @@ from dashboard.state import PREDICTED_LAYERS, DashboardState
 from hazardcore import metrics as hm
 from hazardcore.errors import HazardcoreError
 from hazardcore.predictors import CHANNEL_UNITS, STATIC_CHANNELS
+from hazardcore.runstatus import step_state
 
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
@@ -178,11 +179,19 @@ class RunChooser(StateView):
             pn.Row(demo, evaluate),
             job_panel(self.state),
             pn.pane.Markdown(self.bind(self.summary, "run", "revision"), sizing_mode="stretch_width"),
+            pn.pane.Markdown(self.bind(self.unfinished, "revision"), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
     def _needs_evaluation(self, **_: Any) -> bool:
         run = self.state.run_path
-        return run is not None and not (run / "metrics.json").exists()
+        return run is not None and step_state(run, "evaluate") != "finished"
+
+    def unfinished(self, **_: Any) -> str:
+        """Markdown list of the runs under the root that are not trained (running, failed, interrupted)."""
+        root = self.state.root_path
+        runs = loaders.unfinished_runs(root) if root.is_dir() else {}
+        lines = [f"- `{run.relative_to(root)}`: {line}" for run, line in runs.items()]
+        return "\n".join(["**Runs not trained** (not in the chooser):", *lines]) if lines else ""
 
     @reported
     def open_path(self, path: str) -> Path | None:

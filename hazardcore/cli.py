@@ -3,8 +3,9 @@
 ``hazard synth OUT`` writes the embedded default region; ``hazard prepare CATALOG --out
 WORKDIR`` turns a catalog into predictors, targets and patch windows; ``hazard train``,
 ``hazard predict`` and ``hazard evaluate`` work on a run under ``WORKDIR/runs``; ``hazard
-demo`` runs them all on the embedded default. Errors of bad input
-are printed as one clear message (no traceback) and exit with status 2.
+runs`` lists them with their status (``--verify`` checks their files' checksums); ``hazard
+demo`` runs the pipeline on the embedded default. Errors of bad input are printed as one
+clear message (no traceback) and exit with status 2.
 """
 
 from __future__ import annotations
@@ -179,6 +180,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from hazardcore.pipeline import all_runs, run_split_protocol, verify_run
+    from hazardcore.runstatus import summary
+
+    runs = all_runs(args.workdir)
+    if not runs:
+        print(f"no runs under {args.workdir / 'runs'}: train one with `hazard train {args.workdir}`")
+        return 0
+    print(format_table([(run.name, f"{run_split_protocol(run)} split; {summary(run)}") for run in runs]))
+    if not args.verify:
+        return 0
+    damaged = 0
+    for run in runs:
+        outcome = verify_run(run)
+        damaged += sum(error is not None for error in outcome.values())
+        print(f"\n{run.name}: {len(outcome)} recorded files")
+        print(format_table([(name, "ok" if error is None else error) for name, error in outcome.items()]))
+    return 1 if damaged else 0
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workdir", type=Path, help="folder written by `hazard prepare` holding runs/")
     parser.add_argument("--run", help="run id (folder name under WORKDIR/runs); default the newest finished run")
@@ -270,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reference", type=Path,
                     help="folder of the original study's published maps, shown beside runs on its grid")
     ev.set_defaults(func=_cmd_evaluate)
+    ru = sub.add_parser("runs", help="list the runs of a working folder with their status",
+                        description="One line per run under WORKDIR/runs: id, split and the last step's status "
+                                    "(running, finished, failed with its error, or interrupted). With --verify, "
+                                    "check every checkpoint and product against the SHA-256 its manifest.json "
+                                    "recorded (exit status 1 when a file is damaged).")
+    ru.add_argument("workdir", type=Path, help="folder written by `hazard prepare` holding runs/")
+    ru.add_argument("--verify", action="store_true", help="check the checksums of every recorded file")
+    ru.set_defaults(func=_cmd_runs)
     de = sub.add_parser("demo", help="synth -> prepare -> train -> predict -> evaluate on the embedded default",
                         description="The whole pipeline on the embedded synthetic default region with small "
                                     "settings (minutes on a laptop CPU); prints where the report is.")

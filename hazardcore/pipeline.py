@@ -26,18 +26,54 @@ from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, de
 from hazardcore.evaluate import evaluate_sources, roc_inputs, usable
 from hazardcore.hazard import best_threshold, fit_calibration, hazard
 from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
+from hazardcore.integrity import verify_folder
 from hazardcore.predictors import ChannelScaling
 from hazardcore.report import build_report
+from hazardcore.runstatus import is_trained, recording, step_state, summary
 from hazardcore.splits import SIDES, Split, leaked_fraction, make_split
 from hazardcore.train import resolve_device, train
 
 PREDICTIONS = "predictions.nc"
 
 
+def all_runs(workdir: str | Path) -> list[Path]:
+    """Every run folder of a working folder, trained or not, by name."""
+    return sorted(path.parent for path in (Path(workdir) / "runs").glob("*/config.json"))
+
+
 def list_runs(workdir: str | Path) -> list[Path]:
-    """Finished runs (folders holding ``model.pt``) of a working folder, newest first."""
-    runs = [path.parent for path in (Path(workdir) / "runs").glob("*/model.pt")]
+    """Trained runs (status ``train: finished``, see :mod:`hazardcore.runstatus`), newest first."""
+    runs = [run for run in all_runs(workdir) if is_trained(run)]
     return sorted(runs, key=lambda folder: (folder / "model.pt").stat().st_mtime, reverse=True)
+
+
+def require_trained(run: Path) -> Path:
+    """Return ``run`` if its training finished.
+
+    Raises
+    ------
+    CheckpointError
+        Saying what the run's status is (running, failed, interrupted) and what to do.
+    """
+    if not is_trained(run):
+        raise CheckpointError(describe("run is not trained: its model is missing or unfinished", source=run,
+                                       found=summary(run), fix="wait for it, or resume / re-train it"))
+    return run
+
+
+def verify_run(run: Path) -> dict[str, str | None]:
+    """Check every file the run's manifests record (run folder, checkpoints, products).
+
+    Returns
+    -------
+    dict
+        Path relative to the run → ``None`` when intact, else the error message.
+    """
+    outcome = {}
+    for folder in (run, run / "checkpoints", run / "products"):
+        for name, error in verify_folder(folder).items():
+            outcome[str((folder / name).relative_to(run))] = error
+    return outcome
 
 
 def run_config(run: Path) -> dict[str, Any]:
@@ -60,7 +96,8 @@ def find_run(workdir: str | Path, run_id: str | None = None, split: str | None =
     """
     runs = list_runs(workdir)
     if run_id is not None:
-        runs = [run for run in runs if run.name == run_id]
+        named = Path(workdir) / "runs" / run_id
+        runs = [require_trained(named)] if (named / "config.json").is_file() else []
     if split is not None:
         runs = [run for run in runs if run_split_protocol(run) == split]
     if not runs:
@@ -110,7 +147,14 @@ def predict_run(workdir: str | Path, run: Path | None = None, device: str = "aut
         See :func:`hazardcore.infer.prediction_dataset`, plus ``susceptibility`` (calibrated)
         and ``hazard``, and uint8 masks ``train`` / ``validation`` / ``test``.
     """
-    run = run or find_run(workdir)
+    run = require_trained(run) if run else find_run(workdir)
+    with recording(run, "predict"):
+        return predict_with(workdir, run, device, stride_cells, calibration, batch_size, progress)
+
+
+def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
+                 batch_size: int, progress: bool) -> xr.Dataset:
+    """:func:`predict_run` of a trained run (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
     torch_device = resolve_device(device)
     model, checkpoint = load_model(run / "model.pt", torch_device)
@@ -157,13 +201,20 @@ def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path |
                  progress: bool = False) -> Evaluation:
     """Score a run's predictions on its test cells; write metrics, report and products.
 
-    Predicts first when the run has no ``predictions.nc``. ``reference`` is a folder of
+    Predicts first when the run has no finished prediction. ``reference`` is a folder of
     published maps (``../shared/reference``), shown beside ours when the grids match.
     """
-    run = run or find_run(workdir)
+    run = require_trained(run) if run else find_run(workdir)
+    predicted = step_state(run, "predict") == "finished" and (run / PREDICTIONS).exists()
+    predictions = catalog.open_predictions(run / PREDICTIONS) if predicted else predict_run(
+        workdir, run, progress=progress)
+    with recording(run, "evaluate"):
+        return evaluate_with(workdir, run, predictions, reference)
+
+
+def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, reference: Path | None) -> Evaluation:
+    """:func:`evaluate_run` on a run's predictions (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
-    path = run / PREDICTIONS
-    predictions = catalog.open_predictions(path) if path.exists() else predict_run(workdir, run, progress=progress)
     config = TrainConfig.from_dict(run_config(run)["train"])
     split = split_of(cube, config)
     masks = {side: predictions[side].values.astype(bool) for side in SIDES}

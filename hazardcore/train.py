@@ -7,10 +7,11 @@ scale) and ``density_all`` (all cells); ``joint`` fine-tuning of the combined mo
 (susceptibility loss + MAE of hazard on all cells + MAE of density on positive cells, so
 the density head keeps its meaning of density *given* occurrence).
 
-Every epoch writes the stage's last checkpoint (weights, optimiser, scheduler, RNG and
+Every epoch writes the stage's last checkpoint (weights, optimiser, scheduler and
 early-stopping state) and a line of the run's ``log.jsonl``; the best epoch by validation
-loss is kept. Batch order depends only on (seed, stage, epoch), so a resumed stage
-continues exactly where it stopped. Data stays resident (in memory, or on the GPU).
+loss is kept. Batch order, augmentation and dropout draws depend only on (seed, stage,
+epoch), so a run killed at any point and resumed ends with the same weights. Data stays
+resident (in memory, or on the GPU).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from hazardcore.errors import ConfigError, describe
 from hazardcore.losses import masked_mae, susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input
 from hazardcore.predictors import ChannelScaling, fit_scaling
+from hazardcore.runstatus import clear_outputs, recording
 from hazardcore.splits import Split, make_split
 
 STAGES = ("susceptibility", "density_log", "density_positive", "density_all", "joint")
@@ -187,9 +189,14 @@ def autocast(device: torch.device) -> Any:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+def epoch_seed(seed: int, stage: str, epoch: int, stream: int = 0) -> int:
+    """A seed that depends on (seed, stage, epoch, stream) only (exact resume)."""
+    return seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch + stream * 7_919
+
+
 def epoch_generator(seed: int, stage: str, epoch: int, stream: int = 0) -> torch.Generator:
     """A generator that depends on (seed, stage, epoch, stream) only (exact resume)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch + stream * 7_919)
+    return torch.Generator().manual_seed(epoch_seed(seed, stage, epoch, stream))
 
 
 def epoch_order(n: int, seed: int, stage: str, epoch: int) -> torch.Tensor:
@@ -219,6 +226,7 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
     module.train()
     order = epoch_order(len(data["image"]), config.seed, stage, epoch)[:config.samples_per_epoch or None]
     generator = epoch_generator(config.seed, stage, epoch, stream=1)  # augmentation draws
+    torch.manual_seed(epoch_seed(config.seed, stage, epoch, stream=2))  # dropout draws: resumable at any epoch
     losses = []
     for start in range(0, len(order), config.batch_size):
         batch = {key: value[order[start:start + config.batch_size]] for key, value in data.items()}
@@ -340,8 +348,8 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
     last = run.checkpoint(stage, "last")
     if resume and last.exists():
         state = restore(load_checkpoint(last), model, optimizer, scheduler)
-        if ranks.is_main:
-            run.forget_after(stage, state["epoch"])
+    if resume and ranks.is_main:  # epochs logged after the last checkpoint (a kill before it was written)
+        run.forget_after(stage, state["epoch"])
     module = ranks.wrap(stage_module(model, stage))
     limit = max_epochs(stage, config)
     bar = tqdm(total=limit, initial=state["epoch"], desc=stage, unit="epoch", disable=not (progress and ranks.is_main))
@@ -389,8 +397,7 @@ def advance(state: dict[str, Any], record: dict[str, Any], improved: bool, limit
 def optimiser_state(optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
     """What a resumed stage needs besides the weights."""
-    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state()}
+    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
 
 
 def restore(checkpoint: Checkpoint, model: HazardModel, optimizer: torch.optim.Optimizer,
@@ -400,7 +407,7 @@ def restore(checkpoint: Checkpoint, model: HazardModel, optimizer: torch.optim.O
     state = dict(checkpoint.state)
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
-    torch.set_rng_state(state.pop("torch_rng"))
+    state.pop("torch_rng", None)  # written by earlier versions; every epoch now seeds its own draws
     return state
 
 
@@ -416,6 +423,7 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
     if not resume and folder.exists():
         for path in [*folder.glob("checkpoints/*.pt"), folder / "log.jsonl"]:
             path.unlink(missing_ok=True)
+        clear_outputs(folder)  # the model and everything predicted with it are about to change
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     configs = {"model": model_config.to_dict(), "train": train_config.to_dict()}
     write_text(json.dumps(configs, indent=2) + "\n", folder / "config.json")
@@ -484,6 +492,15 @@ def train_ranks(ranks: Ranks, workdir: str | Path, model_config: ModelConfig, tr
     data = load_training_data(workdir, model_config, train_config)
     run = open_run(workdir, model_config, train_config, resume, write=ranks.is_main)
     ranks.barrier()  # the run folder exists, stale checkpoints are gone
+    with recording(run.folder, "train", enabled=ranks.is_main):
+        results = train_stages(run, model, data, ranks, stage, resume, progress, callbacks)
+    ranks.barrier()
+    return results
+
+
+def train_stages(run: Run, model: HazardModel, data: TrainingData, ranks: Ranks, stage: str, resume: bool,
+                 progress: bool, callbacks: list[Callback]) -> dict[str, dict[str, Any]]:
+    """Train (or, resuming, skip) each stage in order; rank 0 writes ``model.pt`` last."""
     results = {}
     for name in STAGES:
         best = run.checkpoint(name, "best")
@@ -504,5 +521,4 @@ def train_ranks(ranks: Ranks, workdir: str | Path, model_config: ModelConfig, tr
     if ranks.is_main:
         final = make_checkpoint(run, model, data, {"results": results, "split": data.split.to_dict()})
         save_checkpoint(final, run.folder / "model.pt")
-    ranks.barrier()
     return results

@@ -11,6 +11,7 @@ with ``HAZARD_UPDATE_DOCS=1 .venv/bin/python -m pytest tests/test_bad_input_tabl
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,21 +207,56 @@ def stride_not_dividing(tmp: Path) -> object:
 
 
 # ---------------------------------------------------------------- checkpoints and runs
+def small_checkpoint(path: Path) -> Path:
+    from hazardcore.checkpoint import Checkpoint, save_checkpoint
+
+    return save_checkpoint(Checkpoint({}, {}, "hazard", {"w": torch.zeros(1000)}, [], {}, []), path)
+
+
 def corrupted_checkpoint(tmp: Path) -> object:
     from hazardcore.checkpoint import load_checkpoint
+    from hazardcore.integrity import checked_path
 
     path = tmp / "model.pt"
-    path.write_bytes(b"not a checkpoint" * 64)
+    with checked_path(path) as written:  # recorded in the manifest, but not a checkpoint
+        written.write_bytes(b"not a checkpoint" * 64)
     return load_checkpoint(path)
 
 
 def truncated_checkpoint(tmp: Path) -> object:
     from hazardcore.checkpoint import load_checkpoint
 
-    path = tmp / "model.pt"
-    torch.save({"format": 1, "weights": {"w": torch.zeros(1000)}}, path)
+    path = small_checkpoint(tmp / "model.pt")
     path.write_bytes(path.read_bytes()[:500])
     return load_checkpoint(path)
+
+
+def bit_flipped_checkpoint(tmp: Path) -> object:
+    from hazardcore.checkpoint import load_checkpoint
+
+    path = small_checkpoint(tmp / "model.pt")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    return load_checkpoint(path)
+
+
+def checkpoint_without_manifest(tmp: Path) -> object:
+    from hazardcore.checkpoint import load_checkpoint
+
+    path = small_checkpoint(tmp / "a" / "model.pt")
+    return load_checkpoint(path.rename(tmp / "model.pt"))
+
+
+def damaged_predictions(tmp: Path) -> object:
+    import xarray as xr
+
+    from hazardcore.catalog import open_predictions
+    from hazardcore.export import write_netcdf
+
+    path = write_netcdf(xr.Dataset({"logit": (("y", "x"), np.zeros((8, 8), "float32"))}), tmp / "predictions.nc")
+    path.write_bytes(path.read_bytes()[:-100])
+    return open_predictions(path)
 
 
 def checkpoint_channels_mismatch(tmp: Path) -> object:
@@ -241,6 +277,20 @@ def no_trained_run(tmp: Path) -> object:
 
     (tmp / "runs").mkdir()
     return find_run(tmp, None, "temporal")
+
+
+def untrained_run(tmp: Path) -> object:
+    from hazardcore.pipeline import predict_run
+    from hazardcore.runstatus import recording
+
+    run = tmp / "runs" / "0123456789"
+    run.mkdir(parents=True)
+    try:
+        with recording(run, "train"):
+            raise MemoryError("out of memory in epoch 3")
+    except MemoryError:
+        pass
+    return predict_run(tmp, run)
 
 
 def dashboard_path_outside_root(tmp: Path) -> object:
@@ -277,21 +327,27 @@ CASES = [
     Case("configurations", "`hazard train --set` without a value", set_without_value, "KEY=VALUE"),
     Case("configurations", "prediction stride not dividing the patch", stride_not_dividing, "stride must divide"),
     Case("checkpoints", "a file that is not a checkpoint", corrupted_checkpoint, "cannot be read"),
-    Case("checkpoints", "a truncated checkpoint", truncated_checkpoint, "cannot be read"),
+    Case("checkpoints", "a truncated checkpoint", truncated_checkpoint, "file is truncated"),
+    Case("checkpoints", "a checkpoint with one bit flipped", bit_flipped_checkpoint, "file is corrupted"),
+    Case("checkpoints", "a checkpoint moved away from its manifest", checkpoint_without_manifest,
+         "no checksum recorded"),
+    Case("products", "truncated predictions.nc", damaged_predictions, "file is truncated"),
     Case("checkpoints", "checkpoint trained on other channels", checkpoint_channels_mismatch, "channels"),
     Case("runs", "predicting before `hazard prepare`", no_prepared_data, "no prepared data"),
     Case("runs", "no finished run with the requested split", no_trained_run,
          "no finished run trained with --split temporal"),
+    Case("runs", "predicting with a run whose training failed", untrained_run, "run is not trained"),
     Case("dashboard", "a path outside the dashboard's root", dashboard_path_outside_root, "outside the dashboard"),
 ]
 
 
 def message_of(case: Case, tmp: Path) -> tuple[str, str]:
-    """(error class name, message with the temporary folder shown as ``<tmp>``) of a case."""
+    """(error class name, message) of a case; the temporary folder, times and hashes shown as ``<tmp>`` etc."""
     with pytest.raises(HazardcoreError) as info:
         case.make(tmp)
     text = str(info.value).replace(str(tmp.resolve()), "<tmp>").replace(str(tmp), "<tmp>")
-    return type(info.value).__name__, text
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", "<time>", text)
+    return type(info.value).__name__, re.sub(r"sha256 [0-9a-f]{16}…", "sha256 <hash>…", text)
 
 
 def table(rows: list[tuple[Case, str, str]]) -> str:
