@@ -39,7 +39,7 @@ demo: install
 	@echo "GIS products (COG GeoTIFFs, CF NetCDF, manifest.json) are in the products/ folder beside it."
 	@echo
 	@echo "Explore it in the dashboard (then open http://localhost:5006/dashboard):"
-	@echo "    $(VENV)/bin/panel serve dashboard --address 127.0.0.1 --args --root $(DEMO)"
+	@echo "    $(VENV)/bin/python -m dashboard --root $(DEMO)"
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

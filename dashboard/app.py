@@ -1,7 +1,9 @@
-"""The landslide hazard dashboard: ``create_app()`` builds it, ``panel serve dashboard`` serves it.
+"""The landslide hazard dashboard: ``create_app()`` builds it, ``python -m dashboard`` serves it.
 
 Serve (from the repository root)::
 
+    python -m dashboard --root DIR                          # this machine only (127.0.0.1:5006)
+    python -m dashboard --root DIR --network HOST:5006      # every interface, browsers at HOST:5006
     panel serve dashboard                                   # reads runs under ./out/demo
     panel serve dashboard --args --root DIR --reference DIR
     HAZARD_ROOT=DIR HAZARD_REFERENCE=DIR panel serve dashboard
@@ -22,11 +24,11 @@ Options (after ``--args``; the environment variables apply in notebooks too):
 Network: no data is fetched from the internet; map tiles only when the *web basemap* switch
 is turned on. (Panel's page template still asks the browser for a web font and, after a
 job, two stylesheets from its CDN; offline these requests fail and the page works the same.)
-The Bokeh server accepts websocket connections only from ``localhost:PORT`` unless told
-otherwise; to listen on the loopback interface only, pass ``--address 127.0.0.1``. To open
-it to other machines, which lets their users train models on this machine, say so
-explicitly, e.g. ``panel serve dashboard --address 0.0.0.0 --allow-websocket-origin
-myhost:5006``, and prefer putting it behind an authenticating proxy.
+``python -m dashboard`` (``dashboard/__main__.py``) listens on the loopback interface only
+unless given ``--network``. Under ``panel serve``, the Bokeh server accepts websocket
+connections only from ``localhost:PORT`` but listens on every interface unless given
+``--address 127.0.0.1``. Opening it to other machines lets their users train models on
+this machine: say so explicitly and prefer an authenticating proxy in front.
 """
 
 from __future__ import annotations

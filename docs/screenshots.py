@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -105,15 +105,18 @@ def _listening(port: int) -> bool:
 
 @contextlib.contextmanager
 def serve(root: Path, log_path: Path, port: int | None = None, env: dict[str, str] | None = None,
-          startup_s: float = STARTUP_S) -> Iterator[str]:
+          startup_s: float = STARTUP_S, launcher_args: Sequence[str] | None = None) -> Iterator[str]:
     """``panel serve dashboard --args --root ROOT`` on 127.0.0.1 while in the block; yields the app's URL.
 
+    With ``launcher_args``, ``python -m dashboard --root ROOT --port PORT *launcher_args`` instead.
     The server's output goes to ``log_path``. Raises ``RuntimeError`` (with the log) if it exits
     or does not listen within ``startup_s``.
     """
     port = port or free_port()
     command = [sys.executable, "-m", "panel", "serve", "dashboard", "--port", str(port), "--address", "127.0.0.1",
                "--args", "--root", str(root)]
+    if launcher_args is not None:
+        command = [sys.executable, "-m", "dashboard", "--root", str(root), "--port", str(port), *launcher_args]
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})})

@@ -14,7 +14,9 @@ Run with ``pytest -m browser tests/test_browser.py``. Needs the ``playwright`` p
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,21 +74,27 @@ def server(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 
 @pytest.fixture(scope="module")
-def dashboard(server: str, root: Path) -> Iterator[Any]:
-    """The app opened in headless Chromium at 1400 × 900 (one page for the module), showing ``root``."""
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (one browser for the module; each page is its own dashboard session)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=shots.CHROMIUM_ARGS)
         try:
-            dashboard = shots.Dashboard(browser.new_page(viewport=shots.VIEWPORT))
-            dashboard.open(server)
-            shown = dashboard.wait_text(r"^Runs under ")
-            if shown != f"Runs under {root.resolve()}":  # stop here: training would write elsewhere
-                pytest.fail(f"the app does not show the root it was started on: {shown!r}, not {root}")
-            yield dashboard
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(chromium: Any, server: str, root: Path) -> Any:
+    """The app opened at 1400 × 900 (one page for the module), showing ``root``."""
+    dashboard = shots.Dashboard(chromium.new_page(viewport=shots.VIEWPORT))
+    dashboard.open(server)
+    shown = dashboard.wait_text(r"^Runs under ")
+    if shown != f"Runs under {root.resolve()}":  # stop here: training would write elsewhere
+        pytest.fail(f"the app does not show the root it was started on: {shown!r}, not {root}")
+    return dashboard
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +196,11 @@ def test_a_clicked_cell_tells_its_story(dashboard: Any, predictions: Any, root: 
     assert_clean(dashboard)
 
 
-def test_training_from_the_train_tab_adds_a_run(dashboard: Any, root: Path) -> None:
+def test_training_from_the_train_tab_adds_a_run(dashboard: Any, chromium: Any, server: str, root: Path,
+                                               run: Path) -> None:
+    """A second browser session meanwhile sees the job and its progress, and cannot start another."""
+    from playwright.sync_api import expect
+
     from hazardcore.config import config_hash, demo_configs
 
     dashboard.tab("Train")
@@ -205,8 +217,26 @@ def test_training_from_the_train_tab_adds_a_run(dashboard: Any, root: Path) -> N
 
     dashboard.page.get_by_role("button", name="Start training").click()
     dashboard.wait_text(rf"started training run {expected}\b", timeout_s=60)
+    other = shots.Dashboard(chromium.new_page(viewport=shots.VIEWPORT))  # a second user, own session
+    other.open(server)
+    seen = other.wait_text(r"\(started in another session\)$", timeout_s=60)
+    assert re.match(r"train: ", seen), seen
+    bars = other.page.locator("progress")  # Playwright's locators see into Panel's shadow roots
+    deadline = time.monotonic() + 60
+    while not bars.evaluate_all("(bars) => bars.some((bar) => bar.value > 0)"):  # the job's progress, moving
+        assert time.monotonic() < deadline, "the second session shows no progress of the running job"
+        time.sleep(0.2)
+    other.tab("Train")
+    other.page.get_by_role("button", name="Start training").click()
+    refused = other.wait_text(rf"cannot start training run \w+: training run {expected} is running", timeout_s=30)
+    assert refused
     outcome = dashboard.wait_text(rf"training run {expected}: done in|^failed: ", timeout_s=TRAINING_TIMEOUT_S)
     assert "done in" in outcome, outcome
+    other.tab("Runs")
+    expect(other.page.locator("#sidebar select").first.locator("option")).to_have_count(2, timeout=60_000)
+    assert other.selected_run().startswith(run.name)  # its own choice kept: sessions share no state
+    assert_clean(other)
+    other.page.close()
 
     new_run = root / "work" / "runs" / expected
     assert (new_run / "metrics.json").is_file() and (new_run / "predictions.nc").is_file()
