@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import zarr
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
@@ -156,9 +157,13 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         slice_index, window = (int(v) for v in self.sample_index[index])
+        return {"image": torch.from_numpy(self.cube.image(slice_index, window))} | self.targets(index)
+
+    def targets(self, index: int) -> dict[str, torch.Tensor]:
+        """Every entry of sample ``index`` but its image (no pixel is read)."""
+        slice_index, window = (int(v) for v in self.sample_index[index])
         valid = self._targets["valid"][slice_index, window].astype(bool)
         return {
-            "image": torch.from_numpy(self.cube.image(slice_index, window)),
             "presence": torch.from_numpy(np.where(valid, self._targets["presence"][slice_index, window],
                                                   0.0).astype("float32")),
             "density": torch.from_numpy(np.where(valid, self._targets["density"][slice_index, window],
@@ -182,25 +187,38 @@ def pool_image(image: np.ndarray, factor: int) -> np.ndarray:
     return image.reshape(c, h // factor, factor, w // factor, factor).mean(axis=(2, 4))
 
 
-def load_tensors(dataset: PatchDataset, cell_px: int) -> dict[str, torch.Tensor]:
+def load_tensors(dataset: PatchDataset, cell_px: int, progress: bool = False) -> dict[str, torch.Tensor]:
     """Stack every sample of ``dataset`` into one batch dict, pooled to ``cell_px`` per cell.
 
     Keys: ``image`` (N, 13, 4·cell_px, 4·cell_px) float32, ``presence``, ``density``,
     ``valid`` (N, 4, 4), ``slice`` and ``window`` (N,). Used to keep training data resident
     (in memory, or on the GPU) instead of re-reading it every epoch.
+
+    Images are cut from strips: the samples are grouped by their windows' first row, and each
+    strip of rows is read once for every slice (static channels once for all), so every
+    stored chunk is decompressed about once instead of once per window, slice and overlap
+    (on the study-area cube, 14 ms per patch read alone). The images equal ``dataset[i]``'s.
     """
-    factor = dataset.cube.grid.pixels_per_cell // cell_px
-    if factor < 1 or dataset.cube.grid.pixels_per_cell % cell_px:
+    cube = dataset.cube
+    ppc = cube.grid.pixels_per_cell
+    factor = ppc // cell_px
+    if factor < 1 or ppc % cell_px:
         raise HazardcoreError(describe("cell_px must divide the prepared pixels per cell",
-                                       expected=f"a divisor of {dataset.cube.grid.pixels_per_cell}",
-                                       found=cell_px))
-    size = dataset.cube.patch_cells * cell_px
+                                       expected=f"a divisor of {ppc}", found=cell_px))
     n = len(dataset)
-    out = {"image": torch.empty((n, len(dataset.cube.channels), size, size), dtype=torch.float32)}
-    columns: dict[str, list[torch.Tensor]] = {key: [] for key in SAMPLE_KEYS if key != "image"}
-    for i in range(n):
-        sample = dataset[i]
-        out["image"][i] = torch.from_numpy(pool_image(sample["image"].numpy(), factor))
-        for key, values in columns.items():
-            values.append(sample[key])
-    return out | {key: torch.stack(values) for key, values in columns.items()}
+    size_px = cube.patch_cells * ppc
+    out = {"image": torch.empty((n, len(cube.channels), cube.patch_cells * cell_px, cube.patch_cells * cell_px),
+                                dtype=torch.float32)}
+    slices, windows = dataset.sample_index[:, 0], dataset.sample_index[:, 1]
+    first_rows, first_cols = cube.windows[windows, 1], cube.windows[windows, 2]
+    for row in tqdm(np.unique(first_rows), desc="load patches", unit="strip", disable=not progress):
+        members = np.flatnonzero(first_rows == row)
+        left = int(first_cols[members].min())
+        cols = slice(left * ppc, (int(first_cols[members].max()) + cube.patch_cells) * ppc)
+        for slice_index, block in enumerate(cube.block_images(slice(row * ppc, row * ppc + size_px), cols)):
+            for i in members[slices[members] == slice_index]:
+                start = (int(first_cols[i]) - left) * ppc
+                out["image"][i] = torch.from_numpy(pool_image(block[:, :, start:start + size_px], factor))
+    columns = [dataset.targets(i) for i in range(n)]
+    return out | {key: torch.stack([column[key] for column in columns]) if n else torch.empty(0)
+                  for key in SAMPLE_KEYS if key != "image"}

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import builders
 import numpy as np
+import pytest
+import torch
 import xarray as xr
 
 from hazardcore.datasets import PatchDataset, PreparedCube
@@ -61,6 +63,23 @@ def test_dataset_samples(tiny_workdir: Path) -> None:
     assert float(sample["density"].sum()) == 0.0  # (1,1) lies outside the shifted window
     first = dataset[0]
     assert float(first["density"][0, 0]) == 2.0 and float(first["presence"][2, 3]) == 1.0
+
+
+@pytest.mark.parametrize("cell_px", [32, 8])
+def test_strip_loading_equals_reading_each_patch(tiny_workdir: Path, cell_px: int) -> None:
+    from hazardcore.datasets import load_tensors, pool_image
+
+    full = PatchDataset(tiny_workdir)
+    order = np.random.default_rng(1).permutation(len(full))[:11]  # shuffled: loading must keep sample order
+    dataset = PatchDataset(full.cube, full.sample_index[order])
+    loaded = load_tensors(dataset, cell_px)
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        expected = pool_image(sample["image"].numpy(), 32 // cell_px)
+        assert np.array_equal(loaded["image"][i].numpy(), expected), i
+        for key in ("presence", "density", "valid", "slice", "window"):
+            assert torch.equal(loaded[key][i], sample[key]), (i, key)
+    assert {int(w) for w in loaded["window"]} >= {0, 4}  # base and shifted windows among them
 
 
 def test_cube_opens_with_xarray(tiny_workdir: Path) -> None:
