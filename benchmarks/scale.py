@@ -14,8 +14,12 @@ peak host memory (RSS) is its own; device memory is ``torch.cuda.max_memory_allo
 - ``predict``: :func:`hazardcore.infer.predict_cells`, every cell of every slice (4 windows per cell,
   streamed one row of windows at a time), with the run's model;
 - ``predict, reference-style``: the original notebooks' way, one ``model(window)`` call per window,
-  each window cut from the whole scaled image; timed over ``--reference-windows`` windows and
-  extrapolated to the same number of windows as ``predict`` (ratio in the note).
+  each window cut from the whole scaled image of its slice; the image of one slice is built
+  once (timed, counted once per slice) and the window calls are timed over
+  ``--reference-windows`` windows and extrapolated to the same number of windows as
+  ``predict`` (ratio in the note).
+
+``--steps`` runs a subset (e.g. ``--steps predict,predict_reference``).
 
 Usage::
 
@@ -166,6 +170,8 @@ def step_predict_reference(workdir: str, split: str, device_name: str, n_windows
     start = time.perf_counter()
     image = pool_image(cube.block_image(0, slice(0, n_rows * ppc), slice(0, n_cols * ppc)), ppc // cell_px)
     image = np.nan_to_num((image - scaling.mean[:, None, None]) / scaling.std[:, None, None]).astype("float32")
+    image_seconds = time.perf_counter() - start
+    start = time.perf_counter()
     done = 0
     with torch.inference_mode():
         for row in rows[rows >= 0]:
@@ -182,7 +188,8 @@ def step_predict_reference(workdir: str, split: str, device_name: str, n_windows
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds * total / done, "items": total, "unit": "windows", "timed": done}
+    return {"seconds": image_seconds * n_slices + seconds * total / done, "items": total, "unit": "windows",
+            "timed": done, "image_seconds": image_seconds}
 
 
 STEPS = {"prepare": step_prepare, "train_epoch": step_train_epoch, "predict": step_predict,
@@ -203,6 +210,27 @@ def print_table(rows: list[list[str]]) -> None:
         print(" | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
 
 
+def device_rows(args: argparse.Namespace, steps: set[str], label: str, workdir: str, device: str) -> list[list[str]]:
+    """Table rows of the train epoch and prediction steps of one work folder on one device."""
+    rows = []
+    if "train_epoch" in steps:
+        epoch = child("train_epoch", [workdir, args.run_split, device, str(args.cpu_train_patches)])
+        note = (f"extrapolated from {epoch['timed']} patches" if epoch["timed"] < epoch["items"] else "") + (
+            f", batch {epoch['batch']}")
+        rows.append(table_row("train epoch", label, device, epoch, note.lstrip(", ")))
+    ours = child("predict", [workdir, args.run_split, device]) if "predict" in steps else None
+    reference = child("predict_reference", [workdir, args.run_split, device, str(args.reference_windows)]) \
+        if "predict_reference" in steps else None
+    if ours:
+        ratio = f"{reference['seconds'] / ours['seconds']:.1f}x faster than reference-style" if reference else ""
+        rows.append(table_row("predict", label, device, ours, ratio))
+    if reference:
+        rows.append(table_row("predict, reference-style", label, device, reference,
+                              f"one call per window, extrapolated from {reference['timed']}; slice image "
+                              f"{reference['image_seconds']:.1f} s"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", action="append", default=[], metavar="LABEL=WORKDIR",
@@ -210,7 +238,8 @@ def main() -> None:
     parser.add_argument("--run-split", default="spatial", help="take each work folder's newest run of this split")
     parser.add_argument("--cpu-train-patches", type=int, default=256, help="patches timed per CPU train epoch")
     parser.add_argument("--reference-windows", type=int, default=200, help="windows timed reference-style")
-    parser.add_argument("--skip-prepare", action="store_true")
+    parser.add_argument("--skip-prepare", action="store_true", help="same as leaving prepare out of --steps")
+    parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated subset of {','.join(STEPS)}")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -220,22 +249,14 @@ def main() -> None:
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = []
+    steps = set(args.steps.split(",")) - ({"prepare"} if args.skip_prepare else set())
     for item in args.workdir:
         label, _, workdir = item.partition("=")
-        if not args.skip_prepare:
+        if "prepare" in steps:
             with tempfile.TemporaryDirectory(prefix="hazard-scale-") as scratch:
                 rows.append(table_row("prepare", label, "cpu", child("prepare", [workdir, scratch])))
         for device in devices:
-            epoch = child("train_epoch", [workdir, args.run_split, device, str(args.cpu_train_patches)])
-            note = (f"extrapolated from {epoch['timed']} patches" if epoch["timed"] < epoch["items"] else "") + (
-                f", batch {epoch['batch']}")
-            rows.append(table_row("train epoch", label, device, epoch, note.lstrip(", ")))
-            ours = child("predict", [workdir, args.run_split, device])
-            reference = child("predict_reference", [workdir, args.run_split, device, str(args.reference_windows)])
-            rows.append(table_row("predict", label, device, ours, f"{reference['seconds'] / ours['seconds']:.0f}x "
-                                                                  "faster than reference-style"))
-            rows.append(table_row("predict, reference-style", label, device, reference,
-                                  f"one call per window; extrapolated from {reference['timed']} windows"))
+            rows += device_rows(args, steps, label, workdir, device)
     print_table(rows)
 
 

@@ -6,7 +6,9 @@ training test trains a new run in a copy of it.
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -301,3 +303,22 @@ def test_cancel_stops_a_training_job(evaluated_root: Path, tmp_path: Path) -> No
     assert "cancelled" in state.message
     assert 0 < state.job_progress < 0.5
     assert len(state.param.run.objects) == 1  # the cancelled run has no model.pt: not listed
+
+
+def test_unfinished_runs_are_listed_apart_never_chosen(evaluated_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(evaluated_root, root, ignore=shutil.ignore_patterns("checkpoints", "products"))
+    trained = the_run(root)
+    copies = {"killed": 2**22 + 12345, "crashed": None}  # a pid no process has (above pid_max's default)
+    for name, pid in copies.items():
+        run = shutil.copytree(trained, trained.parent / name)
+        record = {"state": "running" if pid else "failed", "started": "2026-01-01T00:00:00+00:00", "pid": pid,
+                  "host": socket.gethostname(), "error": None if pid else "MemoryError: boom"}
+        (run / "status.json").write_text(json.dumps({"train": record}))
+    state = DashboardState(root=root, runner=JobRunner())
+    assert list(state.param.run.objects.values()) == [str(trained)]  # model.pt alone does not make a run
+    listed = RunChooser(state).unfinished()
+    assert "killed`: train interrupted: process 4206649" in listed and "--resume" in listed
+    assert "crashed`: train failed" in listed and "MemoryError: boom" in listed
+    with pytest.raises(HazardcoreError, match="not a trained run"):
+        state.open_run(trained.parent / "killed")
