@@ -66,6 +66,26 @@ def atomic_path(path: str | Path, before_replace: Callable[[Path], None] | None 
             tmp.unlink()
 
 
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete what killed writers left in ``folder``: hidden ``.NAME.*.tmp`` files and folders.
+
+    Call only where no other process is writing into ``folder`` (e.g. when a training run
+    starts or resumes: one writer per run).
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+    """
+    removed = sorted(Path(folder).glob(".*.tmp"))
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success swap it in for ``path``.

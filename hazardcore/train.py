@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hazardcore import metrics
-from hazardcore.atomic import write_text
+from hazardcore.atomic import remove_temporaries, write_text
 from hazardcore.augment import random_element, transform_batch
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
@@ -431,6 +431,8 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
             path.unlink(missing_ok=True)
         clear_outputs(folder)  # the model and everything predicted with it are about to change
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for stale in (folder, folder / "checkpoints"):  # half-written files of a killed earlier attempt
+        remove_temporaries(stale)
     configs = {"model": model_config.to_dict(), "train": train_config.to_dict()}
     write_text(json.dumps(configs, indent=2) + "\n", folder / "config.json")
     return Run(folder, model_config, train_config)

@@ -102,9 +102,11 @@ def test_sigkill_at_any_point_of_training_resumes_to_the_same_weights(tiny_workd
         process = hazard("train", str(killed), *TINY, "--resume")
         kill_during_epoch(process, killed_run, completed_epochs=completed, fraction=0.5)
         assert step_state(killed_run, "train") == "interrupted" and list_runs(killed) == []
+    (killed_run / "checkpoints" / ".joint_last.pt.x1.tmp").write_bytes(b"half a checkpoint")  # as a kill leaves
     finish(hazard("train", str(killed), *TINY, "--resume"))
 
     assert step_state(killed_run, "train") == "finished" and list_runs(killed) == [killed_run]
+    assert not list(killed_run.glob("**/.*.tmp"))  # what killed writers left is gone
     assert weights_sha256(killed_run / "model.pt") == weights_sha256(run / "model.pt")
     assert [r["train_loss"] for r in log_records(killed_run)] == [r["train_loss"] for r in log_records(run)]
 
