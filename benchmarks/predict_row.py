@@ -20,7 +20,7 @@ import torch
 
 from hazardcore.config import ModelConfig
 from hazardcore.datasets import PreparedCube
-from hazardcore.infer import load_model, strip_canvases, window_origins
+from hazardcore.infer import load_model, strip_canvases, strip_windows, window_origins
 from hazardcore.pipeline import find_run
 from hazardcore.predictors import ChannelScaling
 
@@ -53,9 +53,9 @@ def main() -> None:
     difference, n_windows = 0.0, 0
     for row in rows[len(rows) // 2:len(rows) // 2 + args.rows]:
         start = time.perf_counter()
-        strips = torch.from_numpy(strip_canvases(cube, scaling, int(row), cell_px, lead, width))
+        strips = strip_canvases(cube, scaling, int(row), cell_px, lead, width)
         totals["strip assembly"] += time.perf_counter() - start
-        windows = strips.unfold(3, size, 2 * cell_px).permute(0, 3, 1, 2, 4).reshape(-1, len(cube.channels), size, size)
+        windows = strip_windows(strips, size, 2 * cell_px)
         n_windows = len(windows)
         seconds, fp32 = forward(model, windows, args.batch_size, bf16=False)
         totals["forward fp32"] += seconds

@@ -101,6 +101,16 @@ def strip_canvas(block: np.ndarray, cube: PreparedCube, scaling: ChannelScaling,
     return canvas
 
 
+def strip_windows(strips: np.ndarray, size_px: int, stride_px: int) -> torch.Tensor:
+    """The (slice × column, channels, size, size) windows of (slice, channels, size, width) strips.
+
+    Windows start every ``stride_px`` pixels along the strip, slice-major.
+    """
+    n_channels = strips.shape[1]
+    windows = torch.from_numpy(strips).unfold(3, size_px, stride_px)
+    return windows.permute(0, 3, 1, 2, 4).reshape(-1, n_channels, size_px, size_px)
+
+
 def run_windows(model: HazardModel, windows: torch.Tensor, device: torch.device,
                 batch_size: int) -> dict[str, np.ndarray]:
     """``logit`` and ``density`` (n, patch, patch) of a stack of scaled windows."""
@@ -154,9 +164,7 @@ def predict_cells(model: HazardModel, cube: PreparedCube, scaling: ChannelScalin
     counts = np.zeros((n_rows, n_cols), dtype="int16")
     for row in tqdm(rows, desc="predict", unit="row", disable=not progress):
         strips = strip_canvases(cube, scaling, int(row), cell_px, lead, width)
-        windows = torch.from_numpy(strips).unfold(3, patch * cell_px, stride_cells * cell_px)
-        windows = windows.permute(0, 3, 1, 2, 4).reshape(-1, len(cube.channels), patch * cell_px, patch * cell_px)
-        out = run_windows(model, windows, device, batch_size)
+        out = run_windows(model, strip_windows(strips, patch * cell_px, stride_cells * cell_px), device, batch_size)
         top, bottom = max(int(row), 0), min(int(row) + patch, n_rows)
         for key, values in out.items():
             strip = strip_sum(values.reshape(n_slices, len(cols), patch, patch), cols, lead, width, stride_cells)

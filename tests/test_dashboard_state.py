@@ -303,6 +303,10 @@ def test_cancel_stops_a_training_job(evaluated_root: Path, tmp_path: Path) -> No
     assert "cancelled" in state.message
     assert 0 < state.job_progress < 0.5
     assert len(state.param.run.objects) == 1  # the cancelled run has no model.pt: not listed
+    from hazardcore.runstatus import read_status
+
+    status = read_status(root / "work" / "runs" / job.description.split()[-1])["train"]
+    assert status.state == "failed" and status.error.startswith("JobCancelledError"), status
 
 
 def test_unfinished_runs_are_listed_apart_never_chosen(evaluated_root: Path, tmp_path: Path) -> None:

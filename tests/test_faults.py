@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -111,20 +112,17 @@ def test_sigkill_at_any_point_of_training_resumes_to_the_same_weights(tiny_workd
     assert [r["train_loss"] for r in log_records(killed_run)] == [r["train_loss"] for r in log_records(run)]
 
 
-WRITER = """
-import sys, numpy as np, torch, xarray as xr
-from hazardcore import export
-from hazardcore.checkpoint import Checkpoint, save_checkpoint
-kind, path, value = sys.argv[1], sys.argv[2], float(sys.argv[3])
-values = np.full((32, 1024, 1024), value, dtype="float32")
-if kind == "checkpoint":
-    save_checkpoint(Checkpoint({}, {}, "hazard", {"w": torch.from_numpy(values)}, [], {}, []), path)
-else:
-    export.write_netcdf(xr.Dataset({"w": (("z", "y", "x"), values)}), path)
+WRITER = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_faults import write_version
+write_version(sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]))
 """
 
 
 def write_version(kind: str, path: Path, value: float) -> None:
+    """128 MiB of ``value`` as a checkpoint or a NetCDF file (also run by the killed writer process)."""
     values = np.full((32, 1024, 1024), value, dtype="float32")
     if kind == "checkpoint":
         save_checkpoint(Checkpoint({}, {}, "hazard", {"w": torch.from_numpy(values)}, [], {}, []), path)
@@ -221,25 +219,30 @@ def test_a_crash_between_manifest_and_rename_leaves_files_that_verify(tmp_path: 
     assert "pending" not in integrity.read_manifest(tmp_path)
 
 
-def test_failed_training_is_recorded_and_never_listed(tiny_workdir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("error", [SimulatedKillError("disk full (simulated)"), KeyboardInterrupt()],
+                         ids=["error", "ctrl-c"])
+def test_failed_training_is_recorded_and_never_listed(tiny_workdir: Path, tmp_path: Path, error: BaseException,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from hazardcore.cli import main
+
     workdir = tmp_path / "work"
     shutil.copytree(tiny_workdir, workdir)
     model, config = tiny_configs(max_epochs_susceptibility=2)
 
     def fail(record: dict[str, object]) -> None:
-        raise SimulatedKillError("disk full (simulated)")
+        raise error
 
-    with pytest.raises(SimulatedKillError):
+    with pytest.raises(type(error)):
         train(workdir, model, config, stage="all", callbacks=[fail])
     run = run_dir(workdir)
     status = read_status(run)["train"]
-    assert status.state == "failed" and status.error == "SimulatedKillError: disk full (simulated)"
+    expected = f"{type(error).__name__}: {error}".strip().rstrip(":")
+    assert status.state == "failed" and status.error == expected
     assert list_runs(workdir) == []
-    with pytest.raises(CheckpointError, match=r"train failed .*disk full"):
+    with pytest.raises(CheckpointError, match=rf"train failed .*{re.escape(expected)}"):
         predict_run(workdir, run)
-    from hazardcore.cli import main
-
     assert main(["runs", str(workdir)]) == 0
+    assert f"{run.name}  random split; train failed" in capsys.readouterr().out
 
 
 def test_a_fresh_training_makes_earlier_outputs_go(evaluated_root: Path, tmp_path: Path,
