@@ -6,7 +6,7 @@ peak host memory (RSS) is its own; device memory is ``torch.cuda.max_memory_allo
 
 - ``prepare``: ``hazardcore.prepare.prepare`` of the work folder's catalog into a scratch folder
   (CPU only: preparation does not use the GPU);
-- ``train epoch``: joint-stage training steps (forward + backward + Adam) of the run's model
+- ``train epoch``: training steps of both stages (susceptibility and density losses summed) (forward + backward + Adam) of the run's model
   configuration over the training patches, resident on the device. On the CPU an epoch over a
   study-area region takes longer than a benchmark should, so ``--cpu-train-patches`` patches are
   timed and the epoch time over all training patches is extrapolated from their throughput (the
@@ -88,7 +88,7 @@ def step_train_epoch(workdir: str, split: str, device_name: str, max_patches: st
 
     from hazardcore.config import ModelConfig, TrainConfig
     from hazardcore.infer import load_model
-    from hazardcore.train import autocast, load_training_data, stage_loss, to_device
+    from hazardcore.train import autocast, both_stages_loss, load_training_data, to_device
 
     device = torch.device(device_name)
     model, checkpoint = load_model(run_of(workdir, split) / "model.pt", device)
@@ -105,7 +105,7 @@ def step_train_epoch(workdir: str, split: str, device_name: str, max_patches: st
         for start in range(0, n_patches, train_config.batch_size):
             batch = {key: value[start:start + train_config.batch_size] for key, value in data.items()}
             with autocast(device):
-                loss, _ = stage_loss(model, "joint", batch, train_config)
+                loss = both_stages_loss(model, batch, train_config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

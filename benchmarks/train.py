@@ -1,7 +1,7 @@
 """Training throughput and the time of a full staged run; prints one table.
 
 Throughput is patches/s of forward + backward + optimiser step of the whole hazard model
-(susceptibility + density nets, the joint stage's work) on batches of real patches of the
+(susceptibility + density nets, both stages' work) on batches of real patches of the
 default region, for the default (128 px) and demo (64 px) configurations, on the CPU and,
 when one is present, on CUDA (bf16 autocast, channels-last, data resident on the GPU).
 The full run is ``train(..., stage="all")`` with the demo configuration on the default region.
@@ -23,7 +23,7 @@ import torch
 from hazardcore.config import ModelConfig, TrainConfig, demo_configs
 from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors
 from hazardcore.models import HazardModel, build_model
-from hazardcore.train import autocast, stage_loss, to_device, train
+from hazardcore.train import autocast, both_stages_loss, to_device, train
 
 
 def default_workdir(scratch: Path) -> Path:
@@ -38,7 +38,7 @@ def default_workdir(scratch: Path) -> Path:
 
 def throughput(workdir: Path, model_config: ModelConfig, device: torch.device, steps: int,
                batch_size: int) -> float:
-    """Patches per second of joint-stage training steps."""
+    """Patches per second of training steps of both stages (susceptibility and density losses summed)."""
     cube = PreparedCube.open(workdir)
     samples = cube.samples()[: batch_size * 4]
     data = to_device(load_tensors(PatchDataset(cube, samples), model_config.cell_px), device)
@@ -57,7 +57,7 @@ def throughput(workdir: Path, model_config: ModelConfig, device: torch.device, s
         start = (i % n_batches) * batch_size
         batch = {key: value[start:start + batch_size] for key, value in data.items()}
         with autocast(device):
-            loss, _ = stage_loss(model, "joint", batch, config)
+            loss = both_stages_loss(model, batch, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

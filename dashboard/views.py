@@ -417,8 +417,9 @@ class TrainView(StateView):
                                f"Loss ({self._stages()})", "loss", logy=False)
 
     def metric_curves(self, **_: Any) -> hv.Overlay:
-        """Validation AUC (susceptibility stage) and R / MAE (density stages) per epoch."""
-        return elements.curves(self._log(), "step", ["val_auc", "val_r", "val_mae"], "Validation metrics", "value")
+        """Validation AUC (susceptibility) and, on positive cells, R and mean ratio (density) per epoch."""
+        return elements.curves(self._log(), "step", ["val_auc", "val_r_positive", "val_mean_ratio_positive"],
+                               "Validation metrics", "value")
 
     def _stages(self) -> str:
         log = self._log()

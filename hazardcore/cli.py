@@ -79,8 +79,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-STAGE_COLUMNS = ("epoch", "val_loss", "val_auc", "val_f1", "val_mae", "val_r", "val_r_positive",
-                 "val_nonzero_positive", "oracle_auc", "oracle_r_positive")
+STAGE_COLUMNS = ("epoch", "val_loss", "val_auc", "val_f1", "val_mae_positive", "val_r_positive",
+                 "val_mean_ratio_positive", "val_nonzero_positive", "oracle_auc", "oracle_r_positive")
 
 
 def apply_overrides(model_config: Any, train_config: Any, items: list[str]) -> tuple[Any, Any]:
@@ -146,8 +146,8 @@ def metrics_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
     sources = {"model": metrics} | metrics.get("baselines", {}) | (
         {"oracle": metrics["oracle"]} if "oracle" in metrics else {})
     columns = [("susceptibility", "auc"), ("susceptibility", "f1"), ("susceptibility", "iou"),
-               ("susceptibility", "ece"), ("density", "mae"), ("density", "pearson_r"),
-               ("density", "mae_positive"), ("density", "pearson_r_positive")]
+               ("susceptibility", "ece"), ("density", "hazard_total_ratio"), ("density", "mae"),
+               ("density", "pearson_r"), ("density", "mae_positive"), ("density", "pearson_r_positive")]
     header = ("source", "  ".join(f"{key:>18}" for _, key in columns))
     return [header] + [(name, "  ".join(f"{source[block][key]:>18.4f}" for block, key in columns))
                        for name, source in sources.items()]
@@ -246,15 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_cmd_prepare)
     tr = sub.add_parser("train", help="train the susceptibility and density networks in stages",
-                        description="Train on WORKDIR's prepared data: susceptibility, the density "
-                                    "curriculum (log -> original scale -> all cells) and joint fine-tuning, "
-                                    "with early stopping on a spatial-block validation split. The run goes "
+                        description="Train on WORKDIR's prepared data: susceptibility, then the density "
+                                    "given occurrence (likelihood on positive cells), each with early stopping "
+                                    "on the split's validation side. The run goes "
                                     "to WORKDIR/runs/<config hash> (log.jsonl, checkpoints, model.pt).")
     tr.add_argument("workdir", type=Path, help="folder written by `hazard prepare`")
     tr.add_argument("--config", choices=["default", "demo"], default="default",
                     help="default = METHOD.md values (ResNet-18 U-Net, 128 px, up to 500 epochs); "
                          "demo = 64 px patches, narrow decoder, few epochs (minutes on a CPU)")
-    tr.add_argument("--stage", choices=["all", "susceptibility", "density", "joint"], default="all",
+    tr.add_argument("--stage", choices=["all", "susceptibility", "density"], default="all",
                     help="stages to run; later stages start from earlier stages' best weights")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run where it stopped")
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",

@@ -62,6 +62,13 @@ class ModelConfig(Config):
     density_hidden = param.List(default=[512, 256, 128, 64, 32, 16], item_type=int,
                                 doc="widths of the six dense blocks")
     density_dropout = param.Number(default=0.2, bounds=(0.0, 0.9), doc="dropout in dense blocks")
+    density_offset = param.Boolean(default=True, doc="scale the density given occurrence by the count factor "
+                                                     "Λ/(1 − e^(−Λ)) of the susceptibility net's probability "
+                                                     "(learned from every cell); the head learns the size term")
+    density_head: param.Selector = param.Selector(
+        default="gamma", objects=["gamma", "lognormal", "egpd", "mae"],
+        doc="distribution of the density given occurrence, fitted by likelihood on positive cells (its mean "
+            "is the hazard's density); 'mae' is the original study's loss, whose optimum is the median")
 
 
 class TrainConfig(Config):
@@ -69,21 +76,29 @@ class TrainConfig(Config):
 
     seed = param.Integer(default=0, doc="random seed (weights, batch order, dropout)")
     batch_size = param.Integer(default=16, bounds=(1, None), doc="patches per step")
-    learning_rate = param.Number(default=1e-3, bounds=(0.0, 1.0), inclusive_bounds=(False, True))
+    learning_rate = param.Number(default=1e-3, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
+                                 doc="Adam's initial learning rate (susceptibility)")
+    learning_rate_density = param.Number(default=5e-4, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
+                                         doc="Adam's initial learning rate (density given occurrence)")
     decay_rate = param.Number(default=0.96, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
                               doc="learning rate × decay_rate every decay_steps steps")
     decay_steps = param.Integer(default=1000, bounds=(1, None))
     max_epochs_susceptibility = param.Integer(default=500, bounds=(1, None))
-    max_epochs_density = param.Integer(default=200, bounds=(1, None), doc="per curriculum step")
-    max_epochs_joint = param.Integer(default=20, bounds=(1, None))
-    patience = param.Integer(default=10, bounds=(1, None), doc="epochs without validation improvement")
+    max_epochs_density = param.Integer(default=200, bounds=(1, None),
+                                       doc="density-given-occurrence stage (positive cells only)")
+    patience = param.Integer(default=10, bounds=(1, None), doc="epochs without validation improvement "
+                                                               "(susceptibility)")
+    weight_average_decay = param.Number(default=0.99, bounds=(0.0, 0.9999),
+                                        doc="decay of the moving average of the weights that each epoch is scored "
+                                            "and kept with (0 = the live weights)")
+    patience_density = param.Integer(default=20, bounds=(1, None),
+                                     doc="epochs without improvement of the validation likelihood (density)")
     augment = param.Boolean(default=True, doc="random 90° rotations and reflections of training patches, "
                                               "aspect channels turned with them")
     loss: param.Selector = param.Selector(default="focal_tversky", objects=["focal_tversky", "bce"])
     tversky_alpha = param.Number(default=0.3, bounds=(0.0, 1.0), doc="weight of false positives")
     tversky_beta = param.Number(default=0.7, bounds=(0.0, 1.0), doc="weight of false negatives")
     tversky_gamma = param.Number(default=1.0, bounds=(0.1, 10.0), doc="focal exponent 1/γ")
-    joint_density_weight = param.Number(default=1.0, bounds=(0.0, None), doc="density loss weight in joint")
     split_block_patches = param.Integer(default=2, bounds=(1, None),
                                         doc="spatial split: block edge in base-lattice patches")
     split: param.Selector = param.Selector(default="spatial", objects=["spatial", "random", "temporal", "forward"],
@@ -116,9 +131,9 @@ def demo_configs() -> tuple[ModelConfig, TrainConfig]:
     0.877; benchmarks/RESULTS.md), and its probabilities need less calibration.
     """
     model = ModelConfig(encoder_depth=4, decoder_channels=[64, 32, 16, 8], cell_px=16,
-                        density_conv_channels=16, density_hidden=[128, 64, 64, 32, 32, 16])
+                        density_conv_channels=16, density_hidden=[128, 64, 64, 32, 32, 16], density_dropout=0.0)
     train = TrainConfig(batch_size=16, learning_rate=2e-3, decay_steps=200, max_epochs_susceptibility=12,
-                        max_epochs_density=4, max_epochs_joint=2, patience=4, loss="bce")
+                        max_epochs_density=60, patience=4, patience_density=10, loss="bce")
     return model, train
 
 

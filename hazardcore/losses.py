@@ -1,4 +1,5 @@
-"""Losses over 1 km cells (METHOD.md §5): focal Tversky, binary cross-entropy, masked MAE.
+"""Losses over 1 km cells (METHOD.md §5): focal Tversky, binary cross-entropy, masked MAE,
+and the likelihoods of the density-given-occurrence heads (:mod:`hazardcore.density_heads`).
 
 Inputs are per-cell tensors of one shape, (B, patch_cells, patch_cells), with a boolean
 ``valid`` of the same shape: cells outside the study area or without data are left out

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from hazardcore import density_heads
 from hazardcore.config import ModelConfig
 from hazardcore.errors import CheckpointError, ConfigError, describe
 
@@ -168,12 +169,14 @@ def _dense_block(width_in: int, width_out: int, dropout: float) -> nn.Sequential
 
 
 class DensityNet(nn.Module):
-    """Per-cell landslide area density regressor (METHOD.md §5), in % of the cell, ≥ 0.
+    """Per-cell distribution of the landslide area density given occurrence (METHOD.md §5).
 
     Each cell image (C, cell_px, cell_px) passes one convolution block (3×3 conv,
     BatchNorm2d, ReLU, 2×2 max-pool), is flattened, passes the dense blocks (Linear,
     BatchNorm1d, ReLU, Dropout; widths ``density_hidden``, six by default) and a final
-    Linear → ReLU.
+    Linear giving the raw parameters of the configured ``density_head``
+    (:mod:`hazardcore.density_heads`): no ReLU, whose zero gradient below 0 left cells
+    stuck at a density of 0; the heads' links (exp, softplus) keep every parameter valid.
 
     Parameters
     ----------
@@ -199,15 +202,24 @@ class DensityNet(nn.Module):
         widths = [width * (config.cell_px // 2) ** 2, *config.density_hidden]
         blocks = [_dense_block(a, b, config.density_dropout) for a, b in itertools.pairwise(widths)]
         self.dense = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.Linear(widths[-1], 1), nn.ReLU())
+        density_heads.check_head(config.density_head)
+        self.head = nn.Linear(widths[-1], density_heads.N_PARAMETERS[config.density_head])
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Per-cell density (B, patch_cells, patch_cells) of a batch (B, C, P, P)."""
+        """Raw head parameters (B, patch_cells, patch_cells, n_parameters) of a batch (B, C, P, P)."""
         check_image_shape(self.config, image.shape)
         cell_px = int(self.config.cell_px)
         values = self.head(self.dense(self.conv(patch_to_cells(image, cell_px))))
         n = image.shape[-1] // cell_px
-        return values.reshape(image.shape[0], n, n)
+        return values.reshape(image.shape[0], n, n, -1)
+
+    def offset(self, logit: torch.Tensor) -> torch.Tensor | None:
+        """Log offset of the distribution from the susceptibility logits (``None`` without ``density_offset``)."""
+        return density_heads.occurrence_offset(logit.detach()) if self.config.density_offset else None
+
+    def mean(self, raw: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+        """E[density | occurrence] (%, (B, n, n)) of raw head outputs and the cells' susceptibility logits."""
+        return density_heads.expected_density(self.config.density_head, raw, self.offset(logit))
 
 
 class HazardModel(nn.Module):
@@ -231,12 +243,12 @@ class HazardModel(nn.Module):
         Returns
         -------
         dict of str to Tensor
-            ``logit``, ``probability`` (sigmoid of logit), ``density`` (% of the cell,
-            ≥ 0) and ``hazard`` (probability × density).
+            ``logit``, ``probability`` (sigmoid of logit, uncalibrated), ``density``
+            (E[density | occurrence], % of the cell) and ``hazard`` (probability × density).
         """
         logit = self.susceptibility(image)
         probability = torch.sigmoid(logit)
-        density = self.density(image)
+        density = self.density.mean(self.density(image), logit)
         return {"logit": logit, "probability": probability, "density": density,
                 "hazard": probability * density}
 

@@ -1,21 +1,34 @@
-"""Staged training of the ensemble (METHOD.md §6), resumable and deterministic on the CPU.
+"""Training of the ensemble (METHOD.md §6), resumable and deterministic on the CPU.
 
-Stages, each initialised from the previous one's best weights:
-``susceptibility`` (focal Tversky on presence); the density curriculum ``density_log``
-(positive cells, target log(1 + density)), ``density_positive`` (positive cells, original
-scale) and ``density_all`` (all cells); ``joint`` fine-tuning of the combined model
-(susceptibility loss + MAE of hazard on all cells + MAE of density on positive cells, so
-the density head keeps its meaning of density *given* occurrence).
+Two stages, each early-stopped on its own validation score:
 
-Every epoch writes the stage's last checkpoint (weights, optimiser, scheduler and
-early-stopping state) and a line of the run's ``log.jsonl``; the best epoch by validation
-loss is kept. Batch order, augmentation and dropout draws depend only on (seed, stage,
-epoch), so a run killed at any point and resumed ends with the same weights. Data stays
-resident (in memory, or on the GPU).
+* ``susceptibility``: the U-Net on presence (focal Tversky or BCE) over every valid cell;
+* ``density``: the density-given-occurrence head, trained on **positive** cells only by
+  the likelihood of its distribution (:mod:`hazardcore.density_heads`), so its mean is
+  E[density | occurrence] and hazard = calibrated probability × that mean is the expected
+  density.
+
+The original study's curriculum (log-target MAE → MAE on positives → MAE on all cells,
+then a joint MAE of p × density on all cells) is not used: MAE over cells that are ~85 %
+zeros has its optimum at the *unconditional* median, 0 wherever P < 0.5, and pulled half
+of the positive cells' density to zero (measured, benchmarks/RESULTS.md). A joint stage
+with a hurdle likelihood would add nothing: the two networks share no parameter, so the
+hurdle log-likelihood (Bernoulli occurrence + density given occurrence) is maximised by
+training each on its own term, which is what the two stages do.
+
+Each epoch is scored, and the best one kept, with a moving average of the weights
+(:mod:`hazardcore.averaging`; ``weight_average_decay``), which removes most of the
+epoch-to-epoch noise of a small validation set. Every epoch writes the stage's last
+checkpoint (live and averaged weights, optimiser, scheduler and early-stopping state) and a
+line of the run's ``log.jsonl``; the best epoch by validation loss is kept. Batch order,
+augmentation and dropout draws depend only on (seed, stage, epoch), so a run killed at any
+point and resumed ends with the same weights. Data stays resident (in memory, or on the
+GPU).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -31,19 +44,21 @@ from tqdm.auto import tqdm
 from hazardcore import metrics
 from hazardcore.atomic import remove_temporaries, write_text
 from hazardcore.augment import random_element, transform_batch
+from hazardcore.averaging import WeightAverage
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, valid_pixels
+from hazardcore.density_heads import expected_density, head_loss, occurrence_offset
 from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
 from hazardcore.errors import ConfigError, describe
-from hazardcore.losses import masked_mae, susceptibility_loss
+from hazardcore.losses import susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input
 from hazardcore.predictors import ChannelScaling, fit_scaling
 from hazardcore.runstatus import clear_outputs, recording
 from hazardcore.splits import Split, make_split
 
-STAGES = ("susceptibility", "density_log", "density_positive", "density_all", "joint")
-STAGE_GROUPS = {"susceptibility": STAGES[:1], "density": STAGES[1:4], "joint": STAGES[4:], "all": STAGES}
+STAGES = ("susceptibility", "density")
+STAGE_GROUPS = {"susceptibility": STAGES[:1], "density": STAGES[1:], "all": STAGES}
 Batch = dict[str, torch.Tensor]
 Callback = Callable[[dict[str, Any]], None]
 
@@ -129,54 +144,64 @@ def oracle_scores(cube: PreparedCube, samples: np.ndarray, validation: Batch) ->
 
 def stage_module(model: HazardModel, stage: str) -> torch.nn.Module:
     """The part of the model a stage optimises."""
-    if stage == "susceptibility":
-        return model.susceptibility
-    return model.density if stage.startswith("density") else model
+    return model.susceptibility if stage == "susceptibility" else model.density
 
 
-def stage_outputs(module: torch.nn.Module, stage: str, image: torch.Tensor) -> Batch:
-    """Forward of a stage's module (see :func:`stage_module`) as float outputs keyed by name."""
+def stage_outputs(module: torch.nn.Module, stage: str, image: torch.Tensor,
+                  model: HazardModel | None = None) -> Batch:
+    """Forward of a stage's module (see :func:`stage_module`) as float outputs keyed by name.
+
+    The density stage also returns ``logit``, the trained (frozen, eval-mode) susceptibility
+    net's cell logits that the density's occurrence offset is computed from.
+    """
     out = module(image)
     if stage == "susceptibility":
         return {"logit": out.float()}
-    if stage.startswith("density"):
-        return {"density": out.float()}
-    return {key: value.float() for key, value in out.items()}
+    offset_logit = frozen_logit(model, image) if model is not None and model.config.density_offset \
+        else torch.zeros_like(out[..., 0])
+    return {"raw": out.float(), "logit": offset_logit}
 
 
-def stage_objective(stage: str, out: Batch, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
+@torch.no_grad()
+def frozen_logit(model: HazardModel, image: torch.Tensor) -> torch.Tensor:
+    """Cell logits of the trained susceptibility net in eval mode, without gradients."""
+    model.susceptibility.eval()
+    return model.susceptibility(image).float()
+
+
+def stage_objective(stage: str, out: Batch, batch: Batch, config: TrainConfig,
+                    model_config: ModelConfig) -> tuple[torch.Tensor, Batch]:
     """Loss of a stage from its outputs on a batch, and the predictions (probability / density in %)."""
     valid, presence, density = batch["valid"], batch["presence"], batch["density"]
-    positive = presence > 0
     if stage == "susceptibility":
         logit = out["logit"]
         return susceptibility_loss(logit, presence, valid, config), {"probability": torch.sigmoid(logit)}
-    if stage.startswith("density"):
-        predicted = out["density"]
-        if stage == "density_log":
-            loss = masked_mae(predicted, torch.log1p(density), valid, mask=positive)
-            return loss, {"density": torch.expm1(predicted)}
-        mask = positive if stage == "density_positive" else None
-        return masked_mae(predicted, density, valid, mask=mask), {"density": predicted}
-    loss = susceptibility_loss(out["logit"], presence, valid, config) + config.joint_density_weight * (
-        masked_mae(out["hazard"], density, valid) + masked_mae(out["density"], density, valid, mask=positive))
-    return loss, out
+    head = model_config.density_head
+    offset = occurrence_offset(out["logit"]) if model_config.density_offset else None
+    loss = head_loss(head, out["raw"], density, valid.bool() & (presence > 0), offset)
+    return loss, {"density": expected_density(head, out["raw"], offset)}
 
 
 def stage_loss(model: HazardModel, stage: str, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
     """Loss of a stage on a batch, and the predictions (probability / density on the % scale)."""
-    out = stage_outputs(stage_module(model, stage), stage, batch["image"])
-    return stage_objective(stage, out, batch, config)
+    out = stage_outputs(stage_module(model, stage), stage, batch["image"], model)
+    return stage_objective(stage, out, batch, config, model.config)
+
+
+def both_stages_loss(model: HazardModel, batch: Batch, config: TrainConfig) -> torch.Tensor:
+    """Sum of the two stages' losses on one batch: the training work of both networks (for benchmarks)."""
+    losses = [stage_loss(model, stage, batch, config)[0] for stage in STAGES]
+    return torch.stack(losses).sum()
 
 
 def stage_samples(data: Batch, stage: str) -> Batch:
-    """Density stages on positives train only on patches holding a positive valid cell."""
+    """The density stage trains only on patches holding a positive valid cell."""
     keep = data["valid"].flatten(1).any(dim=1)
-    if stage in ("density_log", "density_positive"):
+    if stage == "density":
         keep &= ((data["presence"] > 0) & data["valid"]).flatten(1).any(dim=1)
     if not keep.any():
         raise ConfigError(describe(f"stage {stage} has no training patch" + (
-            " with a positive cell" if stage.startswith("density_") and stage != "density_all" else ""),
+            " with a positive cell" if stage == "density" else ""),
             found=f"{len(keep)} training patches", fix="use a larger region or smaller held-out fractions "
                                                          "(validation_fraction, test_fraction)"))
     return {key: value[keep] for key, value in data.items()}
@@ -219,8 +244,11 @@ def augmenter(data: TrainingData) -> Callable[[Batch, torch.Generator], Batch]:
 def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig, epoch: int,
                 optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
                 device: torch.device, augment: Callable[[Batch, torch.Generator], Batch] | None = None,
-                ranks: Ranks | None = None, module: torch.nn.Module | None = None) -> float:
+                ranks: Ranks | None = None, module: torch.nn.Module | None = None,
+                average: WeightAverage | None = None) -> float:
     """One pass over the training data; returns the mean batch loss.
+
+    ``average``, when given, folds the weights in after every optimiser step.
 
     In a distributed run (``ranks``), ``module`` is the stage's part of the model (see
     :func:`stage_module`) wrapped by ``ranks.wrap``: each rank forwards its shard of every
@@ -239,12 +267,14 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
         if augment is not None:
             batch = augment(batch, generator)
         with autocast(device):
-            out = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"]))
-            loss, _ = stage_objective(stage, out, batch, config)
+            out = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"], model))
+            loss, _ = stage_objective(stage, out, batch, config, model.config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update()
         losses.append(loss.detach())
     return float(torch.stack(losses).mean())
 
@@ -274,17 +304,22 @@ def evaluate(model: HazardModel, stage: str, data: Batch, config: TrainConfig) -
 
 
 def score(key: str, values: np.ndarray, presence: np.ndarray, density: np.ndarray) -> dict[str, float]:
-    """Susceptibility (AUC, F1) or density (MAE, R, on all and on positive cells) scores."""
+    """Susceptibility (AUC, F1) or density-given-occurrence scores on the positive cells.
+
+    Density: MAE, Pearson R, the ratio of the mean predicted to the mean observed density
+    (1 for a conditional mean) and the share of positives predicted above 0.05 %.
+    """
     if key == "probability":
         both = 0 < presence.sum() < presence.size
         return {"val_auc": metrics.auc(presence, values) if both else math.nan,
                 "val_f1": metrics.f1(presence, values)}
-    out = {"val_mae": metrics.mae(density, values), "val_r": metrics.or_nan(metrics.pearson_r, density, values)}
-    if presence.any():
-        out |= {"val_mae_positive": metrics.mae(density[presence], values[presence]),
-                "val_r_positive": metrics.or_nan(metrics.pearson_r, density[presence], values[presence]),
-                "val_nonzero_positive": float(np.mean(values[presence] > 1e-3))}
-    return out
+    if not presence.any():
+        return {}
+    observed, predicted = density[presence], values[presence]
+    return {"val_mae_positive": metrics.mae(observed, predicted),
+            "val_r_positive": metrics.or_nan(metrics.pearson_r, observed, predicted),
+            "val_mean_ratio_positive": float(predicted.mean() / observed.mean()) if observed.mean() > 0 else math.nan,
+            "val_nonzero_positive": float(np.mean(predicted > 0.05))}
 
 
 @dataclass
@@ -327,9 +362,17 @@ def make_checkpoint(run: Run, model: HazardModel, data: TrainingData, state: dic
 
 def max_epochs(stage: str, config: TrainConfig) -> int:
     """Epoch limit of a stage."""
-    if stage == "susceptibility":
-        return config.max_epochs_susceptibility
-    return config.max_epochs_density if stage.startswith("density") else config.max_epochs_joint
+    return config.max_epochs_susceptibility if stage == "susceptibility" else config.max_epochs_density
+
+
+def learning_rate(stage: str, config: TrainConfig) -> float:
+    """Initial learning rate of a stage."""
+    return float(config.learning_rate if stage == "susceptibility" else config.learning_rate_density)
+
+
+def patience(stage: str, config: TrainConfig) -> int:
+    """Epochs without validation improvement before a stage stops."""
+    return config.patience if stage == "susceptibility" else config.patience_density
 
 
 def decay(config: TrainConfig) -> Callable[[int], float]:
@@ -347,13 +390,15 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
     config, device = run.train_config, ranks.device
     train_data = to_device(stage_samples(data.train, stage), device)
     validation = to_device(data.validation, device)
-    optimizer = torch.optim.Adam(stage_module(model, stage).parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(stage_module(model, stage).parameters(), lr=learning_rate(stage, config))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay(config))
     state: dict[str, Any] = {"stage": stage, "epoch": 0, "best_loss": math.inf, "best_epoch": -1,
                              "bad_epochs": 0, "done": False}
+    average = WeightAverage(stage_module(model, stage), config.weight_average_decay) \
+        if config.weight_average_decay > 0 else None
     last = run.checkpoint(stage, "last")
     if resume and last.exists():
-        state = restore(load_checkpoint(last), model, optimizer, scheduler)
+        state = restore(load_checkpoint(last), model, optimizer, scheduler, average)
     if resume and ranks.is_main:  # epochs logged after the last checkpoint (a kill before it was written)
         run.forget_after(stage, state["epoch"])
     module = ranks.wrap(stage_module(model, stage))
@@ -362,21 +407,23 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
     while not state["done"]:
         started = time.perf_counter()
         train_loss = train_epoch(model, stage, train_data, config, state["epoch"], optimizer, scheduler, device,
-                                 augmenter(data) if config.augment else None, ranks, module)
-        record = ranks.broadcast({"stage": stage, "epoch": state["epoch"], "train_loss": train_loss,
-                                  "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
-                                 if ranks.is_main else None)
-        seconds = time.perf_counter() - started
-        patches = min(len(train_data["image"]), config.samples_per_epoch or len(train_data["image"]))
-        record |= {"seconds": seconds, "patches_per_s": patches / seconds}
-        improved = record["val_loss"] < state["best_loss"]
-        state = advance(state, record, improved, limit, config.patience)
-        if ranks.is_main:
-            if improved:
+                                 augmenter(data) if config.augment else None, ranks, module, average)
+        with averaged(average):  # scored and kept: the averaged weights
+            record = ranks.broadcast({"stage": stage, "epoch": state["epoch"], "train_loss": train_loss,
+                                      "lr": scheduler.get_last_lr()[0], **evaluate(model, stage, validation, config)}
+                                     if ranks.is_main else None)
+            seconds = time.perf_counter() - started
+            patches = min(len(train_data["image"]), config.samples_per_epoch or len(train_data["image"]))
+            record |= {"seconds": seconds, "patches_per_s": patches / seconds}
+            improved = record["val_loss"] < state["best_loss"]
+            state = advance(state, record, improved, limit, patience(stage, config))
+            if ranks.is_main and improved:
                 save_checkpoint(make_checkpoint(run, model, data, state | {"metrics": record}),
                                 run.checkpoint(stage, "best"))
+        if ranks.is_main:
             run.log(record)
-            save_checkpoint(make_checkpoint(run, model, data, state | optimiser_state(optimizer, scheduler)), last)
+            save_checkpoint(make_checkpoint(run, model, data, state | optimiser_state(optimizer, scheduler, average)),
+                            last)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{record['val_loss']:.4f}",
                         rate=f"{record['patches_per_s']:.0f}/s")
@@ -400,19 +447,28 @@ def advance(state: dict[str, Any], record: dict[str, Any], improved: bool, limit
     return state | {"epoch": epoch, "done": epoch >= limit or state["bad_epochs"] >= patience}
 
 
-def optimiser_state(optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
+def averaged(average: WeightAverage | None) -> Any:
+    """The averaged weights swapped into the live module, or a no-op context without an average."""
+    return average.swapped_in() if average is not None else contextlib.nullcontext()
+
+
+def optimiser_state(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                    average: WeightAverage | None = None) -> dict[str, Any]:
     """What a resumed stage needs besides the weights."""
-    return {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    out = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    return out | ({"weight_average": average.state_dict()} if average is not None else {})
 
 
 def restore(checkpoint: Checkpoint, model: HazardModel, optimizer: torch.optim.Optimizer,
-            scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
-    """Load a stage's last checkpoint; return its early-stopping state."""
+            scheduler: torch.optim.lr_scheduler.LRScheduler, average: WeightAverage | None = None) -> dict[str, Any]:
+    """Load a stage's last checkpoint (live and averaged weights); return its early-stopping state."""
     model.load_state_dict(checkpoint.weights)
     state = dict(checkpoint.state)
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
+    if average is not None:
+        average.load_state_dict(state.pop("weight_average"))
+    state.pop("weight_average", None)
     state.pop("torch_rng", None)  # written by earlier versions; every epoch now seeds its own draws
     return state
 
@@ -457,7 +513,7 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
     model_config, train_config
         Configurations (their hash names the run).
     stage
-        ``all``, ``susceptibility``, ``density`` or ``joint``.
+        ``all``, ``susceptibility`` or ``density``.
     resume
         Continue an interrupted run: finished stages are skipped (their best weights
         loaded) and the interrupted one continues from its last epoch.

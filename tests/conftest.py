@@ -64,7 +64,7 @@ def tiny_run_configs() -> tuple:  # type: ignore[type-arg]
 
     model = ModelConfig(cell_px=8, encoder_depth=3, decoder_channels=[16, 8, 4], density_conv_channels=4,
                         density_hidden=[16, 8])
-    config = TrainConfig(batch_size=8, max_epochs_susceptibility=2, max_epochs_density=1, max_epochs_joint=1,
+    config = TrainConfig(batch_size=8, max_epochs_susceptibility=2, max_epochs_density=1,
                          split="random", device="cpu", num_threads=1, loss="bce")
     return model, config
 

@@ -11,7 +11,7 @@ processes, gloo) and compare with one process:
   configuration on the tiny region) must give the single-process run's log and weights. Longer
   runs drift apart by rounding alone, since Adam's first steps amplify gradients that are zero
   up to rounding (two single-process runs with 1 and 2 threads already differ by ~3e-3 after
-  the density curriculum), which is why the density stages are checked per step.
+  the density stage), which is why the density stage is checked per step.
 """
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def distributed_gradients(out: Path) -> None:
             model = synchronise_batch_norm(initial_model(), ranks.device)
             module = ranks.wrap(stage_module(model, stage))
             batch = probe_batch(n)
-            outputs = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"]))
-            loss, _ = stage_objective(stage, outputs, batch, tiny_configs()[1])
+            outputs = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"], model))
+            loss, _ = stage_objective(stage, outputs, batch, tiny_configs()[1], model.config)
             loss.backward()
             results[f"{stage}/{n}"] = {name: p.grad.clone() for name, p in model.named_parameters()
                                        if p.grad is not None}

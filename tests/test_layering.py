@@ -9,8 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
 # A module may import only modules to its left. Unknown modules fail the test: place them.
 ORDER = ["errors", "units", "atomic", "integrity", "runstatus", "config", "metrics", "grid", "points", "polygons",
          "catalog", "terrain", "triggers", "predictors",
-         "inventory", "patches", "splits", "datasets", "augment", "models", "losses", "checkpoint",
-         "distributed", "train", "infer",
+         "inventory", "patches", "splits", "datasets", "augment", "density_heads", "models", "losses", "checkpoint",
+         "distributed", "averaging", "train", "infer",
          "hazard", "baselines", "evaluate", "report", "export",
          "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "chunked", "prepare", "langtang",
          "pipeline", "cli"]
