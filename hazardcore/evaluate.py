@@ -8,7 +8,15 @@ given occurrence (%). All are scored the same way on the same test cells:
   (maximum F1; the source's own threshold), ECE of the probability;
 * density: MAE and Pearson R of the expected density (probability × density given
   occurrence, the hazard) against the observed density over all test cells, and MAE and R
-  of the density given occurrence over the positive test cells.
+  of the density given occurrence over the positive test cells;
+* hazard as an expectation: ``hazard_total_ratio`` = Σ hazard / Σ observed density over the
+  test cells, overall and per slice (1 for an unbiased expected density), the ratio of the
+  mean density given occurrence to the mean observed over positive cells, and the share of
+  positive cells predicted below 0.05 %;
+* against the known truth (synthetic cases): ``r_density_vs_truth``, R of the density given
+  occurrence with the true one over the positive test cells (free of the sampling noise
+  that caps R against observations), and ``r_logit_vs_truth``, R of the probability's logit
+  with the true logit over all test cells.
 
 Metrics are computed by :mod:`hazardcore.metrics` on plain arrays; this module only
 selects cells and assembles the ``metrics.json`` dictionary (schema in the README).
@@ -34,17 +42,44 @@ def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, thresho
             "threshold": float(threshold), "ece": metrics.expected_calibration_error(presence, probability)}
 
 
+LOW_DENSITY_PERCENT = 0.05  # a positive cell predicted below this has a collapsed density
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is not positive."""
+    return float(numerator / denominator) if denominator > 0 else math.nan
+
+
 def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.ndarray,
                    given: np.ndarray) -> dict[str, float]:
-    """MAE / R of the hazard on all cells and of the density given occurrence on positive cells."""
+    """MAE / R and total ratio of the hazard on all cells; MAE / R / level of the density on positives."""
     expected = probability * given
     positive = presence.astype(bool)
     out = {"mae": metrics.mae(observed, expected), "pearson_r": metrics.or_nan(metrics.pearson_r, observed, expected),
-           "mae_positive": math.nan, "pearson_r_positive": math.nan, "n_positive": int(positive.sum())}
+           "hazard_total_ratio": ratio(float(expected.sum()), float(observed.sum())),
+           "mae_positive": math.nan, "pearson_r_positive": math.nan, "mean_ratio_positive": math.nan,
+           "positive_below_0.05": math.nan, "n_positive": int(positive.sum())}
     if positive.any():
         out |= {"mae_positive": metrics.mae(observed[positive], given[positive]),
-                "pearson_r_positive": metrics.or_nan(metrics.pearson_r, observed[positive], given[positive])}
+                "pearson_r_positive": metrics.or_nan(metrics.pearson_r, observed[positive], given[positive]),
+                "mean_ratio_positive": ratio(float(given[positive].mean()), float(observed[positive].mean())),
+                "positive_below_0.05": float(np.mean(given[positive] < LOW_DENSITY_PERCENT))}
     return out
+
+
+def logit(probability: np.ndarray) -> np.ndarray:
+    """ln(p / (1 − p)) with p clipped to [1e-6, 1 − 1e-6]."""
+    p = np.clip(np.asarray(probability, dtype="float64"), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndarray) -> dict[str, float]:
+    """R of the density given occurrence (positive cells) and of the logit (all cells) with the truth."""
+    positive = cells & presence.astype(bool)
+    return {"r_density_vs_truth": metrics.or_nan(metrics.pearson_r, source["density"][positive],
+                                                 truth["density"][positive]),
+            "r_logit_vs_truth": metrics.or_nan(metrics.pearson_r, logit(source["probability"][cells]),
+                                               logit(truth["probability"][cells]))}
 
 
 def score_cells(source: Maps, observed: Maps, cells: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
@@ -53,6 +88,17 @@ def score_cells(source: Maps, observed: Maps, cells: np.ndarray, threshold: floa
     probability, given = source["probability"][cells], source["density"][cells]
     return {"susceptibility": susceptibility_scores(presence, probability, threshold),
             "density": density_scores(presence, observed["density"][cells], probability, given)}
+
+
+def slice_totals(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
+    """Per slice with test cells: Σ hazard, Σ observed density (% · cells) and their ratio."""
+    out = {}
+    for i, label in enumerate(labels):
+        if cells[i].any():
+            predicted = float((source["probability"][i] * source["density"][i])[cells[i]].sum())
+            seen = float(observed["density"][i][cells[i]].sum())
+            out[label] = {"predicted": predicted, "observed": seen, "ratio": ratio(predicted, seen)}
+    return out
 
 
 def usable(sources: dict[str, Maps], mask: np.ndarray) -> np.ndarray:
@@ -94,6 +140,11 @@ def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray,
     chosen = {name: float(fixed[name]) if name in fixed else
               best_threshold(presence_validation, sources[name]["probability"][validation]) for name in sources}
     scored = {name: score_cells(source, observed, test, chosen[name]) for name, source in sources.items()}
+    for name, source in sources.items():
+        scored[name]["density"]["hazard_total_ratio_per_slice"] = {
+            label: totals["ratio"] for label, totals in slice_totals(source, observed, test, slice_labels).items()}
+        if "oracle" in sources:
+            scored[name]["density"] |= truth_scores(source, sources["oracle"], observed["presence"], test)
     with_test = [i for i in range(len(slice_labels)) if test[i].any()]
     per_slice = []
     for i in with_test:
@@ -105,7 +156,9 @@ def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray,
                               "positive_test_cells": int(observed["presence"][test].sum()),
                               "validation_cells": int(validation.sum()),
                               "thresholds": chosen,
-                              **scored["model"], "per_slice": per_slice}
+                              **scored["model"], "per_slice": per_slice,
+                              "totals_per_slice": {name: slice_totals(source, observed, test, slice_labels)
+                                                   for name, source in sources.items()}}
     if "oracle" in scored:
         result["oracle"] = scored["oracle"]
     result["baselines"] = {name: value for name, value in scored.items() if name not in ("model", "oracle")}

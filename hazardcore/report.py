@@ -42,7 +42,8 @@ CONFUSION_COLOURS = {0: "#c4c4c4", 1: "#f28e2b", 2: "#2f6db5", 3: "#8b0000", -1:
 NON_TEST_OPACITY = 0.3  # non-test cells are blended towards white
 REQUIRED = ("susceptibility", "density", "hazard", "observed_density", "presence", "valid", "test")
 SUSCEPTIBILITY_KEYS = ("auc", "f1", "iou", "threshold", "ece")
-DENSITY_KEYS = ("mae", "pearson_r", "mae_positive", "pearson_r_positive")
+DENSITY_KEYS = ("hazard_total_ratio", "mae", "pearson_r", "mae_positive", "pearson_r_positive", "mean_ratio_positive",
+                "positive_below_0.05", "r_density_vs_truth", "r_logit_vs_truth")
 
 CAPTIONS = {
     "maps_susceptibility": ("Susceptibility", "Calibrated probability of new landslides in each slice; all valid "
@@ -58,6 +59,10 @@ CAPTIONS = {
     "scatter": ("Observed vs predicted density", "Left: all test cells, observed density vs hazard; right: "
                 "positive test cells, observed density vs density given occurrence; dashed: 1:1."),
     "roc": ("ROC curves", "Model, baselines and (if present) oracle on the test cells, AUC in the legend."),
+    "totals": ("Expected vs observed landslide area per slice", "Σ hazard of each source and Σ observed new "
+               "landslide density over the test cells of each slice (% × cells = hectares per km² cell); hazard is "
+               "an expected density, so an unbiased source's bars match the observed ones up to sampling noise; "
+               "ratio Σ hazard / Σ observed of the model above each group."),
     "reliability": ("Reliability", "Observed frequency vs mean calibrated probability in 10 equal-width bins on "
                     "the test cells; bin counts below; ECE in the title."),
     "contours": ("Density vs susceptibility", "Smoothed 2-D histogram of predicted density given occurrence "
@@ -183,7 +188,8 @@ def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
     Returns
     -------
     dict
-        ``mae``, ``pearson_r``, ``mae_positive``, ``pearson_r_positive``, ``n``, ``n_positive``.
+        ``mae``, ``pearson_r``, ``mae_positive``, ``pearson_r_positive``, ``hazard_total_ratio``
+        (Σ hazard / Σ observed), ``n``, ``n_positive``.
     """
     ds = _normalised(predictions)
     observed, hazard, density = (_on_test(ds, name) for name in ("observed_density", "hazard", "density"))
@@ -194,7 +200,8 @@ def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
             "pearson_r": hm.or_nan(hm.pearson_r, observed[both], hazard[both]),
             "mae_positive": hm.or_nan(hm.mae, observed[pos], density[pos]) if pos.any() else math.nan,
             "pearson_r_positive": hm.or_nan(hm.pearson_r, observed[pos], density[pos]),
-            "n": float(both.sum()), "n_positive": float(pos.sum())}
+            "hazard_total_ratio": float(hazard[both].sum() / observed[both].sum()) if observed[both].sum() > 0
+            else math.nan, "n": float(both.sum()), "n_positive": float(pos.sum())}
 
 
 def _check_scores(ds: xr.Dataset, scores: Mapping[str, np.ndarray]) -> None:
@@ -242,7 +249,7 @@ def check_consistency(predictions: xr.Dataset, metrics: Mapping[str, Any],
             if not _close(ours, theirs):
                 notes.append(f"{name} AUC: metrics {format_value(theirs)}, recomputed {format_value(ours)}")
     recomputed = recomputed_density_scores(ds)
-    for key in DENSITY_KEYS:
+    for key in (key for key in DENSITY_KEYS if key in recomputed):
         theirs = _number(metrics.get("density", {}).get(key))
         if key in metrics.get("density", {}) and not _close(recomputed[key], theirs):
             notes.append(f"density {key}: metrics {format_value(theirs)}, recomputed {format_value(recomputed[key])}")
@@ -471,6 +478,46 @@ def _fig_roc(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     return fig
 
 
+def slice_totals(ds: xr.Dataset, metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Σ hazard per source and Σ observed density over each slice's test cells (``observed`` first).
+
+    Taken from ``metrics["totals_per_slice"]`` (model, baselines, oracle) when present, else
+    recomputed for the model from ``ds``.
+    """
+    stored = metrics.get("totals_per_slice")
+    if stored:
+        labels = list(next(iter(stored.values())))
+        out = {"observed": {label: float(next(iter(stored.values()))[label]["observed"]) for label in labels}}
+        return out | {name: {label: float(entry["predicted"]) for label, entry in per_slice.items()}
+                      for name, per_slice in stored.items()}
+    test = _test_mask(ds)
+    observed, hazard = np.nan_to_num(ds["observed_density"].values), np.nan_to_num(ds["hazard"].values)
+    labels = [label for k, label in enumerate(_labels(ds)) if test[k].any()]
+    index = {label: k for k, label in enumerate(_labels(ds))}
+    return {"observed": {label: float(observed[index[label]][test[index[label]]].sum()) for label in labels},
+            "model": {label: float(hazard[index[label]][test[index[label]]].sum()) for label in labels}}
+
+
+def _fig_totals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    totals = ctx["totals"]
+    labels = list(totals["observed"])
+    fig = Figure(figsize=(max(6.0, 1.0 * len(labels) + 2), 3.8), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(totals)
+    x = np.arange(len(labels))
+    for offset, (name, values) in enumerate(totals.items()):
+        ax.bar(x + offset * width, [values[label] for label in labels], width=width, label=name,
+               color="black" if name == "observed" else None, alpha=0.85)
+    for k, label in enumerate(labels):
+        seen = totals["observed"][label]
+        text = f"{totals['model'][label] / seen:.2f}" if seen > 0 else DASH
+        ax.annotate(text, (k + 0.4, max(v[label] for v in totals.values())), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x + 0.4 - width / 2, labels, rotation=30, ha="right", fontsize=8)
+    ax.set(ylabel="Σ density over test cells (%)", yscale="symlog")
+    ax.legend(fontsize=8, ncols=min(len(totals), 5))
+    return fig
+
+
 def _fig_reliability(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     scores = ctx["scores"]
     presence = np.asarray(scores["presence"]).astype(bool)
@@ -588,7 +635,7 @@ def _fig_reference(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 FIGURES: dict[str, Callable[[xr.Dataset, dict[str, Any]], Figure]] = {
     "maps_susceptibility": _fig_susceptibility, "maps_density": _fig_density, "maps_hazard": _fig_hazard,
     "confusion": _fig_confusion, "residuals": _fig_residuals, "scatter": _fig_scatter, "roc": _fig_roc,
-    "reliability": _fig_reliability, "contours": _fig_contours, "reference_maps": _fig_reference,
+    "totals": _fig_totals, "reliability": _fig_reliability, "contours": _fig_contours, "reference_maps": _fig_reference,
 }
 
 
@@ -625,7 +672,7 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     _check_scores(ds, scores)
     threshold = _threshold(metrics)
     ctx = {"scores": scores, "threshold": threshold, "reference": reference,
-           "counts": confusion_counts_per_slice(ds, threshold)}
+           "counts": confusion_counts_per_slice(ds, threshold), "totals": slice_totals(ds, metrics)}
     names = [name for name in FIGURES if name != "reference_maps" or reference is not None]
     return {name: _png(FIGURES[name](ds, ctx)) for name in names}
 
@@ -648,7 +695,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _keys(blocks: list[Mapping[str, Any]], group: str, preferred: tuple[str, ...]) -> list[str]:
-    seen = [key for block in blocks for key in block.get(group, {})]
+    seen = [key for block in blocks for key, value in block.get(group, {}).items() if not isinstance(value, dict)]
     return [key for key in preferred if key in seen] + sorted({key for key in seen if key not in preferred})
 
 

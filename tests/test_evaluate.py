@@ -81,3 +81,27 @@ def test_roc_inputs_follow_the_order_of_nonzero() -> None:
     scores = roc_inputs(sources, observed, cells)
     np.testing.assert_array_equal(scores["oracle"], sources["oracle"]["probability"][np.nonzero(cells)])
     assert scores["presence"].dtype == bool and len(scores["presence"]) == cells.sum()
+
+
+def test_hazard_totals_and_truth_scores() -> None:
+    """The oracle's hazard is the expectation (ratio near 1); a model 1.2 × too large in density is 1.2 × off."""
+    rng = np.random.default_rng(5)
+    shape = (2, 60, 60)
+    truth_p = rng.beta(1, 3, shape)
+    truth_d = rng.gamma(2.0, 1.5, shape)
+    presence = (rng.random(shape) < truth_p).astype("float32")
+    observed = np.where(presence > 0, rng.gamma(4.0, truth_d / 4.0), 0.0)
+    sources = {"model": {"probability": truth_p, "density": truth_d * 1.2},
+               "oracle": {"probability": truth_p, "density": truth_d}}
+    test = np.ones(shape, dtype=bool)
+    result = evaluate_sources(sources, {"presence": presence, "density": observed}, test, test, ["a", "b"])
+    oracle, model = result["oracle"]["density"], result["density"]
+    assert oracle["hazard_total_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert model["hazard_total_ratio"] == pytest.approx(1.2 * oracle["hazard_total_ratio"], rel=1e-6)
+    assert model["mean_ratio_positive"] == pytest.approx(1.2 * oracle["mean_ratio_positive"], rel=1e-6)
+    assert model["r_density_vs_truth"] == pytest.approx(1.0) and model["r_logit_vs_truth"] == pytest.approx(1.0)
+    assert model["positive_below_0.05"] == pytest.approx(np.mean(1.2 * truth_d[presence > 0] < 0.05))
+    totals = result["totals_per_slice"]["model"]["b"]
+    assert totals["predicted"] == pytest.approx(float((truth_p[1] * truth_d[1] * 1.2).sum()), rel=1e-6)
+    assert totals["observed"] == pytest.approx(float(observed[1].sum()), rel=1e-6)
+    assert model["hazard_total_ratio_per_slice"]["b"] == pytest.approx(totals["predicted"] / totals["observed"])

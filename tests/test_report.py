@@ -21,7 +21,7 @@ from hazardcore.errors import InvalidValueError
 
 LABELS = ["2015-co", "2015-post", "2016-pre"]
 PER_SLICE_FIGURES = ["maps_susceptibility", "maps_density", "maps_hazard", "confusion", "residuals", "contours"]
-EXPECTED = [*PER_SLICE_FIGURES[:5], "scatter", "roc", "reliability", "contours"]
+EXPECTED = [*PER_SLICE_FIGURES[:5], "scatter", "roc", "totals", "reliability", "contours"]
 THRESHOLD = 0.35
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -256,3 +256,17 @@ def test_bad_inputs_are_refused_with_a_fix(case: dict[str, Any]) -> None:
         report.figures(ds.drop_vars("hazard"), metrics, scores)
     with pytest.raises(InvalidValueError, match="do not match the test cells"):
         report.figures(ds, metrics, {**scores, "gbm": scores["gbm"][:-1]})
+
+
+def test_slice_totals_are_the_sums_over_test_cells(case: dict[str, Any]) -> None:
+    """Without stored totals the figure's bars are recomputed from the predictions: Σ over each slice's test cells."""
+    ds = case["ds"]
+    totals = report.slice_totals(ds, {})
+    test = ds["test"].values > 0
+    labels = [str(label) for label in ds["slice"].values]
+    for k, label in enumerate(labels):
+        assert totals["observed"][label] == pytest.approx(float(np.nansum(ds["observed_density"].values[k][test[k]])))
+        assert totals["model"][label] == pytest.approx(float(np.nansum(ds["hazard"].values[k][test[k]])))
+    stored = {"totals_per_slice": {"model": {"a": {"predicted": 3.0, "observed": 2.0, "ratio": 1.5}},
+                                   "oracle": {"a": {"predicted": 2.1, "observed": 2.0, "ratio": 1.05}}}}
+    assert report.slice_totals(ds, stored) == {"observed": {"a": 2.0}, "model": {"a": 3.0}, "oracle": {"a": 2.1}}
