@@ -6,7 +6,8 @@ peak host memory (RSS) is its own; device memory is ``torch.cuda.max_memory_allo
 
 - ``prepare``: ``hazardcore.prepare.prepare`` of the work folder's catalog into a scratch folder
   (CPU only: preparation does not use the GPU);
-- ``train epoch``: training steps of both stages (susceptibility and density losses summed) (forward + backward + Adam) of the run's model
+- ``train epoch``: training steps of both stages (susceptibility and density losses summed;
+  forward + backward + Adam) of the run's model
   configuration over the training patches, resident on the device. On the CPU an epoch over a
   study-area region takes longer than a benchmark should, so ``--cpu-train-patches`` patches are
   timed and the epoch time over all training patches is extrapolated from their throughput (the

@@ -13,6 +13,13 @@ given occurrence (%). All are scored the same way on the same test cells:
   test cells, overall and per slice (1 for an unbiased expected density), the ratio of the
   mean density given occurrence to the mean observed over positive cells, and the share of
   positive cells predicted below 0.05 %;
+* within each slice (``within_slices``; pooled numbers mostly measure *which period*, since
+  base rates differ tenfold between periods): AUC, AUPRC, Brier skill score against the
+  slice's own base rate, F1 / IoU at the slice's label-free expected-F1 threshold
+  (:func:`hazardcore.hazard.expected_f1_threshold`), predicted (Σ p) vs observed number of
+  positive cells and Σ hazard vs Σ observed density, and their positive-weighted means;
+* the ``slice_base_rate`` reference: every cell of a slice gets the slice's observed base
+  rate on the test cells (and its mean positive density): the skill of knowing only *when*;
 * against the known truth (synthetic cases): ``r_density_vs_truth``, R of the density given
   occurrence with the true one over the positive test cells (free of the sampling noise
   that caps R against observations), and ``r_logit_vs_truth``, R of the probability's logit
@@ -30,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from hazardcore import metrics
-from hazardcore.hazard import best_threshold
+from hazardcore.hazard import best_threshold, expected_f1_threshold
 
 Maps = dict[str, np.ndarray]
 
@@ -90,6 +97,49 @@ def score_cells(source: Maps, observed: Maps, cells: np.ndarray, threshold: floa
             "density": density_scores(presence, observed["density"][cells], probability, given)}
 
 
+WEIGHTED_KEYS = ("auc", "auprc", "brier_skill", "f1", "iou")
+
+
+def slice_scores(presence: np.ndarray, probability: np.ndarray, observed: np.ndarray,
+                 given: np.ndarray) -> dict[str, float]:
+    """Scores of one slice's cells at the slice's label-free threshold."""
+    threshold = expected_f1_threshold(probability)
+    return {"auc": metrics.or_nan(metrics.auc, presence, probability),
+            "auprc": metrics.or_nan(metrics.average_precision, presence, probability),
+            "brier_skill": metrics.or_nan(metrics.brier_skill_score, presence, probability),
+            "threshold": threshold, "f1": metrics.f1(presence, probability, threshold),
+            "iou": metrics.iou(presence, probability, threshold),
+            "positive_cells_predicted": float(probability.sum()), "positive_cells_observed": int(presence.sum()),
+            "area_predicted": float((probability * given).sum()), "area_observed": float(observed.sum())}
+
+
+def within_slices(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """:func:`slice_scores` of every slice with test cells and their means weighted by positive cells."""
+    per_slice = {label: slice_scores(observed["presence"][i][cells[i]] > 0, source["probability"][i][cells[i]],
+                                     observed["density"][i][cells[i]], source["density"][i][cells[i]])
+                 for i, label in enumerate(labels) if cells[i].any()}
+    weighted = {}
+    for key in WEIGHTED_KEYS:
+        pairs = [(scores[key], scores["positive_cells_observed"]) for scores in per_slice.values()
+                 if math.isfinite(scores[key]) and scores["positive_cells_observed"] > 0]
+        weighted[key] = float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else math.nan
+    return {"per_slice": per_slice, "positive_weighted": weighted}
+
+
+def base_rate_source(observed: Maps, cells: np.ndarray) -> Maps:
+    """The slice-base-rate reference: each slice's test base rate and mean positive density everywhere."""
+    presence, density = observed["presence"] > 0, observed["density"]
+    overall = float(density[cells & presence].mean()) if (cells & presence).any() else 1.0
+    probability = np.zeros(presence.shape, dtype="float64")
+    given = np.full(presence.shape, overall)
+    for i in range(presence.shape[0]):
+        if cells[i].any():
+            probability[i] = presence[i][cells[i]].mean()
+            positive = cells[i] & presence[i]
+            given[i] = density[i][positive].mean() if positive.any() else overall
+    return {"probability": probability, "density": given}
+
+
 def slice_totals(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
     """Per slice with test cells: Σ hazard, Σ observed density (% · cells) and their ratio."""
     out = {}
@@ -131,20 +181,24 @@ def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray,
     -------
     dict
         ``slices`` (labels with test cells), ``test_cells``, ``thresholds``, the model's
-        ``susceptibility`` / ``density`` / ``per_slice`` blocks, ``oracle`` when given, and
-        ``baselines`` (every other source).
+        ``susceptibility`` / ``density`` / ``within_slices`` / ``per_slice`` blocks,
+        ``totals_per_slice``, ``oracle`` when given, and ``baselines`` (every other source,
+        and ``slice_base_rate``).
     """
     test, validation = usable(sources, test), usable(sources, validation)
+    sources = sources | {"slice_base_rate": base_rate_source(observed, test)}
     presence_validation = observed["presence"][validation].astype(bool)
     fixed = thresholds or {}
     chosen = {name: float(fixed[name]) if name in fixed else
               best_threshold(presence_validation, sources[name]["probability"][validation]) for name in sources}
-    scored = {name: score_cells(source, observed, test, chosen[name]) for name, source in sources.items()}
+    scored: dict[str, dict[str, Any]] = {name: score_cells(source, observed, test, chosen[name])
+                                         for name, source in sources.items()}
     for name, source in sources.items():
         scored[name]["density"]["hazard_total_ratio_per_slice"] = {
             label: totals["ratio"] for label, totals in slice_totals(source, observed, test, slice_labels).items()}
         if "oracle" in sources:
             scored[name]["density"] |= truth_scores(source, sources["oracle"], observed["presence"], test)
+        scored[name]["within_slices"] = within_slices(source, observed, test, slice_labels)
     with_test = [i for i in range(len(slice_labels)) if test[i].any()]
     per_slice = []
     for i in with_test:

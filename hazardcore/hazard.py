@@ -106,6 +106,35 @@ def best_threshold(presence: np.ndarray, probability: np.ndarray) -> float:
     return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
 
 
+def expected_f1_threshold(probability: np.ndarray) -> float:
+    """Label-free decision threshold of one slice: the one maximising the plug-in expected F1.
+
+    With calibrated probabilities p, predicting the cells with p ≥ τ positive has expected
+    true positives Σ_{p≥τ} p and expected positives Σ p, so F1 ≈ 2 Σ_{p≥τ} p / (Σ p + #{p ≥ τ})
+    (Lipton et al. 2014's plug-in). It needs no label, so it works on a forecast period and
+    follows each period's base rate, where one threshold tuned on pooled validation cells
+    predicts nothing in dry periods.
+
+    Parameters
+    ----------
+    probability
+        Calibrated probabilities of one slice's cells (NaN ignored).
+
+    Returns
+    -------
+    float
+        The threshold (one of the probabilities; NaN when there is none).
+    """
+    values = np.asarray(probability, dtype="float64").ravel()
+    values = np.sort(values[np.isfinite(values)])[::-1]
+    if values.size == 0:
+        return float("nan")
+    last_of_tie = np.r_[np.flatnonzero(np.diff(values)), values.size - 1]  # descending: k = index + 1
+    above = np.cumsum(values)[last_of_tie]
+    expected_f1 = 2.0 * above / (values.sum() + last_of_tie + 1)
+    return float(values[last_of_tie[int(np.argmax(expected_f1))]])
+
+
 def hazard(probability: np.ndarray, density_given_occurrence: np.ndarray) -> np.ndarray:
     """Expected new landslide area density (%): P(occurrence) × E[density | occurrence]."""
     return np.asarray(probability) * np.asarray(density_given_occurrence)

@@ -191,3 +191,38 @@ def mae(observed: ArrayLike, predicted: ArrayLike) -> float:
     """Mean absolute error."""
     difference = np.asarray(observed, dtype="float64") - np.asarray(predicted, dtype="float64")
     return float(np.mean(np.abs(difference)))
+
+
+def average_precision(y_true: ArrayLike, score: ArrayLike) -> float:
+    """Area under the precision–recall curve as average precision (scikit-learn's step form).
+
+    Raises
+    ------
+    ValueError
+        If the sizes differ or there is no positive.
+    """
+    from sklearn.metrics import average_precision_score
+
+    labels, values = _binary(y_true, score)
+    if not labels.any():
+        raise ValueError("average precision needs at least one positive")
+    return float(average_precision_score(labels, values))
+
+
+def brier_skill_score(y_true: ArrayLike, probability: ArrayLike) -> float:
+    """1 − Brier(p) / Brier(climatology), the climatology being the cells' own base rate.
+
+    Positive: the probabilities beat knowing only how often the cells are positive. In a
+    slice this is the slice's climatology, so pooled skill that is only "which period" scores 0.
+
+    Raises
+    ------
+    ValueError
+        If the sizes differ or the cells hold one class only (the reference is then perfect).
+    """
+    labels, values = _binary(y_true, probability)
+    base = labels.mean() if labels.size else float("nan")
+    reference = base * (1.0 - base)
+    if not reference > 0:
+        raise ValueError("the Brier skill score needs both classes")
+    return float(1.0 - np.mean((values - labels) ** 2) / reference)

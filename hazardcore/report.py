@@ -722,13 +722,20 @@ def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
     entries = {str(entry.get("slice")): entry for entry in metrics.get("per_slice", [])}
     sus = _keys(list(entries.values()), "susceptibility", SUSCEPTIBILITY_KEYS)
     den = _keys(list(entries.values()), "density", DENSITY_KEYS)
+    within = metrics.get("within_slices", {}).get("per_slice", {})
+    inner = sorted({key for scores in within.values() for key in scores})
     rows = []
     for label, (start, end) in _slice_dates(ds).items():
         entry = entries.get(label, {})
         rows.append([html.escape(label), start, end]
                     + [format_value(entry.get("susceptibility", {}).get(key)) for key in sus]
-                    + [format_value(entry.get("density", {}).get(key)) for key in den])
-    return _table(["slice", "start", "end", *sus, *den], rows)
+                    + [format_value(entry.get("density", {}).get(key)) for key in den]
+                    + [format_value(within.get(label, {}).get(key)) for key in inner])
+    weighted = metrics.get("within_slices", {}).get("positive_weighted", {})
+    if weighted:
+        rows.append(["positive-weighted mean", DASH, DASH] + [DASH] * (len(sus) + len(den))
+                    + [format_value(weighted.get(key)) for key in inner])
+    return _table(["slice", "start", "end", *sus, *den, *(f"in slice: {key}" for key in inner)], rows)
 
 
 def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]]) -> str:

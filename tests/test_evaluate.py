@@ -55,7 +55,7 @@ def test_sources_are_scored_on_the_same_cells_as_the_metrics_functions() -> None
     assert result["oracle"]["susceptibility"]["threshold"] == pytest.approx(oracle_threshold)
     assert result["oracle"]["susceptibility"]["auc"] > result["susceptibility"]["auc"] > \
         result["baselines"]["logistic"]["susceptibility"]["auc"]
-    assert set(result["baselines"]) == {"logistic"}
+    assert set(result["baselines"]) == {"logistic", "slice_base_rate"}
     assert result["slices"] == ["a", "b"] and [s["slice"] for s in result["per_slice"]] == ["a", "b"]
     per_slice_a = result["per_slice"][0]["susceptibility"]["auc"]
     in_a = cells.copy()
@@ -105,3 +105,28 @@ def test_hazard_totals_and_truth_scores() -> None:
     assert totals["predicted"] == pytest.approx(float((truth_p[1] * truth_d[1] * 1.2).sum()), rel=1e-6)
     assert totals["observed"] == pytest.approx(float(observed[1].sum()), rel=1e-6)
     assert model["hazard_total_ratio_per_slice"]["b"] == pytest.approx(totals["predicted"] / totals["observed"])
+
+
+def test_within_slice_scores_and_the_base_rate_reference() -> None:
+    """Two slices with tenfold base rates: pooled AUC rewards knowing the period, within-slice AUC does not."""
+    rng = np.random.default_rng(11)
+    shape = (2, 50, 60)
+    rate = np.array([0.5, 0.05])[:, None, None] * np.ones(shape)
+    terrain = rng.random(shape[1:])
+    truth = np.clip(rate * (0.4 + 1.2 * terrain), 0, 1)
+    presence = (rng.random(shape) < truth).astype("float32")
+    density = np.where(presence > 0, 2.0, 0.0)
+    sources = {"model": {"probability": truth, "density": np.full(shape, 2.0)}}
+    cells = np.ones(shape, dtype=bool)
+    result = evaluate_sources(sources, {"presence": presence, "density": density}, cells, cells, ["co", "dry"])
+    base = result["baselines"]["slice_base_rate"]
+    assert base["susceptibility"]["auc"] > 0.75  # pooled: the period alone ranks well
+    assert base["within_slices"]["positive_weighted"]["auc"] == pytest.approx(0.5)
+    assert base["within_slices"]["positive_weighted"]["brier_skill"] == pytest.approx(0.0, abs=1e-9)
+    model = result["within_slices"]
+    assert model["positive_weighted"]["auc"] > 0.6 and model["positive_weighted"]["brier_skill"] > 0
+    dry = model["per_slice"]["dry"]
+    assert dry["f1"] > 0 and dry["threshold"] < model["per_slice"]["co"]["threshold"]
+    assert dry["positive_cells_observed"] == int(presence[1].sum())
+    assert dry["positive_cells_predicted"] == pytest.approx(float(truth[1].sum()))
+    assert dry["area_observed"] == pytest.approx(float(density[1].sum()))

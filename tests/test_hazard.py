@@ -63,3 +63,43 @@ def test_best_threshold_maximises_f1_like_a_brute_force_search() -> None:
 def test_hazard_is_probability_times_density() -> None:
     np.testing.assert_allclose(hazard(np.array([0.5, 0.1, np.nan]), np.array([4.0, 10.0, 1.0])),
                                [2.0, 1.0, np.nan])
+
+
+def plug_in_expected_f1(probability: np.ndarray, threshold: float) -> float:
+    """2 Σ_{p≥τ} p / (Σ p + #{p ≥ τ}), one cell at a time."""
+    above, count = 0.0, 0
+    for value in probability:
+        if value >= threshold:
+            above += value
+            count += 1
+    return 2 * above / (float(np.sum(probability)) + count)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_expected_f1_threshold_is_the_brute_force_maximum(seed: int) -> None:
+    from hazardcore.hazard import expected_f1_threshold
+
+    rng = np.random.default_rng(seed)
+    probability = np.round(rng.beta(0.5, 4.0, 300), 3)  # rounded: ties included
+    chosen = expected_f1_threshold(probability)
+    best = max(plug_in_expected_f1(probability, float(t)) for t in np.unique(probability))
+    assert plug_in_expected_f1(probability, chosen) == pytest.approx(best)
+
+
+def test_expected_f1_threshold_follows_the_base_rate_and_nearly_matches_the_labelled_optimum() -> None:
+    """Labels drawn from the probabilities: the label-free threshold's F1 is close to the best F1 with labels."""
+    from hazardcore import metrics
+    from hazardcore.hazard import expected_f1_threshold
+
+    rng = np.random.default_rng(7)
+    thresholds, ratios = [], []
+    for scale in (0.02, 0.2, 0.6):  # a dry, a wet and a co-seismic period
+        probability = np.clip(scale * rng.beta(1.0, 1.0, 40_000) * 1.5, 0, 1)
+        presence = rng.random(40_000) < probability
+        chosen = expected_f1_threshold(probability)
+        candidates = np.quantile(probability, np.linspace(0, 1, 200))
+        best = max(metrics.f1(presence, probability, float(t)) for t in candidates)
+        thresholds.append(chosen)
+        ratios.append(metrics.f1(presence, probability, chosen) / best)
+    assert thresholds[0] < thresholds[1] < thresholds[2]
+    assert min(ratios) > 0.85

@@ -94,3 +94,19 @@ def test_or_nan_turns_undefined_metrics_into_nan_and_passes_defined_ones() -> No
     assert metrics.or_nan(metrics.auc, [0, 1, 1], [0.1, 0.9, 0.4]) == metrics.auc([0, 1, 1], [0.1, 0.9, 0.4]) == 1.0
     with pytest.raises(TypeError):
         metrics.or_nan(metrics.auc, [0, 1])  # only "undefined" is absorbed, not misuse
+
+
+def test_average_precision_and_brier_skill_against_scikit_learn() -> None:
+    from sklearn.metrics import average_precision_score, brier_score_loss
+
+    rng = np.random.default_rng(3)
+    probability = rng.random(500)
+    presence = rng.random(500) < probability
+    assert metrics.average_precision(presence, probability) == pytest.approx(
+        average_precision_score(presence, probability))
+    base = presence.mean()
+    expected = 1 - brier_score_loss(presence, probability) / brier_score_loss(presence, np.full(500, base))
+    assert metrics.brier_skill_score(presence, probability) == pytest.approx(expected)
+    assert metrics.brier_skill_score(presence, np.full(500, base)) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError):
+        metrics.brier_skill_score(np.zeros(5, dtype=bool), np.full(5, 0.1))
