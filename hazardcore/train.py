@@ -147,19 +147,19 @@ def stage_module(model: HazardModel, stage: str) -> torch.nn.Module:
     return model.susceptibility if stage == "susceptibility" else model.density
 
 
-def stage_outputs(module: torch.nn.Module, stage: str, image: torch.Tensor,
-                  model: HazardModel | None = None) -> Batch:
+def stage_outputs(module: torch.nn.Module, stage: str, image: torch.Tensor, model: HazardModel) -> Batch:
     """Forward of a stage's module (see :func:`stage_module`) as float outputs keyed by name.
 
-    The density stage also returns ``logit``, the trained (frozen, eval-mode) susceptibility
-    net's cell logits that the density's occurrence offset is computed from.
+    ``module`` is the stage's part of ``model`` (possibly wrapped for data-parallel
+    training). The density stage also returns ``logit``: the trained (frozen, eval-mode)
+    susceptibility net's cell logits that the density's occurrence offset is computed from
+    (zeros, unused, without ``density_offset``).
     """
     out = module(image)
     if stage == "susceptibility":
         return {"logit": out.float()}
-    offset_logit = frozen_logit(model, image) if model is not None and model.config.density_offset \
-        else torch.zeros_like(out[..., 0])
-    return {"raw": out.float(), "logit": offset_logit}
+    logit = frozen_logit(model, image) if model.config.density_offset else torch.zeros_like(out[..., 0])
+    return {"raw": out.float(), "logit": logit}
 
 
 @torch.no_grad()
