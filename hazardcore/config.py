@@ -66,9 +66,10 @@ class ModelConfig(Config):
                                                      "Λ/(1 − e^(−Λ)) of the susceptibility net's probability "
                                                      "(learned from every cell); the head learns the size term")
     density_head: param.Selector = param.Selector(
-        default="gamma", objects=["gamma", "lognormal", "egpd", "mae"],
+        default="egpd", objects=["egpd", "gamma", "lognormal", "mae"],
         doc="distribution of the density given occurrence, fitted by likelihood on positive cells (its mean "
-            "is the hazard's density); 'mae' is the original study's loss, whose optimum is the median")
+            "is the hazard's density): extended GPD (heavy tail), Gamma, log-normal; 'mae' is the original "
+            "study's loss, whose optimum is the median")
 
 
 class TrainConfig(Config):

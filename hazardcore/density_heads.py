@@ -36,7 +36,7 @@ from torch.nn import functional
 
 from hazardcore.errors import ConfigError, describe
 
-DENSITY_HEADS = ("gamma", "lognormal", "egpd", "mae")
+DENSITY_HEADS = ("egpd", "gamma", "lognormal", "mae")
 N_PARAMETERS = {"gamma": 2, "lognormal": 2, "egpd": 3, "mae": 1}
 MIN_POSITIVE = 1e-3  # floor of the softplus outputs (scale, shape): keeps likelihoods finite
 MAX_LOG_MEAN = math.log(100.0)  # a density given occurrence cannot exceed 100 % of the cell

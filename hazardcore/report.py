@@ -501,7 +501,7 @@ def slice_totals(ds: xr.Dataset, metrics: Mapping[str, Any]) -> dict[str, dict[s
 def _fig_totals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     totals = ctx["totals"]
     labels = list(totals["observed"])
-    fig = Figure(figsize=(max(6.0, 1.0 * len(labels) + 2), 3.8), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 1.0 * len(labels) + 2), 4.0), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(totals)
     x = np.arange(len(labels))
@@ -513,8 +513,9 @@ def _fig_totals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
         text = f"{totals['model'][label] / seen:.2f}" if seen > 0 else DASH
         ax.annotate(text, (k + 0.4, max(v[label] for v in totals.values())), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x + 0.4 - width / 2, labels, rotation=30, ha="right", fontsize=8)
-    ax.set(ylabel="Σ density over test cells (%)", yscale="symlog")
-    ax.legend(fontsize=8, ncols=min(len(totals), 5))
+    top = max(max(values.values(), default=0.0) for values in totals.values())
+    ax.set(ylabel="Σ density over test cells (%)", yscale="symlog", ylim=(0, max(4.0 * top, 1.0)))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", fontsize=8, ncols=len(totals))
     return fig
 
 

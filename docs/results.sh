@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Refresh docs/results/*.json and the README's results table: the demo (spatial split) on the
+# default region, then the random, temporal and forward splits on its working folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/results}
+rm -rf "$OUT"
+.venv/bin/hazard demo --out "$OUT" --seed 42
+add() { .venv/bin/python docs/results.py --add "$1" "$(ls -t "$OUT"/work/runs/*/metrics.json | head -1)"; }
+add spatial
+for split in random temporal forward; do
+    held_out=-1; [ "$split" = forward ] && held_out=-2  # forward: the two 2018 slices
+    .venv/bin/hazard train "$OUT/work" --config demo --split "$split" --test-slice "$held_out" --quiet
+    .venv/bin/hazard evaluate "$OUT/work" --split "$split" --quiet
+    add "$split"
+done
