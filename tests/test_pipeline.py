@@ -35,7 +35,7 @@ def test_metrics_agree_with_the_written_predictions(evaluated: Path) -> None:
     assert metrics["susceptibility"]["auc"] == pytest.approx(m.auc(presence, probability), abs=1e-9)
     hazard = predictions["hazard"].values[test]
     assert metrics["density"]["mae"] == pytest.approx(m.mae(predictions["observed_density"].values[test], hazard))
-    assert set(metrics["baselines"]) == {"logistic", "gbm"} and "oracle" in metrics
+    assert set(metrics["baselines"]) == {"logistic", "gbm", "slice_base_rate"} and "oracle" in metrics
     assert metrics["oracle"]["susceptibility"]["auc"] == pytest.approx(
         m.auc(presence, predictions["true_probability"].values[test]))
     assert 0 < metrics["leaked_fraction"] <= 1  # the random protocol leaks, and says how much
