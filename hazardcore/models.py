@@ -211,7 +211,7 @@ class DensityNet(nn.Module):
         cell_px = int(self.config.cell_px)
         values = self.head(self.dense(self.conv(patch_to_cells(image, cell_px))))
         n = image.shape[-1] // cell_px
-        return values.reshape(image.shape[0], n, n, -1)
+        return values.reshape(image.shape[0], n, n, values.shape[-1])  # explicit: a rank's shard may be empty
 
     def offset(self, logit: torch.Tensor) -> torch.Tensor | None:
         """Log offset of the distribution from the susceptibility logits (``None`` without ``density_offset``)."""
