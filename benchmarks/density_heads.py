@@ -99,13 +99,12 @@ def direct(workdir: Path, run: Path, with_scores: bool) -> dict[str, np.ndarray]
         samples = split.samples(cube.samples(), side)
         batch = scale_batch_in_place(load_tensors(PatchDataset(cube, samples), cell_px),
                                      ChannelScaling.from_dict(checkpoint.scaling), cell_px)
-        outs = [model(batch["image"][i:i + 64]) | {"raw": model.density(batch["image"][i:i + 64])}
-                for i in range(0, len(batch["image"]), 64)]
-        logit = torch.cat([o["logit"] for o in outs])
-        raw = torch.cat([o["raw"] for o in outs])
+        chunks = [batch["image"][i:i + 64] for i in range(0, len(batch["image"]), 64)]
+        logit = torch.cat([model.susceptibility(chunk) for chunk in chunks])
+        raw = torch.cat([model.density(chunk) for chunk in chunks])
         params = density_heads.parameters(head, raw, model.density.offset(logit))
         valid = batch["valid"].numpy()
-        cells = {"logit": logit.numpy()[valid], "density": torch.cat([o["density"] for o in outs]).numpy()[valid],
+        cells = {"logit": logit.numpy()[valid], "density": density_heads.mean(head, params).numpy()[valid],
                  "observed": batch["density"].numpy()[valid], "presence": batch["presence"].numpy()[valid],
                  "true_density": cube.truth_cells("expected_density_given_occurrence", samples)[valid]}
         if head != "mae":

@@ -3,7 +3,7 @@
 A stage early-stopped on a small validation set picks one epoch's weights, and with a few
 hundred positive cells the density head's level and ranking move a lot from epoch to epoch
 (measured on the default region: Σ hazard / Σ observed 0.66–1.19 and R against the true
-density 0.63–0.85 across learning rates and seeds). The average of the weights over the
+density 0.63–0.85 across learning rates and dropout settings). The average of the weights over the
 last few hundred optimiser steps (Polyak averaging) is a far less noisy estimate, so each
 epoch scores and checkpoints the averaged weights while the optimiser keeps stepping the
 live ones. torch's ``AveragedModel`` does the bookkeeping (buffers included, so batch-norm
