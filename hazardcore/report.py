@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.ndimage import gaussian_filter
 
@@ -41,7 +43,13 @@ NO_DATA = "#d9d9d9"  # light grey: NaN / invalid cells on continuous maps
 CONFUSION_COLOURS = {0: "#c4c4c4", 1: "#f28e2b", 2: "#2f6db5", 3: "#8b0000", -1: "#ffffff"}
 NON_TEST_OPACITY = 0.3  # non-test cells are blended towards white
 REQUIRED = ("susceptibility", "density", "hazard", "observed_density", "presence", "valid", "test")
-SUSCEPTIBILITY_KEYS = ("auc", "f1", "iou", "threshold", "ece")
+SUSCEPTIBILITY_KEYS = ("auc", "f1", "iou", "ece", "validation_threshold", "f1_validation_threshold", "threshold_rule")
+#: How each threshold rule is named on the page (``hazardcore.hazard.slice_thresholds``).
+RULES = {"expected_f1": "each slice's maximum expected F1 of its own probabilities",
+         "validation": "the pooled threshold tuned on validation cells", "default": "none recorded: 0.5"}
+DEFAULT_THRESHOLD = 0.5
+#: Markers of the legacy curve's seasons (see :func:`slice_seasons`).
+SEASON_MARKERS = {"co-seismic": "*", "post-monsoon": "o", "pre-monsoon": "v"}
 DENSITY_KEYS = ("hazard_total_ratio", "mae", "pearson_r", "mae_positive", "pearson_r_positive", "mean_ratio_positive",
                 "positive_below_0.05", "r_density_vs_truth", "r_logit_vs_truth")
 
@@ -52,13 +60,19 @@ CAPTIONS = {
                      "the cell), shared log scale clipped at the 2nd–99.5th percentiles; all valid cells."),
     "maps_hazard": ("Hazard", "Expected new landslide area density = susceptibility × density (% of the cell), "
                     "shared log scale; all valid cells."),
-    "confusion": ("Confusion maps", "TP / FP / FN / TN at threshold {threshold}; test cells in full colour, "
-                  "other valid cells faded; panel titles count test cells only."),
+    "confusion": ("Confusion maps", "TP / FP / FN / TN at each slice's decision threshold τ (rule: {rule}; τ in "
+                  "the panel titles and the table); test cells in full colour, other valid cells faded; panel titles "
+                  "count test cells only."),
     "residuals": ("Residuals", "Observed density − hazard (% of the cell), symmetric scale clipped at the 99th "
                   "percentile of |residual|; red: more landslide area than expected; all valid cells."),
     "scatter": ("Observed vs predicted density", "Left: all test cells, observed density vs hazard; right: "
                 "positive test cells, observed density vs density given occurrence; dashed: 1:1."),
     "roc": ("ROC curves", "Model, baselines and (if present) oracle on the test cells, AUC in the legend."),
+    "legacy": ("Legacy of the earthquake", "Mean calibrated susceptibility, true probability (when known) and "
+               "observed frequency of new landslides against monsoons since the earthquake, over the same cells in "
+               "every slice (the {cells} cells valid in all slices, all of them, not only test cells); markers: "
+               "co-seismic (star), post-monsoon (circle), pre-monsoon (triangle) slices; solid lines join the "
+               "co-seismic and post-monsoon slices, dashed lines the pre-monsoon ones."),
     "totals": ("Expected vs observed landslide area per slice", "Σ hazard of each source and Σ observed new "
                "landslide density over the test cells of each slice (% × cells = hectares per km² cell); hazard is "
                "an expected density, so an unbiased source's bars match the observed ones up to sampling noise; "
@@ -114,9 +128,52 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _threshold(metrics: Mapping[str, Any]) -> float:
-    value = _number(metrics.get("susceptibility", {}).get("threshold"))
-    return value if math.isfinite(value) else 0.5
+def _pooled_threshold(predictions: xr.Dataset, metrics: Mapping[str, Any]) -> float:
+    """The pooled validation threshold: calibration record, else metrics (new, then old schema); else NaN."""
+    try:
+        calibration = json.loads(str(predictions.attrs.get("calibration", "{}")))
+    except json.JSONDecodeError:
+        calibration = {}
+    candidates = (calibration.get("threshold") if isinstance(calibration, dict) else None,
+                  metrics.get("thresholds", {}).get("model"), metrics.get("susceptibility", {}).get("threshold"))
+    return next((value for value in map(_number, candidates) if math.isfinite(value)), math.nan)
+
+
+def decision_thresholds(predictions: xr.Dataset,
+                        metrics: Mapping[str, Any] | None = None) -> tuple[np.ndarray, str] | None:
+    """Each slice's decision threshold of the susceptibility and the rule that set it.
+
+    (Pure; it would belong in :mod:`hazardcore.hazard`, beside ``slice_thresholds``; it lives
+    here so that the report, ``export`` and the dashboard read a run the same way.)
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset; its ``decision_threshold`` (slice) and ``rule`` attribute are
+        used when present (``predictions.nc`` written by ``pipeline.calibrate``).
+    metrics
+        metrics.json, read only for older predictions without a calibration record.
+
+    Returns
+    -------
+    tuple of numpy.ndarray and str, or None
+        float64 thresholds (slice,) and the rule (``expected_f1``, ``validation``). Older
+        predictions without ``decision_threshold`` get their pooled validation threshold
+        (calibration record, else metrics' ``thresholds["model"]``) for every slice, rule
+        ``validation``; None when no threshold is recorded at all.
+    """
+    if "decision_threshold" in predictions:
+        variable = predictions["decision_threshold"]
+        return np.asarray(variable.values, dtype=np.float64), str(variable.attrs.get("rule", "expected_f1"))
+    pooled = _pooled_threshold(predictions, metrics or {})
+    if math.isnan(pooled):
+        return None
+    return np.full(predictions.sizes["slice"], pooled), "validation"
+
+
+def _decision(ds: xr.Dataset, metrics: Mapping[str, Any]) -> tuple[np.ndarray, str]:
+    """:func:`decision_thresholds`, or 0.5 in every slice (rule ``default``) when none is recorded."""
+    return decision_thresholds(ds, metrics) or (np.full(ds.sizes["slice"], DEFAULT_THRESHOLD), "default")
 
 
 def format_value(value: Any, digits: int = 3) -> str:
@@ -148,28 +205,46 @@ def format_value(value: Any, digits: int = 3) -> str:
 # ---------------------------------------------------------------- numbers shared by figures, page and tests
 
 
-def confusion_counts_per_slice(predictions: xr.Dataset, threshold: float) -> list[dict[str, int]]:
-    """TP / FP / FN / TN over the test cells of each slice (``susceptibility >= threshold``).
+def _per_slice(thresholds: float | Sequence[float] | np.ndarray, n_slices: int) -> np.ndarray:
+    """One threshold per slice from one value or one per slice."""
+    values = np.asarray(thresholds, dtype=np.float64)
+    if values.ndim > 1 or values.size not in (1, n_slices):
+        raise _invalid("thresholds do not match the slices", f"one value or {n_slices} (one per slice)",
+                       values.shape, "pass decision_thresholds(predictions)[0]")
+    return np.broadcast_to(values.reshape(-1), (n_slices,)) if values.size == 1 else values
+
+
+def confusion_counts_per_slice(predictions: xr.Dataset,
+                               thresholds: float | Sequence[float] | np.ndarray) -> list[dict[str, int]]:
+    """TP / FP / FN / TN over the test cells of each slice (``susceptibility >= `` its threshold).
 
     Parameters
     ----------
     predictions
         The predictions Dataset (``susceptibility``, ``presence``, ``valid``, ``test``).
-    threshold
-        Probability at and above which a cell is predicted positive.
+    thresholds
+        Probability at and above which a cell is predicted positive: one per slice (each
+        slice's decision threshold) or one for all.
 
     Returns
     -------
     list of dict
         One ``{"tp", "fp", "fn", "tn"}`` per slice, in the order of the ``slice`` coordinate;
-        cells with NaN susceptibility or presence are not counted.
+        cells with NaN susceptibility or presence are not counted (a NaN threshold predicts
+        every cell of its slice negative).
+
+    Raises
+    ------
+    InvalidValueError
+        If ``thresholds`` holds neither one value nor one per slice.
     """
     ds = _normalised(predictions)
     used = _test_mask(ds) & (np.asarray(ds["valid"].values) > 0)
     probability = np.asarray(ds["susceptibility"].values, dtype=np.float64)
     presence = np.asarray(ds["presence"].values, dtype=np.float64)
     used &= np.isfinite(probability) & np.isfinite(presence)
-    return [hm.confusion_counts(presence[k][used[k]] > 0, probability[k][used[k]], threshold)
+    per_slice = _per_slice(thresholds, ds.sizes["slice"])
+    return [hm.confusion_counts(presence[k][used[k]] > 0, probability[k][used[k]], float(per_slice[k]))
             for k in range(ds.sizes["slice"])]
 
 
@@ -202,6 +277,72 @@ def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
             "pearson_r_positive": hm.or_nan(hm.pearson_r, observed[pos], density[pos]),
             "hazard_total_ratio": float(hazard[both].sum() / observed[both].sum()) if observed[both].sum() > 0
             else math.nan, "n": float(both.sum()), "n_positive": float(pos.sum())}
+
+
+LEGACY_SERIES = {"susceptibility": "model (calibrated susceptibility)", "true_probability": "truth (true probability)",
+                 "presence": "observed frequency of new landslides"}
+
+
+def slice_seasons(monsoons: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Season of each slice from its count of monsoons since the earthquake.
+
+    A slice with no monsoon since the earthquake is ``co-seismic``; one whose count exceeds the
+    previous slice's (a monsoon ended within it; the first slice is compared with 0) is
+    ``post-monsoon``; any other (the dry season between two monsoons) is ``pre-monsoon``. The
+    rule needs no calendar, so it holds for any monsoon end date a catalog sets.
+
+    Parameters
+    ----------
+    monsoons
+        Monsoons since the earthquake per slice, in slice (time) order.
+
+    Returns
+    -------
+    numpy.ndarray
+        One of ``co-seismic``, ``post-monsoon``, ``pre-monsoon`` per slice.
+    """
+    counts = np.asarray(monsoons, dtype=np.float64)
+    previous = np.r_[0.0, counts[:-1]]
+    return np.array(["co-seismic" if count == 0 else "post-monsoon" if count > before else "pre-monsoon"
+                     for count, before in zip(counts, previous, strict=True)])
+
+
+def legacy_curve(predictions: xr.Dataset) -> dict[str, np.ndarray] | None:
+    """Mean probability per slice against monsoons since the earthquake, over one fixed set of cells.
+
+    The cells are those valid, with finite values of every series, in **every** slice, so
+    each point averages the same terrain and the curve shows the earthquake's fading legacy
+    rather than a changing set of cells. All such cells count, not only test cells: the
+    curve describes the maps (the susceptibility is predicted without labels).
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset with a ``monsoons`` (slice) coordinate; ``susceptibility``,
+        ``presence`` and, for synthetic regions, ``true_probability``.
+
+    Returns
+    -------
+    dict of numpy.ndarray, or None
+        ``monsoons`` and ``season`` (:func:`slice_seasons`) per slice, the slice labels
+        (``slice``), the mean of ``susceptibility``, of ``true_probability`` when present and
+        the observed frequency ``presence`` (share of the cells with new landslides), one per
+        slice (NaN when no cell qualifies), and ``cells`` (0-d, their number). None when the
+        predictions have no ``monsoons`` (written before it was recorded).
+    """
+    ds = _normalised(predictions)
+    if "monsoons" not in ds:
+        return None
+    planes = {name: np.asarray(ds[name].values, dtype=np.float64) for name in LEGACY_SERIES if name in ds}
+    common = (np.asarray(ds["valid"].values) > 0).all(axis=0)
+    for values in planes.values():
+        common &= np.isfinite(values).all(axis=0)
+    planes["presence"] = (planes["presence"] > 0).astype(np.float64)
+    monsoons = np.asarray(ds["monsoons"].values, dtype=np.float64)
+    means = {name: values[:, common].mean(axis=1) if common.any() else np.full(monsoons.shape, np.nan)
+             for name, values in planes.items()}
+    return {"monsoons": monsoons, "season": slice_seasons(monsoons), "slice": np.array(_labels(ds)),
+            **means, "cells": np.asarray(int(common.sum()))}
 
 
 def _check_scores(ds: xr.Dataset, scores: Mapping[str, np.ndarray]) -> None:
@@ -384,18 +525,20 @@ def _confusion_rgb(codes: np.ndarray, test: np.ndarray) -> np.ndarray:
 
 
 def _fig_confusion(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
-    counts = ctx["counts"]
+    counts, thresholds = ctx["counts"], ctx["thresholds"]
     probability = _planes(ds, "susceptibility")
     presence = _planes(ds, "presence")
     usable = (_planes(ds, "valid") > 0) & np.isfinite(presence)
-    codes = hm.confusion_map(np.nan_to_num(presence) > 0, np.where(usable, probability, np.nan), ctx["threshold"])
     test = _planes(ds, "test") > 0
     fig, axes = _grid(len(counts), extra_height=0.9)
     extent = _extent_km(ds)
     for ax, label, k in zip(axes, _labels(ds), range(len(counts)), strict=True):
-        ax.imshow(_confusion_rgb(codes[k], test[k]), extent=extent, interpolation="nearest")
+        codes = hm.confusion_map(np.nan_to_num(presence[k]) > 0, np.where(usable[k], probability[k], np.nan),
+                                 float(thresholds[k]))
+        ax.imshow(_confusion_rgb(codes, test[k]), extent=extent, interpolation="nearest")
         c = counts[k]
-        ax.set_title(f"{label}\nTP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}", fontsize=8)
+        ax.set_title(f"{label}, τ {format_value(thresholds[k])}\nTP {c['tp']}  FP {c['fp']}  FN {c['fn']}  "
+                     f"TN {c['tn']}", fontsize=8)
         ax.set_aspect("equal")
     _label_axes(axes, min(len(axes), MAX_COLUMNS))
     handles = [Patch(facecolor=CONFUSION_COLOURS[code], edgecolor="black", linewidth=0.5,
@@ -519,6 +662,40 @@ def _fig_totals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     return fig
 
 
+def _legacy_lines(ax: Axes, curve: Mapping[str, np.ndarray], name: str, colour: str) -> None:
+    """One source's points (marker by season), joined through post-monsoon and through pre-monsoon slices."""
+    seasons, x, y = curve["season"], curve["monsoons"], curve[name]
+    wet = (seasons == "co-seismic") | (seasons == "post-monsoon")
+    for pick, style in ((wet, "-"), (seasons == "pre-monsoon", "--")):
+        ax.plot(x[pick], y[pick], linestyle=style, color=colour, linewidth=1.0, alpha=0.7)
+    for season, marker in SEASON_MARKERS.items():
+        pick = seasons == season
+        ax.scatter(x[pick], y[pick], marker=marker, color=colour, s=60 if marker == "*" else 30, zorder=3)
+
+
+def _fig_legacy(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    curve = ctx["legacy"]
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    colours = dict(zip(LEGACY_SERIES, ("#2f6db5", "black", "#f28e2b"), strict=True))
+    handles = []
+    for name, text in LEGACY_SERIES.items():
+        if name in curve:
+            _legacy_lines(ax, curve, name, colours[name])
+            handles.append(Line2D([], [], color=colours[name], label=text))
+    handles += [Line2D([], [], color="grey", marker=marker, linestyle="none", label=season)
+                for season, marker in SEASON_MARKERS.items()]
+    values = np.concatenate([curve[name] for name in LEGACY_SERIES if name in curve])
+    if np.isfinite(values).any() and np.nanmin(values) > 0:
+        ax.set_yscale("log")
+    ax.set_xticks(np.unique(curve["monsoons"][np.isfinite(curve["monsoons"])]))
+    ax.set(xlabel="monsoons since the earthquake", ylabel="mean probability over the cells")
+    ax.set_title(f"{int(curve['cells'])} cells valid in every slice" if int(curve["cells"])
+                 else "no cell is valid in every slice", fontsize=10)
+    ax.legend(handles=handles, loc="best", fontsize=8)
+    return fig
+
+
 def _fig_reliability(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     scores = ctx["scores"]
     presence = np.asarray(scores["presence"]).astype(bool)
@@ -636,7 +813,8 @@ def _fig_reference(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 FIGURES: dict[str, Callable[[xr.Dataset, dict[str, Any]], Figure]] = {
     "maps_susceptibility": _fig_susceptibility, "maps_density": _fig_density, "maps_hazard": _fig_hazard,
     "confusion": _fig_confusion, "residuals": _fig_residuals, "scatter": _fig_scatter, "roc": _fig_roc,
-    "totals": _fig_totals, "reliability": _fig_reliability, "contours": _fig_contours, "reference_maps": _fig_reference,
+    "totals": _fig_totals, "legacy": _fig_legacy, "reliability": _fig_reliability, "contours": _fig_contours,
+    "reference_maps": _fig_reference,
 }
 
 
@@ -650,8 +828,9 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
         Dataset (slice, y, x) with ``susceptibility``, ``density``, ``hazard``,
         ``observed_density``, ``presence`` and the uint8 masks ``valid`` and ``test``.
     metrics
-        The content of metrics.json; its ``susceptibility.threshold`` sets the confusion
-        maps' threshold (0.5 when absent or NaN).
+        The content of metrics.json. The confusion maps use each slice's decision threshold
+        (:func:`decision_thresholds`: ``predictions["decision_threshold"]``, else the pooled
+        validation threshold, else 0.5).
     scores
         1-D arrays over the test cells in the order of ``np.nonzero(test)`` over
         (slice, y, x): ``presence``, ``model`` and any baselines or ``oracle``.
@@ -662,7 +841,8 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     Returns
     -------
     dict
-        Figure name → PNG bytes, in the order of :data:`FIGURES`.
+        Figure name → PNG bytes, in the order of :data:`FIGURES`; ``legacy``
+        (:func:`legacy_curve`) only when the predictions have a ``monsoons`` coordinate.
 
     Raises
     ------
@@ -671,11 +851,11 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     """
     ds = _normalised(predictions)
     _check_scores(ds, scores)
-    threshold = _threshold(metrics)
-    ctx = {"scores": scores, "threshold": threshold, "reference": reference,
-           "counts": confusion_counts_per_slice(ds, threshold), "totals": slice_totals(ds, metrics)}
-    names = [name for name in FIGURES if name != "reference_maps" or reference is not None]
-    return {name: _png(FIGURES[name](ds, ctx)) for name in names}
+    thresholds, _ = _decision(ds, metrics)
+    ctx = {"scores": scores, "thresholds": thresholds, "reference": reference, "legacy": legacy_curve(ds),
+           "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics)}
+    skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None}
+    return {name: _png(FIGURES[name](ds, ctx)) for name in FIGURES if not skipped.get(name, False)}
 
 
 # ---------------------------------------------------------------- HTML
@@ -739,10 +919,10 @@ def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
     return _table(["slice", "start", "end", *sus, *den, *(f"in slice: {key}" for key in inner)], rows)
 
 
-def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]]) -> str:
-    rows = [[html.escape(label)] + [str(c[key]) for key in ("tp", "fp", "fn", "tn")]
-            for label, c in zip(_labels(ds), counts, strict=True)]
-    return _table(["slice", "TP", "FP", "FN", "TN"], rows)
+def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]], thresholds: np.ndarray) -> str:
+    rows = [[html.escape(label), format_value(threshold)] + [str(c[key]) for key in ("tp", "fp", "fn", "tn")]
+            for label, threshold, c in zip(_labels(ds), thresholds, counts, strict=True)]
+    return _table(["slice", "threshold τ", "TP", "FP", "FN", "TN"], rows)
 
 
 def _figure_html(name: str, png: bytes, caption: str, extra: str = "") -> str:
@@ -754,11 +934,14 @@ def _figure_html(name: str, png: bytes, caption: str, extra: str = "") -> str:
 
 
 def _header(ds: xr.Dataset, metrics: Mapping[str, Any], title: str) -> str:
-    source = metrics.get("threshold_source") or metrics.get("calibration", {}).get("fitted_on")
+    thresholds, rule = _decision(ds, metrics)
+    pooled = _pooled_threshold(ds, metrics)
     facts = {"run id": ds.attrs.get("run_id", metrics.get("run_id", DASH)),
              "split": metrics.get("split", ds.attrs.get("split", DASH)), "slices": ", ".join(_labels(ds)),
              "test cells": metrics.get("test_cells", int(_test_mask(ds).sum())),
-             "threshold": format_value(_threshold(metrics)) + (f" (from {source})" if source else "")}
+             "decision threshold per slice": f"{RULES.get(rule, rule)}: " + ", ".join(
+                 f"{label} {format_value(value)}" for label, value in zip(_labels(ds), thresholds, strict=True)),
+             "pooled validation threshold": format_value(pooled)}
     items = "".join(f"<li><b>{key}</b>: {format_value(value)}</li>" for key, value in facts.items())
     return f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"
 
@@ -786,15 +969,17 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     """
     ds = _normalised(predictions)
     pngs = figures(ds, metrics, scores, reference)
-    counts = confusion_counts_per_slice(ds, _threshold(metrics))
+    thresholds, rule = _decision(ds, metrics)
+    counts = confusion_counts_per_slice(ds, thresholds)
+    curve = legacy_curve(ds)
     notes = check_consistency(ds, metrics, scores)
     warning = ("<div class='warning'><b>Recomputed values disagree with the metrics:</b><ul>"
                + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul></div>") if notes else ""
     parts = [_header(ds, metrics, title), warning, "<h2>Metrics (test cells)</h2>", _overall_table(metrics),
              "<h3>Per slice (model)</h3>", _per_slice_table(ds, metrics)]
     for name, png in pngs.items():
-        caption = CAPTIONS[name][1].format(threshold=format_value(_threshold(metrics)))
-        extra = _counts_table(ds, counts) if name == "confusion" else ""
+        caption = CAPTIONS[name][1].format(rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0)
+        extra = _counts_table(ds, counts, thresholds) if name == "confusion" else ""
         parts.append(_figure_html(name, png, caption, extra))
     body = "\n".join(part for part in parts if part)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

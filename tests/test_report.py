@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -21,8 +23,9 @@ from hazardcore.errors import InvalidValueError
 
 LABELS = ["2015-co", "2015-post", "2016-pre"]
 PER_SLICE_FIGURES = ["maps_susceptibility", "maps_density", "maps_hazard", "confusion", "residuals", "contours"]
-EXPECTED = [*PER_SLICE_FIGURES[:5], "scatter", "roc", "totals", "reliability", "contours"]
-THRESHOLD = 0.35
+EXPECTED = [*PER_SLICE_FIGURES[:5], "scatter", "roc", "totals", "legacy", "reliability", "contours"]
+THRESHOLD = 0.35  # the pooled validation threshold
+THRESHOLDS = [0.35, 0.25, 0.5]  # each slice's decision threshold
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -49,9 +52,14 @@ def make_predictions(seed: int = 0, shape: tuple[int, int, int] = (3, 12, 10)) -
                       dtype="datetime64[ns]")
     coords = {"slice": (LABELS + [f"s{k}" for k in range(3, n_slices)])[:n_slices],
               "slice_start": ("slice", starts), "slice_end": ("slice", starts + np.timedelta64(150, "D")),
+              "monsoons": ("slice", ((np.arange(n_slices) + 1) // 2).astype(np.float32)),
               "y": 3175441.11 - 500.0 - 1000.0 * np.arange(ny), "x": 248635.08 + 500.0 + 1000.0 * np.arange(nx)}
-    ds = xr.Dataset({**variables, "valid": (("slice", "y", "x"), valid), "test": (("slice", "y", "x"), test)},
-                    coords=coords, attrs={"run_id": "a1b2c3d4", "split": "spatial"})
+    thresholds = (THRESHOLDS + [0.3] * n_slices)[:n_slices]
+    decision = ("slice", np.array(thresholds, dtype=np.float32), {"rule": "expected_f1", "units": "1"})
+    ds = xr.Dataset({**variables, "valid": (("slice", "y", "x"), valid), "test": (("slice", "y", "x"), test),
+                     "decision_threshold": decision}, coords=coords,
+                    attrs={"run_id": "a1b2c3d4", "split": "spatial",
+                           "calibration": json.dumps({"threshold": THRESHOLD})})
     return ds.rio.write_crs("EPSG:32645")
 
 
@@ -65,11 +73,12 @@ def make_scores(ds: xr.Dataset, seed: int = 1) -> dict[str, np.ndarray]:
             "gbm": np.clip(truth + rng.normal(0.0, 0.18, truth.size), 0.0, 1.0), "oracle": truth}
 
 
-def susceptibility_block(presence: np.ndarray, score: np.ndarray) -> dict[str, Any]:
+def susceptibility_block(presence: np.ndarray, score: np.ndarray, threshold: float | np.ndarray) -> dict[str, Any]:
     both = presence.any() and not presence.all()
-    return {"auc": hm.auc(presence, score) if both else None, "f1": hm.f1(presence, score, THRESHOLD),
-            "iou": hm.iou(presence, score, THRESHOLD), "threshold": THRESHOLD,
-            "ece": hm.expected_calibration_error(presence, score)}
+    return {"auc": hm.auc(presence, score) if both else None, "f1": hm.f1(presence, score, threshold),
+            "iou": hm.iou(presence, score, threshold), "ece": hm.expected_calibration_error(presence, score),
+            "validation_threshold": THRESHOLD, "f1_validation_threshold": hm.f1(presence, score, THRESHOLD),
+            "threshold_rule": "expected_f1"}
 
 
 def density_block(observed: np.ndarray, hazard: np.ndarray, density: np.ndarray, presence: np.ndarray) -> dict:
@@ -90,15 +99,18 @@ def make_metrics(ds: xr.Dataset, scores: dict[str, np.ndarray]) -> dict[str, Any
         cells = test[k]
         per_slice.append({"slice": label,
                           "susceptibility": susceptibility_block(presence[k][cells],
-                                                                 ds["susceptibility"].values[k][cells]),
+                                                                 ds["susceptibility"].values[k][cells], THRESHOLDS[k]),
                           "density": density_block(*(values[n][k][cells] for n in values), presence[k][cells])})
     p = scores["presence"]
-    return {"split": "spatial", "slices": LABELS, "test_cells": int(test.sum()), "threshold_source": "validation",
-            "susceptibility": susceptibility_block(p, scores["model"]),
+    per_cell = np.broadcast_to(np.array(THRESHOLDS)[:, None, None], test.shape)[test]
+    return {"split": "spatial", "slices": LABELS, "test_cells": int(test.sum()),
+            "thresholds": {"model": THRESHOLD},
+            "decision_thresholds": {"model": dict(zip(LABELS, THRESHOLDS, strict=True))},
+            "susceptibility": susceptibility_block(p, scores["model"], per_cell),
             "density": density_block(*(values[n][test] for n in values), presence[test]),
             "per_slice": per_slice,
-            "oracle": {"susceptibility": susceptibility_block(p, scores["oracle"])},
-            "baselines": {name: {"susceptibility": susceptibility_block(p, scores[name])}
+            "oracle": {"susceptibility": susceptibility_block(p, scores["oracle"], THRESHOLD)},
+            "baselines": {name: {"susceptibility": susceptibility_block(p, scores[name], THRESHOLD)}
                           for name in ("logistic", "gbm")}}
 
 
@@ -182,27 +194,50 @@ def test_auc_values_appear_as_in_the_table(case: dict[str, Any]) -> None:
     assert re.search(r"<thead><tr><th>metric</th><th>model</th><th>logistic</th><th>gbm</th><th>oracle</th>", page)
 
 
-def independent_counts(ds: xr.Dataset, threshold: float) -> list[dict[str, int]]:
+def independent_counts(ds: xr.Dataset, thresholds: list[float]) -> list[dict[str, int]]:
     counts = []
     for k in range(ds.sizes["slice"]):
         cells = (ds["test"].values[k] > 0) & (ds["valid"].values[k] > 0)
         truth = ds["presence"].values[k][cells] > 0
-        predicted = ds["susceptibility"].values[k][cells] >= threshold
+        predicted = ds["susceptibility"].values[k][cells] >= thresholds[k]
         counts.append({"tp": int((truth & predicted).sum()), "fp": int((~truth & predicted).sum()),
                        "fn": int((truth & ~predicted).sum()), "tn": int((~truth & ~predicted).sum())})
     return counts
 
 
-def test_confusion_counts_match_an_independent_count(case: dict[str, Any]) -> None:
+def test_confusion_counts_use_each_slice_threshold(case: dict[str, Any]) -> None:
     ds, page = case["ds"], case["html"]
-    expected = independent_counts(ds, THRESHOLD)
-    assert report.confusion_counts_per_slice(ds, THRESHOLD) == expected
+    expected = independent_counts(ds, THRESHOLDS)
+    assert report.confusion_counts_per_slice(ds, ds["decision_threshold"].values) == expected
+    assert report.confusion_counts_per_slice(ds, THRESHOLD) == independent_counts(ds, [THRESHOLD] * 3)
+    assert expected[1] != independent_counts(ds, [THRESHOLD] * 3)[1]  # slice 2015-post: 0.25, not the pooled 0.35
     assert sum(sum(c.values()) for c in expected) == case["metrics"]["test_cells"]
-    section = page[page.index('<section id="confusion">'):]
-    for label, c in zip(LABELS, expected, strict=True):
-        row = f"<tr><td>{label}</td><td>{c['tp']}</td><td>{c['fp']}</td><td>{c['fn']}</td><td>{c['tn']}</td></tr>"
+    section = page[page.index('<section id="confusion">'):page.index('<section id="residuals">')]
+    for label, threshold, c in zip(LABELS, THRESHOLDS, expected, strict=True):
+        row = (f"<tr><td>{label}</td><td>{threshold:.3f}</td><td>{c['tp']}</td><td>{c['fp']}</td><td>{c['fn']}</td>"
+               f"<td>{c['tn']}</td></tr>")
         assert row in section
-    assert f"threshold {THRESHOLD:.3f}" in section
+    assert html.escape(report.RULES["expected_f1"]) in section
+    header = page[:page.index("<h2>")]
+    assert "2015-co 0.350, 2015-post 0.250, 2016-pre 0.500" in header
+    assert "pooled validation threshold</b>: 0.350" in header
+    with pytest.raises(InvalidValueError, match="one per slice"):
+        report.confusion_counts_per_slice(ds, [0.3, 0.4])
+
+
+def test_older_predictions_fall_back_to_the_pooled_threshold(case: dict[str, Any]) -> None:
+    ds = case["ds"].drop_vars("decision_threshold")
+    thresholds, rule = report.decision_thresholds(ds)
+    assert rule == "validation" and thresholds.tolist() == [THRESHOLD] * 3  # from the calibration record
+    no_record = ds.assign_attrs(calibration="isotonic")
+    thresholds, _ = report.decision_thresholds(no_record, {"thresholds": {"model": 0.42}})
+    assert thresholds.tolist() == [0.42] * 3
+    assert report.decision_thresholds(no_record, {}) is None
+    page = report.build_report(no_record, {**case["metrics"], "thresholds": {}}, case["scores"])
+    section = page[page.index('<section id="confusion">'):page.index('<section id="residuals">')]
+    c = independent_counts(ds, [0.5] * 3)[0]
+    assert f"<tr><td>2015-co</td><td>0.500</td><td>{c['tp']}</td><td>{c['fp']}</td>" in section
+    assert html.escape(report.RULES["default"]) in section
 
 
 def test_nan_and_none_metrics_render_as_a_dash(case: dict[str, Any]) -> None:
@@ -270,3 +305,52 @@ def test_slice_totals_are_the_sums_over_test_cells(case: dict[str, Any]) -> None
     stored = {"totals_per_slice": {"model": {"a": {"predicted": 3.0, "observed": 2.0, "ratio": 1.5}},
                                    "oracle": {"a": {"predicted": 2.1, "observed": 2.0, "ratio": 1.05}}}}
     assert report.slice_totals(ds, stored) == {"observed": {"a": 2.0}, "model": {"a": 3.0}, "oracle": {"a": 2.1}}
+
+
+def legacy_case() -> xr.Dataset:
+    """3 slices × 2 × 3 cells: cell (0, 0) invalid in slice 1, cell (0, 1) without a prediction in slice 2."""
+    susceptibility = np.array([[[0.99, 0.99, 0.8], [0.6, 0.4, 0.2]],
+                               [[0.99, 0.99, 0.1], [0.2, 0.3, 0.2]],
+                               [[0.99, np.nan, 0.05], [0.05, 0.1, 0.2]]])
+    presence = np.array([[[1, 1, 1], [1, 0, 0]], [[1, 1, 1], [0, 0, 0]], [[1, 1, 0], [0, 0, 0]]], dtype=float)
+    truth = np.array([[[0.9, 0.9, 0.7], [0.5, 0.3, 0.1]], [[0.9, 0.9, 0.3], [0.2, 0.1, 0.2]],
+                      [[0.9, 0.9, 0.1], [0.1, 0.0, 0.2]]])
+    valid = np.ones((3, 2, 3), dtype=np.uint8)
+    valid[1, 0, 0] = 0
+    cube = ("slice", "y", "x")
+    zeros = np.zeros_like(susceptibility)
+    return xr.Dataset({"susceptibility": (cube, susceptibility), "presence": (cube, presence),
+                       "true_probability": (cube, truth), "density": (cube, zeros), "hazard": (cube, zeros),
+                       "observed_density": (cube, zeros), "valid": (cube, valid),
+                       "test": (cube, np.ones_like(valid))},
+                      coords={"slice": LABELS, "monsoons": ("slice", np.array([0.0, 1.0, 1.0], dtype=np.float32)),
+                              "y": [1500.0, 500.0], "x": [500.0, 1500.0, 2500.0]})
+
+
+def test_legacy_curve_averages_the_cells_valid_in_every_slice() -> None:
+    curve = report.legacy_curve(legacy_case())
+    assert curve is not None and int(curve["cells"]) == 4  # (0, 2), (1, 0), (1, 1), (1, 2)
+    np.testing.assert_allclose(curve["susceptibility"], [0.5, 0.2, 0.1])
+    np.testing.assert_allclose(curve["true_probability"], [0.4, 0.2, 0.1])
+    np.testing.assert_allclose(curve["presence"], [0.5, 0.25, 0.0])
+    assert curve["monsoons"].tolist() == [0.0, 1.0, 1.0]
+    assert curve["season"].tolist() == ["co-seismic", "post-monsoon", "pre-monsoon"]
+    assert curve["slice"].tolist() == LABELS
+    assert report.legacy_curve(legacy_case().drop_vars("monsoons")) is None
+    assert "true_probability" not in report.legacy_curve(legacy_case().drop_vars("true_probability"))
+
+
+def test_slice_seasons_of_the_default_region() -> None:
+    from hazardcore.synthetic import MONSOONS
+
+    assert report.slice_seasons(MONSOONS).tolist() == ["co-seismic"] + ["post-monsoon", "pre-monsoon"] * 3 + [
+        "post-monsoon"]
+
+
+def test_legacy_figure_only_with_monsoons(case: dict[str, Any]) -> None:
+    ds = case["ds"].drop_vars("monsoons")
+    pngs = report.figures(ds, case["metrics"], case["scores"])
+    assert list(pngs) == [name for name in EXPECTED if name != "legacy"]
+    page = report.build_report(ds, case["metrics"], case["scores"])
+    assert '<section id="legacy">' not in page and '<section id="legacy">' in case["html"]
+    assert "the 114 cells valid in all slices" in case["html"]
