@@ -25,8 +25,11 @@ import zarr
 from hazardcore.atomic import folder_lock, write_text
 from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, describe
 from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest
+from hazardcore.report import decision_thresholds
 
 COG_NODATA = -9999.0
+OCCURRENCE_NODATA = 255
+OCCURRENCE = "predicted_occurrence"
 CORE_VARIABLES = ("susceptibility", "density", "hazard")
 COG_VARIABLES = (*CORE_VARIABLES, "observed_density",
                  "true_probability", "true_density_given_occurrence", "true_hazard")
@@ -168,8 +171,9 @@ def _check_slice_stack(da: xr.DataArray, band_descriptions: Sequence[str]) -> No
 
 
 def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence[str],
-              nodata: float = COG_NODATA, tags: dict[str, str] | None = None) -> Path:
-    """Write a (slice, y, x) float stack as a Cloud-Optimised GeoTIFF, one band per slice.
+              nodata: float = COG_NODATA, tags: dict[str, str] | None = None,
+              band_tags: Sequence[dict[str, str]] | None = None, dtype: str = "float32") -> Path:
+    """Write a (slice, y, x) stack as a Cloud-Optimised GeoTIFF, one band per slice.
 
     Parameters
     ----------
@@ -183,6 +187,10 @@ def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence
         Value written where ``da`` is NaN, also the file's declared nodata.
     tags
         Extra dataset-level tags; ``units`` and ``long_name`` come from ``da.attrs``.
+    band_tags
+        Metadata tags of each band (one dict per slice), e.g. its decision threshold.
+    dtype
+        On-disk type (``float32``; ``uint8`` for classes, with a ``nodata`` it can hold).
 
     Returns
     -------
@@ -200,9 +208,11 @@ def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence
     """
     _check_slice_stack(da, band_descriptions)
     _require_cog_driver()
-    all_tags = {"units": str(da.attrs.get("units", "")), "long_name": str(da.attrs.get("long_name", da.name)),
-                **(tags or {})}
-    out = da.astype("float32").fillna(nodata).rio.write_nodata(nodata)
+    all_tags: dict[str, Any] = {"units": str(da.attrs.get("units", "")),
+                                "long_name": str(da.attrs.get("long_name", da.name)), **(tags or {})}
+    if band_tags is not None:
+        all_tags["band_tags"] = [dict(band) for band in band_tags]  # rioxarray writes them band by band
+    out = da.astype("float32").fillna(nodata).astype(dtype).rio.write_nodata(nodata)
     out = out.assign_attrs(long_name=tuple(str(d) for d in band_descriptions))
     with checked_path(path) as tmp:
         out.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=all_tags)
@@ -218,6 +228,8 @@ def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
     ds = ds.assign_coords(time=("time", start))
     ds["slice_label"] = xr.DataArray(labels, dims="time", attrs={"long_name": "time slice label"})
     ds["time_bnds"] = xr.DataArray(np.stack([start, end], axis=1), dims=("time", "nv"))
+    if "monsoons" in ds.coords:
+        ds["monsoons"].attrs.update(long_name="monsoons since the earthquake", units="1")
     ds["time"].attrs.update(standard_name="time", long_name="start of the time slice", axis="T",
                             bounds="time_bnds")
     for name in ("time", "time_bnds"):
@@ -331,6 +343,56 @@ def write_cf_netcdf(predictions: xr.Dataset, path: str | Path) -> Path:
     return write_netcdf(ds, path)
 
 
+def with_decision_threshold(predictions: xr.Dataset) -> xr.Dataset:
+    """The predictions with their per-slice ``decision_threshold`` (no IO).
+
+    Older predictions without it get their pooled validation threshold in every slice
+    (:func:`hazardcore.report.decision_thresholds`); predictions without any recorded
+    threshold are returned unchanged.
+    """
+    decision = decision_thresholds(predictions)
+    if "decision_threshold" in predictions or decision is None:
+        return predictions
+    thresholds, rule = decision
+    return predictions.assign(decision_threshold=("slice", thresholds.astype("float32"), {
+        "units": "1", "rule": rule, "long_name": "susceptibility at or above which a cell is predicted to have new "
+                                                 "landslides in the slice"}))
+
+
+def decision_band_tags(predictions: xr.Dataset) -> list[dict[str, str]] | None:
+    """One tag dict per slice: ``slice``, ``decision_threshold`` and ``threshold_rule`` (None without a threshold)."""
+    if "decision_threshold" not in predictions:
+        return None
+    variable = predictions["decision_threshold"]
+    rule = str(variable.attrs.get("rule", ""))
+    return [{"slice": str(label), "decision_threshold": str(float(value)), "threshold_rule": rule}
+            for label, value in zip(predictions["slice"].values, variable.values.astype("float64"), strict=True)]
+
+
+def predicted_occurrence(predictions: xr.Dataset) -> xr.DataArray | None:
+    """1 where the susceptibility reaches its slice's decision threshold, 0 below, NaN on invalid cells (no IO).
+
+    Returns
+    -------
+    xarray.DataArray or None
+        float32 (slice, y, x) named ``predicted_occurrence``; NaN where the cell is not
+        ``valid``, its susceptibility is NaN or its slice has no threshold. None when the
+        predictions carry no ``decision_threshold`` (see :func:`with_decision_threshold`).
+    """
+    if "decision_threshold" not in predictions:
+        return None
+    susceptibility = predictions["susceptibility"].astype("float64")
+    threshold = predictions["decision_threshold"].astype("float64")
+    decided = np.isfinite(susceptibility) & np.isfinite(threshold)
+    if "valid" in predictions:
+        decided &= predictions["valid"] > 0
+    values = xr.where(decided, (susceptibility >= threshold).astype("float32"), np.float32(np.nan))
+    rule = str(predictions["decision_threshold"].attrs.get("rule", ""))
+    return values.transpose(*susceptibility.dims).astype("float32").rename(OCCURRENCE).assign_attrs(
+        units="1", long_name=f"new landslides predicted (1) or not (0): susceptibility >= the slice's decision "
+                             f"threshold ({rule} rule)")
+
+
 def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[str, Any],
                    input_files: Sequence[Path] = ()) -> dict[str, Path]:
     """Write a run's products: one COG per map, the CF NetCDF and, last, ``manifest.json``.
@@ -350,7 +412,13 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
     -------
     dict of str to pathlib.Path
         File name → path: ``<variable>.tif`` for susceptibility, density, hazard,
-        observed_density and the truth maps present, ``hazard.nc`` and ``manifest.json``.
+        observed_density and the truth maps present, ``predicted_occurrence.tif`` (uint8:
+        1 where the susceptibility reaches its slice's decision threshold, 0 below, 255 on
+        invalid cells; see :func:`predicted_occurrence`), ``hazard.nc`` (with the
+        ``decision_threshold`` of each time slice) and ``manifest.json``. Each band of
+        ``susceptibility.tif`` and ``predicted_occurrence.tif`` is tagged with its slice's
+        ``decision_threshold`` and ``threshold_rule``. Predictions without a recorded
+        threshold get neither the decision product nor the tags.
 
     Raises
     ------
@@ -362,10 +430,17 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
         raise HazardcoreError(describe("predictions lack core maps", source="predictions",
                                        expected=list(CORE_VARIABLES), found=list(predictions.data_vars)))
     out = Path(folder)
+    predictions = with_decision_threshold(predictions)
     labels = [str(v) for v in predictions["slice"].values]
     tags = {"run_id": str(predictions.attrs.get("run_id", "")), "slices": ",".join(labels)}
-    written = {f"{name}.tif": write_cog(predictions[name], out / f"{name}.tif", band_descriptions=labels, tags=tags)
+    decided = decision_band_tags(predictions)
+    written = {f"{name}.tif": write_cog(predictions[name], out / f"{name}.tif", band_descriptions=labels, tags=tags,
+                                        band_tags=decided if name == "susceptibility" else None)
                for name in COG_VARIABLES if name in predictions}
+    occurrence = predicted_occurrence(predictions)
+    if occurrence is not None:
+        written[f"{OCCURRENCE}.tif"] = write_cog(occurrence, out / f"{OCCURRENCE}.tif", band_descriptions=labels,
+                                                 tags=tags, band_tags=decided, nodata=OCCURRENCE_NODATA, dtype="uint8")
     written["hazard.nc"] = write_cf_netcdf(predictions, out / "hazard.nc")
     inputs = {str(path): file_record(path) for path in input_files}
     with folder_lock(out):  # the products' checksums were recorded as each was written

@@ -25,10 +25,16 @@ FLOAT_UNITS = {"susceptibility": "1", "susceptibility_uncalibrated": "1", "densi
                "true_density_given_occurrence": "%", "true_hazard": "%"}
 EXPECTED_COGS = ["density", "hazard", "observed_density", "susceptibility", "true_density_given_occurrence",
                  "true_hazard", "true_probability"]
+THRESHOLDS = [0.5, 0.25, 0.75]  # each slice's decision threshold
+POOLED = 0.4  # the pooled validation threshold of older predictions
 
 
-def predictions(with_truth: bool = True) -> xr.Dataset:
-    """A 3 × 5 × 6 predictions Dataset with NaN outside a valid mask (seeded values)."""
+def predictions(with_truth: bool = True, decided: bool = True) -> xr.Dataset:
+    """A 3 × 5 × 6 predictions Dataset with NaN outside a valid mask (seeded values).
+
+    ``decided``: with a per-slice ``decision_threshold`` (else only the pooled threshold in
+    the calibration record, as older predictions).
+    """
     rng = np.random.default_rng(7)
     shape = (len(LABELS), N_Y, N_X)
     valid = np.ones(shape, dtype="uint8")
@@ -36,6 +42,7 @@ def predictions(with_truth: bool = True) -> xr.Dataset:
     valid[1, 4, 5] = 0
     coords = {"slice": LABELS, "slice_start": ("slice", np.array(STARTS, dtype="datetime64[ns]")),
               "slice_end": ("slice", np.array(ENDS, dtype="datetime64[ns]")),
+              "monsoons": ("slice", np.array([0.0, 1.0, 1.0], dtype="float32")),
               "y": Y0 - 1000.0 * np.arange(N_Y), "x": X0 + 1000.0 * np.arange(N_X)}
     names = [n for n in FLOAT_UNITS if with_truth or not n.startswith("true_")]
     data = {}
@@ -46,7 +53,11 @@ def predictions(with_truth: bool = True) -> xr.Dataset:
     data["valid"] = (("slice", "y", "x"), valid, {"long_name": "valid cell"})
     data["test"] = (("slice", "y", "x"), (rng.random(shape) < 0.3).astype("uint8"), {"long_name": "test cell"})
     data["windows"] = (("y", "x"), rng.integers(0, 3, (N_Y, N_X)).astype("int16"), {"long_name": "windows"})
-    ds = xr.Dataset(data, coords=coords, attrs={"run_id": "abc123", "split": "random", "calibration": "isotonic"})
+    if decided:
+        data["decision_threshold"] = ("slice", np.array(THRESHOLDS, dtype="float32"),
+                                      {"units": "1", "rule": "expected_f1", "long_name": "decision threshold"})
+    calibration = json.dumps({"method": "isotonic", "threshold": POOLED})
+    ds = xr.Dataset(data, coords=coords, attrs={"run_id": "abc123", "split": "random", "calibration": calibration})
     return ds.rio.write_crs(CRS).rio.write_transform(Affine(1000.0, 0.0, X0 - 500.0, 0.0, -1000.0, Y0 + 500.0))
 
 
@@ -63,7 +74,7 @@ def products(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_write_products_names_every_file(products: dict[str, Path]) -> None:
-    expected = {f"{name}.tif" for name in EXPECTED_COGS} | {"hazard.nc", "manifest.json"}
+    expected = {f"{name}.tif" for name in EXPECTED_COGS} | {"predicted_occurrence.tif", "hazard.nc", "manifest.json"}
     assert set(products) == expected
     assert {p.name for p in products["hazard.nc"].parent.iterdir()} == expected
 
@@ -86,6 +97,64 @@ def test_cog_georeferencing_and_values(products: dict[str, Path], name: str) -> 
     np.testing.assert_array_equal(values[~missing], source[~missing])
 
 
+def occurrence_bands(path: Path) -> tuple[np.ndarray, list[dict[str, str]], float | None]:
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and src.dtypes[0] == "uint8"
+        return src.read(), [src.tags(k + 1) for k in range(src.count)], src.nodata
+
+
+def expected_occurrence(source: xr.Dataset, thresholds: list[float]) -> np.ndarray:
+    """1 / 0 / 255 from the susceptibility, computed here cell by cell."""
+    susceptibility, valid = source["susceptibility"].values, source["valid"].values
+    out = np.full(susceptibility.shape, 255, dtype="uint8")
+    for k, threshold in enumerate(thresholds):
+        for i, j in np.ndindex(susceptibility.shape[1:]):
+            if valid[k, i, j] and np.isfinite(susceptibility[k, i, j]):
+                out[k, i, j] = 1 if float(susceptibility[k, i, j]) >= float(np.float32(threshold)) else 0
+    return out
+
+
+def test_predicted_occurrence_uses_each_slice_threshold(products: dict[str, Path]) -> None:
+    source = predictions()
+    values, band_tags, nodata = occurrence_bands(products["predicted_occurrence.tif"])
+    expected = expected_occurrence(source, THRESHOLDS)
+    np.testing.assert_array_equal(values, expected)
+    assert nodata == 255 and (values == 255).sum() == 2 * 3 + 1  # the invalid cells
+    assert [(values[k] == 1).sum() for k in range(3)] == [(expected[k] == 1).sum() for k in range(3)]
+    assert not np.array_equal(values, expected_occurrence(source, [POOLED] * 3))  # not one pooled threshold
+    assert [float(tags["decision_threshold"]) for tags in band_tags] == [float(np.float32(t)) for t in THRESHOLDS]
+    assert {tags["threshold_rule"] for tags in band_tags} == {"expected_f1"}
+    assert [tags["slice"] for tags in band_tags] == LABELS
+    with rasterio.open(products["susceptibility.tif"]) as src:
+        assert [float(src.tags(k + 1)["decision_threshold"]) for k in range(3)] == [0.5, 0.25, 0.75]
+    with rasterio.open(products["hazard.tif"]) as src:
+        assert "decision_threshold" not in src.tags(1)
+
+
+def test_netcdf_carries_the_decision_threshold(products: dict[str, Path]) -> None:
+    with xr.open_dataset(products["hazard.nc"]) as ds:
+        assert ds["decision_threshold"].dims == ("time",)
+        np.testing.assert_array_equal(ds["decision_threshold"].values, np.array(THRESHOLDS, dtype="float32"))
+        attrs = ds["decision_threshold"].attrs
+        assert attrs["rule"] == "expected_f1" and attrs["units"] == "1"
+        assert ds["monsoons"].dims == ("time",) and ds["monsoons"].values.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_older_predictions_get_their_pooled_threshold(tmp_path: Path) -> None:
+    written = export.write_products(predictions(decided=False), tmp_path / "old", {})
+    values, band_tags, _ = occurrence_bands(written["predicted_occurrence.tif"])
+    np.testing.assert_array_equal(values, expected_occurrence(predictions(), [POOLED] * 3))
+    assert [tags["decision_threshold"] for tags in band_tags] == [str(float(np.float32(POOLED)))] * 3
+    assert {tags["threshold_rule"] for tags in band_tags} == {"validation"}
+    with xr.open_dataset(written["hazard.nc"]) as ds:
+        assert ds["decision_threshold"].attrs["rule"] == "validation"
+    unknown = predictions(decided=False).assign_attrs(calibration="isotonic")
+    written = export.write_products(unknown, tmp_path / "unknown", {})
+    assert "predicted_occurrence.tif" not in written  # no threshold recorded: no decision invented
+    with rasterio.open(written["susceptibility.tif"]) as src:
+        assert "decision_threshold" not in src.tags(1)
+
+
 def test_cog_layout(products: dict[str, Path]) -> None:
     with rasterio.open(products["hazard.tif"]) as src:
         assert src.profile["tiled"]
@@ -96,7 +165,7 @@ def test_cog_layout(products: dict[str, Path]) -> None:
 def test_masks_and_extra_floats_are_not_cogs(tmp_path: Path) -> None:
     written = export.write_products(predictions(with_truth=False), tmp_path, {})
     assert {p for p in written if p.endswith(".tif")} == {"susceptibility.tif", "density.tif", "hazard.tif",
-                                                          "observed_density.tif"}
+                                                          "observed_density.tif", "predicted_occurrence.tif"}
 
 
 def test_cf_netcdf_time_bounds_and_crs(products: dict[str, Path]) -> None:
