@@ -31,6 +31,7 @@ from hazardcore.datasets import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.pipeline import demo, evaluate_run, predict_run
 from hazardcore.predictors import CHANNELS
+from hazardcore.report import DEFAULT_THRESHOLD, RULES, decision_thresholds
 from hazardcore.runstatus import is_trained, summary
 from hazardcore.train import STAGES, max_epochs, train
 
@@ -176,11 +177,35 @@ class DashboardState(param.Parameterized):
         return labels[self.slice] if self.slice < len(labels) else ""
 
     @property
+    def decision(self) -> tuple[np.ndarray, str]:
+        """Each slice's decision threshold of the susceptibility and its rule.
+
+        ``hazardcore.report.decision_thresholds``: the predictions' ``decision_threshold``, else
+        the pooled validation threshold (calibration record, else metrics.json) in every
+        slice; 0.5 (rule ``default``) when none is recorded or nothing is predicted yet.
+        """
+        predictions = self.predictions
+        decision = decision_thresholds(predictions, self.metrics) if predictions is not None else None
+        return decision or (np.full(len(self.slice_labels), DEFAULT_THRESHOLD), "default")
+
+    def slice_threshold(self, slice_index: int | None = None) -> float:
+        """Decision threshold of a slice (default: the current one); 0.5 outside the known slices."""
+        thresholds, _ = self.decision
+        index = self.slice if slice_index is None else slice_index
+        return float(thresholds[index]) if 0 <= index < len(thresholds) else DEFAULT_THRESHOLD
+
+    @property
     def threshold(self) -> float:
-        """Decision threshold of the susceptibility (metrics.json, else calibration, else 0.5)."""
-        metrics = self.metrics or {}
-        value = metrics.get("susceptibility", {}).get("threshold")
-        return float(value) if value is not None else 0.5
+        """Decision threshold of the current slice (:meth:`slice_threshold`)."""
+        return self.slice_threshold()
+
+    def threshold_text(self, slice_index: int | None = None) -> str:
+        """What decides a slice's cells, e.g. "threshold τ 0.250 of slice 2015-post (rule: ...)"."""
+        index = self.slice if slice_index is None else slice_index
+        labels = self.slice_labels
+        label = labels[index] if 0 <= index < len(labels) else "?"
+        _, rule = self.decision
+        return f"threshold τ {self.slice_threshold(index):.3f} of slice {label} (rule: {RULES.get(rule, rule)})"
 
     def cell_coords(self) -> dict[str, np.ndarray]:
         """Cell-centre coordinates ``{"y", "x"}`` (m) of the 1 km grid shown."""

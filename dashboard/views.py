@@ -33,7 +33,7 @@ from hazardcore.runstatus import step_state
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
 NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in the **Runs** tab."
-TABLE_KEYS = {"susceptibility": ("auc", "f1", "iou", "threshold", "ece"),
+TABLE_KEYS = {"susceptibility": ("auc", "f1", "iou", "ece", "validation_threshold", "f1_validation_threshold"),
               "density": ("mae", "pearson_r", "mae_positive", "pearson_r_positive")}
 
 
@@ -333,7 +333,7 @@ class InventoryView(StateView):
 
 
 class PredictorsView(StateView):
-    """Any of the 13 predictor channels at 31.25 m for the chosen slice, rasterized by datashader."""
+    """Any of the 16 predictor channels at 31.25 m for the chosen slice, rasterized by datashader."""
 
     def _build(self) -> pn.viewable.Viewable:
         self.frames["channel"] = self.dynamic(self.channel_image, "channel", "slice", "workdir", "revision")
@@ -574,13 +574,14 @@ class EvaluationView(StateView):
         return (cells & (at["test"].values > 0) if self.state.test_only else cells), at
 
     def confusion_codes(self, slice_index: int | None = None) -> xr.DataArray | None:
-        """TP/FP/FN/TN codes (3/1/2/0; NaN outside the shown cells) at the run's threshold."""
+        """TP/FP/FN/TN codes (3/1/2/0; NaN outside the shown cells) at the slice's own decision threshold."""
         shown = self._shown(slice_index)
         if shown is None:
             return None
         cells, at = shown
         score = np.where(cells, at["susceptibility"].values, np.nan)
-        codes = hm.confusion_map(np.nan_to_num(at["presence"].values) > 0, score, self.state.threshold)
+        threshold = self.state.slice_threshold(slice_index)
+        codes = hm.confusion_map(np.nan_to_num(at["presence"].values) > 0, score, threshold)
         return xr.DataArray(np.where(codes < 0, np.nan, codes).astype("float32"), dims=("y", "x"),
                             coords={"y": at["y"].values, "x": at["x"].values}, name="confusion")
 
@@ -593,14 +594,15 @@ class EvaluationView(StateView):
     def legend(self, **_: Any) -> str:
         counts = self.confusion_counts()
         cells = "test cells" if self.state.test_only else "valid cells"
-        return (f"{elements.confusion_legend(counts)} &nbsp; ({cells}, threshold "
-                f"{elements.format_number(self.state.threshold)})") if counts else ""
+        return (f"{elements.confusion_legend(counts)} &nbsp; ({cells}, {self.state.threshold_text()})"
+                if counts else "")
 
     def confusion_frame(self, geo: bool = False, **_: Any) -> hv.Image:
         codes = self.confusion_codes()
         if codes is None:
             return elements.empty_map("confusion")
-        return elements.confusion_image(codes, f"confusion · {self.state.slice_label}",
+        return elements.confusion_image(codes, f"confusion · {self.state.slice_label} · τ "
+                                        f"{elements.format_number(self.state.threshold)}",
                                         crs=self.cartopy_crs() if geo else None)
 
     def residual_plane(self, slice_index: int | None = None) -> xr.DataArray | None:
@@ -690,10 +692,12 @@ class EvaluationView(StateView):
         return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
     def per_slice_frame(self, **_: Any) -> pd.DataFrame:
-        """The model's scores per slice (metrics.json ``per_slice``)."""
+        """The model's scores per slice (metrics.json ``per_slice``) and each slice's ``decision_threshold``."""
         metrics = self.state.metrics or {}
-        rows = {entry["slice"]: {key: _number(entry.get(group, {}).get(key)) for group, keys in TABLE_KEYS.items()
-                                 for key in keys} for entry in metrics.get("per_slice", [])}
+        decided = metrics.get("decision_thresholds", {}).get("model", {})
+        rows = {entry["slice"]: {"decision_threshold": _number(decided.get(entry["slice"]))}
+                | {key: _number(entry.get(group, {}).get(key)) for group, keys in TABLE_KEYS.items() for key in keys}
+                for entry in metrics.get("per_slice", [])}
         return pd.DataFrame.from_dict(rows, orient="index")
 
 

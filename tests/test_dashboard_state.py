@@ -129,7 +129,7 @@ def test_tapping_a_cell_gives_its_story(state: DashboardState, predictions: xr.D
     cube = PreparedCube.open(evaluated_root / "work")
     block = cube.static[STATIC_CHANNELS.index("slope"), row * 32:(row + 1) * 32, col * 32:(col + 1) * 32]
     assert table.loc["slope", "2015-co"] == pytest.approx(float(np.mean(block)), rel=1e-5)
-    assert len(table) == 13
+    assert len(table) == 16
     maps.taps[0].event(x=x - 1e6, y=y)  # off the grid: ignored
     assert state.cell == (row, col)
 
@@ -144,11 +144,67 @@ def test_metrics_table_holds_the_auc(state: DashboardState, evaluated_root: Path
     assert table.loc["gbm", "auc"] == metrics["baselines"]["gbm"]["susceptibility"]["auc"]
     assert {"model", "logistic", "gbm", "oracle"} <= set(table.index)
     assert set(view.roc_curves()) == {"model", "oracle"}
+    assert table.loc["model", "validation_threshold"] == metrics["thresholds"]["model"]
+    assert "threshold" not in table.columns  # the old schema's pooled threshold
     counts = view.confusion_counts(0)
     at = state.predictions.isel(slice=0)
     shown = (at["valid"].values > 0) & (at["test"].values > 0) & np.isfinite(at["presence"].values)
     assert sum(counts.values()) == int(shown.sum())
-    assert len(view.per_slice_frame()) == 3
+    per_slice = view.per_slice_frame()
+    assert len(per_slice) == 3
+    decided = metrics["decision_thresholds"]["model"]
+    assert per_slice["decision_threshold"].to_dict() == pytest.approx(decided)
+
+
+def test_the_threshold_is_the_slice_decision_threshold(state: DashboardState, predictions: xr.Dataset) -> None:
+    view = EvaluationView(state)
+    thresholds = predictions["decision_threshold"].values.astype(float)
+    assert len(set(thresholds.round(6))) == 3  # the tiny run's slices have different thresholds
+    for k in (2, 0, 1):
+        state.slice = k
+        assert state.threshold == thresholds[k]
+        at = predictions.isel(slice=k)
+        cells = (at["valid"].values > 0) & (at["test"].values > 0) & np.isfinite(at["presence"].values)
+        expected = np.where(cells, 2 * (at["presence"].values > 0) + (at["susceptibility"].values >= thresholds[k]),
+                            np.nan)
+        np.testing.assert_array_equal(view.confusion_codes().values, expected)
+        assert f"threshold τ {thresholds[k]:.3f} of slice {state.slice_label}" in view.legend()
+        assert "expected F1" in view.legend()
+
+
+def two_slices() -> xr.Dataset:
+    """The same probabilities and presence in two slices whose decision thresholds differ (0.2, 0.6)."""
+    susceptibility = np.array([[0.1, 0.3, 0.5], [0.7, 0.9, np.nan]], dtype="float32")
+    presence = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype="float32")
+    cube = ("slice", "y", "x")
+    same = {name: (cube, np.stack([values, values])) for name, values in
+            (("susceptibility", susceptibility), ("presence", presence), ("density", presence),
+             ("hazard", presence), ("observed_density", presence))}
+    ones = np.ones((2, 2, 3), dtype="uint8")
+    masks = {name: (cube, ones) for name in ("valid", "test", "train", "validation")}
+    decision = ("slice", np.array([0.2, 0.6], dtype="float32"), {"rule": "expected_f1"})
+    return xr.Dataset(same | masks | {"decision_threshold": decision},
+                      coords={"slice": ["a", "b"], "y": [1500.0, 500.0], "x": [500.0, 1500.0, 2500.0]})
+
+
+def test_confusion_codes_follow_each_slice_threshold(evaluated_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dashboard.loaders
+
+    monkeypatch.setattr(dashboard.loaders, "predictions", lambda run: two_slices())
+    state = DashboardState(root=evaluated_root, runner=JobRunner())
+    view = EvaluationView(state)
+    nan = np.nan
+    np.testing.assert_array_equal(view.confusion_codes(0).values, [[2, 1, 3], [1, 3, nan]])  # τ 0.2
+    np.testing.assert_array_equal(view.confusion_codes(1).values, [[2, 0, 2], [1, 3, nan]])  # τ 0.6
+    assert view.confusion_counts(0) == {"TN": 0, "FP": 2, "FN": 1, "TP": 2}
+    assert view.confusion_counts(1) == {"TN": 1, "FP": 1, "FN": 2, "TP": 1}
+    state.slice = 1
+    assert state.threshold == pytest.approx(0.6) and "τ 0.600 of slice b" in view.legend()
+    assert "τ 0.600" in view.confusion_frame().opts.get().kwargs["title"]
+    pooled = two_slices().drop_vars("decision_threshold").assign_attrs(calibration='{"threshold": 0.4}')
+    monkeypatch.setattr(dashboard.loaders, "predictions", lambda run: pooled)  # older predictions
+    assert state.decision[1] == "validation" and state.slice_threshold(0) == state.slice_threshold(1) == 0.4
+    np.testing.assert_array_equal(view.confusion_codes(0).values, [[2, 0, 3], [1, 3, nan]])
 
 
 def test_layer_switches_the_published_comparison(evaluated_root: Path, predictions: xr.Dataset,
