@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     where = options.network or f"localhost:{options.port}"
     print(f"dashboard of {options.root or 'HAZARD_ROOT / out/demo'}: open http://{where}/dashboard", flush=True)
     pn.serve({"dashboard": lambda: create_app(root=options.root, reference=options.reference)}, show=False,
-             title="Landslide hazard", **serve_options(options))  # type: ignore[arg-type]
+             title="Landslide hazard", **serve_options(options))
 
 
 if __name__ == "__main__":
