@@ -4,8 +4,11 @@ Every source (the model, each baseline, the oracle's true probabilities) is a pa
 (slice, row, col) maps: ``probability`` of at least one new landslide and ``density``
 given occurrence (%). All are scored the same way on the same test cells:
 
-* susceptibility: AUC, F1 and IoU at a threshold tuned on the **validation** cells
-  (maximum F1; the source's own threshold), ECE of the probability;
+* susceptibility: AUC, ECE of the probability, F1 and IoU at each slice's decision
+  threshold (:class:`Decision`: by default each slice's label-free expected-F1 threshold,
+  :func:`hazardcore.hazard.slice_thresholds`; base rates differ tenfold between periods, so
+  one pooled threshold predicts nothing in most of them), and F1 at the pooled threshold
+  tuned on the **validation** cells (maximum F1) for comparison;
 * density: MAE and Pearson R of the expected density (probability × density given
   occurrence, the hazard) against the observed density over all test cells, and MAE and R
   of the density given occurrence over the positive test cells;
@@ -15,9 +18,9 @@ given occurrence (%). All are scored the same way on the same test cells:
   positive cells predicted below 0.05 %;
 * within each slice (``within_slices``; pooled numbers mostly measure *which period*, since
   base rates differ tenfold between periods): AUC, AUPRC, Brier skill score against the
-  slice's own base rate, F1 / IoU at the slice's label-free expected-F1 threshold
-  (:func:`hazardcore.hazard.expected_f1_threshold`), predicted (Σ p) vs observed number of
-  positive cells and Σ hazard vs Σ observed density, and their positive-weighted means;
+  slice's own base rate, F1 / IoU at the slice's decision threshold, predicted (Σ p and
+  #{p ≥ τ}) vs observed number of positive cells and Σ hazard vs Σ observed density, and
+  their positive-weighted means;
 * the ``slice_base_rate`` reference: every cell of a slice gets the slice's observed base
   rate on the test cells (and its mean positive density): the skill of knowing only *when*;
 * against the known truth (synthetic cases): ``r_density_vs_truth``, R of the density given
@@ -32,21 +35,31 @@ selects cells and assembles the ``metrics.json`` dictionary (schema in the READM
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hazardcore import metrics
-from hazardcore.hazard import best_threshold, expected_f1_threshold
+from hazardcore.hazard import best_threshold, slice_thresholds
 
 Maps = dict[str, np.ndarray]
 
 
-def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
-    """AUC, F1, IoU at ``threshold``, the threshold and ECE on one set of cells."""
+def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: np.ndarray | float,
+                          validation_threshold: float = math.nan) -> dict[str, float]:
+    """AUC, ECE, and F1 / IoU at each cell's decision threshold, on one set of cells.
+
+    ``threshold`` is one value per cell (its slice's threshold) or one for all; F1 / IoU at the
+    pooled ``validation_threshold`` are given beside, for comparison.
+    """
+    decided = (probability >= threshold).astype("float64")
     return {"auc": metrics.or_nan(metrics.auc, presence, probability),
-            "f1": metrics.f1(presence, probability, threshold), "iou": metrics.iou(presence, probability, threshold),
-            "threshold": float(threshold), "ece": metrics.expected_calibration_error(presence, probability)}
+            "f1": metrics.f1(presence, decided), "iou": metrics.iou(presence, decided),
+            "ece": metrics.expected_calibration_error(presence, probability),
+            "validation_threshold": float(validation_threshold),
+            "f1_validation_threshold": metrics.f1(presence, probability, validation_threshold)
+            if math.isfinite(validation_threshold) else math.nan}
 
 
 LOW_DENSITY_PERCENT = 0.05  # a positive cell predicted below this has a collapsed density
@@ -89,11 +102,16 @@ def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndar
                                                logit(truth["probability"][cells]))}
 
 
-def score_cells(source: Maps, observed: Maps, cells: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
-    """Both score blocks of one source on the cells where ``cells`` is True."""
+def score_cells(source: Maps, observed: Maps, cells: np.ndarray, thresholds: np.ndarray,
+                validation_threshold: float = math.nan) -> dict[str, dict[str, float]]:
+    """Both score blocks of one source on the cells where ``cells`` is True.
+
+    ``thresholds`` holds one decision threshold per slice.
+    """
     presence = observed["presence"][cells].astype(bool)
     probability, given = source["probability"][cells], source["density"][cells]
-    return {"susceptibility": susceptibility_scores(presence, probability, threshold),
+    per_cell = np.broadcast_to(np.asarray(thresholds, dtype="float64")[:, None, None], cells.shape)[cells]
+    return {"susceptibility": susceptibility_scores(presence, probability, per_cell, validation_threshold),
             "density": density_scores(presence, observed["density"][cells], probability, given)}
 
 
@@ -101,22 +119,24 @@ WEIGHTED_KEYS = ("auc", "auprc", "brier_skill", "f1", "iou")
 
 
 def slice_scores(presence: np.ndarray, probability: np.ndarray, observed: np.ndarray,
-                 given: np.ndarray) -> dict[str, float]:
-    """Scores of one slice's cells at the slice's label-free threshold."""
-    threshold = expected_f1_threshold(probability)
+                 given: np.ndarray, threshold: float) -> dict[str, float]:
+    """Scores of one slice's cells at the slice's decision threshold."""
     return {"auc": metrics.or_nan(metrics.auc, presence, probability),
             "auprc": metrics.or_nan(metrics.average_precision, presence, probability),
             "brier_skill": metrics.or_nan(metrics.brier_skill_score, presence, probability),
-            "threshold": threshold, "f1": metrics.f1(presence, probability, threshold),
+            "threshold": float(threshold), "f1": metrics.f1(presence, probability, threshold),
             "iou": metrics.iou(presence, probability, threshold),
             "positive_cells_predicted": float(probability.sum()), "positive_cells_observed": int(presence.sum()),
+            "predicted_positive_cells": int((probability >= threshold).sum()),
             "area_predicted": float((probability * given).sum()), "area_observed": float(observed.sum())}
 
 
-def within_slices(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def within_slices(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str],
+                  thresholds: np.ndarray) -> dict[str, Any]:
     """:func:`slice_scores` of every slice with test cells and their means weighted by positive cells."""
     per_slice = {label: slice_scores(observed["presence"][i][cells[i]] > 0, source["probability"][i][cells[i]],
-                                     observed["density"][i][cells[i]], source["density"][i][cells[i]])
+                                     observed["density"][i][cells[i]], source["density"][i][cells[i]],
+                                     float(thresholds[i]))
                  for i, label in enumerate(labels) if cells[i].any()}
     weighted = {}
     for key in WEIGHTED_KEYS:
@@ -159,8 +179,47 @@ def usable(sources: dict[str, Maps], mask: np.ndarray) -> np.ndarray:
     return keep
 
 
+@dataclass(frozen=True)
+class Decision:
+    """How each source's per-slice decision thresholds are set (see :func:`hazardcore.hazard.slice_thresholds`).
+
+    Attributes
+    ----------
+    rule
+        ``expected_f1`` (each slice's own label-free threshold) or ``validation`` (pooled).
+    decided
+        (slice, row, col) bool: the cells a slice's threshold is computed over (the region's
+        valid cells; ``None``: the test cells).
+    fixed
+        Per source, thresholds already set: a float (pooled validation threshold) or one per
+        slice (e.g. the model's from its ``predictions.nc``).
+    """
+
+    rule: str = "expected_f1"
+    decided: np.ndarray | None = None
+    fixed: dict[str, float | np.ndarray] = field(default_factory=dict)
+
+
+def choose_thresholds(sources: dict[str, Maps], observed: Maps, validation: np.ndarray, test: np.ndarray,
+                      decision: Decision) -> dict[str, tuple[float, np.ndarray]]:
+    """Per source: its pooled validation threshold and its thresholds per slice."""
+    presence_validation = observed["presence"][validation].astype(bool)
+    decided = test if decision.decided is None else decision.decided
+    out = {}
+    for name, source in sources.items():
+        fixed = decision.fixed.get(name)
+        given = None if fixed is None else np.asarray(fixed, dtype="float64")
+        pooled = float(given) if given is not None and given.ndim == 0 else best_threshold(
+            presence_validation, source["probability"][validation])
+        finite = decided & np.isfinite(source["probability"])
+        per_slice = given if given is not None and given.ndim == 1 else slice_thresholds(
+            source["probability"], finite, decision.rule, pooled)
+        out[name] = (pooled, per_slice)
+    return out
+
+
 def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray, validation: np.ndarray,
-                     slice_labels: list[str], thresholds: dict[str, float] | None = None) -> dict[str, Any]:
+                     slice_labels: list[str], decision: Decision | None = None) -> dict[str, Any]:
     """Score every source on the same test cells.
 
     Parameters
@@ -174,42 +233,44 @@ def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray,
         (slice, row, col) bool masks of the split's test and validation cells (valid only).
     slice_labels
         Labels of the slices.
-    thresholds
-        Fixed thresholds per source; the others are tuned on the validation cells.
+    decision
+        The threshold rule (default: each slice's expected-F1 threshold over its test cells).
 
     Returns
     -------
     dict
-        ``slices`` (labels with test cells), ``test_cells``, ``thresholds``, the model's
+        ``slices`` (labels with test cells), ``test_cells``, ``thresholds`` (pooled validation
+        ones) and ``decision_thresholds`` (per slice) of every source, the model's
         ``susceptibility`` / ``density`` / ``within_slices`` / ``per_slice`` blocks,
         ``totals_per_slice``, ``oracle`` when given, and ``baselines`` (every other source,
         and ``slice_base_rate``).
     """
+    decision = decision or Decision()
     test, validation = usable(sources, test), usable(sources, validation)
     sources = sources | {"slice_base_rate": base_rate_source(observed, test)}
-    presence_validation = observed["presence"][validation].astype(bool)
-    fixed = thresholds or {}
-    chosen = {name: float(fixed[name]) if name in fixed else
-              best_threshold(presence_validation, sources[name]["probability"][validation]) for name in sources}
-    scored: dict[str, dict[str, Any]] = {name: score_cells(source, observed, test, chosen[name])
+    chosen = choose_thresholds(sources, observed, validation, test, decision)
+    scored: dict[str, dict[str, Any]] = {name: score_cells(source, observed, test, chosen[name][1], chosen[name][0])
                                          for name, source in sources.items()}
     for name, source in sources.items():
+        scored[name]["susceptibility"]["threshold_rule"] = decision.rule
         scored[name]["density"]["hazard_total_ratio_per_slice"] = {
             label: totals["ratio"] for label, totals in slice_totals(source, observed, test, slice_labels).items()}
         if "oracle" in sources:
             scored[name]["density"] |= truth_scores(source, sources["oracle"], observed["presence"], test)
-        scored[name]["within_slices"] = within_slices(source, observed, test, slice_labels)
+        scored[name]["within_slices"] = within_slices(source, observed, test, slice_labels, chosen[name][1])
     with_test = [i for i in range(len(slice_labels)) if test[i].any()]
     per_slice = []
     for i in with_test:
         in_slice = np.zeros_like(test)
         in_slice[i] = test[i]
         per_slice.append({"slice": slice_labels[i]} | score_cells(sources["model"], observed, in_slice,
-                                                                  chosen["model"]))
+                                                                  chosen["model"][1], chosen["model"][0]))
     result: dict[str, Any] = {"slices": [slice_labels[i] for i in with_test], "test_cells": int(test.sum()),
                               "positive_test_cells": int(observed["presence"][test].sum()),
                               "validation_cells": int(validation.sum()),
-                              "thresholds": chosen,
+                              "thresholds": {name: pooled for name, (pooled, _) in chosen.items()},
+                              "decision_thresholds": {name: {slice_labels[i]: float(values[i]) for i in with_test}
+                                                      for name, (_, values) in chosen.items()},
                               **scored["model"], "per_slice": per_slice,
                               "totals_per_slice": {name: slice_totals(source, observed, test, slice_labels)
                                                    for name, source in sources.items()}}

@@ -135,6 +135,46 @@ def expected_f1_threshold(probability: np.ndarray) -> float:
     return float(values[last_of_tie[int(np.argmax(expected_f1))]])
 
 
+THRESHOLD_RULES = ("expected_f1", "validation")
+
+
+def slice_thresholds(probability: np.ndarray, decided: np.ndarray, rule: str = "expected_f1",
+                     validation_threshold: float = float("nan")) -> np.ndarray:
+    """Decision threshold of every slice of a (slice, row, col) probability cube.
+
+    Parameters
+    ----------
+    probability
+        Calibrated probabilities (slice, row, col).
+    decided
+        (slice, row, col) bool: the cells a slice's decision is made over (valid cells).
+    rule
+        ``expected_f1``: each slice's :func:`expected_f1_threshold` of its own probabilities
+        (label-free, follows the slice's base rate); ``validation``: the one pooled threshold
+        tuned on validation cells (``validation_threshold``) for every slice.
+    validation_threshold
+        The pooled threshold of the ``validation`` rule.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (slice,), NaN for a slice without a decided cell.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown rule.
+    """
+    if rule not in THRESHOLD_RULES:
+        raise ConfigError(describe("unknown threshold rule", expected=list(THRESHOLD_RULES), found=rule))
+    out = np.full(probability.shape[0], np.nan)
+    for k in range(probability.shape[0]):
+        if decided[k].any():
+            out[k] = expected_f1_threshold(probability[k][decided[k]]) if rule == "expected_f1" \
+                else validation_threshold
+    return out
+
+
 def hazard(probability: np.ndarray, density_given_occurrence: np.ndarray) -> np.ndarray:
     """Expected new landslide area density (%): P(occurrence) × E[density | occurrence]."""
     return np.asarray(probability) * np.asarray(density_given_occurrence)

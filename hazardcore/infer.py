@@ -70,7 +70,7 @@ def window_origins(n_cells: int, patch_cells: int, stride_cells: int) -> np.ndar
 
 def strip_canvases(cube: PreparedCube, scaling: ChannelScaling, row: int, cell_px: int, lead: int,
                    width_cells: int) -> np.ndarray:
-    """(slice, 13, patch·cell_px, width·cell_px) scaled images of the cell rows ``row … row + patch``.
+    """(slice, 16, patch·cell_px, width·cell_px) scaled images of the cell rows ``row … row + patch``.
 
     The static channels of the strip are read once for all slices (on a study-area cube,
     which stays on disk, re-reading them per slice made strip assembly 20 % slower).
@@ -84,7 +84,7 @@ def strip_canvases(cube: PreparedCube, scaling: ChannelScaling, row: int, cell_p
 
 def strip_canvas(block: np.ndarray, cube: PreparedCube, scaling: ChannelScaling, slice_index: int, row: int,
                  cell_px: int, lead: int, width_cells: int) -> np.ndarray:
-    """Scaled (13, patch·cell_px, width·cell_px) image of the cell rows ``row … row + patch``.
+    """Scaled (16, patch·cell_px, width·cell_px) image of the cell rows ``row … row + patch``.
 
     ``block`` is the slice's unscaled image of those rows inside the grid (all columns, at the
     cube's resolution). Column ``lead`` of the canvas is the grid's first column; cells outside
@@ -188,10 +188,11 @@ def strip_sum(values: np.ndarray, cols: np.ndarray, lead: int, width: int, strid
 
 
 def slice_coordinates(cube: PreparedCube) -> dict[str, tuple[str, np.ndarray]]:
-    """``slice_start`` / ``slice_end`` coordinates (NaT for cubes without recorded dates)."""
+    """``slice_start`` / ``slice_end`` (NaT for cubes without recorded dates) and ``monsoons`` coordinates."""
     dates = cube.slice_dates or [("NaT", "NaT")] * len(cube.slice_labels)
     return {name: ("slice", pd.to_datetime([pair[i] for pair in dates]).values.astype("datetime64[ns]"))
-            for i, name in enumerate(("slice_start", "slice_end"))}
+            for i, name in enumerate(("slice_start", "slice_end"))} | {
+        "monsoons": ("slice", np.asarray(cube.monsoons, dtype="float32"))}
 
 
 def prediction_dataset(cube: PreparedCube, cells: dict[str, np.ndarray],

@@ -23,8 +23,8 @@ from hazardcore.checkpoint import package_versions
 from hazardcore.config import ModelConfig, TrainConfig, demo_configs
 from hazardcore.datasets import PreparedCube
 from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, describe
-from hazardcore.evaluate import evaluate_sources, roc_inputs, usable
-from hazardcore.hazard import best_threshold, fit_calibration, hazard
+from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
+from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
 from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
 from hazardcore.integrity import verify_folder
 from hazardcore.predictors import ChannelScaling
@@ -119,33 +119,49 @@ def side_masks(cube: PreparedCube, split: Split) -> dict[str, np.ndarray]:
     return {side: split.cell_mask(side, cube.windows, valid.shape, cube.patch_cells) & valid for side in SIDES}
 
 
-def calibrate(predictions: xr.Dataset, method: str) -> tuple[xr.Dataset, dict[str, Any]]:
-    """Fit the calibration and threshold on validation cells; add ``susceptibility`` and ``hazard``.
+def calibrate(predictions: xr.Dataset, method: str,
+              threshold_rule: str = "expected_f1") -> tuple[xr.Dataset, dict[str, Any]]:
+    """Fit the calibration on validation cells; add ``susceptibility``, ``hazard`` and ``decision_threshold``.
 
     Only the probability is calibrated: the density head is fitted by likelihood, so its
     mean is already the conditional mean. (A level factor Σ observed / Σ predicted over the
     positive validation cells was tried: on the default region's few hundred heavy-tailed
     positive validation cells it moved the test total from 0.92 to 0.65 of the observed,
     importing the validation sample's own deviation; the oracle's validation ratio is 1.21.)
+
+    The decision threshold is one per slice (``threshold_rule``, see
+    :func:`hazardcore.hazard.slice_thresholds`): by default each slice's label-free
+    expected-F1 threshold over all its valid cells, since base rates differ tenfold between
+    periods; the pooled validation threshold is recorded either way.
     """
     validation = predictions["validation"].values.astype(bool) & np.isfinite(predictions["logit"].values)
     presence = predictions["presence"].values[validation] > 0
     calibration = fit_calibration(predictions["logit"].values[validation], presence, method)
     probability = calibration.apply(predictions["logit"].values).astype("float32")
     threshold = best_threshold(presence, probability[validation])
+    decided = np.isfinite(probability) & np.isfinite(predictions["logit"].values)
+    per_slice = slice_thresholds(probability, decided, threshold_rule, threshold)
     dims = predictions["logit"].dims
     out = predictions.assign(
         susceptibility=(dims, probability, {"units": "1", "long_name": "calibrated probability of >= 1 new "
                                             f"landslide ({calibration.method}, fitted on validation cells)"}),
         hazard=(dims, hazard(probability, predictions["density"].values).astype("float32"),
-                {"units": "%", "long_name": "expected new landslide area density (susceptibility x density)"}))
+                {"units": "%", "long_name": "expected new landslide area density (susceptibility x density)"}),
+        decision_threshold=(dims[:1], per_slice.astype("float32"),
+                            {"units": "1", "rule": threshold_rule,
+                             "long_name": "susceptibility at or above which a cell is predicted to have new "
+                                          "landslides in the slice"}))
     record = calibration.to_dict() | {"threshold": threshold, "fitted_on": "validation cells",
-                                      "validation_cells": int(validation.sum())}
+                                      "validation_cells": int(validation.sum()), "threshold_rule": threshold_rule,
+                                      "thresholds_per_slice": dict(zip(
+                                          (str(v) for v in predictions[dims[0]].values),
+                                          (float(v) for v in per_slice), strict=True))}
     return out, record
 
 
 def predict_run(workdir: str | Path, run: Path | None = None, device: str = "auto", stride_cells: int = 2,
-                calibration: str = "platt", batch_size: int = 64, progress: bool = False) -> xr.Dataset:
+                calibration: str = "platt", batch_size: int = 64, progress: bool = False,
+                threshold_rule: str = "expected_f1") -> xr.Dataset:
     """Predict every cell and slice with a run's model; write ``predictions.nc`` and ``calibration.json``.
 
     Returns
@@ -156,11 +172,11 @@ def predict_run(workdir: str | Path, run: Path | None = None, device: str = "aut
     """
     run = require_trained(run) if run else find_run(workdir)
     with recording(run, "predict"):
-        return predict_with(workdir, run, device, stride_cells, calibration, batch_size, progress)
+        return predict_with(workdir, run, device, stride_cells, calibration, batch_size, progress, threshold_rule)
 
 
 def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
-                 batch_size: int, progress: bool) -> xr.Dataset:
+                 batch_size: int, progress: bool, threshold_rule: str = "expected_f1") -> xr.Dataset:
     """:func:`predict_run` of a trained run (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
     torch_device = resolve_device(device)
@@ -170,7 +186,7 @@ def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int,
     cells = predict_cells(model, cube, ChannelScaling.from_dict(checkpoint.scaling), ModelConfig.from_dict(
         checkpoint.model_config).cell_px, torch_device, stride_cells, batch_size, progress)
     predictions = prediction_dataset(cube, cells, side_masks(cube, split_of(cube, train_config)))
-    predictions, record = calibrate(predictions, calibration)
+    predictions, record = calibrate(predictions, calibration, threshold_rule)
     predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
                                            calibration=json.dumps(record), stride_cells=stride_cells)
     export.write_json(record, run / "calibration.json")
@@ -232,7 +248,7 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
     calibration = json.loads(predictions.attrs["calibration"])
     metrics = {"split": split.protocol, "run_id": run.name} | evaluate_sources(
         sources, observed, masks["test"], masks["validation"], list(predictions["slice"].values),
-        thresholds={"model": calibration["threshold"]})
+        decision_of(predictions, calibration))
     metrics |= {"calibration": calibration, "leaked_fraction": leaked_fraction(
         split, cube.samples(), cube.windows, (cube.grid.n_rows, cube.grid.n_cols), cube.patch_cells),
         "density_units": "% of the cell", "split_config": split_config(config)}
@@ -243,6 +259,19 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
     report = export.write_report(html, run / "report.html")
     products = export.write_products(predictions, run / "products", manifest_of(run, metrics), input_files(cube))
     return Evaluation(metrics, report, products)
+
+
+def decision_of(predictions: xr.Dataset, calibration: dict[str, Any]) -> Decision:
+    """The run's threshold rule: the model's thresholds as predicted, the same rule for the others.
+
+    Every source's per-slice threshold is computed over the region's valid cells of the slice
+    (label-free), as the model's ``decision_threshold`` in ``predictions.nc`` was.
+    """
+    rule = str(calibration.get("threshold_rule", "validation"))
+    fixed: dict[str, float | np.ndarray] = {"model": float(calibration["threshold"])}
+    if "decision_threshold" in predictions:
+        fixed["model"] = predictions["decision_threshold"].values.astype("float64")
+    return Decision(rule, np.isfinite(predictions["logit"].values), fixed)
 
 
 def split_config(config: TrainConfig) -> dict[str, Any]:

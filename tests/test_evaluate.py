@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hazardcore import metrics
-from hazardcore.evaluate import evaluate_sources, roc_inputs, usable
-from hazardcore.hazard import best_threshold
+from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
+from hazardcore.hazard import best_threshold, expected_f1_threshold
 
 SHAPE = (3, 10, 12)
 LABELS = ["a", "b", "c"]
@@ -36,14 +36,16 @@ def world(seed: int = 0) -> tuple[dict, dict, np.ndarray, np.ndarray]:  # type: 
 
 def test_sources_are_scored_on_the_same_cells_as_the_metrics_functions() -> None:
     sources, observed, test, validation = world()
-    result = evaluate_sources(sources, observed, test, validation, LABELS, thresholds={"model": 0.3})
+    result = evaluate_sources(sources, observed, test, validation, LABELS,
+                              Decision("validation", fixed={"model": 0.3}))
     cells = usable(sources, test)
     assert result["test_cells"] == cells.sum() == test.sum() - 1
     presence = observed["presence"][cells] > 0
     model_p = sources["model"]["probability"][cells]
     assert result["susceptibility"]["auc"] == pytest.approx(metrics.auc(presence, model_p))
     assert result["susceptibility"]["f1"] == pytest.approx(metrics.f1(presence, model_p, 0.3))
-    assert result["susceptibility"]["threshold"] == 0.3
+    assert result["susceptibility"]["validation_threshold"] == 0.3
+    assert result["decision_thresholds"]["model"] == {"a": 0.3, "b": 0.3}
     expected = model_p * sources["model"]["density"][cells]
     assert result["density"]["mae"] == pytest.approx(metrics.mae(observed["density"][cells], expected))
     given = sources["model"]["density"][cells][presence]
@@ -52,7 +54,7 @@ def test_sources_are_scored_on_the_same_cells_as_the_metrics_functions() -> None
     # other sources: thresholds tuned on validation cells, never on test cells
     oracle_p = sources["oracle"]["probability"][validation]
     oracle_threshold = best_threshold(observed["presence"][validation] > 0, oracle_p)
-    assert result["oracle"]["susceptibility"]["threshold"] == pytest.approx(oracle_threshold)
+    assert result["oracle"]["susceptibility"]["validation_threshold"] == pytest.approx(oracle_threshold)
     assert result["oracle"]["susceptibility"]["auc"] > result["susceptibility"]["auc"] > \
         result["baselines"]["logistic"]["susceptibility"]["auc"]
     assert set(result["baselines"]) == {"logistic", "slice_base_rate"}
@@ -130,3 +132,25 @@ def test_within_slice_scores_and_the_base_rate_reference() -> None:
     assert dry["positive_cells_observed"] == int(presence[1].sum())
     assert dry["positive_cells_predicted"] == pytest.approx(float(truth[1].sum()))
     assert dry["area_observed"] == pytest.approx(float(density[1].sum()))
+
+
+def test_per_slice_thresholds_are_each_slices_own_and_used_for_f1() -> None:
+    """Expected-F1 rule: each slice's threshold comes from its own probabilities over the decided cells."""
+    sources, observed, test, validation = world(3)
+    decided = np.isfinite(sources["model"]["probability"])
+    result = evaluate_sources(sources, observed, test, validation, LABELS, Decision("expected_f1", decided))
+    cells = usable(sources, test)
+    for k, label in enumerate(["a", "b"]):
+        for name, source in (("model", sources["model"]), ("oracle", sources["oracle"])):
+            p = source["probability"][k]
+            expected = expected_f1_threshold(p[decided[k] & np.isfinite(p)])
+            assert result["decision_thresholds"][name][label] == pytest.approx(expected)
+    tau = np.array([result["decision_thresholds"]["model"][label] for label in ["a", "b"]] + [np.nan])
+    per_cell = np.broadcast_to(tau[:, None, None], SHAPE)[cells]
+    presence = observed["presence"][cells] > 0
+    decided_positive = sources["model"]["probability"][cells] >= per_cell
+    assert result["susceptibility"]["f1"] == pytest.approx(metrics.f1(presence, decided_positive.astype(float)))
+    assert result["susceptibility"]["threshold_rule"] == "expected_f1"
+    in_b = result["within_slices"]["per_slice"]["b"]
+    assert in_b["threshold"] == result["decision_thresholds"]["model"]["b"]
+    assert in_b["predicted_positive_cells"] == int((sources["model"]["probability"][1][cells[1]] >= tau[1]).sum())

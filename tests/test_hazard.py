@@ -103,3 +103,22 @@ def test_expected_f1_threshold_follows_the_base_rate_and_nearly_matches_the_labe
         ratios.append(metrics.f1(presence, probability, chosen) / best)
     assert thresholds[0] < thresholds[1] < thresholds[2]
     assert min(ratios) > 0.85
+
+
+def test_slice_thresholds_follow_each_slice_or_the_pooled_one() -> None:
+    from hazardcore.errors import ConfigError
+    from hazardcore.hazard import expected_f1_threshold, slice_thresholds
+
+    rng = np.random.default_rng(3)
+    probability = np.stack([rng.beta(4, 4, (10, 10)), rng.beta(0.5, 10, (10, 10)), rng.random((10, 10))])
+    decided = np.ones(probability.shape, dtype=bool)
+    decided[0, :5] = False  # only the lower half of slice 0 is decided
+    decided[2] = False  # nothing decided in slice 2
+    per_slice = slice_thresholds(probability, decided)
+    assert per_slice[0] == expected_f1_threshold(probability[0, 5:])
+    assert per_slice[1] == expected_f1_threshold(probability[1]) and per_slice[1] < per_slice[0]
+    assert np.isnan(per_slice[2])
+    pooled = slice_thresholds(probability, decided, "validation", 0.42)
+    assert pooled[:2].tolist() == [0.42, 0.42] and np.isnan(pooled[2])
+    with pytest.raises(ConfigError, match="threshold rule"):
+        slice_thresholds(probability, decided, "top_k")

@@ -46,7 +46,15 @@ def test_metrics_agree_with_the_written_predictions(evaluated: Path) -> None:
     np.testing.assert_allclose(predictions["hazard"].values[valid], (predictions["susceptibility"]
                                * predictions["density"]).values[valid], rtol=1e-6)
     calibration = json.loads((run / "calibration.json").read_text())
-    assert calibration["method"] == "platt" and calibration["threshold"] == metrics["susceptibility"]["threshold"]
+    assert calibration["method"] == "platt"
+    pooled = metrics["thresholds"]["model"]
+    assert calibration["threshold"] == metrics["susceptibility"]["validation_threshold"] == pooled
+    assert calibration["threshold_rule"] == metrics["susceptibility"]["threshold_rule"] == "expected_f1"
+    per_slice = predictions["decision_threshold"].values
+    assert calibration["thresholds_per_slice"] == pytest.approx(dict(zip(predictions["slice"].values, per_slice,
+                                                                                     strict=True)))
+    assert metrics["decision_thresholds"]["model"] == pytest.approx(
+        {label: float(per_slice[list(predictions["slice"].values).index(label)]) for label in metrics["slices"]})
 
 
 def test_products_open_in_gis_tools_with_checksums(evaluated: Path) -> None:
