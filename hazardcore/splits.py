@@ -18,8 +18,12 @@ Protocols
     and validation, every other window (both lattices) trains. Shifted training windows
     overlap test cells; :func:`leaked_fraction` measures how many.
 ``temporal`` / ``forward``
-    Whole slices are held out for test (one slice, or every slice from a given one on);
-    validation is a spatial block draw on the training slices.
+    Whole slices are held out for test (one slice, or every slice from a given one on).
+    Validation is, by default, whole training slices too: the ``validation_slice_count``
+    slices nearest in time to the test (earlier ones first on a tie), held out of training,
+    so that early stopping and calibration see a change of period like the test's (a spatial
+    block draw on the training slices, ``temporal_validation="blocks"``, cannot detect
+    temporal over-fitting or a shift of base rate).
 """
 
 from __future__ import annotations
@@ -194,13 +198,24 @@ def random_split(windows: np.ndarray, validation_fraction: float = 0.15, test_fr
                  validation_windows=validation, test_windows=test)
 
 
+def nearest_slices(training_slices: np.ndarray, held_out: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` training slices nearest in time to the held-out ones (earlier first on a tie), sorted."""
+    distance = np.abs(training_slices[:, None] - held_out[None, :]).min(axis=1)
+    after = training_slices > held_out.min()
+    order = np.lexsort((training_slices, after, distance))
+    return np.sort(training_slices[order[:count]])
+
+
 def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, test_slices: list[int],
                    patch_cells: int = 4, block_patches: int = 2, validation_fraction: float = 0.15,
-                   seed: int = 0, protocol: str = "temporal") -> Split:
+                   seed: int = 0, protocol: str = "temporal", validation_slice_count: int = 0) -> Split:
     """Hold out whole slices for test: leave-one-out (``[k]``) or forward (``range(k, n)``).
 
-    Validation is a block draw (as in :func:`spatial_split`) on the training slices; test
-    is every cell of the held-out slices.
+    With ``validation_slice_count`` > 0, validation is every cell of the training slices
+    nearest in time to the test (:func:`nearest_slices`), scored once per slice on the base
+    lattice, and training takes every window of the other slices. With 0, validation is a
+    block draw (as in :func:`spatial_split`) on the training slices. Test is every cell of
+    the held-out slices.
 
     Raises
     ------
@@ -212,9 +227,20 @@ def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int,
         raise ConfigError(describe("temporal split needs slices on both sides",
                                    expected=f"held-out indices in 0..{n_slices - 1}, not all of them",
                                    found=test_slices))
+    training_slices = np.setdiff1d(np.arange(n_slices), held_out)
+    if validation_slice_count > 0:
+        if training_slices.size <= validation_slice_count:
+            raise ConfigError(describe(
+                "too few training slices to hold whole slices out for validation",
+                expected=f"more than {validation_slice_count} slices outside the test",
+                found=f"{training_slices.size} ({[int(k) for k in training_slices]})",
+                fix="hold out fewer slices, lower validation_slice_count, or set temporal_validation=blocks"))
+        validation = nearest_slices(training_slices, held_out, validation_slice_count)
+        return Split(protocol, train_windows=None, validation_windows=np.flatnonzero(windows[:, 0] == 0),
+                     test_windows=None, train_slices=np.setdiff1d(training_slices, validation),
+                     validation_slices=validation, test_slices=held_out)
     (validation_cells,) = draw_blocks(n_rows, n_cols, block_patches * patch_cells, (validation_fraction,), seed)
     all_validation, touches_validation = _windows_inside(validation_cells, windows, patch_cells)
-    training_slices = np.setdiff1d(np.arange(n_slices), held_out)
     return Split(protocol, train_windows=np.flatnonzero(~touches_validation),
                  validation_windows=np.flatnonzero(all_validation & (windows[:, 0] == 0)), test_windows=None,
                  train_slices=training_slices, validation_slices=training_slices, test_slices=held_out)
@@ -222,10 +248,10 @@ def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int,
 
 def forward_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, first_test_slice: int,
                   patch_cells: int = 4, block_patches: int = 2, validation_fraction: float = 0.15,
-                  seed: int = 0) -> Split:
+                  seed: int = 0, validation_slice_count: int = 0) -> Split:
     """Train on slices before ``first_test_slice``; test on it and every later one."""
     return temporal_split(windows, n_rows, n_cols, n_slices, list(range(first_test_slice, n_slices)),
-                          patch_cells, block_patches, validation_fraction, seed, protocol="forward")
+                          patch_cells, block_patches, validation_fraction, seed, "forward", validation_slice_count)
 
 
 def make_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, config: TrainConfig,
@@ -246,10 +272,13 @@ def make_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, con
     if slice_index < 0:
         raise ConfigError(describe("test_slice outside the data's slices", expected=f"-{n_slices}..{n_slices - 1}",
                                    found=config.test_slice))
+    count = config.validation_slice_count if config.temporal_validation == "slices" else 0
     if config.split == "temporal":
-        return temporal_split(windows, n_rows, n_cols, n_slices, [slice_index], patch_cells, blocks, fraction, seed)
+        return temporal_split(windows, n_rows, n_cols, n_slices, [slice_index], patch_cells, blocks, fraction, seed,
+                              validation_slice_count=count)
     if config.split == "forward":
-        return forward_split(windows, n_rows, n_cols, n_slices, slice_index, patch_cells, blocks, fraction, seed)
+        return forward_split(windows, n_rows, n_cols, n_slices, slice_index, patch_cells, blocks, fraction, seed,
+                             validation_slice_count=count)
     raise ConfigError(describe("unknown split protocol", expected=list(PROTOCOLS), found=config.split))
 
 

@@ -6,7 +6,15 @@ import pytest
 from hazardcore.config import TrainConfig
 from hazardcore.errors import ConfigError
 from hazardcore.patches import patch_windows
-from hazardcore.splits import forward_split, leaked_fraction, make_split, random_split, spatial_split, temporal_split
+from hazardcore.splits import (
+    forward_split,
+    leaked_fraction,
+    make_split,
+    nearest_slices,
+    random_split,
+    spatial_split,
+    temporal_split,
+)
 
 ROWS, COLS, N_SLICES = 32, 32, 4
 WINDOWS = patch_windows(ROWS, COLS)
@@ -66,10 +74,29 @@ def test_temporal_splits_keep_test_slices_out_of_training() -> None:
         temporal_split(WINDOWS, ROWS, COLS, N_SLICES, [0, 1, 2, 3])
 
 
+def test_temporal_validation_holds_out_the_nearest_whole_slices() -> None:
+    """Validation sees a change of period: whole slices nearest the test, none of them trained on."""
+    assert list(nearest_slices(np.array([0, 1, 2, 3, 4, 5, 6]), np.array([7]), 2)) == [5, 6]
+    assert list(nearest_slices(np.array([0, 1, 2, 4, 5, 6, 7]), np.array([3]), 2)) == [2, 4]  # tie: earlier first
+    assert list(nearest_slices(np.array([1, 2, 3, 4, 5, 6, 7]), np.array([0]), 2)) == [1, 2]
+    assert list(nearest_slices(np.array([0, 1, 2, 3, 4, 5]), np.array([6, 7]), 2)) == [4, 5]
+    loo = make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="temporal", test_slice=-1,
+                                                                  validation_slice_count=1))
+    assert list(loo.slices("validation")) == [2] and list(loo.slices("train")) == [0, 1]
+    validation = loo.cell_mask("validation", WINDOWS, SHAPE)
+    assert validation[2].all() and not validation[[0, 1, 3]].any()  # every cell of slice 2, once
+    assert set(loo.samples(SAMPLES, "train")[:, 0]) == {0, 1}
+    assert len(loo.samples(SAMPLES, "train")) == 2 * len(WINDOWS)  # both lattices of the training slices
+    forward = make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="forward", test_slice=2,
+                                                                      validation_slice_count=1))
+    assert list(forward.slices("validation")) == [1] and list(forward.slices("train")) == [0]
+
+
 def test_make_split_follows_the_configuration_and_is_deterministic() -> None:
     for protocol, expected_test_slices in (("spatial", None), ("random", None), ("temporal", [3]),
                                            ("forward", [1, 2, 3])):
-        config = TrainConfig(split=protocol, test_slice=-1 if protocol == "temporal" else 1, seed=5)
+        config = TrainConfig(split=protocol, test_slice=-1 if protocol == "temporal" else 1, seed=5,
+                             temporal_validation="blocks" if protocol == "forward" else "slices")
         split = make_split(WINDOWS, ROWS, COLS, N_SLICES, config)
         again = make_split(WINDOWS, ROWS, COLS, N_SLICES, config)
         assert split.protocol == protocol and split.to_dict() == again.to_dict()
@@ -77,5 +104,7 @@ def test_make_split_follows_the_configuration_and_is_deterministic() -> None:
         assert (found is None and expected_test_slices is None) or list(found) == expected_test_slices
     with pytest.raises(ConfigError, match="test_slice"):
         make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="temporal", test_slice=9))
+    with pytest.raises(ConfigError, match="too few training slices"):  # forward from slice 1 leaves only slice 0
+        make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="forward", test_slice=1))
     with pytest.raises(ConfigError, match="too few blocks"):
         spatial_split(WINDOWS, 8, 8, block_patches=2)
