@@ -71,7 +71,7 @@ def step_ours(workdir: str, n_slices: str, mode: str) -> dict[str, Any]:
     start = time.perf_counter()
     dataset = PatchDataset(workdir)
     dataset.sample_index = dataset.sample_index[dataset.sample_index[:, 0] < int(n_slices)]
-    shape = (len(dataset) if mode == "materialise" else 1, 13, 128, 128)
+    shape = (len(dataset) if mode == "materialise" else 1, len(dataset.cube.channels), 128, 128)
     images = np.zeros(shape, dtype="float32")
     checksum = 0.0
     for i in range(len(dataset)):
@@ -114,7 +114,7 @@ def step_reference(workdir: str, folder: str, n_slices: str) -> dict[str, Any]:
     dataset = PatchDataset(workdir)
     samples = dataset.sample_index[dataset.sample_index[:, 0] < int(n_slices)]
     monsoons, windows = dataset.cube.monsoons, dataset.cube.windows
-    x_all = np.empty((0, 13, 128, 128), dtype="float32")
+    x_all = np.empty((0, 13, 128, 128), dtype="float32")  # the original study's 13 channels
     y_all = np.empty((0, 4, 4), dtype="float32")
     names = [f"static_{i}" for i in range(8)] + ["dynamic_{s}_0", "dynamic_{s}_1", "static_8", "static_9"]
     for s, w in samples:

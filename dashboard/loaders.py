@@ -26,7 +26,7 @@ from hazardcore.datasets import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError
 from hazardcore.integrity import read_verified
 from hazardcore.pipeline import PREDICTIONS, all_runs, list_runs, run_split_protocol
-from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, STATIC_CHANNELS
+from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, PERIOD_CHANNELS, STATIC_CHANNELS
 from hazardcore.runstatus import is_trained, step_state, summary
 from hazardcore.train import STAGES, max_epochs
 
@@ -173,8 +173,9 @@ def _channel(workdir: str, modified: int, channel: str, slice_index: int) -> xr.
         values = np.asarray(prepared.static[STATIC_CHANNELS.index(channel)], dtype="float32")
     elif channel in DYNAMIC_CHANNELS:
         values = np.asarray(prepared.dynamic[slice_index, DYNAMIC_CHANNELS.index(channel)], dtype="float32")
-    else:  # monsoons: one number per slice
-        values = np.full(prepared.grid.shape("30m"), prepared.monsoons[slice_index], dtype="float32")
+    else:  # a period covariate: one number per slice
+        values = np.full(prepared.grid.shape("30m"), prepared.period[slice_index, PERIOD_CHANNELS.index(channel)],
+                         dtype="float32")
     return xr.DataArray(values, dims=("y", "x"), coords=prepared.grid.coords("30m"), name=channel,
                         attrs={"units": CHANNEL_UNITS.get(channel, ""), "long_name": channel.replace("_", " ")})
 

@@ -2,7 +2,7 @@
 
 Landslide physics is local and has no preferred map orientation, so a patch turned by 90°
 or mirrored is another valid sample — provided the orientation-dependent channels turn with
-it. Of the 13 channels only the aspect components do: with north up, a vertical flip
+it. Of the 16 channels only the aspect components do: with north up, a vertical flip
 (rows reversed) negates ``northness``, a horizontal flip negates ``eastness``, and a
 transpose (rows ↔ columns) maps (northness, eastness) to (−eastness, −northness). Slope,
 elevation, curvatures, TWI, distances and triggers are invariant. Targets and masks

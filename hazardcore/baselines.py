@@ -39,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hazardcore.datasets import PreparedCube
 from hazardcore.errors import CheckpointError, ConfigError, GridMismatchError, InvalidValueError, describe
-from hazardcore.predictors import DYNAMIC_CHANNELS, STATIC_CHANNELS
+from hazardcore.predictors import DYNAMIC_CHANNELS, PERIOD_CHANNELS, STATIC_CHANNELS
 
 BASELINE_NAMES = ("logistic", "gbm")
 MAX_DENSITY_PERCENT = 100.0
@@ -50,7 +50,8 @@ def _stat_names(channels: tuple[str, ...]) -> list[str]:
     return [f"{name}_{stat}" for name in channels for stat in ("mean", "std")]
 
 
-CELL_FEATURE_NAMES: tuple[str, ...] = (*_stat_names(STATIC_CHANNELS), *_stat_names(DYNAMIC_CHANNELS), "monsoons")
+CELL_FEATURE_NAMES: tuple[str, ...] = (*_stat_names(STATIC_CHANNELS), *_stat_names(DYNAMIC_CHANNELS),
+                                       *PERIOD_CHANNELS)
 
 
 def _cell_stats(block: np.ndarray, pixels_per_cell: int) -> np.ndarray:
@@ -80,7 +81,7 @@ def _check_cube(cube: PreparedCube, block_rows: int) -> None:
     grid = cube.grid
     pixels = (grid.n_rows * grid.pixels_per_cell, grid.n_cols * grid.pixels_per_cell)
     expected = {"static": (len(STATIC_CHANNELS), *pixels),
-                "dynamic": (len(cube.monsoons), len(DYNAMIC_CHANNELS), *pixels)}
+                "dynamic": (len(cube.period), len(DYNAMIC_CHANNELS), *pixels)}
     for name, shape in expected.items():
         found = tuple(getattr(cube, name).shape)
         if found != shape:
@@ -102,9 +103,9 @@ def cell_features(cube: PreparedCube, block_rows: int = 16) -> tuple[np.ndarray,
     Returns
     -------
     features : numpy.ndarray
-        (n_slices, n_rows, n_cols, 25) float32: mean and std (nan-aware, ddof 0) of the 10
-        static channels (computed once, broadcast over slices), of the 2 rain channels of
-        each slice, and the slice's monsoon count. NaN where a cell has no finite pixel.
+        (n_slices, n_rows, n_cols, 29) float32: mean and std (nan-aware, ddof 0) of the 10
+        static channels (computed once, broadcast over slices), of the 3 rain channels of
+        each slice, and the slice's 3 period covariates. NaN where a cell has no finite pixel.
     names : list of str
         Feature names in column order (``CELL_FEATURE_NAMES``), e.g. ``"slope_mean"``.
 
@@ -117,17 +118,17 @@ def cell_features(cube: PreparedCube, block_rows: int = 16) -> tuple[np.ndarray,
     """
     _check_cube(cube, block_rows)
     grid, ppc = cube.grid, cube.grid.pixels_per_cell
-    monsoons = np.asarray(cube.monsoons, dtype="float32")
-    n_static = 2 * len(STATIC_CHANNELS)
-    features = np.empty((len(monsoons), grid.n_rows, grid.n_cols, len(CELL_FEATURE_NAMES)), dtype="float32")
+    period = np.asarray(cube.period, dtype="float32")
+    n_static, n_period = 2 * len(STATIC_CHANNELS), len(PERIOD_CHANNELS)
+    features = np.empty((len(period), grid.n_rows, grid.n_cols, len(CELL_FEATURE_NAMES)), dtype="float32")
     for start in range(0, grid.n_rows, block_rows):
         stop = min(start + block_rows, grid.n_rows)
         rows = slice(start * ppc, stop * ppc)
         features[:, start:stop, :, :n_static] = _cell_stats(np.asarray(cube.static[:, rows, :]), ppc)
-        for index in range(len(monsoons)):
-            features[index, start:stop, :, n_static:-1] = _cell_stats(np.asarray(cube.dynamic[index, :, rows, :]),
-                                                                      ppc)
-    features[..., -1] = monsoons[:, None, None]
+        for index in range(len(period)):
+            features[index, start:stop, :, n_static:-n_period] = _cell_stats(
+                np.asarray(cube.dynamic[index, :, rows, :]), ppc)
+    features[..., -n_period:] = period[:, None, None, :]
     return features, list(CELL_FEATURE_NAMES)
 
 

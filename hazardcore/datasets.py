@@ -1,6 +1,6 @@
 """The one boundary between the prepared cube (Zarr, xarray-readable) and torch.
 
-A sample is ``dict[str, Tensor]`` with fixed keys: ``image`` (13, 128, 128) float32 in
+A sample is ``dict[str, Tensor]`` with fixed keys: ``image`` (16, 128, 128) float32 in
 ``predictors.CHANNELS`` order, ``presence``, ``density`` (%), ``valid`` (4, 4), and the
 ``slice`` and ``window`` indices it came from. Pixels of invalid cells are zero in the image
 (their cells are masked from every loss by ``valid``). Patches are read on demand from
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
 from hazardcore.patches import window_cells
-from hazardcore.predictors import assemble_image
+from hazardcore.predictors import CHANNELS, assemble_image
 
 CUBE_NAME = "prepared.zarr"
 IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
@@ -41,6 +41,7 @@ class PreparedCube:
     static: zarr.Array | np.ndarray
     dynamic: zarr.Array | np.ndarray
     monsoons: np.ndarray
+    period: np.ndarray  # (slice, 3) in PERIOD_CHANNELS order
     density: np.ndarray
     presence: np.ndarray
     valid: np.ndarray
@@ -74,6 +75,11 @@ class PreparedCube:
                                            fix="run `hazard prepare CATALOG --out WORKDIR` first"))
         group = zarr.open_group(str(path), mode="r")
         attrs: dict[str, Any] = dict(group.attrs)
+        if list(attrs.get("channels", [])) != list(CHANNELS) or "period" not in group:
+            raise HazardcoreError(describe(
+                "the prepared data was written by an older version (other predictor channels)", source=path,
+                expected=list(CHANNELS), found=list(attrs.get("channels", [])),
+                fix="run `hazard prepare CATALOG --out WORKDIR` again"))
 
         def array(name: str) -> zarr.Array:
             item = group[name]
@@ -89,7 +95,8 @@ class PreparedCube:
             static, dynamic = loaded("static"), loaded("dynamic")
         return cls(path=path, grid=GridSpec(**attrs["grid"]), slice_labels=list(attrs["slices"]),
                    channels=list(attrs["channels"]), static=static, dynamic=dynamic,
-                   monsoons=loaded("monsoons"), density=loaded("density"), presence=loaded("presence"),
+                   monsoons=loaded("monsoons"), period=loaded("period"), density=loaded("density"),
+                   presence=loaded("presence"),
                    valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]),
                    truth={name.removeprefix("truth_"): loaded(name) for name in group.array_keys()
                           if name.startswith("truth_")},
@@ -103,11 +110,11 @@ class PreparedCube:
         return slice(row * ppc, row * ppc + size), slice(col * ppc, col * ppc + size)
 
     def image(self, slice_index: int, window: int) -> np.ndarray:
-        """The (13, h, w) float32 image of a window in a slice, NaN replaced by 0."""
+        """The (16, h, w) float32 image of a window in a slice, NaN replaced by 0."""
         return self.block_image(slice_index, *self.window_pixels(window))
 
     def block_image(self, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
-        """The (13, h, w) float32 image of any pixel block of a slice, NaN replaced by 0."""
+        """The (16, h, w) float32 image of any pixel block of a slice, NaN replaced by 0."""
         return self._assemble(np.asarray(self.static[:, rows, cols]), slice_index, rows, cols)
 
     def block_images(self, rows: slice, cols: slice) -> Iterator[np.ndarray]:
@@ -118,7 +125,7 @@ class PreparedCube:
 
     def _assemble(self, static: np.ndarray, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
         image = assemble_image(static, np.asarray(self.dynamic[slice_index, :, rows, cols]),
-                               float(self.monsoons[slice_index]))
+                               self.period[slice_index])
         image[~np.isfinite(image)] = 0.0  # in place: nan_to_num's copy doubled the read time
         return image
 
@@ -190,7 +197,7 @@ def pool_image(image: np.ndarray, factor: int) -> np.ndarray:
 def load_tensors(dataset: PatchDataset, cell_px: int, progress: bool = False) -> dict[str, torch.Tensor]:
     """Stack every sample of ``dataset`` into one batch dict, pooled to ``cell_px`` per cell.
 
-    Keys: ``image`` (N, 13, 4·cell_px, 4·cell_px) float32, ``presence``, ``density``,
+    Keys: ``image`` (N, 16, 4·cell_px, 4·cell_px) float32, ``presence``, ``density``,
     ``valid`` (N, 4, 4), ``slice`` and ``window`` (N,). Used to keep training data resident
     (in memory, or on the GPU) instead of re-reading it every epoch.
 

@@ -1,7 +1,8 @@
-"""The 13 predictor channels of METHOD.md §3, in one fixed, named order.
+"""The 16 predictor channels of METHOD.md §3 and §6, in one fixed, named order.
 
-Static channels (terrain and PGA) are stored once; rainfall channels per slice; the monsoon
-count is one number per slice, broadcast over the image only when a patch is assembled.
+Static channels (terrain and PGA) are stored once; rainfall channels per slice; the period
+channels (monsoons since the earthquake, an earthquake in the slice, the slice's length) are
+one number per slice, broadcast over the image only when a patch is assembled.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import xarray as xr
 
 TERRAIN_CHANNELS = ("slope", "elevation", "northness", "eastness", "profile_curvature",
                     "planar_curvature", "twi", "distance_to_river")
-RAIN_CHANNELS = ("rain_max", "rain_span95")
+RAIN_CHANNELS = ("rain_max", "rain_span95", "rain_total")
 PGA_CHANNELS = ("pga_max", "pga_std")
-CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *RAIN_CHANNELS, *PGA_CHANNELS, "monsoons")
+PERIOD_CHANNELS = ("monsoons", "earthquake_in_slice", "slice_days")
+CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *RAIN_CHANNELS, *PGA_CHANNELS, *PERIOD_CHANNELS)
 STATIC_CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *PGA_CHANNELS)
 DYNAMIC_CHANNELS: tuple[str, ...] = RAIN_CHANNELS
+TRIGGER_CHANNELS: tuple[str, ...] = (*RAIN_CHANNELS, *PERIOD_CHANNELS)  # what changes from slice to slice
 CHANNEL_UNITS = {"slope": "degree", "elevation": "m", "northness": "1", "eastness": "1",
                  "profile_curvature": "1/m", "planar_curvature": "1/m", "twi": "1",
-                 "distance_to_river": "m", "rain_max": "mm/day", "rain_span95": "mm/day",
-                 "pga_max": "m/s2", "pga_std": "m/s2", "monsoons": "count"}
+                 "distance_to_river": "m", "rain_max": "mm/day", "rain_span95": "mm/day", "rain_total": "mm",
+                 "pga_max": "m/s2", "pga_std": "m/s2", "monsoons": "count", "earthquake_in_slice": "1",
+                 "slice_days": "day"}
 
 
 def static_layers(terrain: xr.Dataset, pga_max: xr.DataArray,
@@ -53,29 +57,29 @@ def static_layers(terrain: xr.Dataset, pga_max: xr.DataArray,
             for layer, name in zip(layers, STATIC_CHANNELS, strict=True)]
 
 
-def assemble_image(static: np.ndarray, dynamic: np.ndarray, monsoons: float) -> np.ndarray:
-    """Assemble a (13, h, w) image in ``CHANNELS`` order from stored blocks.
+def assemble_image(static: np.ndarray, dynamic: np.ndarray, period: np.ndarray) -> np.ndarray:
+    """Assemble a (16, h, w) image in ``CHANNELS`` order from stored blocks.
 
     Parameters
     ----------
     static
         (10, h, w) block in ``STATIC_CHANNELS`` order.
     dynamic
-        (2, h, w) block in ``DYNAMIC_CHANNELS`` order for one slice.
-    monsoons
-        Monsoon count of the slice.
+        (3, h, w) block in ``DYNAMIC_CHANNELS`` order for one slice.
+    period
+        The slice's ``PERIOD_CHANNELS`` values (3,).
 
     Returns
     -------
     numpy.ndarray
         float32 image.
     """
-    n_terrain = len(TERRAIN_CHANNELS)
+    n_terrain, n_rain, n_pga = len(TERRAIN_CHANNELS), len(RAIN_CHANNELS), len(PGA_CHANNELS)
     image = np.empty((len(CHANNELS), *static.shape[1:]), dtype="float32")
     image[:n_terrain] = static[:n_terrain]
-    image[n_terrain:n_terrain + 2] = dynamic
-    image[n_terrain + 2:n_terrain + 4] = static[n_terrain:]
-    image[-1] = monsoons
+    image[n_terrain:n_terrain + n_rain] = dynamic
+    image[n_terrain + n_rain:n_terrain + n_rain + n_pga] = static[n_terrain:]
+    image[n_terrain + n_rain + n_pga:] = np.asarray(period, dtype="float32")[:, None, None]
     return image
 
 

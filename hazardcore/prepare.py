@@ -42,12 +42,14 @@ from hazardcore.predictors import (
     CHANNEL_UNITS,
     CHANNELS,
     DYNAMIC_CHANNELS,
+    PERIOD_CHANNELS,
     STATIC_CHANNELS,
     cells_all_finite,
     static_layers,
 )
 from hazardcore.triggers import (
     monsoon_counts,
+    period_covariates,
     pga_statistics,
     pga_to_ms2,
     rain_slice_statistics,
@@ -133,6 +135,7 @@ def cube_attrs(catalog: Catalog) -> dict[str, Any]:
             "slices": catalog.slice_labels, "channels": list(CHANNELS),
             "slice_dates": [[s.start.isoformat(), s.end.isoformat()] for s in catalog.slices],
             "static_channels": list(STATIC_CHANNELS), "dynamic_channels": list(DYNAMIC_CHANNELS),
+            "period_channels": list(PERIOD_CHANNELS),
             "channel_units": CHANNEL_UNITS, "patch_cells": PATCH_CELLS, "shift_cells": SHIFT_CELLS,
             "density_units": "%"}
 
@@ -146,6 +149,7 @@ def write_coordinates(writer: export.CubeWriter, catalog: Catalog) -> None:
             writer.write(axis + suffix, coords[axis], [axis + suffix], {"units": "m"})
     writer.write("static_channel", np.array(STATIC_CHANNELS), ["static_channel"])
     writer.write("dynamic_channel", np.array(DYNAMIC_CHANNELS), ["dynamic_channel"])
+    writer.write("period_channel", np.array(PERIOD_CHANNELS), ["period_channel"])
     writer.write("slice", np.array(catalog.slice_labels), ["slice"])
 
 
@@ -206,6 +210,8 @@ def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[s
                           ["slice", "dynamic_channel", "y", "x"], "float32",
                           (1, len(DYNAMIC_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
     writer.write("monsoons", monsoon_counts(catalog.slices, catalog.events), ["slice"], {"units": "count"})
+    writer.write("period", period_covariates(catalog.slices, catalog.events), ["slice", "period_channel"],
+                 {"units": ", ".join(CHANNEL_UNITS[name] for name in PERIOD_CHANNELS)})
     source = str(catalog.layer("rainfall").path)
     if tile_px:
         return chunked.compute_dynamic(array, bands, len(catalog.slices), grid, tile_px, CHUNK_PX,

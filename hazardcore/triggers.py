@@ -148,8 +148,9 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
     Returns
     -------
     xarray.Dataset
-        ``rain_max`` and ``rain_span95`` (slice, y, x) in mm/day on the rainfall's grid; the
-        ``spread`` and ``points_used`` attrs of point series are kept.
+        ``rain_max`` and ``rain_span95`` (slice, y, x) in mm/day and ``rain_total`` (the
+        slice's cumulative rain, mm) on the rainfall's grid; the ``spread`` and
+        ``points_used`` attrs of point series are kept.
 
     Raises
     ------
@@ -158,7 +159,7 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
         a slice and none on others.
     """
     time_index = pd.DatetimeIndex(rain_mm_day["time"].values).normalize()
-    maxima, spans = [], []
+    maxima, spans, totals = [], [], []
     for slice_spec in slices:
         days = _check_rain_covers(rain_mm_day, slice_spec, source)
         block = rain_mm_day.isel(time=np.flatnonzero(time_index.isin(days))).values
@@ -166,14 +167,17 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
         maxima.append(block.max(axis=0))
         low, high = np.percentile(block, [2.5, 97.5], axis=0)
         spans.append(high - low)
+        totals.append(block.sum(axis=0, dtype="float64"))
     coords = {"slice": [s.label for s in slices], "y": rain_mm_day["y"], "x": rain_mm_day["x"]}
     ds = xr.Dataset({
         "rain_max": (("slice", "y", "x"), np.stack(maxima).astype("float32"),
                      {"units": "mm/day", "long_name": "maximum daily rainfall in the slice"}),
         "rain_span95": (("slice", "y", "x"), np.stack(spans).astype("float32"),
                         {"units": "mm/day", "long_name": "97.5th - 2.5th percentile of daily rainfall"}),
+        "rain_total": (("slice", "y", "x"), np.stack(totals).astype("float32"),
+                       {"units": "mm", "long_name": "cumulative rainfall in the slice"}),
     }, coords=coords)
-    for name in ("rain_max", "rain_span95"):  # how point series were spread, when they were
+    for name in ("rain_max", "rain_span95", "rain_total"):  # how point series were spread, when they were
         ds[name].attrs |= {key: rain_mm_day.attrs[key] for key in ("spread", "points_used") if key in rain_mm_day.attrs}
     return ds.rio.write_crs(rain_mm_day.rio.crs)
 
@@ -196,3 +200,22 @@ def monsoon_counts(slices: list[SliceSpec], events: list[EventSpec]) -> np.ndarr
     first = min((e.date for e in events), default=slices[0].start)
     counts = [s.monsoons if s.monsoons is not None else monsoon_count(s.end, first) for s in slices]
     return np.asarray(counts, dtype="float32")
+
+
+def earthquake_in_slice(slices: list[SliceSpec], events: list[EventSpec]) -> np.ndarray:
+    """1 where a catalog earthquake falls in the slice (after its start, up to its end), else 0 (float32)."""
+    return np.asarray([float(any(s.start < e.date <= s.end for e in events)) for s in slices], dtype="float32")
+
+
+def slice_lengths_days(slices: list[SliceSpec]) -> np.ndarray:
+    """Length of each slice in days (float32): unequal slices expose their cells for unequal times."""
+    return np.asarray([(s.end - s.start).days for s in slices], dtype="float32")
+
+
+def period_covariates(slices: list[SliceSpec], events: list[EventSpec]) -> np.ndarray:
+    """(slice, 3) float32: monsoons since the earthquake, earthquake in the slice, slice days.
+
+    In ``hazardcore.predictors.PERIOD_CHANNELS`` order.
+    """
+    return np.stack([monsoon_counts(slices, events), earthquake_in_slice(slices, events), slice_lengths_days(slices)],
+                    axis=1)

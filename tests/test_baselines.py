@@ -24,26 +24,27 @@ def fake_cube() -> SimpleNamespace:
     static = rng.normal(size=(10, 12, 16)).astype("float32") * 5 + 100
     static[0, 0, 0] = static[3, 5, 9] = static[9, 11, 15] = np.nan
     static[2, 4:8, 8:12] = np.nan  # cell (1, 2) of channel 2 has no finite pixel
-    dynamic = rng.gamma(2.0, 10.0, size=(2, 2, 12, 16)).astype("float32")
+    dynamic = rng.gamma(2.0, 10.0, size=(2, 3, 12, 16)).astype("float32")
     dynamic[1, 0, 7, 3] = np.nan
     grid = GridSpec(crs="EPSG:32645", x_min=0.0, y_max=0.0, n_rows=3, n_cols=4, pixels_per_cell=PPC)
-    return SimpleNamespace(grid=grid, static=static, dynamic=dynamic, monsoons=np.array([0.0, 1.0], "float32"))
+    period = np.array([[0.0, 1.0, 75.0], [1.0, 0.0, 153.0]], "float32")  # monsoons, earthquake, days
+    return SimpleNamespace(grid=grid, static=static, dynamic=dynamic, monsoons=period[:, 0], period=period)
 
 
 def hand_features(cube: SimpleNamespace, slice_index: int, row: int, col: int) -> np.ndarray:
-    """The 25 features of one cell, by np.nanmean / np.nanstd of its pixel block."""
+    """The 29 features of one cell, by np.nanmean / np.nanstd of its pixel block."""
     block = (slice(row * PPC, (row + 1) * PPC), slice(col * PPC, (col + 1) * PPC))
     values: list[float] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN cell
         for pixels in [*cube.static[(slice(None), *block)], *cube.dynamic[(slice_index, slice(None), *block)]]:
             values += [np.nanmean(pixels.astype("float64")), np.nanstd(pixels.astype("float64"))]
-    return np.array([*values, cube.monsoons[slice_index]])
+    return np.array([*values, *cube.period[slice_index]])
 
 
 def test_cell_features_match_hand_computation(fake_cube: SimpleNamespace) -> None:
     features, _ = cell_features(fake_cube)
-    assert features.shape == (2, 3, 4, 25) and features.dtype == np.float32
+    assert features.shape == (2, 3, 4, 29) and features.dtype == np.float32
     for s in range(2):
         for r in range(3):
             for c in range(4):
@@ -54,10 +55,11 @@ def test_cell_features_match_hand_computation(fake_cube: SimpleNamespace) -> Non
 
 def test_feature_names_and_order(fake_cube: SimpleNamespace) -> None:
     _, names = cell_features(fake_cube)
-    assert len(names) == 25 and len(set(names)) == 25
+    assert len(names) == 29 and len(set(names)) == 29
     assert names[:4] == ["slope_mean", "slope_std", "elevation_mean", "elevation_std"]
     assert names[2 * len(STATIC_CHANNELS):] == ["rain_max_mean", "rain_max_std", "rain_span95_mean",
-                                               "rain_span95_std", "monsoons"]
+                                               "rain_span95_std", "rain_total_mean", "rain_total_std",
+                                               "monsoons", "earthquake_in_slice", "slice_days"]
     assert {f"{c}_{s}" for c in (*STATIC_CHANNELS, *DYNAMIC_CHANNELS) for s in ("mean", "std")} < set(names)
 
 
@@ -66,7 +68,8 @@ def test_static_broadcast_and_dynamic_per_slice(fake_cube: SimpleNamespace) -> N
     n_static = 2 * len(STATIC_CHANNELS)
     np.testing.assert_array_equal(features[0, ..., :n_static], features[1, ..., :n_static])
     assert not np.allclose(features[0, ..., n_static:n_static + 4], features[1, ..., n_static:n_static + 4])
-    np.testing.assert_array_equal(features[..., -1], np.broadcast_to([[[0.0]], [[1.0]]], (2, 3, 4)))
+    np.testing.assert_array_equal(features[..., -3], np.broadcast_to([[[0.0]], [[1.0]]], (2, 3, 4)))
+    np.testing.assert_array_equal(features[..., -1], np.broadcast_to([[[75.0]], [[153.0]]], (2, 3, 4)))
 
 
 @pytest.mark.parametrize("block_rows", [1, 2, 3, 50])
@@ -84,7 +87,7 @@ def test_cell_features_reject_mismatched_cube(fake_cube: SimpleNamespace) -> Non
 def synthetic_problem(seed: int = 0) -> dict[str, np.ndarray]:
     """4,000 cells (2 slices × 40 × 50): presence a logistic link of feature 0, density of feature 1."""
     rng = np.random.default_rng(seed)
-    features = rng.normal(size=(2, 40, 50, 25)).astype("float32")
+    features = rng.normal(size=(2, 40, 50, 29)).astype("float32")
     presence = rng.random((2, 40, 50)) < 1.0 / (1.0 + np.exp(-(3.0 * features[..., 0] - 1.0)))
     density = np.where(presence, np.exp(1.0 + 0.8 * features[..., 1] + 0.2 * rng.normal(size=presence.shape)), 0.0)
     train = rng.random((2, 40, 50)) < 0.7
@@ -168,7 +171,7 @@ def test_gbm_is_deterministic_for_a_seed(problem: dict[str, np.ndarray],
 def test_cell_features_on_prepared_region(tiny_workdir: Path) -> None:
     cube = PreparedCube.open(tiny_workdir)
     features, names = cell_features(cube, block_rows=3)
-    assert features.shape == (3, 8, 8, 25) and names == list(baselines.CELL_FEATURE_NAMES)
+    assert features.shape == (3, 8, 8, 29) and names == list(baselines.CELL_FEATURE_NAMES)
     assert np.isfinite(features[cube.valid]).all()
     lazy = PreparedCube.open(tiny_workdir, memory_budget_bytes=0)  # Zarr arrays read in bands
     assert not isinstance(lazy.static, np.ndarray)
@@ -179,7 +182,7 @@ def test_cell_features_on_prepared_region(tiny_workdir: Path) -> None:
 def test_smearing_makes_the_density_a_mean_not_a_geometric_mean(name: str) -> None:
     """With log-scale noise σ = 1 a back-transformed log prediction is ~exp(σ²/2) = 1.65 × too low in the mean."""
     rng = np.random.default_rng(4)
-    features = rng.normal(size=(1, 100, 100, 25)).astype("float32")
+    features = rng.normal(size=(1, 100, 100, 29)).astype("float32")
     presence = rng.random((1, 100, 100)) < 0.5
     density = np.where(presence, np.exp(0.5 + 0.5 * features[..., 1] + rng.normal(size=presence.shape)), 0.0)
     train = rng.random((1, 100, 100)) < 0.6

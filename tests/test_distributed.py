@@ -59,7 +59,7 @@ def probe_batch(n: int, cell_px: int = 8) -> dict[str, torch.Tensor]:
     """A seeded batch of ``n`` patches with some positive and some invalid cells."""
     generator = torch.Generator().manual_seed(n)
     density = torch.rand((n, 4, 4), generator=generator) * 3 * (torch.rand((n, 4, 4), generator=generator) > 0.6)
-    return {"image": torch.randn((n, 13, 4 * cell_px, 4 * cell_px), generator=generator),
+    return {"image": torch.randn((n, 16, 4 * cell_px, 4 * cell_px), generator=generator),
             "presence": (density > 0).float(), "density": density,
             "valid": torch.rand((n, 4, 4), generator=generator) > 0.1}
 

@@ -20,7 +20,7 @@ def test_summary_counts(tiny_workdir: Path) -> None:
     assert summary["region_cells"] == [8, 8] and summary["region_pixels"] == [256, 256]
     assert summary["patches_per_slice"] == {"base": 4, "shifted": 1}
     assert summary["slices"] == ["2015-co", "2015-post", "2016-pre"]
-    assert summary["channels"] == list(CHANNELS) and len(CHANNELS) == 13
+    assert summary["channels"] == list(CHANNELS) and len(CHANNELS) == 16
     assert summary["masked_cells"] == [0, 0, 0]
     np.testing.assert_allclose(summary["positive_fraction"], [2 / 64, 1 / 64, 1 / 64], atol=1e-4)
 
@@ -57,7 +57,7 @@ def test_dataset_samples(tiny_workdir: Path) -> None:
     assert len(dataset) == 3 * 5
     sample = dataset[5 + 4]  # slice 1, the shifted window (rows 2..5, cols 2..5)
     assert set(sample) == {"image", "presence", "density", "valid", "slice", "window"}
-    assert sample["image"].shape == (13, 128, 128) and sample["image"].dtype.is_floating_point
+    assert sample["image"].shape == (16, 128, 128) and sample["image"].dtype.is_floating_point
     assert sample["slice"].item() == 1 and sample["window"].item() == 4
     assert sample["density"].shape == (4, 4) and bool(sample["valid"].all())
     assert float(sample["density"].sum()) == 0.0  # (1,1) lies outside the shifted window

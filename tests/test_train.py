@@ -75,7 +75,7 @@ def test_all_stages_log_and_final_checkpoint(tiny_workdir: Path, tmp_path: Path)
     assert {"train_loss", "val_loss", "val_auc", "val_f1", "patches_per_s"} <= set(log[0])
     assert log[1]["stage"] == "density" and log[1]["val_loss"] >= 0  # no positive validation cell: loss 0
     final = load_checkpoint(run_dir(workdir) / "model.pt")
-    assert final.channels[0] == "slope" and len(final.channels) == 13 and len(final.scaling["mean"]) == 13
+    assert final.channels[0] == "slope" and len(final.channels) == 16 and len(final.scaling["mean"]) == 16
     assert final.slices == ["2015-co", "2015-post", "2016-pre"] and "torch" in final.versions
     rebuilt = build_model(ModelConfig.from_dict(final.model_config))
     rebuilt.load_state_dict(final.weights)
