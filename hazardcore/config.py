@@ -54,10 +54,17 @@ class ModelConfig(Config):
     encoder_depth = param.Integer(default=5, bounds=(3, 5), doc="encoder stages (each halves the size)")
     decoder_channels = param.List(default=[256, 128, 64, 32, 16], item_type=int,
                                   doc="decoder widths, one per encoder stage")
-    in_channels = param.Integer(default=13, bounds=(1, None), doc="predictor channels")
+    in_channels = param.Integer(default=16, bounds=(1, None), doc="predictor channels")
     patch_cells = param.Integer(default=4, bounds=(1, None), doc="cells along a patch edge")
     cell_px = param.Integer(default=32, bounds=(4, 64),
                             doc="pixels along a cell edge seen by the nets (32 = 31.25 m; 16 halves it)")
+    trigger_response: param.Selector = param.Selector(
+        default="structured", objects=["structured", "network"],
+        doc="susceptibility's response to the period's triggers: 'structured' = a Poisson rate of co-seismic and "
+            "rain-triggered failures whose spatial terms come from terrain and PGA and whose temporal terms are "
+            "monotone, bounded functions of rain, monsoons since the earthquake (a decaying legacy), the "
+            "earthquake indicator and the slice's length (hazardcore/trigger_response.py); 'network' = every "
+            "channel into the U-Net, as in the original study")
     density_conv_channels = param.Integer(default=32, bounds=(1, None), doc="conv block width")
     density_hidden = param.List(default=[512, 256, 128, 64, 32, 16], item_type=int,
                                 doc="widths of the six dense blocks")
@@ -112,6 +119,14 @@ class TrainConfig(Config):
                                  doc="share of blocks (or base windows) held out for the reported metrics")
     test_slice = param.Integer(default=-1, doc="temporal: the held-out slice; forward: the first test slice "
                                                "(negative counts from the last)")
+    temporal_validation: param.Selector = param.Selector(
+        default="slices", objects=["slices", "blocks"],
+        doc="temporal / forward: validate (early stopping, calibration, threshold) on whole training slices "
+            "nearest in time to the test, which see a change of period like the test's, or on spatial blocks "
+            "of every training slice")
+    validation_slice_count = param.Integer(default=2, bounds=(1, None),
+                                           doc="temporal / forward with temporal_validation=slices: training "
+                                               "slices held out for validation (2 = a pre- and a post-monsoon)")
     samples_per_epoch = param.Integer(default=0, bounds=(0, None),
                                       doc="training patches drawn per epoch, a fresh random subset each epoch "
                                           "(0 = all; caps epoch time on large regions)")

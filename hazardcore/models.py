@@ -1,7 +1,7 @@
 """The two networks of METHOD.md §5 and the combined hazard model, built from a registry.
 
 Every network takes a tensor batch ``image`` (B, C, P, P) float32 with C =
-``ModelConfig.in_channels`` (13) and P = ``patch_cells × cell_px`` (128 by default, 64 in
+``ModelConfig.in_channels`` (16) and P = ``patch_cells × cell_px`` (128 by default, 64 in
 the demo), already scaled by the training loop, and returns one value per 1 km cell
 (B, patch_cells, patch_cells).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import segmentation_models_pytorch as smp
 import torch
@@ -25,6 +25,8 @@ from torch.nn import functional
 from hazardcore import density_heads
 from hazardcore.config import ModelConfig
 from hazardcore.errors import CheckpointError, ConfigError, describe
+from hazardcore.predictors import CHANNELS
+from hazardcore.trigger_response import COVARIATE_INDEX, SPATIAL_TERMS, STATIC_INDEX, TriggerResponse, cell_means
 
 
 def patch_px(config: ModelConfig) -> int:
@@ -79,7 +81,7 @@ def check_image_shape(model_config: ModelConfig, image_shape: Sequence[int]) -> 
                 "or re-run `hazard prepare`"))
 
 
-def _smp_kwargs(config: ModelConfig) -> dict[str, object]:
+def _smp_kwargs(config: ModelConfig, in_channels: int | None = None, classes: int = 1) -> dict[str, object]:
     """Keyword arguments of ``smp.create_model`` for the configured architecture.
 
     ``decoder_channels`` (one width per encoder stage) is passed only to architectures
@@ -87,7 +89,8 @@ def _smp_kwargs(config: ModelConfig) -> dict[str, object]:
     Linknet, PAN, DeepLabV3Plus, UPerNet) keep their own decoder defaults.
     """
     kwargs: dict[str, object] = {"encoder_name": config.encoder_name, "encoder_depth": config.encoder_depth,
-                                 "encoder_weights": None, "in_channels": config.in_channels, "classes": 1}
+                                 "encoder_weights": None, "in_channels": in_channels or config.in_channels,
+                                 "classes": classes}
     parameter = inspect.signature(getattr(smp, config.architecture)).parameters.get("decoder_channels")
     if parameter is not None and "Sequence" in str(parameter.annotation):
         widths = list(config.decoder_channels)[: config.encoder_depth]
@@ -148,6 +151,47 @@ class SusceptibilityNet(nn.Module):
         pixel_logits = self.net(image)
         cell_px = int(self.config.cell_px)
         return functional.avg_pool2d(pixel_logits, kernel_size=cell_px, stride=cell_px).squeeze(1)
+
+
+class StructuredSusceptibilityNet(nn.Module):
+    """Occurrence as a Poisson rate with a monotone response to the period's triggers.
+
+    A segmentation network on the static channels (terrain, PGA) gives three per-cell terms
+    (propensity to co-seismic and to rain-triggered failure, and the earthquake's legacy);
+    :class:`hazardcore.trigger_response.TriggerResponse` combines them with monotone, bounded
+    functions of the cell's rain, monsoon count, earthquake indicator and slice length into
+    the logit of P(≥ 1 new landslide). Same input and output as :class:`SusceptibilityNet`.
+
+    Raises
+    ------
+    ConfigError
+        When ``in_channels`` is not the full channel set (the trigger channels are found by
+        their place in ``hazardcore.predictors.CHANNELS``).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_divisible(config)
+        if config.in_channels != len(CHANNELS):
+            raise ConfigError(describe("the structured trigger response needs every predictor channel",
+                                       expected=f"in_channels = {len(CHANNELS)}", found=config.in_channels,
+                                       fix="set trigger_response=network, or in_channels to the channel count"))
+        self.config = config
+        self.net = smp.create_model(config.architecture, **_smp_kwargs(config, len(STATIC_INDEX),
+                                                                        len(SPATIAL_TERMS)))
+        self.response = TriggerResponse()
+        self.static_index: torch.Tensor
+        self.covariate_index: torch.Tensor
+        self.register_buffer("static_index", torch.tensor(STATIC_INDEX), persistent=False)
+        self.register_buffer("covariate_index", torch.tensor(COVARIATE_INDEX), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-cell logits (B, patch_cells, patch_cells) of a batch (B, C, P, P)."""
+        check_image_shape(self.config, image.shape)
+        cell_px = int(self.config.cell_px)
+        spatial = cell_means(self.net(image.index_select(1, self.static_index)), cell_px)
+        covariates = cell_means(image.index_select(1, self.covariate_index), cell_px)
+        return self.response(spatial.float(), covariates.float())
 
 
 def patch_to_cells(image: torch.Tensor, cell_px: int) -> torch.Tensor:
@@ -222,6 +266,11 @@ class DensityNet(nn.Module):
         return density_heads.expected_density(self.config.density_head, raw, self.offset(logit))
 
 
+def susceptibility_net(config: ModelConfig) -> nn.Module:
+    """The susceptibility network ``config.trigger_response`` asks for."""
+    return StructuredSusceptibilityNet(config) if config.trigger_response == "structured" else SusceptibilityNet(config)
+
+
 class HazardModel(nn.Module):
     """Susceptibility and density nets side by side; hazard = probability × density.
 
@@ -234,7 +283,7 @@ class HazardModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.susceptibility = SusceptibilityNet(config)
+        self.susceptibility = susceptibility_net(config)
         self.density = DensityNet(config)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -253,8 +302,28 @@ class HazardModel(nn.Module):
                 "hazard": probability * density}
 
 
-MODEL_KINDS: dict[str, type[nn.Module]] = {
-    "susceptibility": SusceptibilityNet, "density": DensityNet, "hazard": HazardModel}
+MODEL_KINDS: dict[str, Callable[[ModelConfig], nn.Module]] = {
+    "susceptibility": susceptibility_net, "density": DensityNet, "hazard": HazardModel}
+
+
+RESPONSE_LEARNING_RATE_FACTOR = 20.0
+
+
+def parameter_groups(module: nn.Module, learning_rate: float) -> list[dict[str, object]]:
+    """Optimiser groups: the trigger response's few scalars learn ``RESPONSE_LEARNING_RATE_FACTOR`` × faster.
+
+    Adam moves each parameter by about the learning rate per step whatever its gradient, so the
+    response's curves (a handful of scalars, whose co-seismic contrast must reach several log
+    units) would need thousands of steps at the networks' rate; the convolution weights reach
+    the same change in the logit through many parameters at once.
+    """
+    response = [p for name, p in module.named_parameters() if ".response." in f".{name}"]
+    known = {id(p) for p in response}
+    groups: list[dict[str, object]] = [{"params": [p for p in module.parameters() if id(p) not in known],
+                                        "lr": learning_rate}]
+    if response:
+        groups.append({"params": response, "lr": learning_rate * RESPONSE_LEARNING_RATE_FACTOR})
+    return groups
 
 
 def build_model(config: ModelConfig, kind: str = "hazard") -> nn.Module:

@@ -52,7 +52,7 @@ from hazardcore.density_heads import expected_density, head_loss, occurrence_off
 from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
 from hazardcore.errors import ConfigError, describe
 from hazardcore.losses import susceptibility_loss
-from hazardcore.models import HazardModel, build_model, check_input
+from hazardcore.models import HazardModel, build_model, check_input, parameter_groups
 from hazardcore.predictors import ChannelScaling, fit_scaling
 from hazardcore.runstatus import clear_outputs, recording
 from hazardcore.splits import Split, make_split
@@ -390,7 +390,7 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
     config, device = run.train_config, ranks.device
     train_data = to_device(stage_samples(data.train, stage), device)
     validation = to_device(data.validation, device)
-    optimizer = torch.optim.Adam(stage_module(model, stage).parameters(), lr=learning_rate(stage, config))
+    optimizer = torch.optim.Adam(parameter_groups(stage_module(model, stage), learning_rate(stage, config)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay(config))
     state: dict[str, Any] = {"stage": stage, "epoch": 0, "best_loss": math.inf, "best_epoch": -1,
                              "bad_epochs": 0, "done": False}

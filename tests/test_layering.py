@@ -9,11 +9,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
 # A module may import only modules to its left. Unknown modules fail the test: place them.
 ORDER = ["errors", "units", "atomic", "integrity", "runstatus", "config", "metrics", "grid", "points", "polygons",
          "catalog", "terrain", "triggers", "predictors",
-         "inventory", "patches", "splits", "datasets", "augment", "density_heads", "models", "losses", "checkpoint",
+         "inventory", "patches", "splits", "datasets", "augment", "density_heads", "trigger_response", "models",
+         "losses", "checkpoint",
          "distributed", "averaging", "train", "infer",
          "hazard", "baselines", "evaluate", "report", "export",
          "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "chunked", "prepare", "langtang",
-         "pipeline", "cli"]
+         "pipeline", "folds", "cli"]
 UI_LIBRARIES = {"panel", "holoviews", "geoviews", "datashader", "bokeh", "dashboard"}
 RAW_READERS = {"open_rasterio", "open_dataset", "open_mfdataset", "read_csv", "read_file"}
 WRITERS = {"to_raster", "to_netcdf", "to_zarr", "write_text", "write_bytes", "create_array", "savez"}

@@ -46,7 +46,7 @@ def test_hazard_model_shapes(make_config: Callable[[], ModelConfig]) -> None:
     size = config.patch_cells * config.cell_px
     model = build_model(config).eval()
     with torch.no_grad():
-        out = model(torch.randn(2, 13, size, size))
+        out = model(torch.randn(2, 16, size, size))
     assert set(out) == {"logit", "probability", "density", "hazard"}
     for value in out.values():
         assert value.shape == (2, 4, 4)
@@ -61,7 +61,7 @@ def test_cell_logit_is_block_mean_of_pixel_logits() -> None:
     # a ramp: pixel (r, c) holds 64 r + c, so block (i, j) holds rows 16i..16i+15, cols 16j..16j+15
     ramp = torch.arange(64 * 64, dtype=torch.float32).reshape(1, 1, 64, 64)
     net.net = FixedPixels(ramp)
-    logits = net(torch.zeros(3, 13, 64, 64))
+    logits = net(torch.zeros(3, 16, 64, 64))
     assert logits.shape == (3, 4, 4)
     for i in range(4):
         for j in range(4):
@@ -70,7 +70,7 @@ def test_cell_logit_is_block_mean_of_pixel_logits() -> None:
     # a constant per block comes back exactly
     constants = torch.arange(16, dtype=torch.float32).reshape(4, 4) - 8.0
     net.net = FixedPixels(constants.repeat_interleave(16, 0).repeat_interleave(16, 1)[None, None])
-    torch.testing.assert_close(net(torch.zeros(1, 13, 64, 64))[0], constants)
+    torch.testing.assert_close(net(torch.zeros(1, 16, 64, 64))[0], constants)
 
 
 def test_patch_to_cells_order() -> None:
@@ -84,7 +84,7 @@ def test_patch_to_cells_order() -> None:
 def test_density_cell_depends_only_on_its_own_pixels() -> None:
     torch.manual_seed(1)
     net = DensityNet(demo_model_config()).eval()
-    image = torch.randn(2, 13, 64, 64)
+    image = torch.randn(2, 16, 64, 64)
     changed = image.clone()
     changed[1, :, 16:32, 32:48] += 3.0  # patch 1, cell (1, 2)
     with torch.no_grad():
@@ -114,7 +114,7 @@ def _train_steps(model: nn.Module, loss_of: Callable[[nn.Module], torch.Tensor],
 def test_training_steps_lower_both_losses() -> None:
     torch.manual_seed(0)
     config = demo_model_config()
-    image = torch.randn(4, 13, 64, 64)
+    image = torch.randn(4, 16, 64, 64)
     presence = (torch.rand(4, 4, 4) < 0.3).float()
     density = presence * torch.rand(4, 4, 4) * 5.0
     valid = torch.rand(4, 4, 4) < 0.9
@@ -132,7 +132,7 @@ def test_other_architectures_and_encoder_from_config(architecture: str) -> None:
     config = ModelConfig(architecture=architecture, encoder_name="resnet34", patch_cells=2, cell_px=16)
     net = build_model(config, "susceptibility").eval()
     with torch.no_grad():
-        assert net(torch.randn(1, 13, 32, 32)).shape == (1, 2, 2)
+        assert net(torch.randn(1, 16, 32, 32)).shape == (1, 2, 2)
 
 
 def test_config_errors() -> None:
@@ -149,17 +149,17 @@ def test_config_errors() -> None:
 
 def test_depth_shorter_than_decoder_list_uses_leading_widths() -> None:
     net = SusceptibilityNet(ModelConfig(encoder_depth=3, patch_cells=1, cell_px=16))
-    assert net(torch.randn(2, 13, 16, 16)).shape == (2, 1, 1)
+    assert net(torch.randn(2, 16, 16, 16)).shape == (2, 1, 1)
 
 
 def test_check_input_explains_mismatch() -> None:
     config = demo_model_config()
-    check_input(config, list(CHANNELS), (8, 13, 64, 64))
-    with pytest.raises(CheckpointError, match="13 channels") as info:
+    check_input(config, list(CHANNELS), (8, 16, 64, 64))
+    with pytest.raises(CheckpointError, match="16 channels") as info:
         check_input(config, list(CHANNELS[:12]), (12, 64, 64))
     assert "fix:" in str(info.value)
     with pytest.raises(CheckpointError, match="patch_cells=4, cell_px=16") as info:
-        check_input(config, list(CHANNELS), (8, 13, 128, 128))
-    assert "(8, 13, 128, 128)" in str(info.value) and "fix:" in str(info.value)
+        check_input(config, list(CHANNELS), (8, 16, 128, 128))
+    assert "(8, 16, 128, 128)" in str(info.value) and "fix:" in str(info.value)
     with pytest.raises(CheckpointError):
-        build_model(config, "density")(torch.zeros(1, 13, 128, 128))
+        build_model(config, "density")(torch.zeros(1, 16, 128, 128))
