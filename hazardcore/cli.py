@@ -108,6 +108,45 @@ def apply_overrides(model_config: Any, train_config: Any, items: list[str]) -> t
     return type(model_config).from_dict(model_values), type(train_config).from_dict(train_values)
 
 
+def test_slice_argument(text: str) -> int | str:
+    """``--test-slice``: an integer or ``all``."""
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a slice index or 'all', found {text!r}") from exc
+
+
+FOLD_COLUMNS = ("positive_cells_observed", "positive_cells_predicted", "predicted_positive_cells", "auc", "ece",
+                "brier_skill", "f1", "oracle_auc", "oracle_f1")
+
+
+def fold_table(result: dict[str, Any]) -> str:
+    """Leave-one-slice-out rows, one per held-out slice, and the summary line."""
+    header = ("held out", "  ".join(f"{c[:12]:>12}" for c in FOLD_COLUMNS))
+    rows = [(row["slice"], "  ".join(f"{row.get(c, float('nan')):>12.4g}" for c in FOLD_COLUMNS))
+            for row in result["rows"]]
+    summary = result["summary"]
+    return format_table([header, *rows]) + (
+        f"\npredicted positive cells within ±30 % of observed in {summary['count_within_30_percent']} of "
+        f"{summary['folds']} folds; positive-weighted: " + ", ".join(
+            f"{key} {value:.3f}" for key, value in summary["positive_weighted"].items()))
+
+
+def _leave_one_slice_out(args: argparse.Namespace, model_config: Any, train_config: Any) -> int:
+    from hazardcore.errors import ConfigError, describe
+    from hazardcore.folds import RESULT_NAME, leave_one_slice_out
+
+    if args.split != "temporal":
+        raise ConfigError(describe("--test-slice all holds out every slice in turn: it needs --split temporal",
+                                   found=f"--split {args.split}", fix="add --split temporal"))
+    result = leave_one_slice_out(args.workdir, model_config, train_config, progress=not args.quiet)
+    print(fold_table(result))
+    print(format_table([("table", args.workdir / RESULT_NAME)]))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from hazardcore.config import ModelConfig, TrainConfig, demo_configs
     from hazardcore.distributed import is_main_process
@@ -116,6 +155,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     model_config, train_config = demo_configs() if args.config == "demo" else (ModelConfig(), TrainConfig())
     model_config, train_config = apply_overrides(model_config, train_config, args.set)
     train_config.param.update(seed=args.seed, device=args.device, split=args.split)
+    if args.test_slice == "all":
+        return _leave_one_slice_out(args, model_config, train_config)
     if args.test_slice is not None:
         train_config.param.update(test_slice=args.test_slice)
     results = train(args.workdir, model_config, train_config, stage=args.stage, resume=args.resume,
@@ -134,7 +175,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     run = find_run(args.workdir, args.run, args.split)
     predictions = predict_run(args.workdir, run, device=args.device, stride_cells=args.stride,
-                              calibration=args.calibration, progress=not args.quiet)
+                              calibration=args.calibration, progress=not args.quiet,
+                              threshold_rule=args.threshold_rule)
     calibration = predictions.attrs["calibration"]
     print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
                         ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
@@ -234,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
     prep = sub.add_parser("prepare", help="build predictors, targets and patches from a catalog",
-                          description="Read CATALOG, bring every layer onto its grid, compute the 13 "
+                          description="Read CATALOG, bring every layer onto its grid, compute the 16 "
                                       "predictor channels and per-slice targets, and store them with the "
                                       "patch windows in WORKDIR/prepared.zarr and WORKDIR/prepare.json.")
     prep.add_argument("catalog", type=Path, help="catalog YAML (e.g. OUT/catalog.yaml from `hazard synth`)")
@@ -263,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--split", choices=["spatial", "random", "temporal", "forward"], default="spatial",
                     help="held-out cells: spatial blocks (default), random windows (the original study's "
                          "protocol, leaky), one slice left out (temporal), or later slices (forward)")
-    tr.add_argument("--test-slice", type=int, help="temporal: the held-out slice index; forward: the first "
-                                                   "test slice (negative counts from the end; default -1)")
+    tr.add_argument("--test-slice", type=test_slice_argument,
+                    help="temporal: the held-out slice index, or 'all' to hold out every slice in turn (trains, "
+                         "predicts and evaluates one run per slice; writes WORKDIR/leave_one_slice_out.json); "
+                         "forward: the first test slice (negative counts from the end; default -1)")
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override one model or training setting of --config, e.g. --set samples_per_epoch=2048 "
                          "--set max_epochs_susceptibility=6 (repeatable; see hazardcore/config.py)")
@@ -282,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     pr.add_argument("--stride", type=int, default=2, help="window stride in cells (divides the patch; default 2)")
     pr.add_argument("--calibration", choices=["platt", "isotonic", "none"], default="platt")
+    pr.add_argument("--threshold-rule", choices=["expected_f1", "validation"], default="expected_f1",
+                    help="decision threshold: per slice from its own probabilities (maximum expected F1, "
+                         "label-free; default) or the one pooled threshold tuned on validation cells")
     pr.set_defaults(func=_cmd_predict)
     ev = sub.add_parser("evaluate", help="score a run on its test cells; write metrics, report, products",
                         description="Score the model, logistic and gradient-boosting baselines and (synthetic "
