@@ -108,7 +108,7 @@ def apply_overrides(model_config: Any, train_config: Any, items: list[str]) -> t
     return type(model_config).from_dict(model_values), type(train_config).from_dict(train_values)
 
 
-def test_slice_argument(text: str) -> int | str:
+def held_out_slice_argument(text: str) -> int | str:
     """``--test-slice``: an integer or ``all``."""
     if text == "all":
         return text
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--split", choices=["spatial", "random", "temporal", "forward"], default="spatial",
                     help="held-out cells: spatial blocks (default), random windows (the original study's "
                          "protocol, leaky), one slice left out (temporal), or later slices (forward)")
-    tr.add_argument("--test-slice", type=test_slice_argument,
+    tr.add_argument("--test-slice", type=held_out_slice_argument,
                     help="temporal: the held-out slice index, or 'all' to hold out every slice in turn (trains, "
                          "predicts and evaluates one run per slice; writes WORKDIR/leave_one_slice_out.json); "
                          "forward: the first test slice (negative counts from the end; default -1)")

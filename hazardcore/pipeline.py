@@ -139,8 +139,7 @@ def calibrate(predictions: xr.Dataset, method: str,
     calibration = fit_calibration(predictions["logit"].values[validation], presence, method)
     probability = calibration.apply(predictions["logit"].values).astype("float32")
     threshold = best_threshold(presence, probability[validation])
-    decided = np.isfinite(probability) & np.isfinite(predictions["logit"].values)
-    per_slice = slice_thresholds(probability, decided, threshold_rule, threshold)
+    per_slice = slice_thresholds(probability, np.isfinite(probability), threshold_rule, threshold)
     dims = predictions["logit"].dims
     out = predictions.assign(
         susceptibility=(dims, probability, {"units": "1", "long_name": "calibrated probability of >= 1 new "
@@ -276,7 +275,8 @@ def decision_of(predictions: xr.Dataset, calibration: dict[str, Any]) -> Decisio
 
 def split_config(config: TrainConfig) -> dict[str, Any]:
     """The configuration entries that define the split."""
-    names = ("split", "split_block_patches", "validation_fraction", "test_fraction", "test_slice", "seed")
+    names = ("split", "split_block_patches", "validation_fraction", "test_fraction", "test_slice", "seed",
+             "temporal_validation", "validation_slice_count")
     return {name: getattr(config, name) for name in names}
 
 
