@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hazardcore.cli import main, held_out_slice_argument
+from hazardcore.cli import held_out_slice_argument, main
 from hazardcore.folds import RESULT_NAME, leave_one_slice_out, summary
 
 
@@ -39,7 +39,8 @@ def test_every_slice_is_held_out_once_with_its_own_run(folds: tuple[Path, dict])
         assert metrics["split_config"]["test_slice"] == k
         scores = metrics["within_slices"]["per_slice"][row["slice"]]
         assert row["auc"] == scores["auc"] and row["positive_cells_observed"] == scores["positive_cells_observed"]
-        assert row["count_ratio"] == pytest.approx(scores["positive_cells_predicted"] / scores["positive_cells_observed"])
+        expected = scores["positive_cells_predicted"] / scores["positive_cells_observed"]
+        assert row["count_ratio"] == pytest.approx(expected)
         assert row["oracle_auc"] == metrics["oracle"]["within_slices"]["per_slice"][row["slice"]]["auc"]
 
 
