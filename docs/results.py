@@ -1,14 +1,16 @@
-"""Write the README's results table from the metrics files in ``docs/results/``.
+"""Write the README's results tables from the metrics files in ``docs/results/``.
 
 Each ``docs/results/<split>.json`` is the ``metrics.json`` of a demo run (default region,
 seed 42, demo configuration) trained with that split (its ``run_id`` and ``split_config``
-say which). ``python docs/results.py`` rewrites the table between the
-README's ``<!-- results:begin -->`` and ``<!-- results:end -->`` markers;
+say which); ``docs/results/leave_one_slice_out.json`` is the table ``hazard train --split
+temporal --test-slice all`` writes. ``python docs/results.py`` rewrites the tables between
+the README's ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` markers (``results``: pooled
+scores; ``slices``: within-slice scores; ``folds``: one row per held-out slice);
 ``tests/test_docs_results.py`` fails when the committed README differs from what this
-script writes, so no number in the table is typed by hand.
+script writes, so no number in the tables is typed by hand.
 
 To refresh the files after a change of the model: ``bash docs/results.sh`` (the demo, the
-three other splits on its working folder, then this script).
+three other splits and the leave-one-slice-out folds on its working folder, then this script).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ DOCS = Path(__file__).resolve().parent
 RESULTS = DOCS / "results"
 README = DOCS.parent / "README.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+FOLDS = RESULTS / "leave_one_slice_out.json"
+MIN_POSITIVES = 10  # slices with fewer positive test cells are too small to score a decision
 SPLITS = ("spatial", "random", "temporal", "forward")
 COLUMNS = (("AUC", "susceptibility", "auc", 3), ("F1", "susceptibility", "f1", 3),
            ("ECE", "susceptibility", "ece", 3), ("Σ hazard / Σ obs.", "density", "hazard_total_ratio", 2),
@@ -71,22 +75,105 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def slice_rows(metrics: dict[str, Any]) -> list[str]:
+    """Within-slice rows of one split: model, slice base rate, oracle."""
+    sources = {"**model**": metrics, "slice_base_rate": metrics["baselines"]["slice_base_rate"]}
+    if "oracle" in metrics:
+        sources["oracle"] = metrics["oracle"]
+    out = []
+    for k, (name, block) in enumerate(sources.items()):
+        within = block["within_slices"]
+        weighted = [number(within["positive_weighted"].get(key), 3) for key in ("auc", "auprc", "brier_skill", "f1")]
+        scored = [s for s in within["per_slice"].values() if s["positive_cells_observed"] >= MIN_POSITIVES]
+        decided = f"{sum(s['f1'] > 0 for s in scored)} / {len(scored)}"
+        skilful = f"{sum(s['brier_skill'] > 0 for s in scored)} / {len(scored)}"
+        out.append(f"| {split_label(metrics) if k == 0 else ''} | {name} | " + " | ".join(weighted)
+                   + f" | {decided} | {skilful} |")
+    return out
+
+
+def slice_table() -> str:
+    """Within-slice scores of every split (positive-weighted means; counts over slices with ≥ 10 positives)."""
+    header = ("| split (test cells) | source | AUC within | AUPRC within | Brier skill | F1 (per-slice τ) "
+              f"| slices F1 > 0 (≥ {MIN_POSITIVES} pos.) | slices Brier skill > 0 |")
+    lines = [header, "|" + "---|" * 8]
+    for split in SPLITS:
+        path = RESULTS / f"{split}.json"
+        if path.exists():
+            lines += slice_rows(json.loads(path.read_text(encoding="utf-8")))
+    return "\n".join(lines)
+
+
+def fold_table() -> str:
+    """One row per held-out slice of the leave-one-slice-out folds, and the count of ±30 % hits."""
+    if not FOLDS.exists():
+        return "(no leave-one-slice-out results yet: `bash docs/results.sh`)"
+    result = json.loads(FOLDS.read_text(encoding="utf-8"))
+    header = ("| held out | positive cells | predicted Σ p | predicted ≥ τ | AUC | oracle AUC | ECE | oracle ECE "
+              "| Brier skill | F1 | oracle F1 |")
+    lines = [header, "|" + "---|" * 11]
+    for row in result["rows"]:
+        values = [str(row["positive_cells_observed"]), number(row["positive_cells_predicted"], 0),
+                  str(row["predicted_positive_cells"])] + [
+            number(row.get(key), 3) for key in ("auc", "oracle_auc", "ece", "oracle_ece", "brier_skill", "f1",
+                                                "oracle_f1")]
+        lines.append(f"| {row['slice']} | " + " | ".join(values) + " |")
+    summary = result["summary"]
+    lines.append(f"\nPredicted number of positive cells (Σ p) within ±30 % of the observed in "
+                 f"{summary['count_within_30_percent']} of {summary['folds']} folds.")
+    return "\n".join(lines)
+
+
+def response_row(split: str, name: str, metrics: dict[str, Any]) -> str:
+    """One row of the trigger-response comparison."""
+    weighted = metrics["within_slices"]["positive_weighted"]
+    per_slice = metrics["within_slices"]["per_slice"].values()
+    predicted = sum(s["positive_cells_predicted"] for s in per_slice)
+    observed = sum(s["positive_cells_observed"] for s in per_slice)
+    values = [number(metrics["susceptibility"]["auc"], 3), number(weighted["auc"], 3),
+              number(metrics["susceptibility"]["ece"], 3), number(predicted / observed if observed else None, 2),
+              number(weighted["f1"], 3), number(metrics["density"].get("r_logit_vs_truth"), 3)]
+    return f"| {split} | {name} | " + " | ".join(values) + " |"
+
+
+def response_table() -> str:
+    """The structured trigger response against the original all-channels network, split by split."""
+    header = ("| split | susceptibility network | AUC | AUC within slices | ECE | Σ p / observed positives "
+              "| F1 (per-slice τ) | R logit vs truth |")
+    lines = [header, "|" + "---|" * 8]
+    for split in SPLITS:
+        pair = [(name, RESULTS / f"{split}{suffix}.json") for name, suffix in (("structured (default)", ""),
+                                                                               ("network", "_network"))]
+        if all(path.exists() for _, path in pair):
+            lines += [response_row(split, name, json.loads(path.read_text(encoding="utf-8"))) for name, path in pair]
+    return "\n".join(lines)
+
+
+TABLES = {"results": table, "slices": slice_table, "folds": fold_table, "responses": response_table}
+
+
 def rendered(readme: str) -> str:
-    """``readme`` with the text between the markers replaced by the current table."""
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table()}\n{END}{tail}"
+    """``readme`` with the text between each pair of markers replaced by the current table."""
+    for name, make in TABLES.items():
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        if begin not in readme:
+            continue
+        head, rest = readme.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        readme = f"{head}{begin}\n{make()}\n{end}{tail}"
+    return readme
 
 
 def main() -> None:
     """Rewrite the README's table (``--add SPLIT METRICS`` first copies a run's metrics.json in)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--add", nargs=2, metavar=("SPLIT", "METRICS_JSON"))
+    parser.add_argument("--add", nargs=2, metavar=("NAME", "JSON"),
+                        help="a split's metrics.json, or leave_one_slice_out and its table")
     args = parser.parse_args()
     if args.add:
-        split, source = args.add
+        name, source = args.add
         RESULTS.mkdir(exist_ok=True)
-        shutil.copyfile(source, RESULTS / f"{split}.json")
+        shutil.copyfile(source, RESULTS / f"{name}.json")
     README.write_text(rendered(README.read_text(encoding="utf-8")), encoding="utf-8")
 
 
