@@ -159,7 +159,9 @@ def test_ddp_gradient_is_the_global_batch_gradient(tmp_path: Path) -> None:
         assert gradients.keys() == expected.keys(), key
         scale = max(float(g.abs().max()) for g in expected.values())
         worst = max(float((gradients[k] - expected[k]).abs().max()) for k in expected)
-        assert scale > 0 and worst <= 1e-5 * scale, (key, worst, scale)
+        # float32 rounding of the reduction order: the trigger response's scalars sum their gradient over every
+        # cell of the batch (measured 1.6e-5 of the scale); a wrong DDP average is off by a factor, not by 1e-4
+        assert scale > 0 and worst <= 1e-4 * scale, (key, worst, scale)
 
 
 def test_hazard_train_distributed_equals_one_process(tiny_workdir: Path, tmp_path: Path) -> None:
