@@ -310,7 +310,7 @@ RESPONSE_LEARNING_RATE_FACTOR = 20.0
 
 
 def parameter_groups(module: nn.Module, learning_rate: float) -> list[dict[str, object]]:
-    """Optimiser groups: the trigger response's few scalars learn ``RESPONSE_LEARNING_RATE_FACTOR`` × faster.
+    """Optimiser groups: the trigger response's scalars learn ``RESPONSE_LEARNING_RATE_FACTOR`` × faster.
 
     Adam moves each parameter by about the learning rate per step whatever its gradient, so the
     response's curves (a handful of scalars, whose co-seismic contrast must reach several log
