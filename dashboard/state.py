@@ -29,9 +29,10 @@ from dashboard.jobs import SHARED_RUNNER, Job, JobRunner
 from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
 from hazardcore.datasets import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
+from hazardcore.hazard import decision_thresholds
 from hazardcore.pipeline import demo, evaluate_run, predict_run
 from hazardcore.predictors import CHANNELS
-from hazardcore.report import DEFAULT_THRESHOLD, RULES, decision_thresholds
+from hazardcore.report import DEFAULT_THRESHOLD, RULES
 from hazardcore.runstatus import is_trained, summary
 from hazardcore.train import STAGES, max_epochs, train
 
@@ -180,7 +181,7 @@ class DashboardState(param.Parameterized):
     def decision(self) -> tuple[np.ndarray, str]:
         """Each slice's decision threshold of the susceptibility and its rule.
 
-        ``hazardcore.report.decision_thresholds``: the predictions' ``decision_threshold``, else
+        ``hazardcore.hazard.decision_thresholds``: the predictions' ``decision_threshold``, else
         the pooled validation threshold (calibration record, else metrics.json) in every
         slice; 0.5 (rule ``default``) when none is recorded or nothing is predicted yet.
         """

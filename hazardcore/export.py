@@ -24,8 +24,8 @@ import zarr
 
 from hazardcore.atomic import folder_lock, write_text
 from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, describe
+from hazardcore.hazard import decision_thresholds
 from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest
-from hazardcore.report import decision_thresholds
 
 COG_NODATA = -9999.0
 OCCURRENCE_NODATA = 255
@@ -347,7 +347,7 @@ def with_decision_threshold(predictions: xr.Dataset) -> xr.Dataset:
     """The predictions with their per-slice ``decision_threshold`` (no IO).
 
     Older predictions without it get their pooled validation threshold in every slice
-    (:func:`hazardcore.report.decision_thresholds`); predictions without any recorded
+    (:func:`hazardcore.hazard.decision_thresholds`); predictions without any recorded
     threshold are returned unchanged.
     """
     decision = decision_thresholds(predictions)

@@ -11,10 +11,14 @@ fits both; the fitted mapping is a small JSON dict stored in the run.
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import xarray as xr
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -173,6 +177,56 @@ def slice_thresholds(probability: np.ndarray, decided: np.ndarray, rule: str = "
             out[k] = expected_f1_threshold(probability[k][decided[k]]) if rule == "expected_f1" \
                 else validation_threshold
     return out
+
+
+def _as_float(value: Any) -> float:
+    """A recorded value as float, NaN for None or anything non-numeric."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def pooled_threshold(predictions: xr.Dataset, metrics: Mapping[str, Any]) -> float:
+    """The pooled validation threshold: calibration record, else metrics (new, then old schema); else NaN."""
+    try:
+        calibration = json.loads(str(predictions.attrs.get("calibration", "{}")))
+    except json.JSONDecodeError:
+        calibration = {}
+    candidates = (calibration.get("threshold") if isinstance(calibration, dict) else None,
+                  metrics.get("thresholds", {}).get("model"), metrics.get("susceptibility", {}).get("threshold"))
+    return next((value for value in map(_as_float, candidates) if math.isfinite(value)), math.nan)
+
+
+def decision_thresholds(predictions: xr.Dataset,
+                        metrics: Mapping[str, Any] | None = None) -> tuple[np.ndarray, str] | None:
+    """Each slice's decision threshold of the susceptibility and the rule that set it.
+
+    The report, the products and the dashboard read a run's decision through this one function.
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset; its ``decision_threshold`` (slice) and ``rule`` attribute are
+        used when present (``predictions.nc`` written by ``pipeline.calibrate``).
+    metrics
+        metrics.json, read only for older predictions without a calibration record.
+
+    Returns
+    -------
+    tuple of numpy.ndarray and str, or None
+        float64 thresholds (slice,) and the rule (``expected_f1``, ``validation``). Older
+        predictions without ``decision_threshold`` get their pooled validation threshold
+        (calibration record, else metrics' ``thresholds["model"]``) for every slice, rule
+        ``validation``; None when no threshold is recorded at all.
+    """
+    if "decision_threshold" in predictions:
+        variable = predictions["decision_threshold"]
+        return np.asarray(variable.values, dtype=np.float64), str(variable.attrs.get("rule", "expected_f1"))
+    pooled = pooled_threshold(predictions, metrics or {})
+    if math.isnan(pooled):
+        return None
+    return np.full(predictions.sizes["slice"], pooled), "validation"
 
 
 def hazard(probability: np.ndarray, density_given_occurrence: np.ndarray) -> np.ndarray:

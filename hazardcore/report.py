@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from scipy.ndimage import gaussian_filter
 
 from hazardcore import metrics as hm
 from hazardcore.errors import InvalidValueError, describe
+from hazardcore.hazard import decision_thresholds, pooled_threshold
 
 DPI = 100
 PANEL_INCHES = 2.3
@@ -126,49 +126,6 @@ def _number(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _pooled_threshold(predictions: xr.Dataset, metrics: Mapping[str, Any]) -> float:
-    """The pooled validation threshold: calibration record, else metrics (new, then old schema); else NaN."""
-    try:
-        calibration = json.loads(str(predictions.attrs.get("calibration", "{}")))
-    except json.JSONDecodeError:
-        calibration = {}
-    candidates = (calibration.get("threshold") if isinstance(calibration, dict) else None,
-                  metrics.get("thresholds", {}).get("model"), metrics.get("susceptibility", {}).get("threshold"))
-    return next((value for value in map(_number, candidates) if math.isfinite(value)), math.nan)
-
-
-def decision_thresholds(predictions: xr.Dataset,
-                        metrics: Mapping[str, Any] | None = None) -> tuple[np.ndarray, str] | None:
-    """Each slice's decision threshold of the susceptibility and the rule that set it.
-
-    (Pure; it would belong in :mod:`hazardcore.hazard`, beside ``slice_thresholds``; it lives
-    here so that the report, ``export`` and the dashboard read a run the same way.)
-
-    Parameters
-    ----------
-    predictions
-        The predictions Dataset; its ``decision_threshold`` (slice) and ``rule`` attribute are
-        used when present (``predictions.nc`` written by ``pipeline.calibrate``).
-    metrics
-        metrics.json, read only for older predictions without a calibration record.
-
-    Returns
-    -------
-    tuple of numpy.ndarray and str, or None
-        float64 thresholds (slice,) and the rule (``expected_f1``, ``validation``). Older
-        predictions without ``decision_threshold`` get their pooled validation threshold
-        (calibration record, else metrics' ``thresholds["model"]``) for every slice, rule
-        ``validation``; None when no threshold is recorded at all.
-    """
-    if "decision_threshold" in predictions:
-        variable = predictions["decision_threshold"]
-        return np.asarray(variable.values, dtype=np.float64), str(variable.attrs.get("rule", "expected_f1"))
-    pooled = _pooled_threshold(predictions, metrics or {})
-    if math.isnan(pooled):
-        return None
-    return np.full(predictions.sizes["slice"], pooled), "validation"
 
 
 def _decision(ds: xr.Dataset, metrics: Mapping[str, Any]) -> tuple[np.ndarray, str]:
@@ -935,7 +892,7 @@ def _figure_html(name: str, png: bytes, caption: str, extra: str = "") -> str:
 
 def _header(ds: xr.Dataset, metrics: Mapping[str, Any], title: str) -> str:
     thresholds, rule = _decision(ds, metrics)
-    pooled = _pooled_threshold(ds, metrics)
+    pooled = pooled_threshold(ds, metrics)
     facts = {"run id": ds.attrs.get("run_id", metrics.get("run_id", DASH)),
              "split": metrics.get("split", ds.attrs.get("split", DASH)), "slices": ", ".join(_labels(ds)),
              "test cells": metrics.get("test_cells", int(_test_mask(ds).sum())),
