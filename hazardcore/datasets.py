@@ -20,10 +20,13 @@ import zarr
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from hazardcore.config import TrainConfig
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
 from hazardcore.patches import window_cells
 from hazardcore.predictors import CHANNELS, assemble_image
+from hazardcore.splits import Split, make_split
+from hazardcore.triggers import slice_seasons
 
 CUBE_NAME = "prepared.zarr"
 IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
@@ -229,3 +232,13 @@ def load_tensors(dataset: PatchDataset, cell_px: int, progress: bool = False) ->
     columns = [dataset.targets(i) for i in range(n)]
     return out | {key: torch.stack([column[key] for column in columns]) if n else torch.empty(0)
                   for key in SAMPLE_KEYS if key != "image"}
+
+
+def split_of(cube: PreparedCube, train_config: TrainConfig) -> Split:
+    """The split of a run on this cube, rebuilt from its configuration (deterministic).
+
+    The seasons of the slices (from their monsoon counts) guide the temporal protocols' choice
+    of validation slices (:func:`hazardcore.splits.validation_slices`).
+    """
+    return make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(cube.slice_labels), train_config,
+                      cube.patch_cells, slice_seasons(cube.monsoons))

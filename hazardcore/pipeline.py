@@ -21,7 +21,7 @@ from hazardcore import catalog, export
 from hazardcore.baselines import cell_features, fit_baselines
 from hazardcore.checkpoint import package_versions
 from hazardcore.config import ModelConfig, TrainConfig, demo_configs
-from hazardcore.datasets import PreparedCube
+from hazardcore.datasets import PreparedCube, split_of
 from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, describe
 from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
 from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
@@ -30,7 +30,7 @@ from hazardcore.integrity import verify_folder
 from hazardcore.predictors import ChannelScaling
 from hazardcore.report import build_report
 from hazardcore.runstatus import is_trained, recording, step_state, summary
-from hazardcore.splits import SIDES, Split, leaked_fraction, make_split
+from hazardcore.splits import SIDES, Split, leaked_fraction
 from hazardcore.train import resolve_device, train
 
 PREDICTIONS = "predictions.nc"
@@ -105,12 +105,6 @@ def find_run(workdir: str | Path, run_id: str | None = None, split: str | None =
         raise CheckpointError(describe(f"no finished {wanted}", source=Path(workdir) / "runs",
                                        fix=f"train first: `hazard train {workdir} --split {split or 'spatial'}`"))
     return runs[0]
-
-
-def split_of(cube: PreparedCube, train_config: TrainConfig) -> Split:
-    """The run's split, rebuilt from its configuration (deterministic)."""
-    return make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(cube.slice_labels), train_config,
-                      cube.patch_cells)
 
 
 def side_masks(cube: PreparedCube, split: Split) -> dict[str, np.ndarray]:

@@ -34,6 +34,7 @@ from scipy.ndimage import gaussian_filter
 from hazardcore import metrics as hm
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
+from hazardcore.triggers import slice_seasons
 
 DPI = 100
 PANEL_INCHES = 2.3
@@ -238,30 +239,6 @@ def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
 
 LEGACY_SERIES = {"susceptibility": "model (calibrated susceptibility)", "true_probability": "truth (true probability)",
                  "presence": "observed frequency of new landslides"}
-
-
-def slice_seasons(monsoons: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Season of each slice from its count of monsoons since the earthquake.
-
-    A slice with no monsoon since the earthquake is ``co-seismic``; one whose count exceeds the
-    previous slice's (a monsoon ended within it; the first slice is compared with 0) is
-    ``post-monsoon``; any other (the dry season between two monsoons) is ``pre-monsoon``. The
-    rule needs no calendar, so it holds for any monsoon end date a catalog sets.
-
-    Parameters
-    ----------
-    monsoons
-        Monsoons since the earthquake per slice, in slice (time) order.
-
-    Returns
-    -------
-    numpy.ndarray
-        One of ``co-seismic``, ``post-monsoon``, ``pre-monsoon`` per slice.
-    """
-    counts = np.asarray(monsoons, dtype=np.float64)
-    previous = np.r_[0.0, counts[:-1]]
-    return np.array(["co-seismic" if count == 0 else "post-monsoon" if count > before else "pre-monsoon"
-                     for count, before in zip(counts, previous, strict=True)])
 
 
 def legacy_curve(predictions: xr.Dataset) -> dict[str, np.ndarray] | None:

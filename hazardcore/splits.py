@@ -19,9 +19,10 @@ Protocols
     overlap test cells; :func:`leaked_fraction` measures how many.
 ``temporal`` / ``forward``
     Whole slices are held out for test (one slice, or every slice from a given one on).
-    Validation is, by default, whole training slices too: the ``validation_slice_count``
-    slices nearest in time to the test (earlier ones first on a tie), held out of training,
-    so that early stopping and calibration see a change of period like the test's (a spatial
+    Validation is, by default, whole training slices too: ``validation_slice_count`` slices
+    near the test in time and of its season, never the last training slice of a season
+    (:func:`validation_slices`), held out of training, so that early stopping and calibration
+    see a change of period like the test's (a spatial
     block draw on the training slices, ``temporal_validation="blocks"``, cannot detect
     temporal over-fitting or a shift of base rate).
 """
@@ -200,20 +201,67 @@ def random_split(windows: np.ndarray, validation_fraction: float = 0.15, test_fr
 
 def nearest_slices(training_slices: np.ndarray, held_out: np.ndarray, count: int) -> np.ndarray:
     """The ``count`` training slices nearest in time to the held-out ones (earlier first on a tie), sorted."""
+    return np.sort(_by_distance(training_slices, held_out)[:count])
+
+
+def _by_distance(training_slices: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+    """Training slices ordered by distance in time to the held-out ones, earlier first on a tie."""
     distance = np.abs(training_slices[:, None] - held_out[None, :]).min(axis=1)
     after = training_slices > held_out.min()
-    order = np.lexsort((training_slices, after, distance))
-    return np.sort(training_slices[order[:count]])
+    return training_slices[np.lexsort((training_slices, after, distance))]
+
+
+def validation_slices(training_slices: np.ndarray, held_out: np.ndarray, count: int,
+                      seasons: np.ndarray | None = None) -> np.ndarray:
+    """Training slices to hold out for validation: like the test, near it, never a kind's last.
+
+    Without ``seasons`` these are the :func:`nearest_slices`. With a season per slice (e.g.
+    :func:`hazardcore.triggers.slice_seasons`: co-seismic, post- or pre-monsoon), the first
+    ``max(1, count // 2)`` picks are the nearest slices of a held-out slice's season, the rest the
+    nearest of any season, and a slice is never taken when it is the last training slice of its
+    season: holding out the only co-seismic slice would leave the earthquake unlearnt.
+
+    Parameters
+    ----------
+    training_slices, held_out
+        Slice indices outside and inside the test.
+    count
+        Number of validation slices wanted (fewer when the rule above leaves fewer).
+    seasons
+        Season of every slice of the data (indexed by slice), or ``None``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The chosen slice indices, sorted.
+    """
+    if seasons is None:
+        return nearest_slices(training_slices, held_out, count)
+    order = [int(k) for k in _by_distance(training_slices, held_out)]
+    left = {season: int(np.sum(seasons[training_slices] == season)) for season in set(seasons[training_slices])}
+    test_seasons = set(seasons[held_out])
+    chosen: list[int] = []
+    for like_test_only, wanted in ((True, max(1, count // 2)), (False, count)):
+        for k in order:
+            if len(chosen) >= wanted:
+                break
+            if k in chosen or left[seasons[k]] < 2 or (like_test_only and seasons[k] not in test_seasons):
+                continue
+            chosen.append(k)
+            left[seasons[k]] -= 1
+    return np.sort(np.asarray(chosen, dtype=training_slices.dtype))
 
 
 def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, test_slices: list[int],
                    patch_cells: int = 4, block_patches: int = 2, validation_fraction: float = 0.15,
-                   seed: int = 0, protocol: str = "temporal", validation_slice_count: int = 0) -> Split:
+                   seed: int = 0, protocol: str = "temporal", validation_slice_count: int = 0,
+                   seasons: np.ndarray | None = None) -> Split:
     """Hold out whole slices for test: leave-one-out (``[k]``) or forward (``range(k, n)``).
 
-    With ``validation_slice_count`` > 0, validation is every cell of the training slices
-    nearest in time to the test (:func:`nearest_slices`), scored once per slice on the base
-    lattice, and training takes every window of the other slices. With 0, validation is a
+    With ``validation_slice_count`` > 0, validation is every cell of whole training slices
+    (:func:`validation_slices`: of the test's season and near it when ``seasons`` is given,
+    otherwise the nearest), scored once per slice on the base lattice, and training takes every
+    window of the other slices. With 0, validation is a
     block draw (as in :func:`spatial_split`) on the training slices. Test is every cell of
     the held-out slices.
 
@@ -235,7 +283,7 @@ def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int,
                 expected=f"more than {validation_slice_count} slices outside the test",
                 found=f"{training_slices.size} ({[int(k) for k in training_slices]})",
                 fix="hold out fewer slices, lower validation_slice_count, or set temporal_validation=blocks"))
-        validation = nearest_slices(training_slices, held_out, validation_slice_count)
+        validation = validation_slices(training_slices, held_out, validation_slice_count, seasons)
         return Split(protocol, train_windows=None, validation_windows=np.flatnonzero(windows[:, 0] == 0),
                      test_windows=None, train_slices=np.setdiff1d(training_slices, validation),
                      validation_slices=validation, test_slices=held_out)
@@ -248,15 +296,19 @@ def temporal_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int,
 
 def forward_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, first_test_slice: int,
                   patch_cells: int = 4, block_patches: int = 2, validation_fraction: float = 0.15,
-                  seed: int = 0, validation_slice_count: int = 0) -> Split:
+                  seed: int = 0, validation_slice_count: int = 0, seasons: np.ndarray | None = None) -> Split:
     """Train on slices before ``first_test_slice``; test on it and every later one."""
     return temporal_split(windows, n_rows, n_cols, n_slices, list(range(first_test_slice, n_slices)),
-                          patch_cells, block_patches, validation_fraction, seed, "forward", validation_slice_count)
+                          patch_cells, block_patches, validation_fraction, seed, "forward", validation_slice_count,
+                          seasons)
 
 
 def make_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, config: TrainConfig,
-               patch_cells: int = 4) -> Split:
+               patch_cells: int = 4, seasons: np.ndarray | None = None) -> Split:
     """The split a training configuration asks for (deterministic in its seed).
+
+    ``seasons`` (one per slice) guides the choice of validation slices of the temporal
+    protocols (:func:`validation_slices`).
 
     Raises
     ------
@@ -275,10 +327,10 @@ def make_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, con
     count = config.validation_slice_count if config.temporal_validation == "slices" else 0
     if config.split == "temporal":
         return temporal_split(windows, n_rows, n_cols, n_slices, [slice_index], patch_cells, blocks, fraction, seed,
-                              validation_slice_count=count)
+                              validation_slice_count=count, seasons=seasons)
     if config.split == "forward":
         return forward_split(windows, n_rows, n_cols, n_slices, slice_index, patch_cells, blocks, fraction, seed,
-                             validation_slice_count=count)
+                             validation_slice_count=count, seasons=seasons)
     raise ConfigError(describe("unknown split protocol", expected=list(PROTOCOLS), found=config.split))
 
 

@@ -47,7 +47,7 @@ from hazardcore.augment import random_element, transform_batch
 from hazardcore.averaging import WeightAverage
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
-from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, valid_pixels
+from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, split_of, valid_pixels
 from hazardcore.density_heads import expected_density, head_loss, occurrence_offset
 from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
 from hazardcore.errors import ConfigError, describe
@@ -55,7 +55,7 @@ from hazardcore.losses import susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input, parameter_groups
 from hazardcore.predictors import ChannelScaling, fit_scaling
 from hazardcore.runstatus import clear_outputs, recording
-from hazardcore.splits import Split, make_split
+from hazardcore.splits import Split
 
 STAGES = ("susceptibility", "density")
 STAGE_GROUPS = {"susceptibility": STAGES[:1], "density": STAGES[1:], "all": STAGES}
@@ -105,8 +105,7 @@ def load_training_data(workdir: str | Path, model_config: ModelConfig, train_con
     cube = PreparedCube.open(workdir)
     check_input(model_config, cube.channels, (len(cube.channels), cube.patch_cells * model_config.cell_px,
                                               cube.patch_cells * model_config.cell_px))
-    split = make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(cube.slice_labels), train_config,
-                       cube.patch_cells)
+    split = split_of(cube, train_config)
     samples = cube.samples()
     train = load_tensors(PatchDataset(cube, split.samples(samples, "train")), model_config.cell_px, progress)
     validation_samples = subset(split.samples(samples, "validation"), train_config.validation_samples,

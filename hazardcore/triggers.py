@@ -10,6 +10,7 @@ and their conversions live in :mod:`hazardcore.units`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -219,3 +220,27 @@ def period_covariates(slices: list[SliceSpec], events: list[EventSpec]) -> np.nd
     """
     return np.stack([monsoon_counts(slices, events), earthquake_in_slice(slices, events), slice_lengths_days(slices)],
                     axis=1)
+
+
+def slice_seasons(monsoons: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Season of each slice from its count of monsoons since the earthquake.
+
+    A slice with no monsoon since the earthquake is ``co-seismic``; one whose count exceeds the
+    previous slice's (a monsoon ended within it; the first slice is compared with 0) is
+    ``post-monsoon``; any other (the dry season between two monsoons) is ``pre-monsoon``. The
+    rule needs no calendar, so it holds for any monsoon end date a catalog sets.
+
+    Parameters
+    ----------
+    monsoons
+        Monsoons since the earthquake per slice, in slice (time) order.
+
+    Returns
+    -------
+    numpy.ndarray
+        One of ``co-seismic``, ``post-monsoon``, ``pre-monsoon`` per slice.
+    """
+    counts = np.asarray(monsoons, dtype=np.float64)
+    previous = np.r_[0.0, counts[:-1]]
+    return np.array(["co-seismic" if count == 0 else "post-monsoon" if count > before else "pre-monsoon"
+                     for count, before in zip(counts, previous, strict=True)])

@@ -340,13 +340,6 @@ def test_legacy_curve_averages_the_cells_valid_in_every_slice() -> None:
     assert "true_probability" not in report.legacy_curve(legacy_case().drop_vars("true_probability"))
 
 
-def test_slice_seasons_of_the_default_region() -> None:
-    from hazardcore.synthetic import MONSOONS
-
-    assert report.slice_seasons(MONSOONS).tolist() == ["co-seismic"] + ["post-monsoon", "pre-monsoon"] * 3 + [
-        "post-monsoon"]
-
-
 def test_legacy_figure_only_with_monsoons(case: dict[str, Any]) -> None:
     ds = case["ds"].drop_vars("monsoons")
     pngs = report.figures(ds, case["metrics"], case["scores"])

@@ -14,6 +14,7 @@ from hazardcore.splits import (
     random_split,
     spatial_split,
     temporal_split,
+    validation_slices,
 )
 
 ROWS, COLS, N_SLICES = 32, 32, 4
@@ -90,6 +91,32 @@ def test_temporal_validation_holds_out_the_nearest_whole_slices() -> None:
     forward = make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="forward", test_slice=2,
                                                                       validation_slice_count=1))
     assert list(forward.slices("validation")) == [1] and list(forward.slices("train")) == [0]
+
+
+SEASONS = np.array(["co-seismic"] + ["post-monsoon", "pre-monsoon"] * 3 + ["post-monsoon"])  # the default region
+
+
+def validation_of(held_out: list[int], count: int = 2) -> list[int]:
+    training = np.setdiff1d(np.arange(len(SEASONS)), held_out)
+    return [int(k) for k in validation_slices(training, np.array(held_out), count, SEASONS)]
+
+
+def test_validation_slices_share_the_test_season_and_never_take_a_season_from_training() -> None:
+    """The nearest slices would take the only co-seismic slice out of training, or validate a
+    pre-monsoon test on post-monsoon slices only; the seasonal rule does neither."""
+    assert validation_of([1]) == [2, 3]  # nearest would be [0, 2]: no earthquake left to learn
+    assert validation_of([4]) == [2, 3]  # nearest would be [3, 5]: both post-monsoon
+    assert validation_of([7]) == [5, 6]  # the README's temporal run: unchanged
+    assert validation_of([0]) == [1, 2]  # no co-seismic slice but the test's: the nearest
+    assert validation_of([6, 7], 1) == [5]  # forward: the nearest slice of a held-out season
+    for held_out in ([k] for k in range(len(SEASONS))):
+        chosen = validation_of(held_out, 3)
+        training = set(range(len(SEASONS))) - set(held_out) - set(chosen)
+        assert {SEASONS[k] for k in training} >= {SEASONS[k] for k in chosen}  # each kind still trained on
+        assert any(SEASONS[k] == SEASONS[held_out[0]] for k in chosen) or held_out == [0]
+    assert validation_of([1], 1) == [3]
+    training = np.array([0, 2, 3])
+    assert list(validation_slices(training, np.array([1]), 2, None)) == list(nearest_slices(training, np.array([1]), 2))
 
 
 def test_make_split_follows_the_configuration_and_is_deterministic() -> None:

@@ -13,6 +13,7 @@ from hazardcore.triggers import (
     pga_to_ms2,
     rain_slice_statistics,
     rain_to_mm_day,
+    slice_seasons,
 )
 
 D = dt.date
@@ -70,3 +71,10 @@ def test_monsoon_counts_match_method() -> None:
     np.testing.assert_array_equal(counts, [0, 1, 1, 2, 2, 3, 3, 4])
     slices[0] = SliceSpec("0", starts[0], ends[0], monsoons=5)
     assert monsoon_counts(slices, [])[0] == 5
+
+
+def test_slice_seasons_of_the_default_region() -> None:
+    from hazardcore.synthetic import MONSOONS
+
+    assert slice_seasons(MONSOONS).tolist() == ["co-seismic"] + ["post-monsoon", "pre-monsoon"] * 3 + [
+        "post-monsoon"]
