@@ -187,11 +187,18 @@ def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int,
     return predictions
 
 
-def baseline_sources(cube: PreparedCube, train_cells: np.ndarray, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Logistic and GBM baselines fitted on the training cells, predicted everywhere."""
-    features, names = cell_features(cube)
-    models = fit_baselines(features, cube.presence, cube.density, train_cells, seed=seed, feature_names=names)
-    return {name: model.predict(features) for name, model in models.items()}
+def baseline_sources(cube: PreparedCube, train_cells: np.ndarray, validation_cells: np.ndarray, seed: int,
+                     features: str = "summary") -> dict[str, dict[str, np.ndarray]]:
+    """The ``BASELINE_NAMES`` baselines fitted on the training cells, predicted everywhere.
+
+    The gradient boosting is tuned and early-stopped on ``validation_cells``, the cells the
+    model is calibrated and thresholded on; ``features`` is the cell feature set
+    (``TrainConfig.baseline_features``).
+    """
+    table, names = cell_features(cube, features=features)
+    models = fit_baselines(table, cube.presence, cube.density, train_cells, seed=seed, feature_names=names,
+                           validation_mask=validation_cells)
+    return {name: model.predict(table) for name, model in models.items()}
 
 
 def sources_of(predictions: xr.Dataset, baselines: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
@@ -234,7 +241,8 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
     config = TrainConfig.from_dict(run_config(run)["train"])
     split = split_of(cube, config)
     masks = {side: predictions[side].values.astype(bool) for side in SIDES}
-    sources = sources_of(predictions, baseline_sources(cube, masks["train"], config.seed))
+    sources = sources_of(predictions, baseline_sources(cube, masks["train"], masks["validation"], config.seed,
+                                                       config.baseline_features))
     masks["test"] = usable(sources, masks["test"])  # the cells every source predicts: those scored
     predictions["test"] = (predictions["test"].dims, masks["test"].astype("uint8"), predictions["test"].attrs)
     observed = {"presence": predictions["presence"].values, "density": predictions["observed_density"].values}

@@ -35,7 +35,7 @@ def test_metrics_agree_with_the_written_predictions(evaluated: Path) -> None:
     assert metrics["susceptibility"]["auc"] == pytest.approx(m.auc(presence, probability), abs=1e-9)
     hazard = predictions["hazard"].values[test]
     assert metrics["density"]["mae"] == pytest.approx(m.mae(predictions["observed_density"].values[test], hazard))
-    assert set(metrics["baselines"]) == {"logistic", "gbm", "slice_base_rate"} and "oracle" in metrics
+    assert set(metrics["baselines"]) == {"logistic", "gbm", "hurdle", "slice_base_rate"} and "oracle" in metrics
     assert metrics["oracle"]["susceptibility"]["auc"] == pytest.approx(
         m.auc(presence, predictions["true_probability"].values[test]))
     assert 0 < metrics["leaked_fraction"] <= 1  # the random protocol leaks, and says how much
@@ -76,7 +76,7 @@ def test_products_open_in_gis_tools_with_checksums(evaluated: Path) -> None:
 def test_report_holds_every_figure(evaluated: Path) -> None:
     html = (find_run(evaluated) / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 9
-    for word in ("ROC", "Reliability", "Confusion", "Residual", "logistic", "gbm", "oracle"):
+    for word in ("ROC", "Reliability", "Confusion", "Residual", "logistic", "gbm", "hurdle", "oracle"):
         assert word.lower() in html.lower()
 
 
