@@ -117,6 +117,14 @@ class TrainConfig(Config):
                                            "calibration and the threshold")
     test_fraction = param.Number(default=0.25, bounds=(0.05, 0.5),
                                  doc="share of blocks (or base windows) held out for the reported metrics")
+    cv_folds = param.Integer(default=0, bounds=(0, None),
+                             doc="spatial cross-validation (`hazard cv`): the blocks are dealt into this many folds "
+                                 "and fold cv_fold is the test (0 = one random block draw of test_fraction)")
+    cv_fold = param.Integer(default=0, bounds=(0, None), doc="spatial cross-validation: the test fold's index")
+    baseline_features: param.Selector = param.Selector(
+        default="summary", objects=["summary", "quantiles"],
+        doc="cell features of the tabular baselines: mean and std of each channel, or also within-cell quantiles "
+            "and threshold fractions (p90 slope, share of pixels steeper than 40°, ...)")
     test_slice = param.Integer(default=-1, doc="temporal: the held-out slice; forward: the first test slice "
                                                "(negative counts from the last)")
     temporal_validation: param.Selector = param.Selector(

@@ -138,6 +138,36 @@ def draw_blocks(n_rows: int, n_cols: int, block_cells: int, fractions: tuple[flo
     return [np.isin(labels, order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
+def deal_blocks(n_rows: int, n_cols: int, block_cells: int, folds: int, fold: int, validation_fraction: float,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-validation's block assignment: (validation, test) cell masks of one fold.
+
+    The blocks are shuffled by ``seed`` and dealt into ``folds`` groups of (nearly) equal size;
+    fold ``fold``'s group is the test, so over the folds every block is a test block exactly
+    once. Validation is ``validation_fraction`` of all blocks (at least one), drawn by ``seed``
+    and ``fold`` among the other folds' blocks; the rest train.
+
+    Raises
+    ------
+    ConfigError
+        If ``fold`` is not below ``folds`` or the grid has too few blocks for the folds.
+    """
+    labels = block_labels(n_rows, n_cols, block_cells)
+    n_blocks = int(labels.max()) + 1
+    n_validation = max(1, round(validation_fraction * n_blocks))
+    if not 0 <= fold < folds:
+        raise ConfigError(describe("cross-validation fold out of range", expected=f"0..{folds - 1}", found=fold))
+    if n_blocks < folds or n_blocks - -(-n_blocks // folds) - n_validation < 1:
+        raise ConfigError(describe(
+            "too few blocks for the cross-validation folds",
+            expected=f"at least one test block per fold, {n_validation} validation and one training block",
+            found=f"{n_blocks} blocks of {block_cells} x {block_cells} cells for {folds} folds",
+            fix="use fewer folds or lower split_block_patches"))
+    groups = np.array_split(np.random.default_rng(seed).permutation(n_blocks), folds)
+    rest = np.random.default_rng([seed, fold]).permutation(np.concatenate(groups[:fold] + groups[fold + 1:]))
+    return np.isin(labels, rest[:n_validation]), np.isin(labels, groups[fold])
+
+
 def _windows_inside(cells: np.ndarray, windows: np.ndarray, patch_cells: int) -> tuple[np.ndarray, np.ndarray]:
     """Per window: every cell inside ``cells``; any cell inside ``cells``."""
     inside = window_cells(cells, windows, patch_cells).reshape(len(windows), -1)
@@ -146,7 +176,7 @@ def _windows_inside(cells: np.ndarray, windows: np.ndarray, patch_cells: int) ->
 
 def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: int = 4,
                   block_patches: int = 2, validation_fraction: float = 0.15, test_fraction: float = 0.25,
-                  seed: int = 0) -> Split:
+                  seed: int = 0, folds: int = 0, fold: int = 0) -> Split:
     """Hold out random blocks of ``block_patches`` × ``block_patches`` base patches.
 
     Parameters
@@ -163,6 +193,9 @@ def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: in
         Shares of blocks held out for validation and for test (each at least one block).
     seed
         Seed of the block draw.
+    folds, fold
+        Cross-validation (``folds`` > 0): the test is fold ``fold`` of the blocks dealt into
+        ``folds`` groups (:func:`deal_blocks`) instead of a draw of ``test_fraction``.
 
     Returns
     -------
@@ -173,8 +206,10 @@ def spatial_split(windows: np.ndarray, n_rows: int, n_cols: int, patch_cells: in
     ConfigError
         If the grid holds too few blocks.
     """
-    validation_cells, test_cells = draw_blocks(n_rows, n_cols, block_patches * patch_cells,
-                                               (validation_fraction, test_fraction), seed)
+    block_cells = block_patches * patch_cells
+    validation_cells, test_cells = (
+        deal_blocks(n_rows, n_cols, block_cells, folds, fold, validation_fraction, seed) if folds > 0
+        else draw_blocks(n_rows, n_cols, block_cells, (validation_fraction, test_fraction), seed))
     base = windows[:, 0] == 0
     all_validation, _ = _windows_inside(validation_cells, windows, patch_cells)
     all_test, _ = _windows_inside(test_cells, windows, patch_cells)
@@ -317,7 +352,8 @@ def make_split(windows: np.ndarray, n_rows: int, n_cols: int, n_slices: int, con
     """
     blocks, fraction, seed = config.split_block_patches, config.validation_fraction, config.seed
     if config.split == "spatial":
-        return spatial_split(windows, n_rows, n_cols, patch_cells, blocks, fraction, config.test_fraction, seed)
+        return spatial_split(windows, n_rows, n_cols, patch_cells, blocks, fraction, config.test_fraction, seed,
+                             config.cv_folds, config.cv_fold)
     if config.split == "random":
         return random_split(windows, config.validation_fraction, config.test_fraction, config.seed)
     slice_index = config.test_slice % n_slices if -n_slices <= config.test_slice < n_slices else -1

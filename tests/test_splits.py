@@ -49,6 +49,32 @@ def test_spatial_split_never_shows_held_out_pixels_to_training(seed: int) -> Non
     assert all((WINDOWS[w, 0] == 0).all() for w in sides[1:] if w is not None)  # held-out: base lattice only
 
 
+@pytest.mark.parametrize("seed", [0, 5])
+def test_cross_validation_tests_every_cell_exactly_once_without_leakage(seed: int) -> None:
+    folds = 4
+    tested = np.zeros(SHAPE, dtype=int)
+    for fold in range(folds):
+        config = TrainConfig(split="spatial", cv_folds=folds, cv_fold=fold, seed=seed)
+        split = make_split(WINDOWS, ROWS, COLS, N_SLICES, config)
+        test = split.cell_mask("test", WINDOWS, SHAPE)
+        validation = split.cell_mask("validation", WINDOWS, SHAPE)
+        seen = pixels_seen_in_training(split)
+        assert not (seen & test).any() and not (seen & validation).any() and not (test & validation).any()
+        assert test[0].sum() == 4 * 64 and validation[0].sum() == 2 * 64  # 16 blocks: 4 per fold, 2 validate
+        tested += test
+    assert (tested == 1).all()  # every block is a test block exactly once
+    assert not np.array_equal(split_test_of(seed + 1, folds), split_test_of(seed, folds))  # seeds repeat the CV
+    with pytest.raises(ConfigError, match="fold out of range"):
+        make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(cv_folds=4, cv_fold=4))
+    with pytest.raises(ConfigError, match="too few blocks"):
+        make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(cv_folds=17, cv_fold=0))
+
+
+def split_test_of(seed: int, folds: int) -> np.ndarray:
+    config = TrainConfig(cv_folds=folds, cv_fold=0, seed=seed)
+    return make_split(WINDOWS, ROWS, COLS, N_SLICES, config).cell_mask("test", WINDOWS, SHAPE)
+
+
 def test_random_split_leaks_and_the_leak_is_measured() -> None:
     split = random_split(WINDOWS, validation_fraction=0.15, test_fraction=0.25, seed=0)
     assert split.test_windows is not None and (WINDOWS[split.test_windows, 0] == 0).all()
