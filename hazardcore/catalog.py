@@ -922,11 +922,28 @@ def open_predictions(path: str | Path) -> xr.Dataset:
     IntegrityError
         If it does not match the checksum recorded when it was written.
     """
+    return open_run_netcdf(path, "predictions", "predict again: `hazard predict WORKDIR --run RUN_ID`")
+
+
+def open_scores(path: str | Path) -> xr.Dataset:
+    """Read a run's ``scores.nc`` (every source's maps as scored by ``hazard evaluate``) into memory.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    IntegrityError
+        If it does not match the checksum recorded when it was written.
+    """
+    return open_run_netcdf(path, "scores", "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`")
+
+
+def open_run_netcdf(path: str | Path, what: str, fix: str) -> xr.Dataset:
+    """A checksummed NetCDF file of a run, loaded into memory with its CRS restored."""
     source = Path(path)
     if not source.exists():
-        raise MissingFileError(describe("predictions not found", source=source,
-                                        fix="run `hazard predict WORKDIR` first"))
-    verify_file(source, fix="predict again: `hazard predict WORKDIR --run RUN_ID`")
+        raise MissingFileError(describe(f"{what} not found", source=source, fix=fix))
+    verify_file(source, fix=fix)
     with xr.open_dataset(source, engine="netcdf4") as ds:
         loaded = ds.load()
     crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None

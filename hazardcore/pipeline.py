@@ -34,6 +34,7 @@ from hazardcore.splits import SIDES, Split, leaked_fraction
 from hazardcore.train import resolve_device, train
 
 PREDICTIONS = "predictions.nc"
+SCORES = "scores.nc"  # every source's maps as scored, for cross-validation's pooled intervals
 
 
 def all_runs(workdir: str | Path) -> list[Path]:
@@ -255,11 +256,31 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
         "density_units": "% of the cell", "split_config": split_config(config)}
     scores = roc_inputs(sources, observed, masks["test"])
     reference_maps = reference_for(reference, cube, predictions)
+    export.write_netcdf(scores_dataset(predictions, sources, masks["test"]), run / SCORES)
     export.write_json(metrics, run / "metrics.json")
     html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {cube.path}")
     report = export.write_report(html, run / "report.html")
     products = export.write_products(predictions, run / "products", manifest_of(run, metrics), input_files(cube))
     return Evaluation(metrics, report, products)
+
+
+def scores_dataset(predictions: xr.Dataset, sources: dict[str, Any], test: np.ndarray) -> xr.Dataset:
+    """Each source's probability and density given occurrence, the observations and the scored cells.
+
+    Variables ``{source}_probability`` / ``{source}_density`` (%), ``presence``,
+    ``observed_density`` (%) and ``test`` (the cells ``metrics.json`` scores), on the
+    predictions' (slice, y, x) grid with its CRS.
+    """
+    dims = predictions["presence"].dims
+    variables = {f"{name}_{kind}": (dims, np.asarray(maps[kind], dtype="float32"))
+                 for name, maps in sources.items() for kind in ("probability", "density")}
+    variables |= {"presence": (dims, predictions["presence"].values.astype("uint8")),
+                  "observed_density": (dims, predictions["observed_density"].values.astype("float32")),
+                  "test": (dims, test.astype("uint8"))}
+    ds = xr.Dataset(variables, coords={name: predictions[name] for name in dims},
+                    attrs={"sources": ", ".join(sources), "density_units": "% of the cell"})
+    crs = predictions.rio.crs
+    return ds.rio.write_crs(crs) if crs is not None else ds
 
 
 def decision_of(predictions: xr.Dataset, calibration: dict[str, Any]) -> Decision:
@@ -278,7 +299,7 @@ def decision_of(predictions: xr.Dataset, calibration: dict[str, Any]) -> Decisio
 def split_config(config: TrainConfig) -> dict[str, Any]:
     """The configuration entries that define the split."""
     names = ("split", "split_block_patches", "validation_fraction", "test_fraction", "test_slice", "seed",
-             "temporal_validation", "validation_slice_count")
+             "temporal_validation", "validation_slice_count", "cv_folds", "cv_fold")
     return {name: getattr(config, name) for name in names}
 
 
