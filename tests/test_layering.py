@@ -14,7 +14,7 @@ ORDER = ["errors", "units", "atomic", "integrity", "runstatus", "config", "metri
          "distributed", "averaging", "train", "infer",
          "hazard", "baselines", "evaluate", "report", "export",
          "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "chunked", "prepare", "langtang",
-         "pipeline", "folds", "cli"]
+         "pipeline", "folds", "cv", "cli"]
 UI_LIBRARIES = {"panel", "holoviews", "geoviews", "datashader", "bokeh", "dashboard"}
 RAW_READERS = {"open_rasterio", "open_dataset", "open_mfdataset", "read_csv", "read_file"}
 WRITERS = {"to_raster", "to_netcdf", "to_zarr", "write_text", "write_bytes", "create_array", "savez"}
