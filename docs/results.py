@@ -149,7 +149,33 @@ def response_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"results": table, "slices": slice_table, "folds": fold_table, "responses": response_table}
+def cv_tables() -> str:
+    """Every ``docs/results/cv_*.json`` (written by ``hazard cv``): its tables and where it comes from."""
+    from hazardcore.cv import cv_table
+
+    paths = sorted(RESULTS.glob("cv_*.json"))
+    if not paths:
+        return "(no cross-validation results yet: `bash docs/cv.sh`)"
+    parts = []
+    for path in paths:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        rows, cols = result["region"]["cells"]
+        parts.append(f"**{path.stem.removeprefix('cv_')}**: {rows} × {cols} cells × {len(result['region']['slices'])} "
+                     f"slices; `{result['command']}`; {result['created'][:10]}, commit "
+                     f"{result.get('commit', 'unknown')[:10]}, {result['machine']['cpus']} CPUs, "
+                     f"{result['elapsed_s'] / 60:.0f} min.\n\n{cv_table(result)}")
+    return "\n".join(parts).rstrip("\n")
+
+
+def commit() -> str:
+    """The repository's current commit (recorded in a cross-validation result when it is added)."""
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=DOCS, capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
+TABLES = {"results": table, "cv": cv_tables, "slices": slice_table, "folds": fold_table, "responses": response_table}
 
 
 def rendered(readme: str) -> str:
@@ -173,7 +199,12 @@ def main() -> None:
     if args.add:
         name, source = args.add
         RESULTS.mkdir(exist_ok=True)
-        shutil.copyfile(source, RESULTS / f"{name}.json")
+        if name.startswith("cv_"):
+            result = json.loads(Path(source).read_text(encoding="utf-8"))
+            (RESULTS / f"{name}.json").write_text(json.dumps(result | {"commit": commit()}, indent=2) + "\n",
+                                                   encoding="utf-8")
+        else:
+            shutil.copyfile(source, RESULTS / f"{name}.json")
     README.write_text(rendered(README.read_text(encoding="utf-8")), encoding="utf-8")
 
 

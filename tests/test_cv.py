@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from hazardcore import metrics as hm
 from hazardcore.config import TrainConfig
-from hazardcore.cv import Pool, fold_configs, pooled, source_scores, summarise
+from hazardcore.cv import (
+    RESULT_NAME,
+    TABLE_NAME,
+    Pool,
+    cross_validate,
+    cv_table,
+    fold_configs,
+    pooled,
+    source_scores,
+    summarise,
+)
 from hazardcore.errors import ConfigError
 
 N_BLOCKS, CELLS_PER_BLOCK = 24, 40
@@ -83,3 +96,61 @@ def test_block_bootstrap_sees_the_spatial_correlation_a_cell_bootstrap_misses() 
     cells = summarise([correlated_pool(6, per_cell_blocks=True)], replicates=200)["sources"]["model"]
     assert blocks["half_width"] > 1.8 * cells["hazard_total_ratio"]["half_width"]
     assert blocks["low"] < blocks["mean"] < blocks["high"]
+
+
+@pytest.fixture(scope="module")
+def small_cv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    """Two spatial folds of a 16 km region (3 slices), tiny model: the mechanics, not the skill."""
+    from conftest import tiny_run_configs
+
+    from hazardcore.prepare import prepare
+    from hazardcore.synthetic import synthesize
+
+    root = tmp_path_factory.mktemp("cv")
+    report = synthesize(root / "region", seed=5, size_km=16, n_slices=3)
+    prepare(report.catalog_path, root / "work")
+    model, config = tiny_run_configs()
+    config.param.update(split_block_patches=1, max_epochs_susceptibility=1)
+    return root / "work", cross_validate(root / "work", model, config, folds=2, seeds=[0], replicates=40)
+
+
+def test_every_valid_cell_is_tested_once_and_the_files_say_so(small_cv: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    from hazardcore.datasets import PreparedCube
+
+    workdir, result = small_cv
+    cube = PreparedCube.open(workdir)
+    assert [r["status"] for r in result["runs"]] == ["finished", "finished"] and result["failed_folds"] == 0
+    assert result["pooled_cells"] == [int(cube.valid.astype(bool).sum())]  # each valid cell-slice once
+    assert set(result["sources"]) >= {"model", "logistic", "gbm", "hurdle", "slice_base_rate", "oracle"}
+    assert "model - oracle" in result["differences"] and "model - model" not in result["differences"]
+    written = json.loads((workdir / RESULT_NAME).read_text(encoding="utf-8"))
+    assert written["sources"]["model"]["auc"] == pytest.approx(result["sources"]["model"]["auc"])
+    table = (workdir / TABLE_NAME).read_text(encoding="utf-8")
+    assert table == cv_table(result) and "| model - gbm |" in table
+    for run in result["runs"]:
+        metrics = json.loads((workdir / "runs" / run["run_id"] / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["split_config"]["cv_folds"] == 2 and metrics["split_config"]["cv_fold"] == run["fold"]
+
+
+def test_rerun_reuses_folds_and_a_broken_fold_is_recorded(small_cv: tuple[Path, dict],  # type: ignore[type-arg]
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import tiny_run_configs
+
+    from hazardcore.cli import main
+
+    workdir, result = small_cv
+    model, config = tiny_run_configs()
+    config.param.update(split_block_patches=1, max_epochs_susceptibility=1)
+    settings = [f"--set={key}={json.dumps(value)}" for configured in (model, config)
+                for key, value in configured.to_dict().items() if value != type(configured)().to_dict()[key]]
+    models = {r["run_id"]: (workdir / "runs" / r["run_id"] / "model.pt").stat().st_mtime_ns for r in result["runs"]}
+    scores = workdir / "runs" / result["runs"][1]["run_id"] / "scores.nc"
+    scores.write_bytes(scores.read_bytes()[:-64])  # truncated behind the checksum's back
+    code = main(["cv", str(workdir), "--folds", "2", "--seeds", "1", "--bootstrap", "20", "--quiet", "--device", "cpu",
+                 *settings])
+    assert {r["run_id"]: (workdir / "runs" / r["run_id"] / "model.pt").stat().st_mtime_ns
+            for r in result["runs"]} == models
+    assert code == 1
+    again = json.loads((workdir / RESULT_NAME).read_text(encoding="utf-8"))
+    assert again["failed_folds"] == 1 and "IntegrityError" in again["runs"][1]["error"]
+    assert "(1 failed)" in capsys.readouterr().out
