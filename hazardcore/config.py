@@ -161,7 +161,13 @@ def demo_configs() -> tuple[ModelConfig, TrainConfig]:
     return model, train
 
 
+#: Settings of where and how fast a run computes, not of what it computes: outside a run's identity,
+#: so a model trained on a GPU is the same run (and resumes) on a CPU.
+EXECUTION_SETTINGS = ("device", "num_threads")
+
+
 def config_hash(*configs: Config) -> str:
-    """Short stable hash of configurations (names a run folder)."""
-    text = json.dumps([c.to_dict() for c in configs], sort_keys=True)
+    """Short stable hash of configurations (names a run folder), execution settings left out."""
+    text = json.dumps([{key: value for key, value in c.to_dict().items() if key not in EXECUTION_SETTINGS}
+                       for c in configs], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]

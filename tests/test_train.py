@@ -123,3 +123,14 @@ def test_samples_per_epoch_caps_steps_and_validation_is_a_fixed_subset(tiny_work
     train_epoch(model, "susceptibility", full.train, tiny_configs()[1], 0, optimizer, scheduler,
                 torch.device("cpu"))
     assert scheduler.last_epoch == 2 + -(-len(full.train["image"]) // 4)
+
+
+def test_a_run_is_named_by_what_it_computes_not_where() -> None:
+    """A model trained on a GPU resumes on a CPU under the same id; a change of learning rate is a new run."""
+    from hazardcore.config import ModelConfig, TrainConfig, config_hash
+
+    model = ModelConfig()
+    here = config_hash(model, TrainConfig(device="cpu", num_threads=2))
+    assert here == config_hash(model, TrainConfig(device="cuda", num_threads=0))
+    assert here != config_hash(model, TrainConfig(device="cpu", num_threads=2, learning_rate=5e-4))
+    assert here != config_hash(ModelConfig(cell_px=16), TrainConfig(device="cpu"))
