@@ -25,13 +25,26 @@ from hazardcore.config import config_hash, demo_configs
 from hazardcore.datasets import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError
 from hazardcore.integrity import read_verified
-from hazardcore.pipeline import PREDICTIONS, all_runs, list_runs, run_split_protocol
+from hazardcore.pipeline import list_runs, run_split_protocol
 from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, PERIOD_CHANNELS, STATIC_CHANNELS
+from hazardcore.runfolder import (
+    CHECKPOINTS,
+    CONFIG,
+    LOG,
+    METRICS,
+    MODEL,
+    PREDICTIONS,
+    PRODUCTS,
+    RUNS,
+    all_runs,
+    run_path,
+    workdir_of,
+)
 from hazardcore.runstatus import is_trained, step_state, summary
 from hazardcore.train import STAGES, max_epochs
 
 #: Folders never searched for working folders (run contents, products, caches).
-SKIP_FOLDERS = {"runs", "checkpoints", "products", "region", "__pycache__", "node_modules"}
+SKIP_FOLDERS = {RUNS, CHECKPOINTS, PRODUCTS, "region", "__pycache__", "node_modules"}
 #: How deep below the root working folders are searched for.
 MAX_DEPTH = 4
 #: Longest side (pixels) of the hillshade drawn under the 1 km maps; larger DEMs are averaged down first.
@@ -51,7 +64,7 @@ def find_workdirs(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
     found, stack = [], [(root, 0)]
     while stack:
         folder, depth = stack.pop()
-        if (folder / CUBE_NAME).is_dir() or (folder / "runs").is_dir():
+        if (folder / CUBE_NAME).is_dir() or (folder / RUNS).is_dir():
             found.append(folder)
         if depth >= max_depth:
             continue
@@ -67,7 +80,7 @@ def find_workdirs(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
 def find_runs(root: Path) -> list[Path]:
     """Trained runs (``WORKDIR/runs/<id>`` whose training finished) under ``root``, newest first."""
     runs = [run for workdir in find_workdirs(root) for run in list_runs(workdir)]
-    return sorted(runs, key=lambda run: stamp(run / "model.pt"), reverse=True)
+    return sorted(runs, key=lambda run: stamp(run / MODEL), reverse=True)
 
 
 def unfinished_runs(root: Path) -> dict[Path, str]:
@@ -78,7 +91,7 @@ def unfinished_runs(root: Path) -> dict[Path, str]:
 
 def run_label(run: Path, root: Path) -> str:
     """How a run is named in the chooser: id, working folder, split, and whether it is evaluated."""
-    workdir = run.parent.parent
+    workdir = workdir_of(run)
     where = "." if workdir == root else str(workdir.relative_to(root))
     try:
         split = run_split_protocol(run)
@@ -112,14 +125,14 @@ def _verified_json(path: str, modified: int) -> dict[str, Any]:
 
 def metrics(run: Path) -> dict[str, Any] | None:
     """A run's ``metrics.json`` (checked against its checksum), or None until ``evaluate`` finished."""
-    path = run / "metrics.json"
+    path = run / METRICS
     finished = step_state(run, "evaluate") == "finished" and path.exists()
     return _verified_json(str(path), stamp(path)) if finished else None
 
 
 def run_config(run: Path) -> dict[str, Any]:
     """A run's ``config.json`` ({"model": ..., "train": ...}); empty when missing."""
-    path = run / "config.json"
+    path = run / CONFIG
     return _json(str(path), stamp(path)) if path.exists() else {}
 
 
@@ -246,12 +259,12 @@ def demo_progress(out: Path) -> float:
     """How far ``hazardcore.pipeline.demo(out)`` has got, from the files it has written (0 to 1)."""
     work = out / "work"
     model_config, train_config = demo_configs()
-    run = work / "runs" / config_hash(model_config, train_config)
-    if (run / "metrics.json").exists():
+    run = run_path(work, config_hash(model_config, train_config))
+    if (run / METRICS).exists():
         return 0.98
     if (run / PREDICTIONS).exists():
         return 0.93
     if not (work / "prepare.json").exists():
         return 0.05 if (out / "region" / "catalog.yaml").exists() else 0.01
     total = sum(max_epochs(stage, train_config) for stage in STAGES)
-    return 0.15 + 0.75 * min(1.0, len(log_records(run / "log.jsonl")) / total)
+    return 0.15 + 0.75 * min(1.0, len(log_records(run / LOG)) / total)

@@ -33,6 +33,7 @@ from hazardcore.hazard import decision_thresholds
 from hazardcore.pipeline import demo, evaluate_run, predict_run
 from hazardcore.predictors import CHANNELS
 from hazardcore.report import DEFAULT_THRESHOLD, RULES
+from hazardcore.runfolder import LOG, run_path, workdir_of
 from hazardcore.runstatus import is_trained, summary
 from hazardcore.train import STAGES, max_epochs, train
 
@@ -264,7 +265,7 @@ class DashboardState(param.Parameterized):
         run = self.run_path
         if run is not None:
             self.resolve(run)  # the chooser only lists runs inside the root; checked again here
-            workdir = run.parent.parent
+            workdir = workdir_of(run)
             if str(workdir) in self.param.workdir.objects.values():
                 self.workdir = str(workdir)
         if self._job is None or not self._job.running:
@@ -325,7 +326,7 @@ class DashboardState(param.Parameterized):
         workdir = self._prepared_workdir()
         model_config = ModelConfig.from_dict(self.model_config.to_dict())  # later edits do not reach the job
         train_config = TrainConfig.from_dict(self.train_config.to_dict())
-        run = workdir / "runs" / config_hash(model_config, train_config)
+        run = run_path(workdir, config_hash(model_config, train_config))
         total = sum(max_epochs(stage, train_config) for stage in STAGES)
         offsets = dict(zip(STAGES, np.cumsum([0] + [max_epochs(s, train_config) for s in STAGES[:-1]]), strict=True))
         reference = self.reference_path
@@ -351,7 +352,7 @@ class DashboardState(param.Parameterized):
         run = self.run_path
         if run is None:
             raise HazardcoreError("no run selected: choose a run first")
-        run, workdir, reference = self.resolve(run), run.parent.parent, self.reference_path
+        run, workdir, reference = self.resolve(run), workdir_of(run), self.reference_path
 
         def target(job: Job) -> Path:
             job.report(0.05, "predicting every cell and slice")
@@ -460,7 +461,7 @@ class DashboardState(param.Parameterized):
     def log_path(self) -> Path | None:
         """The ``log.jsonl`` followed: the training job's run, else the selected run's."""
         run = self._follow or self.run_path
-        return run / "log.jsonl" if run else None
+        return run / LOG if run else None
 
     def _refresh_log(self) -> None:
         path = self.log_path

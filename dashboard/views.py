@@ -28,6 +28,7 @@ from dashboard.state import PREDICTED_LAYERS, DashboardState
 from hazardcore import metrics as hm
 from hazardcore.errors import HazardcoreError
 from hazardcore.predictors import CHANNEL_UNITS, STATIC_CHANNELS
+from hazardcore.runfolder import REPORT, workdir_of
 from hazardcore.runstatus import step_state
 
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
@@ -215,7 +216,7 @@ class RunChooser(StateView):
             return (f"No finished run under `{where}`. **Run the demo** (writes `region/` and `work/` there, "
                     "a few minutes on 2 CPU cores), or restart with `--root DIR` / `HAZARD_ROOT`.")
         config = loaders.run_config(run).get("train", {})
-        lines = [f"**Run** `{run.name}` in `{run.parent.parent}`",
+        lines = [f"**Run** `{run.name}` in `{workdir_of(run)}`",
                  f"- split: {config.get('split', '?')}, loss: {config.get('loss', '?')}, "
                  f"seed: {config.get('seed', '?')}",
                  f"- files: {', '.join(sorted(p.name for p in run.iterdir()))}"]
@@ -225,8 +226,8 @@ class RunChooser(StateView):
             lines.append(f"- test cells: {metrics.get('test_cells', '?')}; AUC {elements.format_number(s['auc'])}, "
                          f"F1 {elements.format_number(s['f1'])}, density MAE {elements.format_number(d['mae'])} %, "
                          f"R {elements.format_number(d['pearson_r'])}")
-        if (run / "report.html").exists():
-            lines.append(f"- report: `{run / 'report.html'}`")
+        if (run / REPORT).exists():
+            lines.append(f"- report: `{run / REPORT}`")
         return "\n".join(lines)
 
 

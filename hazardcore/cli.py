@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hazardcore.errors import ConfigError, HazardcoreError, describe
+from hazardcore.runfolder import METRICS, PREDICTIONS, PRODUCTS, all_runs
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -190,7 +191,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from hazardcore.pipeline import PREDICTIONS, find_run, predict_run
+    from hazardcore.pipeline import find_run, predict_run
+
 
     run = find_run(args.workdir, args.run, args.split)
     predictions = predict_run(args.workdir, run, device=args.device, stride_cells=args.stride,
@@ -224,8 +226,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
           f"({metrics['positive_test_cells']} positive) in {', '.join(metrics['slices'])}; "
           f"leaked fraction {metrics['leaked_fraction']:.3f}")
     print(format_table(metrics_rows(metrics)))
-    print(format_table([("metrics", run / "metrics.json"), ("report", evaluation.report),
-                        ("products", run / "products")]))
+    print(format_table([("metrics", run / METRICS), ("report", evaluation.report),
+                        ("products", run / PRODUCTS)]))
     return 0
 
 
@@ -236,13 +238,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                   real_dir=args.real_data)
     print(format_table(metrics_rows(result.evaluation.metrics)))
     print(format_table([("region", result.region), ("workdir", result.workdir), ("run", result.run),
-                        ("report", result.evaluation.report), ("products", result.run / "products"),
+                        ("report", result.evaluation.report), ("products", result.run / PRODUCTS),
                         ("time (s)", f"{result.seconds:.0f}")]))
     return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from hazardcore.pipeline import all_runs, run_split_protocol, verify_run
+    from hazardcore.pipeline import run_split_protocol, verify_run
     from hazardcore.runstatus import summary
 
     runs = all_runs(args.workdir)

@@ -28,7 +28,6 @@ it. Finished folds are reused when the command is run again.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -47,7 +46,8 @@ from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.datasets import PreparedCube
 from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.evaluate import base_rate_source, density_scores, susceptibility_scores
-from hazardcore.pipeline import SCORES, evaluate_run
+from hazardcore.pipeline import evaluate_run
+from hazardcore.runfolder import METRICS, SCORES, read_metrics
 from hazardcore.runstatus import is_trained
 from hazardcore.splits import block_labels
 from hazardcore.train import open_run, train
@@ -88,7 +88,7 @@ def run_fold(workdir: Path, model_config: ModelConfig, config: TrainConfig) -> P
     run = open_run(workdir, model_config, config, resume=True, write=False).folder
     if not is_trained(run):
         train(workdir, model_config, config, resume=run.exists())
-    if not ((run / "metrics.json").is_file() and (run / SCORES).is_file()):
+    if not ((run / METRICS).is_file() and (run / SCORES).is_file()):
         evaluate_run(workdir, run)
     return run
 
@@ -113,7 +113,7 @@ class Pool:
 def fold_cells(run: Path, block_cells: int) -> Pool:
     """A finished fold's scored test cells with every source's maps and per-slice thresholds."""
     scores = catalog.open_scores(run / SCORES)
-    result = json.loads((run / "metrics.json").read_text())
+    result = read_metrics(run)
     test = scores["test"].values.astype(bool)
     observed = {"presence": scores["presence"].values, "density": scores["observed_density"].values}
     names = str(scores.attrs["sources"]).split(", ")

@@ -29,23 +29,30 @@ from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells
 from hazardcore.integrity import verify_folder
 from hazardcore.predictors import ChannelScaling
 from hazardcore.report import build_report
+from hazardcore.runfolder import (
+    CALIBRATION,
+    CHECKPOINTS,
+    CONFIG,
+    METRICS,
+    MODEL,
+    PREDICTIONS,
+    PRODUCTS,
+    REPORT,
+    SCORES,
+    all_runs,
+    read_config,
+    run_path,
+    runs_folder,
+)
 from hazardcore.runstatus import is_trained, recording, step_state, summary
 from hazardcore.splits import SIDES, Split, leaked_fraction
 from hazardcore.train import resolve_device, train
-
-PREDICTIONS = "predictions.nc"
-SCORES = "scores.nc"  # every source's maps as scored, for cross-validation's pooled intervals
-
-
-def all_runs(workdir: str | Path) -> list[Path]:
-    """Every run folder of a working folder, trained or not, by name."""
-    return sorted(path.parent for path in (Path(workdir) / "runs").glob("*/config.json"))
 
 
 def list_runs(workdir: str | Path) -> list[Path]:
     """Trained runs (status ``train: finished``, see :mod:`hazardcore.runstatus`), newest first."""
     runs = [run for run in all_runs(workdir) if is_trained(run)]
-    return sorted(runs, key=lambda folder: (folder / "model.pt").stat().st_mtime, reverse=True)
+    return sorted(runs, key=lambda folder: (folder / MODEL).stat().st_mtime, reverse=True)
 
 
 def require_trained(run: Path) -> Path:
@@ -71,20 +78,15 @@ def verify_run(run: Path) -> dict[str, str | None]:
         Path relative to the run → ``None`` when intact, else the error message.
     """
     outcome = {}
-    for folder in (run, run / "checkpoints", run / "products"):
+    for folder in (run, run / CHECKPOINTS, run / PRODUCTS):
         for name, error in verify_folder(folder).items():
             outcome[str((folder / name).relative_to(run))] = error
     return outcome
 
 
-def run_config(run: Path) -> dict[str, Any]:
-    """A run's ``config.json``: ``{"model": {...}, "train": {...}}``."""
-    return dict(json.loads((run / "config.json").read_text(encoding="utf-8")))
-
-
 def run_split_protocol(run: Path) -> str:
     """The split protocol a run was trained with."""
-    return str(run_config(run)["train"].get("split", "spatial"))
+    return str(read_config(run)["train"].get("split", "spatial"))
 
 
 def find_run(workdir: str | Path, run_id: str | None = None, split: str | None = None) -> Path:
@@ -97,13 +99,13 @@ def find_run(workdir: str | Path, run_id: str | None = None, split: str | None =
     """
     runs = list_runs(workdir)
     if run_id is not None:
-        named = Path(workdir) / "runs" / run_id
-        runs = [require_trained(named)] if (named / "config.json").is_file() else []
+        named = run_path(workdir, run_id)
+        runs = [require_trained(named)] if (named / CONFIG).is_file() else []
     if split is not None:
         runs = [run for run in runs if run_split_protocol(run) == split]
     if not runs:
         wanted = f"run {run_id}" if run_id else f"run trained with --split {split or 'any'}"
-        raise CheckpointError(describe(f"no finished {wanted}", source=Path(workdir) / "runs",
+        raise CheckpointError(describe(f"no finished {wanted}", source=runs_folder(workdir),
                                        fix=f"train first: `hazard train {workdir} --split {split or 'spatial'}`"))
     return runs[0]
 
@@ -174,7 +176,7 @@ def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int,
     """:func:`predict_run` of a trained run (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
     torch_device = resolve_device(device)
-    model, checkpoint = load_model(run / "model.pt", torch_device)
+    model, checkpoint = load_model(run / MODEL, torch_device)
     check_checkpoint_matches(checkpoint, cube)
     train_config = TrainConfig.from_dict(checkpoint.train_config | {"device": device})
     cells = predict_cells(model, cube, ChannelScaling.from_dict(checkpoint.scaling), ModelConfig.from_dict(
@@ -183,7 +185,7 @@ def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int,
     predictions, record = calibrate(predictions, calibration, threshold_rule)
     predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
                                            calibration=json.dumps(record), stride_cells=stride_cells)
-    export.write_json(record, run / "calibration.json")
+    export.write_json(record, run / CALIBRATION)
     export.write_netcdf(predictions, run / PREDICTIONS)
     return predictions
 
@@ -239,7 +241,7 @@ def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path |
 def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, reference: Path | None) -> Evaluation:
     """:func:`evaluate_run` on a run's predictions (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
-    config = TrainConfig.from_dict(run_config(run)["train"])
+    config = TrainConfig.from_dict(read_config(run)["train"])
     split = split_of(cube, config)
     masks = {side: predictions[side].values.astype(bool) for side in SIDES}
     sources = sources_of(predictions, baseline_sources(cube, masks["train"], masks["validation"], config.seed,
@@ -257,10 +259,10 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
     scores = roc_inputs(sources, observed, masks["test"])
     reference_maps = reference_for(reference, cube, predictions)
     export.write_netcdf(scores_dataset(predictions, sources, masks["test"]), run / SCORES)
-    export.write_json(metrics, run / "metrics.json")
+    export.write_json(metrics, run / METRICS)
     html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {cube.path}")
-    report = export.write_report(html, run / "report.html")
-    products = export.write_products(predictions, run / "products", manifest_of(run, metrics), input_files(cube))
+    report = export.write_report(html, run / REPORT)
+    products = export.write_products(predictions, run / PRODUCTS, manifest_of(run, metrics), input_files(cube))
     return Evaluation(metrics, report, products)
 
 
@@ -328,7 +330,7 @@ def input_files(cube: PreparedCube) -> list[Path]:
 def manifest_of(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """Run id, configuration, versions, calibration and metrics of a product set."""
     return {"run_id": run.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "config": run_config(run),
+            "config": read_config(run),
             "versions": package_versions(), "metrics": metrics}
 
 

@@ -24,11 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from hazardcore.atomic import folder_lock, write_text
+from hazardcore.runfolder import MODEL, OUTPUTS, STATUS
 
-STATUS = "status.json"
 STEPS = ("train", "predict", "evaluate")
-#: What training makes stale: the trained model and everything derived from it.
-OUTPUTS = ("model.pt", "predictions.nc", "calibration.json", "metrics.json", "report.html", "products")
 RESUME_HINT = {"train": "resume: `hazard train WORKDIR --resume` (same configuration)",
                "predict": "predict again: `hazard predict WORKDIR --run RUN_ID`",
                "evaluate": "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`"}
@@ -96,7 +94,7 @@ def step_state(run: str | Path, step: str) -> str:
 
 def is_trained(run: str | Path) -> bool:
     """Whether the run's training finished (its ``model.pt`` is complete and current)."""
-    return step_state(run, "train") == "finished" and (Path(run) / "model.pt").is_file()
+    return step_state(run, "train") == "finished" and (Path(run) / MODEL).is_file()
 
 
 def summary(run: str | Path) -> str:

@@ -54,6 +54,7 @@ from hazardcore.errors import ConfigError, describe
 from hazardcore.losses import susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input, parameter_groups
 from hazardcore.predictors import ChannelScaling, fit_scaling
+from hazardcore.runfolder import CHECKPOINTS, CONFIG, LOG, MODEL, checkpoint_path, run_path
 from hazardcore.runstatus import clear_outputs, recording
 from hazardcore.splits import Split
 
@@ -331,11 +332,11 @@ class Run:
 
     @property
     def log_path(self) -> Path:
-        return self.folder / "log.jsonl"
+        return self.folder / LOG
 
     def checkpoint(self, stage: str, which: str) -> Path:
         """Path of a stage's ``last`` or ``best`` checkpoint."""
-        return self.folder / "checkpoints" / f"{stage}_{which}.pt"
+        return checkpoint_path(self.folder, stage, which)
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one epoch's record (the dashboard reads this file)."""
@@ -478,18 +479,18 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
 
     ``write=False`` only names the folder (the non-zero ranks of a distributed run).
     """
-    folder = Path(workdir) / "runs" / config_hash(model_config, train_config)
+    folder = run_path(workdir, config_hash(model_config, train_config))
     if not write:
         return Run(folder, model_config, train_config)
     if not resume and folder.exists():
-        for path in [*folder.glob("checkpoints/*.pt"), folder / "log.jsonl"]:
+        for path in [*(folder / CHECKPOINTS).glob("*.pt"), folder / LOG]:
             path.unlink(missing_ok=True)
         clear_outputs(folder)  # the model and everything predicted with it are about to change
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for stale in (folder, folder / "checkpoints"):  # half-written files of a killed earlier attempt
+    (folder / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    for stale in (folder, folder / CHECKPOINTS):  # half-written files of a killed earlier attempt
         remove_temporaries(stale)
     configs = {"model": model_config.to_dict(), "train": train_config.to_dict()}
-    write_text(json.dumps(configs, indent=2) + "\n", folder / "config.json")
+    write_text(json.dumps(configs, indent=2) + "\n", folder / CONFIG)
     return Run(folder, model_config, train_config)
 
 
@@ -583,5 +584,5 @@ def train_stages(run: Run, model: HazardModel, data: TrainingData, ranks: Ranks,
         record |= data.oracle
     if ranks.is_main:
         final = make_checkpoint(run, model, data, {"results": results, "split": data.split.to_dict()})
-        save_checkpoint(final, run.folder / "model.pt")
+        save_checkpoint(final, run.folder / MODEL)
     return results

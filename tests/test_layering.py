@@ -7,7 +7,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
 # A module may import only modules to its left. Unknown modules fail the test: place them.
-ORDER = ["errors", "units", "atomic", "integrity", "runstatus", "config", "metrics", "grid", "points", "polygons",
+ORDER = ["errors", "units", "atomic", "integrity", "runfolder", "runstatus", "config", "metrics", "grid", "points",
+         "polygons",
          "catalog", "terrain", "triggers", "predictors",
          "inventory", "patches", "splits", "datasets", "augment", "density_heads", "trigger_response", "models",
          "losses", "checkpoint",
