@@ -181,13 +181,25 @@ def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int,
     train_config = TrainConfig.from_dict(checkpoint.train_config | {"device": device})
     cells = predict_cells(model, cube, ChannelScaling.from_dict(checkpoint.scaling), ModelConfig.from_dict(
         checkpoint.model_config).cell_px, torch_device, stride_cells, batch_size, progress)
-    predictions = prediction_dataset(cube, cells, side_masks(cube, split_of(cube, train_config)))
+    split = trained_split(checkpoint.state, cube, train_config)
+    predictions = prediction_dataset(cube, cells, side_masks(cube, split))
     predictions, record = calibrate(predictions, calibration, threshold_rule)
     predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
-                                           calibration=json.dumps(record), stride_cells=stride_cells)
+                                           calibration=json.dumps(record), stride_cells=stride_cells,
+                                           split_definition=json.dumps(split.to_dict()))
     export.write_json(record, run / CALIBRATION)
     export.write_netcdf(predictions, run / PREDICTIONS)
     return predictions
+
+
+def trained_split(state: dict[str, Any], cube: PreparedCube, train_config: TrainConfig) -> Split:
+    """The split a model was trained with, as its checkpoint stored it.
+
+    Rebuilding it from the configuration would give another split whenever the rule changed
+    after training (e.g. the choice of validation slices); models of older versions, which
+    stored none, get the rebuilt one.
+    """
+    return Split.from_dict(state["split"]) if "split" in state else split_of(cube, train_config)
 
 
 def baseline_sources(cube: PreparedCube, train_cells: np.ndarray, validation_cells: np.ndarray, seed: int,
@@ -242,7 +254,8 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
     """:func:`evaluate_run` on a run's predictions (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
     config = TrainConfig.from_dict(read_config(run)["train"])
-    split = split_of(cube, config)
+    stored = predictions.attrs.get("split_definition")
+    split = Split.from_dict(json.loads(stored)) if stored else split_of(cube, config)
     masks = {side: predictions[side].values.astype(bool) for side in SIDES}
     sources = sources_of(predictions, baseline_sources(cube, masks["train"], masks["validation"], config.seed,
                                                        config.baseline_features))

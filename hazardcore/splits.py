@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -97,6 +98,15 @@ class Split:
         return {"protocol": self.protocol} | {
             f"{side}_{kind}": None if values is None else [int(v) for v in values]
             for side in SIDES for kind, values in (("windows", self.windows(side)), ("slices", self.slices(side)))}
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Split:
+        """The split :meth:`to_dict` described."""
+        def array(key: str) -> np.ndarray | None:
+            return None if stored.get(key) is None else np.asarray(stored[key], dtype="int64")
+
+        return cls(str(stored["protocol"]), *(array(f"{side}_windows") for side in SIDES),
+                   *(array(f"{side}_slices") for side in SIDES))
 
 
 def _side(side: str) -> str:

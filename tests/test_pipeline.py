@@ -84,3 +84,33 @@ def test_commands_without_a_run_fail_clearly(tmp_path: Path, capsys: pytest.Capt
     assert main(["evaluate", str(tmp_path), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert "no finished" in error and "hazard train" in error
+
+
+def test_predict_and_evaluate_use_the_split_the_model_was_trained_with(
+        evaluated_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rebuilding the split from the configuration breaks when its rule changes after training (as the choice
+    of temporal validation slices did); the checkpoint's stored split is used instead."""
+    import shutil
+
+    from hazardcore import pipeline
+    from hazardcore.checkpoint import load_checkpoint
+    from hazardcore.splits import Split
+
+    work = tmp_path / "work"
+    shutil.copytree(evaluated_root / "work", work)
+    run = find_run(work)
+    stored = Split.from_dict(load_checkpoint(run / "model.pt").state["split"])
+
+    def changed_rule(*_: object) -> Split:
+        raise AssertionError("the split was rebuilt from the configuration")
+
+    monkeypatch.setattr(pipeline, "split_of", changed_rule)
+    predictions = pipeline.predict_run(work, run)
+    shape = predictions["test"].shape
+    cube = pipeline.PreparedCube.open(work)
+    for side in ("train", "validation", "test"):
+        expected = stored.cell_mask(side, cube.windows, shape, cube.patch_cells)
+        np.testing.assert_array_equal(predictions[side].values.astype(bool), expected & cube.valid.astype(bool))
+    metrics = pipeline.evaluate_run(work, run).metrics
+    assert metrics["test_cells"] == int(predictions["test"].values.sum())
+    assert Split.from_dict(json.loads(predictions.attrs["split_definition"])).to_dict() == stored.to_dict()

@@ -1,5 +1,7 @@
 """Splits: the leakage each protocol promises (none, or measured)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from hazardcore.config import TrainConfig
 from hazardcore.errors import ConfigError
 from hazardcore.patches import patch_windows
 from hazardcore.splits import (
+    Split,
     forward_split,
     leaked_fraction,
     make_split,
@@ -73,6 +76,16 @@ def test_cross_validation_tests_every_cell_exactly_once_without_leakage(seed: in
 def split_test_of(seed: int, folds: int) -> np.ndarray:
     config = TrainConfig(cv_folds=folds, cv_fold=0, seed=seed)
     return make_split(WINDOWS, ROWS, COLS, N_SLICES, config).cell_mask("test", WINDOWS, SHAPE)
+
+
+def test_a_split_round_trips_through_its_stored_form() -> None:
+    for config in (TrainConfig(split="spatial", seed=3), TrainConfig(split="temporal", test_slice=2),
+                   TrainConfig(split="forward", test_slice=2, validation_slice_count=1)):
+        split = make_split(WINDOWS, ROWS, COLS, N_SLICES, config)
+        again = Split.from_dict(json.loads(json.dumps(split.to_dict())))
+        assert again.to_dict() == split.to_dict()
+        for side in ("train", "validation", "test"):
+            np.testing.assert_array_equal(again.samples(SAMPLES, side), split.samples(SAMPLES, side))
 
 
 def test_random_split_leaks_and_the_leak_is_measured() -> None:
