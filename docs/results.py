@@ -171,7 +171,7 @@ def cv_tables() -> str:
 
 
 def commit() -> str:
-    """The repository's current commit (recorded in a cross-validation result when it is added)."""
+    """The repository's current commit (for a cross-validation result that recorded none)."""
     import subprocess
 
     done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=DOCS, capture_output=True, text=True, check=False)
@@ -204,8 +204,8 @@ def main() -> None:
         RESULTS.mkdir(exist_ok=True)
         if name.startswith("cv_"):
             result = json.loads(Path(source).read_text(encoding="utf-8"))
-            (RESULTS / f"{name}.json").write_text(json.dumps(result | {"commit": commit()}, indent=2) + "\n",
-                                                   encoding="utf-8")
+            stamped = result if result.get("commit", "unknown") != "unknown" else result | {"commit": commit()}
+            (RESULTS / f"{name}.json").write_text(json.dumps(stamped, indent=2) + "\n", encoding="utf-8")
         else:
             shutil.copyfile(source, RESULTS / f"{name}.json")
     README.write_text(rendered(README.read_text(encoding="utf-8")), encoding="utf-8")

@@ -171,6 +171,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def source_commit() -> str:
+    """The git commit of the hazardcore source when it runs from a checkout, else ``unknown``."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, check=False, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
 def _cmd_cv(args: argparse.Namespace) -> int:
     import shlex
     import sys
@@ -183,7 +195,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     train_config.param.update(device=args.device)
     result = cross_validate(args.workdir, model_config, train_config, split=args.split, folds=args.folds,
                             seeds=list(range(args.seeds)), replicates=args.bootstrap, progress=not args.quiet,
-                            command=shlex.join(["hazard", *sys.argv[1:]]))
+                            command=shlex.join(["hazard", *sys.argv[1:]]), commit=source_commit())
     print(cv_table(result))
     print(format_table([("summary", args.workdir / RESULT_NAME), ("table", args.workdir / TABLE_NAME),
                         ("seconds", result["elapsed_s"])]))

@@ -222,7 +222,7 @@ def machine() -> dict[str, Any]:
 
 def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, split: str = "spatial",
                    folds: int = 4, seeds: list[int] | None = None, replicates: int = 1000,
-                   progress: bool = False, command: str = "") -> dict[str, Any]:
+                   progress: bool = False, command: str = "", commit: str = "") -> dict[str, Any]:
     """Run every fold × seed, pool each seed's out-of-fold cells, and summarise with intervals.
 
     Parameters
@@ -241,8 +241,8 @@ def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config:
         Block-bootstrap draws of the intervals.
     progress
         Progress bars over the folds and the bootstrap.
-    command
-        The command line, recorded in the result.
+    command, commit
+        The command line and the source commit, recorded in the result.
 
     Returns
     -------
@@ -287,7 +287,7 @@ def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config:
                    "slices": cube.slice_labels},
     } | summarise([pooled(seed_pools) for seed_pools in pools.values()], replicates, progress)
     result |= {"config": {"model": model_config.to_dict(), "train": train_config.to_dict()}, "command": command,
-               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
+               "commit": commit or "unknown", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
                "versions": package_versions(), "elapsed_s": round(time.time() - started, 1)}
     export.write_json(result, workdir / RESULT_NAME)
     export.checked_text(cv_table(result), workdir / TABLE_NAME)
@@ -307,6 +307,36 @@ def with_interval(entry: dict[str, float], digits: int) -> str:
     return text.replace("-", "−")
 
 
+#: Metrics a verdict is given on, and whether higher is better (Σ hazard / Σ obs. has no direction).
+VERDICT_METRICS = {"auc": True, "auc_within_slices": True, "f1": True, "ece": False, "pearson_r": True,
+                   "pearson_r_positive": True}
+
+
+def verdicts(result: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Per other source: the metrics where the model beats, ties or loses (the paired interval excludes 0 or not)."""
+    out = {}
+    for name, scores in result["differences"].items():
+        sorted_: dict[str, list[str]] = {"beats": [], "ties": [], "loses": []}
+        for key, higher_better in VERDICT_METRICS.items():
+            low, high = scores[key]["low"], scores[key]["high"]
+            if not (math.isfinite(low) and math.isfinite(high)):
+                continue
+            better, worse = (low > 0, high < 0) if higher_better else (high < 0, low > 0)
+            sorted_["beats" if better else "loses" if worse else "ties"].append(key)
+        out[name.removeprefix("model - ")] = sorted_
+    return out
+
+
+def verdict_lines(result: dict[str, Any]) -> list[str]:
+    """One sentence per other source: where the model beats, ties or loses to it."""
+    labels = {key: label for label, key, _ in TABLE_METRICS}
+    lines = []
+    for name, sorted_ in verdicts(result).items():
+        parts = [f"{word} on {', '.join(labels[key] for key in keys)}" for word, keys in sorted_.items() if keys]
+        lines.append((f"- against {name}: the model " + "; ".join(parts)).rstrip(".") + ".")
+    return lines
+
+
 def cv_table(result: dict[str, Any]) -> str:
     """Markdown tables: every source with intervals, then the paired differences of the model."""
     header = "| source | " + " | ".join(label for label, _, _ in TABLE_METRICS) + " |"
@@ -321,6 +351,8 @@ def cv_table(result: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(with_interval(scores[key], digits)
                                                  for _, key, digits in TABLE_METRICS) + " |")
     failed = result["failed_folds"]
+    lines += ["", "Where the paired 95 % interval of the difference excludes 0 (ECE: lower is better):",
+              *verdict_lines(result)]
     lines += ["", f"{result['split']} cross-validation, {result['folds']} folds × {len(result['seeds'])} seeds "
               f"({failed} failed); mean over seeds of the out-of-fold scores, "
               f"{int(CONFIDENCE * 100)} % block-bootstrap intervals ({result['bootstrap']['replicates']} draws)."]

@@ -20,6 +20,7 @@ from hazardcore.cv import (
     pooled,
     source_scores,
     summarise,
+    verdicts,
 )
 from hazardcore.errors import ConfigError
 
@@ -154,3 +155,18 @@ def test_rerun_reuses_folds_and_a_broken_fold_is_recorded(small_cv: tuple[Path, 
     again = json.loads((workdir / RESULT_NAME).read_text(encoding="utf-8"))
     assert again["failed_folds"] == 1 and "IntegrityError" in again["runs"][1]["error"]
     assert "(1 failed)" in capsys.readouterr().out
+
+
+def test_verdicts_read_the_paired_intervals() -> None:
+    def entry(low: float, high: float) -> dict[str, float]:
+        return {"mean": (low + high) / 2, "low": low, "high": high, "half_width": (high - low) / 2}
+
+    neutral = {key: entry(-1.0, 1.0) for key in ("auc", "auc_within_slices", "f1", "ece", "pearson_r",
+                                                  "pearson_r_positive", "hazard_total_ratio", "mae")}
+    result = {"differences": {"model - gbm": neutral | {"auc": entry(0.001, 0.01), "f1": entry(-0.03, -0.001),
+                                                         "ece": entry(-0.02, -0.01)},
+                              "model - oracle": neutral | {"ece": entry(0.01, 0.02)}}}
+    out = verdicts(result)
+    assert out["gbm"] == {"beats": ["auc", "ece"], "ties": ["auc_within_slices", "pearson_r", "pearson_r_positive"],
+                          "loses": ["f1"]}
+    assert out["oracle"]["loses"] == ["ece"]  # a higher calibration error is worse
