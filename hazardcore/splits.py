@@ -264,7 +264,8 @@ def validation_slices(training_slices: np.ndarray, held_out: np.ndarray, count: 
     :func:`hazardcore.triggers.slice_seasons`: co-seismic, post- or pre-monsoon), the first
     ``max(1, count // 2)`` picks are the nearest slices of a held-out slice's season, the rest the
     nearest of any season, and a slice is never taken when it is the last training slice of its
-    season: holding out the only co-seismic slice would leave the earthquake unlearnt.
+    season: holding out the only co-seismic slice would leave the earthquake unlearnt. When every
+    training slice is the last of its season (few slices), the nearest slices are taken.
 
     Parameters
     ----------
@@ -294,6 +295,8 @@ def validation_slices(training_slices: np.ndarray, held_out: np.ndarray, count: 
                 continue
             chosen.append(k)
             left[seasons[k]] -= 1
+    if not chosen:  # every training slice is the last of its season: the nearest, as without seasons
+        return nearest_slices(training_slices, held_out, count)
     return np.sort(np.asarray(chosen, dtype=training_slices.dtype))
 
 

@@ -154,6 +154,8 @@ def test_validation_slices_share_the_test_season_and_never_take_a_season_from_tr
         assert {SEASONS[k] for k in training} >= {SEASONS[k] for k in chosen}  # each kind still trained on
         assert any(SEASONS[k] == SEASONS[held_out[0]] for k in chosen) or held_out == [0]
     assert validation_of([1], 1) == [3]
+    three = np.array(["co-seismic", "post-monsoon", "pre-monsoon"])  # each slice the only one of its season
+    assert list(validation_slices(np.array([1, 2]), np.array([0]), 1, three)) == [1]  # never empty
     training = np.array([0, 2, 3])
     assert list(validation_slices(training, np.array([1]), 2, None)) == list(nearest_slices(training, np.array([1]), 2))
 
