@@ -170,14 +170,6 @@ def cv_tables() -> str:
     return "\n".join(parts).rstrip("\n")
 
 
-def commit() -> str:
-    """The repository's current commit (for a cross-validation result that recorded none)."""
-    import subprocess
-
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=DOCS, capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
-
-
 TABLES = {"results": table, "cv": cv_tables, "slices": slice_table, "folds": fold_table, "responses": response_table}
 
 
@@ -203,8 +195,10 @@ def main() -> None:
         name, source = args.add
         RESULTS.mkdir(exist_ok=True)
         if name.startswith("cv_"):
+            from hazardcore.cli import source_commit
+
             result = json.loads(Path(source).read_text(encoding="utf-8"))
-            stamped = result if result.get("commit", "unknown") != "unknown" else result | {"commit": commit()}
+            stamped = result if result.get("commit", "unknown") != "unknown" else result | {"commit": source_commit()}
             (RESULTS / f"{name}.json").write_text(json.dumps(stamped, indent=2) + "\n", encoding="utf-8")
         else:
             shutil.copyfile(source, RESULTS / f"{name}.json")

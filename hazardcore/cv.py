@@ -46,11 +46,10 @@ from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.datasets import PreparedCube
 from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.evaluate import base_rate_source, density_scores, susceptibility_scores
+from hazardcore.folds import trained_run
 from hazardcore.pipeline import evaluate_run
 from hazardcore.runfolder import METRICS, SCORES, read_metrics
-from hazardcore.runstatus import is_trained
 from hazardcore.splits import block_labels
-from hazardcore.train import open_run, train
 
 RESULT_NAME = "cv.json"
 TABLE_NAME = "cv.md"
@@ -85,9 +84,7 @@ def fold_configs(train_config: TrainConfig, split: str, folds: int, seeds: list[
 
 def run_fold(workdir: Path, model_config: ModelConfig, config: TrainConfig) -> Path:
     """Train (or resume), predict and evaluate one fold unless it already finished; its run folder."""
-    run = open_run(workdir, model_config, config, resume=True, write=False).folder
-    if not is_trained(run):
-        train(workdir, model_config, config, resume=run.exists())
+    run = trained_run(workdir, model_config, config)
     if not ((run / METRICS).is_file() and (run / SCORES).is_file()):
         evaluate_run(workdir, run)
     return run

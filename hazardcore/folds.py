@@ -59,6 +59,14 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "positive_weighted": {key: weighted(key) for key in ("auc", "brier_skill", "f1", "ece")}}
 
 
+def trained_run(workdir: str | Path, model_config: ModelConfig, config: TrainConfig) -> Path:
+    """The run folder of a configuration, trained (or its interrupted training resumed) unless it finished."""
+    run = open_run(workdir, model_config, config, resume=True, write=False).folder
+    if not is_trained(run):
+        train(workdir, model_config, config, resume=run.exists())
+    return run
+
+
 def leave_one_slice_out(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig,
                         progress: bool = False) -> dict[str, Any]:
     """Train, predict and evaluate one temporal run per held-out slice; write and return the table.
@@ -81,9 +89,7 @@ def leave_one_slice_out(workdir: str | Path, model_config: ModelConfig, train_co
     rows = []
     for k in tqdm(range(len(labels)), desc="leave one slice out", unit="fold", disable=not progress):
         config = TrainConfig.from_dict(train_config.to_dict() | {"split": "temporal", "test_slice": k})
-        run = open_run(workdir, model_config, config, resume=True, write=False).folder
-        if not is_trained(run):
-            train(workdir, model_config, config, resume=run.exists())
+        run = trained_run(workdir, model_config, config)
         rows.append(fold_row(labels[k], evaluate_run(workdir, run).metrics))
     result = {"rows": rows, "summary": summary(rows),
               "config": {"model": model_config.to_dict(), "train": train_config.to_dict()}}
