@@ -35,7 +35,8 @@ import xarray as xr
 
 from hazardcore import density_heads, metrics
 from hazardcore.config import TrainConfig, config_hash, demo_configs
-from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import PatchDataset, load_tensors
 from hazardcore.evaluate import LOW_DENSITY_PERCENT
 from hazardcore.hazard import fit_calibration
 from hazardcore.infer import load_model

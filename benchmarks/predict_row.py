@@ -19,7 +19,7 @@ import time
 import torch
 
 from hazardcore.config import ModelConfig
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.infer import load_model, strip_canvases, strip_windows, window_origins
 from hazardcore.pipeline import find_run
 from hazardcore.predictors import ChannelScaling

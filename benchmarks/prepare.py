@@ -89,7 +89,7 @@ def export_rasters(workdir: str, folder: str) -> None:
     """Write the cube as one plain GeoTIFF per channel (and per slice), as GIS users had them."""
     import rasterio
 
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
 
     cube = PreparedCube.open(workdir)
     profile = {"driver": "GTiff", "dtype": "float32", "count": 1, "crs": cube.grid.crs,

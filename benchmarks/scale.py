@@ -128,7 +128,7 @@ def step_predict(workdir: str, split: str, device_name: str) -> dict[str, Any]:
     import torch
 
     from hazardcore.config import ModelConfig
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
     from hazardcore.infer import load_model, predict_cells, window_origins
     from hazardcore.predictors import ChannelScaling
 
@@ -154,7 +154,8 @@ def step_predict_reference(workdir: str, split: str, device_name: str, n_windows
     import torch
 
     from hazardcore.config import ModelConfig
-    from hazardcore.datasets import PreparedCube, pool_image
+    from hazardcore.cube import PreparedCube
+    from hazardcore.datasets import pool_image
     from hazardcore.infer import load_model, window_origins
     from hazardcore.predictors import ChannelScaling
 

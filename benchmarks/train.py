@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from hazardcore.config import ModelConfig, TrainConfig, demo_configs
-from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import PatchDataset, load_tensors
 from hazardcore.models import HazardModel, build_model
 from hazardcore.train import autocast, both_stages_loss, to_device, train
 

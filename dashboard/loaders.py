@@ -1,7 +1,7 @@
 """Readers of a root folder's working folders and runs, cached with ``pn.cache``.
 
 Every reader goes through :mod:`hazardcore` (``pipeline.list_runs``, ``catalog.open_predictions``,
-``datasets.PreparedCube``, ``terrain.hillshade``, ...). Cached readers take the file's
+``cube.PreparedCube``, ``terrain.hillshade``, ...). Cached readers take the file's
 modification stamp as an argument, so that a run predicted again, or a cube prepared
 again, is read again; the cache is shared by the sessions of one server process.
 Folders are scanned without following symbolic links, and the callers check that every
@@ -22,7 +22,7 @@ import xarray as xr
 
 from hazardcore import catalog, terrain
 from hazardcore.config import config_hash, demo_configs
-from hazardcore.datasets import CUBE_NAME, PreparedCube
+from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError
 from hazardcore.integrity import read_verified
 from hazardcore.pipeline import list_runs, run_split_protocol
@@ -41,7 +41,7 @@ from hazardcore.runfolder import (
     workdir_of,
 )
 from hazardcore.runstatus import is_trained, step_state, summary
-from hazardcore.train import STAGES, max_epochs
+from hazardcore.stages import epoch_offsets
 
 #: Folders never searched for working folders (run contents, products, caches).
 SKIP_FOLDERS = {RUNS, CHECKPOINTS, PRODUCTS, "region", "__pycache__", "node_modules"}
@@ -169,7 +169,7 @@ def _cube(workdir: str, modified: int) -> PreparedCube:
 
 
 def cube(workdir: Path) -> PreparedCube:
-    """The prepared cube of a working folder (``hazardcore.datasets.PreparedCube.open``).
+    """The prepared cube of a working folder (``hazardcore.cube.PreparedCube.open``).
 
     Raises
     ------
@@ -266,5 +266,4 @@ def demo_progress(out: Path) -> float:
         return 0.93
     if not (work / "prepare.json").exists():
         return 0.05 if (out / "region" / "catalog.yaml").exists() else 0.01
-    total = sum(max_epochs(stage, train_config) for stage in STAGES)
-    return 0.15 + 0.75 * min(1.0, len(log_records(run / LOG)) / total)
+    return 0.15 + 0.75 * min(1.0, len(log_records(run / LOG)) / epoch_offsets(train_config)["total"])

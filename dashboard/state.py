@@ -27,22 +27,19 @@ import xarray as xr
 from dashboard import loaders
 from dashboard.jobs import SHARED_RUNNER, Job, JobRunner
 from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
-from hazardcore.datasets import CUBE_NAME, PreparedCube
+from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.hazard import decision_thresholds
-from hazardcore.pipeline import demo, evaluate_run, predict_run
+from hazardcore.pipeline import demo, evaluate_run, fit_run, predict_run
 from hazardcore.predictors import CHANNELS
 from hazardcore.report import DEFAULT_THRESHOLD, RULES
 from hazardcore.runfolder import LOG, run_path, workdir_of
 from hazardcore.runstatus import is_trained, summary
-from hazardcore.train import STAGES, max_epochs, train
 
 #: Root when neither ``--root`` nor ``HAZARD_ROOT`` says otherwise (the demo's output).
 DEFAULT_ROOT = Path("out") / "demo"
 #: The maps a run predicts, per slice.
 PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
-#: Share of a training job's progress bar given to the epochs (the rest: predict, evaluate).
-TRAIN_SHARE = 0.85
 #: The per-cell series of a cell's story (those present in the predictions are shown).
 CELL_SERIES = ("susceptibility", "density", "hazard", "observed_density", "true_probability", "true_hazard")
 
@@ -327,23 +324,14 @@ class DashboardState(param.Parameterized):
         model_config = ModelConfig.from_dict(self.model_config.to_dict())  # later edits do not reach the job
         train_config = TrainConfig.from_dict(self.train_config.to_dict())
         run = run_path(workdir, config_hash(model_config, train_config))
-        total = sum(max_epochs(stage, train_config) for stage in STAGES)
-        offsets = dict(zip(STAGES, np.cumsum([0] + [max_epochs(s, train_config) for s in STAGES[:-1]]), strict=True))
         reference = self.reference_path
 
         def target(job: Job) -> Path:
-            def on_epoch(record: dict[str, Any]) -> None:
-                job.check_cancelled()  # raising here stops hazardcore.train.train
-                done = int(offsets[record["stage"]]) + int(record["epoch"]) + 1
-                job.report(TRAIN_SHARE * done / total, f"training {record['stage']}, epoch {record['epoch'] + 1}: "
-                                                       f"validation loss {record['val_loss']:.4g}")
+            def on_progress(fraction: float, message: str) -> None:
+                job.check_cancelled()  # raising here stops the training after its current epoch
+                job.report(fraction, message)
 
-            train(workdir, model_config, train_config, callbacks=[on_epoch])
-            job.report(TRAIN_SHARE, "predicting every cell and slice")
-            predict_run(workdir, run)
-            job.report(0.95, "evaluating on the test cells")
-            evaluate_run(workdir, run, reference=reference)
-            return run
+            return fit_run(workdir, model_config, train_config, reference=reference, on_progress=on_progress)[0]
 
         return self._start(Job("train", f"training run {run.name}"), target, follow=run)
 

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.colors import LightSource, LogNorm
 
 from hazardcore.catalog import load_catalog
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.predictors import CHANNELS
 
 

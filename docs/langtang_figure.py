@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.colors import LightSource
 
 from hazardcore.catalog import load_catalog, open_event_points, open_reference_maps
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.predictors import DYNAMIC_CHANNELS, STATIC_CHANNELS
 
 CREDITS = ("DEM (c) JAXA AW3D30; PGA: USGS ShakeMap Atlas us20002926, GEM OpenQuake (CC BY-NC-SA 4.0); "

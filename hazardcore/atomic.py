@@ -136,3 +136,17 @@ def write_text(text: str, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def append_line(line: str, path: str | Path) -> Path:
+    """Append one line (UTF-8, newline added) to a log and flush it to disk.
+
+    A single ``write`` of a whole line in append mode: a reader (the dashboard following a
+    run's ``log.jsonl``) never sees part of a line, except the last one after a power cut,
+    which the log's readers skip.
+    """
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line.rstrip("\n") + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)

@@ -110,7 +110,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import CheckpointError, ConfigError, GridMismatchError, InvalidValueError, describe
 from hazardcore.predictors import DYNAMIC_CHANNELS, PERIOD_CHANNELS, STATIC_CHANNELS
 

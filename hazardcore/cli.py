@@ -329,8 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", choices=["default", "demo"], default="default",
                     help="default = METHOD.md values (ResNet-18 U-Net, 128 px, up to 500 epochs); "
                          "demo = 64 px patches, narrow decoder, few epochs (minutes on a CPU)")
-    tr.add_argument("--stage", choices=["all", "susceptibility", "density"], default="all",
-                    help="stages to run; later stages start from earlier stages' best weights")
+    tr.add_argument("--stage", default="all", metavar="STAGE",
+                    help="all, or one stage of hazardcore.stages (susceptibility, density); later stages "
+                         "start from earlier stages' best weights")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run where it stopped")
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto = CUDA (bf16, data on the GPU) when present, else CPU")

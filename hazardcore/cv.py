@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from hazardcore import catalog, export, metrics
 from hazardcore.checkpoint import package_versions
 from hazardcore.config import ModelConfig, TrainConfig
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.evaluate import base_rate_source, density_scores, susceptibility_scores
 from hazardcore.folds import trained_run

@@ -9,139 +9,21 @@ the stored cube; nothing holds all patches at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import zarr
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from hazardcore.config import TrainConfig
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import HazardcoreError, describe
-from hazardcore.grid import GridSpec
 from hazardcore.patches import window_cells
-from hazardcore.predictors import CHANNELS, assemble_image
 from hazardcore.splits import Split, make_split
 from hazardcore.triggers import slice_seasons
 
-CUBE_NAME = "prepared.zarr"
-IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
 SAMPLE_KEYS = ("image", "presence", "density", "valid", "slice", "window")
-
-
-@dataclass
-class PreparedCube:
-    """Read access to a prepared working folder."""
-
-    path: Path
-    grid: GridSpec
-    slice_labels: list[str]
-    channels: list[str]
-    static: zarr.Array | np.ndarray
-    dynamic: zarr.Array | np.ndarray
-    monsoons: np.ndarray
-    period: np.ndarray  # (slice, 3) in PERIOD_CHANNELS order
-    density: np.ndarray
-    presence: np.ndarray
-    valid: np.ndarray
-    windows: np.ndarray
-    patch_cells: int
-    truth: dict[str, np.ndarray]
-    slice_dates: list[tuple[str, str]]  # ISO (start, end) per slice; empty for cubes of older versions
-    catalog_path: str  # the catalog the cube was prepared from
-
-    @classmethod
-    def open(cls, workdir: str | Path, memory_budget_bytes: int = IN_MEMORY_BUDGET_BYTES) -> PreparedCube:
-        """Open ``WORKDIR/prepared.zarr`` written by ``hazard prepare``.
-
-        Parameters
-        ----------
-        workdir
-            The working folder.
-        memory_budget_bytes
-            The predictor arrays are read into memory when together they fit this budget
-            (a window is then a numpy view, ~50× faster than a Zarr read); larger cubes stay
-            on disk and each window reads only the chunks it touches. 0 forces lazy reads.
-
-        Raises
-        ------
-        HazardcoreError
-            If the folder holds no prepared cube.
-        """
-        path = Path(workdir) / CUBE_NAME
-        if not (path / "zarr.json").exists():
-            raise HazardcoreError(describe("no prepared data", source=path,
-                                           fix="run `hazard prepare CATALOG --out WORKDIR` first"))
-        group = zarr.open_group(str(path), mode="r")
-        attrs: dict[str, Any] = dict(group.attrs)
-        if list(attrs.get("channels", [])) != list(CHANNELS) or "period" not in group:
-            raise HazardcoreError(describe(
-                "the prepared data was written by an older version (other predictor channels)", source=path,
-                expected=list(CHANNELS), found=list(attrs.get("channels", [])),
-                fix="run `hazard prepare CATALOG --out WORKDIR` again"))
-
-        def array(name: str) -> zarr.Array:
-            item = group[name]
-            assert isinstance(item, zarr.Array)
-            return item
-
-        def loaded(name: str) -> np.ndarray:
-            return np.asarray(array(name)[...])
-
-        static: zarr.Array | np.ndarray = array("static")
-        dynamic: zarr.Array | np.ndarray = array("dynamic")
-        if static.nbytes + dynamic.nbytes <= memory_budget_bytes:
-            static, dynamic = loaded("static"), loaded("dynamic")
-        return cls(path=path, grid=GridSpec(**attrs["grid"]), slice_labels=list(attrs["slices"]),
-                   channels=list(attrs["channels"]), static=static, dynamic=dynamic,
-                   monsoons=loaded("monsoons"), period=loaded("period"), density=loaded("density"),
-                   presence=loaded("presence"),
-                   valid=loaded("valid"), windows=loaded("windows"), patch_cells=int(attrs["patch_cells"]),
-                   truth={name.removeprefix("truth_"): loaded(name) for name in group.array_keys()
-                          if name.startswith("truth_")},
-                   slice_dates=[(str(a), str(b)) for a, b in attrs.get("slice_dates", [])],
-                   catalog_path=str(attrs.get("catalog", "")))
-
-    def window_pixels(self, window: int) -> tuple[slice, slice]:
-        """Pixel slices (rows, cols) of a window."""
-        _, row, col = self.windows[window]
-        ppc, size = self.grid.pixels_per_cell, self.patch_cells * self.grid.pixels_per_cell
-        return slice(row * ppc, row * ppc + size), slice(col * ppc, col * ppc + size)
-
-    def image(self, slice_index: int, window: int) -> np.ndarray:
-        """The (16, h, w) float32 image of a window in a slice, NaN replaced by 0."""
-        return self.block_image(slice_index, *self.window_pixels(window))
-
-    def block_image(self, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
-        """The (16, h, w) float32 image of any pixel block of a slice, NaN replaced by 0."""
-        return self._assemble(np.asarray(self.static[:, rows, cols]), slice_index, rows, cols)
-
-    def block_images(self, rows: slice, cols: slice) -> Iterator[np.ndarray]:
-        """:meth:`block_image` of every slice in turn, the static channels read once for all."""
-        static = np.asarray(self.static[:, rows, cols])
-        for slice_index in range(len(self.slice_labels)):
-            yield self._assemble(static, slice_index, rows, cols)
-
-    def _assemble(self, static: np.ndarray, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
-        image = assemble_image(static, np.asarray(self.dynamic[slice_index, :, rows, cols]),
-                               self.period[slice_index])
-        image[~np.isfinite(image)] = 0.0  # in place: nan_to_num's copy doubled the read time
-        return image
-
-    def truth_cells(self, name: str, samples: np.ndarray) -> np.ndarray:
-        """A truth layer (e.g. ``p_occurrence``) gathered as (n, 4, 4) blocks of ``samples``."""
-        blocks = window_cells(self.truth[name], self.windows, self.patch_cells)
-        return blocks[samples[:, 0], samples[:, 1]]
-
-    def samples(self) -> np.ndarray:
-        """(slice, window) pairs with at least one valid cell, slice-major."""
-        counts = window_cells(self.valid, self.windows, self.patch_cells).sum(axis=(-1, -2))
-        slice_idx, window_idx = np.nonzero(counts)
-        return np.stack([slice_idx, window_idx], axis=1).astype("int64")
 
 
 class PatchDataset(Dataset[dict[str, torch.Tensor]]):

@@ -20,7 +20,6 @@ import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import yaml
-import zarr
 
 from hazardcore.atomic import folder_lock, write_text
 from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, describe
@@ -114,39 +113,6 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     with checked_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
     return Path(path)
-
-
-class CubeWriter:
-    """Stream arrays of the prepared cube into a Zarr v3 group, one block at a time.
-
-    Parameters
-    ----------
-    folder
-        The (temporary) folder of the group, from :func:`atomic_dir`.
-    attrs
-        Group attributes (grid, channel names, slice labels, units).
-    """
-
-    def __init__(self, folder: Path, attrs: dict[str, Any]) -> None:
-        self.group = zarr.open_group(str(folder), mode="w", zarr_format=3)
-        self.group.attrs.update(attrs)
-
-    def create(self, name: str, shape: tuple[int, ...], dims: Sequence[str], dtype: str,
-               chunks: tuple[int, ...] | None = None, fill_value: Any = None) -> zarr.Array:
-        """Create an empty array with named dimensions (readable by ``xarray.open_zarr``)."""
-        return self.group.create_array(name, shape=shape, dtype=dtype, chunks=chunks or shape,
-                                       dimension_names=list(dims), fill_value=fill_value)
-
-    def write(self, name: str, values: np.ndarray, dims: Sequence[str],
-              attrs: dict[str, Any] | None = None) -> None:
-        """Write a whole small array (coordinates, targets, windows)."""
-        dtype = np.dtypes.StringDType() if values.dtype.kind in "UO" else values.dtype
-        chunks: tuple[int, ...] = tuple(int(n) for n in values.shape) or (1,)
-        array = self.group.create_array(name, shape=values.shape, dtype=dtype,
-                                        chunks=chunks if values.shape else "auto", dimension_names=list(dims))
-        array[...] = values.astype(dtype) if values.dtype.kind in "UO" else values
-        if attrs:
-            array.attrs.update(attrs)
 
 
 def _require_cog_driver() -> None:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.pipeline import evaluate_run
 from hazardcore.runstatus import is_trained
 from hazardcore.train import open_run, train

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from hazardcore.checkpoint import Checkpoint, load_checkpoint
 from hazardcore.config import ModelConfig
-from hazardcore.datasets import PreparedCube, pool_image, valid_pixels
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import pool_image, valid_pixels
 from hazardcore.errors import CheckpointError, ConfigError, describe
 from hazardcore.models import HazardModel, build_model, check_input
 from hazardcore.predictors import ChannelScaling

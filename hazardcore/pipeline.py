@@ -3,13 +3,15 @@
 ``synth → prepare → train → predict → evaluate``. A run lives in ``WORKDIR/runs/<run_id>``;
 ``predict`` adds ``calibration.json`` and ``predictions.nc`` to it, ``evaluate`` adds
 ``metrics.json``, ``report.html`` and ``products/`` (COGs, CF NetCDF, manifest).
+:func:`fit_run` does train → predict → evaluate of one run with progress callbacks; the
+demo, notebooks and the dashboard's training job call it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,9 @@ import xarray as xr
 from hazardcore import catalog, export
 from hazardcore.baselines import cell_features, fit_baselines
 from hazardcore.checkpoint import package_versions
-from hazardcore.config import ModelConfig, TrainConfig, demo_configs
-from hazardcore.datasets import PreparedCube, split_of
+from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import split_of
 from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, describe
 from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
 from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
@@ -46,6 +49,7 @@ from hazardcore.runfolder import (
 )
 from hazardcore.runstatus import is_trained, recording, step_state, summary
 from hazardcore.splits import SIDES, Split, leaked_fraction
+from hazardcore.stages import epoch_offsets
 from hazardcore.train import resolve_device, train
 
 
@@ -347,6 +351,55 @@ def manifest_of(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
             "versions": package_versions(), "metrics": metrics}
 
 
+#: (fraction done, 0 to 1; what is happening) → None. Raising in it stops the work (training stops after an epoch).
+Progress = Callable[[float, str], None]
+#: Share of :func:`fit_run`'s progress given to the training epochs (the rest: predict, evaluate).
+TRAIN_SHARE = 0.85
+
+
+def fit_run(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig,
+            stages: Sequence[str] = ("all",), reference: Path | None = None, progress: bool = False,
+            on_progress: Progress | None = None) -> tuple[Path, Evaluation]:
+    """Train a run (each group of ``stages`` in turn), predict every cell and slice, and evaluate it.
+
+    Parameters
+    ----------
+    workdir
+        A prepared working folder.
+    model_config, train_config
+        The run's configuration (its hash names the run folder).
+    stages
+        ``hazard train --stage`` values run in order (``("all",)``: every stage).
+    reference
+        Folder of published maps shown beside the run's (see :func:`evaluate_run`).
+    progress
+        Progress bars on the terminal.
+    on_progress
+        Called with (fraction done, message) after every epoch and before predict and
+        evaluate; an exception raised in it stops the work.
+
+    Returns
+    -------
+    tuple
+        The run folder and its :class:`Evaluation`.
+    """
+    report = on_progress or (lambda fraction, message: None)
+    offsets = epoch_offsets(train_config)
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        done = offsets[record["stage"]] + int(record["epoch"]) + 1
+        report(TRAIN_SHARE * done / offsets["total"], f"training {record['stage']}, epoch {record['epoch'] + 1}: "
+                                                      f"validation loss {record['val_loss']:.4g}")
+
+    for group in stages:
+        train(workdir, model_config, train_config, stage=group, progress=progress, callbacks=[on_epoch])
+    run = run_path(workdir, config_hash(model_config, train_config))
+    report(TRAIN_SHARE, "predicting every cell and slice")
+    predict_run(workdir, run, progress=progress)
+    report(0.95, "evaluating on the test cells")
+    return run, evaluate_run(workdir, run, reference=reference, progress=progress)
+
+
 @dataclass
 class DemoResult:
     """Where the demo put things, and its headline numbers."""
@@ -380,10 +433,5 @@ def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, p
     else:
         report = synthesize(out / "region", seed=seed, size_km=size_km, progress=progress)
     prepare(report.catalog_path, out / "work", progress=progress)
-    model_config, train_config = demo_configs()
-    for stage in stages:
-        train(out / "work", model_config, train_config, stage=stage, progress=progress)
-    run = find_run(out / "work")
-    predict_run(out / "work", run, progress=progress)
-    evaluation = evaluate_run(out / "work", run, reference=reference, progress=progress)
+    run, evaluation = fit_run(out / "work", *demo_configs(), stages=stages, reference=reference, progress=progress)
     return DemoResult(out / "region", out / "work", run, evaluation, time.perf_counter() - started)

@@ -33,7 +33,7 @@ from hazardcore.catalog import (
     open_truth,
     parse_date,
 )
-from hazardcore.datasets import CUBE_NAME
+from hazardcore.cube import CUBE_NAME, CubeWriter
 from hazardcore.errors import CoverageError
 from hazardcore.grid import assert_on_grid, to_grid
 from hazardcore.inventory import new_landslide_density
@@ -140,7 +140,7 @@ def cube_attrs(catalog: Catalog) -> dict[str, Any]:
             "density_units": "%"}
 
 
-def write_coordinates(writer: export.CubeWriter, catalog: Catalog) -> None:
+def write_coordinates(writer: CubeWriter, catalog: Catalog) -> None:
     """Write the coordinate arrays of both lattices, channels and slices."""
     grid = catalog.grid
     for suffix, resolution in (("", "30m"), ("_1km", "1km")):
@@ -153,7 +153,7 @@ def write_coordinates(writer: export.CubeWriter, catalog: Catalog) -> None:
     writer.write("slice", np.array(catalog.slice_labels), ["slice"])
 
 
-def write_static(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None],
+def write_static(writer: CubeWriter, catalog: Catalog, step: Callable[[str], None],
                  tile_px: int = 0) -> np.ndarray:
     """Compute and stream the static channels; return the static cell validity.
 
@@ -196,7 +196,7 @@ def rain_bands(stats: xr.Dataset) -> xr.DataArray:
     return bands.rio.write_crs(stats.rio.crs)
 
 
-def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[str], None],
+def write_dynamic(writer: CubeWriter, catalog: Catalog, step: Callable[[str], None],
                   tile_px: int = 0) -> np.ndarray:
     """Compute and stream the per-slice rain channels; return per-slice cell validity.
 
@@ -228,7 +228,7 @@ def write_dynamic(writer: export.CubeWriter, catalog: Catalog, step: Callable[[s
     return valid
 
 
-def write_targets(writer: export.CubeWriter, catalog: Catalog, valid: np.ndarray) -> dict[str, np.ndarray]:
+def write_targets(writer: CubeWriter, catalog: Catalog, valid: np.ndarray) -> dict[str, np.ndarray]:
     """Write density, presence, valid and the windows; return them for the summary."""
     density = density_targets(catalog).values
     valid = valid & np.isfinite(density)
@@ -245,7 +245,7 @@ def write_targets(writer: export.CubeWriter, catalog: Catalog, valid: np.ndarray
     return {"density": density, "presence": presence, "valid": valid, "windows": windows}
 
 
-def write_truth(writer: export.CubeWriter, catalog: Catalog, cell_dims: list[str]) -> None:
+def write_truth(writer: CubeWriter, catalog: Catalog, cell_dims: list[str]) -> None:
     """Copy the known truth (synthetic cases) into the cube, so skill can be set against it."""
     if "truth" not in catalog.layers:
         return
@@ -316,7 +316,7 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
     workdir = Path(workdir)
     cluster = chunked.scheduler() if chunks else contextlib.nullcontext()
     with _progress(progress, 5) as step, atomic_dir(workdir / CUBE_NAME) as folder, cluster:
-        writer = export.CubeWriter(folder, cube_attrs(catalog))
+        writer = CubeWriter(folder, cube_attrs(catalog))
         write_coordinates(writer, catalog)
         valid = write_static(writer, catalog, step, chunks) & write_dynamic(writer, catalog, step, chunks)
         step("inventory")

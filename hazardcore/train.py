@@ -1,12 +1,10 @@
 """Training of the ensemble (METHOD.md §6), resumable and deterministic on the CPU.
 
-Two stages, each early-stopped on its own validation score:
-
-* ``susceptibility``: the U-Net on presence (focal Tversky or BCE) over every valid cell;
-* ``density``: the density-given-occurrence head, trained on **positive** cells only by
-  the likelihood of its distribution (:mod:`hazardcore.density_heads`), so its mean is
-  E[density | occurrence] and hazard = calibrated probability × that mean is the expected
-  density.
+The stages (:mod:`hazardcore.stages`: what each one optimises, on which patches, by which
+loss), each early-stopped on its own validation score: ``susceptibility`` (the U-Net on
+presence), then ``density`` (the density-given-occurrence head on positive cells, by the
+likelihood of its distribution, so its mean is E[density | occurrence] and hazard =
+calibrated probability × that mean is the expected density).
 
 The original study's curriculum (log-target MAE → MAE on positives → MAE on all cells,
 then a joint MAE of p × density on all cells) is not used: MAE over cells that are ~85 %
@@ -42,24 +40,22 @@ import torch
 from tqdm.auto import tqdm
 
 from hazardcore import metrics
-from hazardcore.atomic import remove_temporaries, write_text
+from hazardcore.atomic import append_line, remove_temporaries, write_text
 from hazardcore.augment import random_element, transform_batch
 from hazardcore.averaging import WeightAverage
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
-from hazardcore.datasets import PatchDataset, PreparedCube, load_tensors, split_of, valid_pixels
-from hazardcore.density_heads import expected_density, head_loss, occurrence_offset
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import PatchDataset, load_tensors, split_of, valid_pixels
 from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
 from hazardcore.errors import ConfigError, describe
-from hazardcore.losses import susceptibility_loss
 from hazardcore.models import HazardModel, build_model, check_input, parameter_groups
 from hazardcore.predictors import ChannelScaling, fit_scaling
 from hazardcore.runfolder import CHECKPOINTS, CONFIG, LOG, MODEL, checkpoint_path, run_path
 from hazardcore.runstatus import clear_outputs, recording
 from hazardcore.splits import Split
+from hazardcore.stages import REGISTRY, STAGES, stage_loss, stage_outputs, stage_samples, stages_to_run
 
-STAGES = ("susceptibility", "density")
-STAGE_GROUPS = {"susceptibility": STAGES[:1], "density": STAGES[1:], "all": STAGES}
 Batch = dict[str, torch.Tensor]
 Callback = Callable[[dict[str, Any]], None]
 
@@ -142,69 +138,10 @@ def oracle_scores(cube: PreparedCube, samples: np.ndarray, validation: Batch) ->
     return {key.replace("val_", "oracle_"): value for key, value in scores.items()}
 
 
-def stage_module(model: HazardModel, stage: str) -> torch.nn.Module:
-    """The part of the model a stage optimises."""
-    return model.susceptibility if stage == "susceptibility" else model.density
-
-
-def stage_outputs(module: torch.nn.Module, stage: str, image: torch.Tensor, model: HazardModel) -> Batch:
-    """Forward of a stage's module (see :func:`stage_module`) as float outputs keyed by name.
-
-    ``module`` is the stage's part of ``model`` (possibly wrapped for data-parallel
-    training). The density stage also returns ``logit``: the trained (frozen, eval-mode)
-    susceptibility net's cell logits that the density's occurrence offset is computed from
-    (zeros, unused, without ``density_offset``).
-    """
-    out = module(image)
-    if stage == "susceptibility":
-        return {"logit": out.float()}
-    logit = frozen_logit(model, image) if model.config.density_offset else torch.zeros_like(out[..., 0])
-    return {"raw": out.float(), "logit": logit}
-
-
-@torch.no_grad()
-def frozen_logit(model: HazardModel, image: torch.Tensor) -> torch.Tensor:
-    """Cell logits of the trained susceptibility net in eval mode, without gradients."""
-    model.susceptibility.eval()
-    return model.susceptibility(image).float()
-
-
-def stage_objective(stage: str, out: Batch, batch: Batch, config: TrainConfig,
-                    model_config: ModelConfig) -> tuple[torch.Tensor, Batch]:
-    """Loss of a stage from its outputs on a batch, and the predictions (probability / density in %)."""
-    valid, presence, density = batch["valid"], batch["presence"], batch["density"]
-    if stage == "susceptibility":
-        logit = out["logit"]
-        return susceptibility_loss(logit, presence, valid, config), {"probability": torch.sigmoid(logit)}
-    head = model_config.density_head
-    offset = occurrence_offset(out["logit"]) if model_config.density_offset else None
-    loss = head_loss(head, out["raw"], density, valid.bool() & (presence > 0), offset)
-    return loss, {"density": expected_density(head, out["raw"], offset)}
-
-
-def stage_loss(model: HazardModel, stage: str, batch: Batch, config: TrainConfig) -> tuple[torch.Tensor, Batch]:
-    """Loss of a stage on a batch, and the predictions (probability / density on the % scale)."""
-    out = stage_outputs(stage_module(model, stage), stage, batch["image"], model)
-    return stage_objective(stage, out, batch, config, model.config)
-
-
 def both_stages_loss(model: HazardModel, batch: Batch, config: TrainConfig) -> torch.Tensor:
-    """Sum of the two stages' losses on one batch: the training work of both networks (for benchmarks)."""
+    """Sum of every stage's loss on one batch: the training work of both networks (for benchmarks)."""
     losses = [stage_loss(model, stage, batch, config)[0] for stage in STAGES]
     return torch.stack(losses).sum()
-
-
-def stage_samples(data: Batch, stage: str) -> Batch:
-    """The density stage trains only on patches holding a positive valid cell."""
-    keep = data["valid"].flatten(1).any(dim=1)
-    if stage == "density":
-        keep &= ((data["presence"] > 0) & data["valid"]).flatten(1).any(dim=1)
-    if not keep.any():
-        raise ConfigError(describe(f"stage {stage} has no training patch" + (
-            " with a positive cell" if stage == "density" else ""),
-            found=f"{len(keep)} training patches", fix="use a larger region or smaller held-out fractions "
-                                                         "(validation_fraction, test_fraction)"))
-    return {key: value[keep] for key, value in data.items()}
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
@@ -251,12 +188,12 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
     ``average``, when given, folds the weights in after every optimiser step.
 
     In a distributed run (``ranks``), ``module`` is the stage's part of the model (see
-    :func:`stage_module`) wrapped by ``ranks.wrap``: each rank forwards its shard of every
+    :attr:`~hazardcore.stages.Stage.module`) wrapped by ``ranks.wrap``: each rank forwards its shard of every
     global batch of ``config.batch_size`` patches and the loss is taken on the gathered
     outputs (:mod:`hazardcore.distributed`).
     """
     ranks = ranks or Ranks(0, 1, 0, device)
-    module = module if module is not None else stage_module(model, stage)
+    module = module if module is not None else REGISTRY[stage].module(model)
     module.train()
     order = epoch_order(len(data["image"]), config.seed, stage, epoch)[:config.samples_per_epoch or None]
     generator = epoch_generator(config.seed, stage, epoch, stream=1)  # augmentation draws
@@ -268,7 +205,7 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
             batch = augment(batch, generator)
         with autocast(device):
             out = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"], model))
-            loss, _ = stage_objective(stage, out, batch, config, model.config)
+            loss, _ = REGISTRY[stage].objective(out, batch, config, model.config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -340,16 +277,24 @@ class Run:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one epoch's record (the dashboard reads this file)."""
-        with open(self.log_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(json.dumps(record), self.log_path)
 
     def forget_after(self, stage: str, epoch: int) -> None:
         """Drop log lines of ``stage`` from ``epoch`` on (an interrupted epoch is redone)."""
         if not self.log_path.exists():
             return
-        records = [json.loads(line) for line in self.log_path.read_text(encoding="utf-8").splitlines()]
+        records = whole_records(self.log_path.read_text(encoding="utf-8"))
         kept = [r for r in records if not (r["stage"] == stage and r["epoch"] >= epoch)]
         write_text("".join(json.dumps(r) + "\n" for r in kept), self.log_path)
+
+
+def whole_records(text: str) -> list[dict[str, Any]]:
+    """The records of a ``log.jsonl`` text; a line cut short by a crash (not valid JSON) is dropped."""
+    records = []
+    for line in text.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            records.append(json.loads(line))
+    return records
 
 
 def make_checkpoint(run: Run, model: HazardModel, data: TrainingData, state: dict[str, Any]) -> Checkpoint:
@@ -358,21 +303,6 @@ def make_checkpoint(run: Run, model: HazardModel, data: TrainingData, state: dic
                       kind="hazard", weights={k: v.detach().cpu() for k, v in model.state_dict().items()},
                       channels=list(data.channels), scaling=data.scaling.to_dict(), slices=list(data.slices),
                       state=state)
-
-
-def max_epochs(stage: str, config: TrainConfig) -> int:
-    """Epoch limit of a stage."""
-    return config.max_epochs_susceptibility if stage == "susceptibility" else config.max_epochs_density
-
-
-def learning_rate(stage: str, config: TrainConfig) -> float:
-    """Initial learning rate of a stage."""
-    return float(config.learning_rate if stage == "susceptibility" else config.learning_rate_density)
-
-
-def patience(stage: str, config: TrainConfig) -> int:
-    """Epochs without validation improvement before a stage stops."""
-    return config.patience if stage == "susceptibility" else config.patience_density
 
 
 def decay(config: TrainConfig) -> Callable[[int], float]:
@@ -387,22 +317,22 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
     In a distributed run every rank trains its shards, rank 0 alone evaluates, decides and
     writes (its record is broadcast, so every rank stops at the same epoch).
     """
-    config, device = run.train_config, ranks.device
+    config, device, current = run.train_config, ranks.device, REGISTRY[stage]
     train_data = to_device(stage_samples(data.train, stage), device)
     validation = to_device(data.validation, device)
-    optimizer = torch.optim.Adam(parameter_groups(stage_module(model, stage), learning_rate(stage, config)))
+    optimizer = torch.optim.Adam(parameter_groups(current.module(model), current.learning_rate(config)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay(config))
     state: dict[str, Any] = {"stage": stage, "epoch": 0, "best_loss": math.inf, "best_epoch": -1,
                              "bad_epochs": 0, "done": False}
-    average = WeightAverage(stage_module(model, stage), config.weight_average_decay) \
+    average = WeightAverage(current.module(model), config.weight_average_decay) \
         if config.weight_average_decay > 0 else None
     last = run.checkpoint(stage, "last")
     if resume and last.exists():
         state = restore(load_checkpoint(last), model, optimizer, scheduler, average)
     if resume and ranks.is_main:  # epochs logged after the last checkpoint (a kill before it was written)
         run.forget_after(stage, state["epoch"])
-    module = ranks.wrap(stage_module(model, stage))
-    limit = max_epochs(stage, config)
+    module = ranks.wrap(current.module(model))
+    limit = current.max_epochs(config)
     bar = tqdm(total=limit, initial=state["epoch"], desc=stage, unit="epoch", disable=not (progress and ranks.is_main))
     while not state["done"]:
         started = time.perf_counter()
@@ -416,7 +346,7 @@ def run_stage(run: Run, model: HazardModel, stage: str, data: TrainingData, rank
             patches = min(len(train_data["image"]), config.samples_per_epoch or len(train_data["image"]))
             record |= {"seconds": seconds, "patches_per_s": patches / seconds}
             improved = record["val_loss"] < state["best_loss"]
-            state = advance(state, record, improved, limit, patience(stage, config))
+            state = advance(state, record, improved, limit, current.patience(config))
             if ranks.is_main and improved:
                 save_checkpoint(make_checkpoint(run, model, data, state | {"metrics": record}),
                                 run.checkpoint(stage, "best"))
@@ -494,13 +424,6 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
     return Run(folder, model_config, train_config)
 
 
-def stages_to_run(stage: str) -> tuple[str, ...]:
-    """Stage names of a ``hazard train --stage`` value."""
-    if stage not in STAGE_GROUPS:
-        raise ConfigError(describe("unknown training stage", expected=sorted(STAGE_GROUPS), found=stage))
-    return STAGE_GROUPS[stage]
-
-
 def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, stage: str = "all",
           resume: bool = False, progress: bool = False,
           callbacks: list[Callback] | None = None, distributed: bool = False) -> dict[str, dict[str, Any]]:
@@ -533,8 +456,9 @@ def train(workdir: str | Path, model_config: ModelConfig, train_config: TrainCon
     Raises
     ------
     ConfigError
-        With ``distributed`` outside a torchrun launch.
+        With ``distributed`` outside a torchrun launch, or an unknown ``stage``.
     """
+    stages_to_run(stage)  # an unknown stage fails before any data is read
     group = process_group(train_config.device) if distributed else single_process(
         resolve_device(train_config.device))
     with group as ranks:

@@ -267,7 +267,7 @@ def checkpoint_channels_mismatch(tmp: Path) -> object:
 
 
 def no_prepared_data(tmp: Path) -> object:
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
 
     return PreparedCube.open(tmp)
 

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from hazardcore import baselines, metrics
 from hazardcore.baselines import cell_features, fit_baselines
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import CheckpointError, ConfigError, GridMismatchError, InvalidValueError
 from hazardcore.grid import GridSpec
 from hazardcore.pipeline import baseline_sources

@@ -20,7 +20,7 @@ def test_synth_then_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "6 base + 2 shifted" in out
     summary = json.loads((tmp_path / "work" / "prepare.json").read_text())
     assert summary["region_cells"] == [12, 8] and len(summary["positive_fraction"]) == 2
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
 
     cube = PreparedCube.open(tmp_path / "work")
     assert set(cube.truth) == {"p_occurrence", "expected_density_given_occurrence"}

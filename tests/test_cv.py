@@ -116,7 +116,7 @@ def small_cv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:  # 
 
 
 def test_every_valid_cell_is_tested_once_and_the_files_say_so(small_cv: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
 
     workdir, result = small_cv
     cube = PreparedCube.open(workdir)

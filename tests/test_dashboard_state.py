@@ -37,7 +37,7 @@ from dashboard.views import (
 )
 from hazardcore import catalog
 from hazardcore.catalog import REFERENCE_FILES
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import HazardcoreError
 from hazardcore.predictors import DYNAMIC_CHANNELS, STATIC_CHANNELS
 

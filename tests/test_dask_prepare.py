@@ -64,7 +64,7 @@ def test_chunks_must_be_whole_cube_chunks(tiny_catalog: Path, tmp_path: Path) ->
 def test_a_region_larger_than_each_worker_prepares_on_a_local_cluster(tmp_path: Path) -> None:
     """96 × 96 km, 8 slices: a 936 MiB cube, prepared by 2 worker processes limited to 512 MiB each."""
     distributed = pytest.importorskip("distributed")
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
     from hazardcore.synthetic import synthesize
 
     catalog = synthesize(tmp_path / "region", seed=5, size_km=(96, 96)).catalog_path

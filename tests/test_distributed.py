@@ -34,7 +34,7 @@ from hazardcore.cli import main
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.distributed import Ranks
 from hazardcore.models import HazardModel, build_model
-from hazardcore.train import STAGES, stage_loss
+from hazardcore.stages import STAGES, stage_loss
 
 # Max |DDP - single| of any weight or statistic after the susceptibility stage (4 Adam steps of at
 # most lr = 1e-3 each): measured 4e-5; batch norm per shard instead of over the global batch gives
@@ -95,7 +95,7 @@ def distributed_gradients(out: Path) -> None:
     import torch.distributed as dist
 
     from hazardcore.distributed import synchronise_batch_norm
-    from hazardcore.train import stage_module, stage_objective, stage_outputs
+    from hazardcore.stages import REGISTRY, stage_outputs
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
@@ -104,10 +104,10 @@ def distributed_gradients(out: Path) -> None:
     for stage in STAGES:
         for n in PROBE_SIZES:
             model = synchronise_batch_norm(initial_model(), ranks.device)
-            module = ranks.wrap(stage_module(model, stage))
+            module = ranks.wrap(REGISTRY[stage].module(model))
             batch = probe_batch(n)
             outputs = ranks.gather(stage_outputs(module, stage, ranks.shard(batch)["image"], model))
-            loss, _ = stage_objective(stage, outputs, batch, tiny_configs()[1], model.config)
+            loss, _ = REGISTRY[stage].objective(outputs, batch, tiny_configs()[1], model.config)
             loss.backward()
             results[f"{stage}/{n}"] = {name: p.grad.clone() for name, p in model.named_parameters()
                                        if p.grad is not None}

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from hazardcore.config import ModelConfig
-from hazardcore.datasets import PreparedCube, pool_image
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import pool_image
 from hazardcore.errors import ConfigError
 from hazardcore.infer import predict_cells, prediction_dataset, window_origins
 from hazardcore.models import HazardModel

@@ -56,7 +56,7 @@ def test_inventory_and_truth_on_the_tile(case: Path) -> None:
 
 
 def test_prepare_reads_the_real_files_of_the_case(case: Path, tmp_path: Path) -> None:
-    from hazardcore.datasets import PreparedCube
+    from hazardcore.cube import PreparedCube
     from hazardcore.predictors import STATIC_CHANNELS
     from hazardcore.prepare import prepare
 

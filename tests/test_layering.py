@@ -10,8 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
 ORDER = ["errors", "units", "atomic", "integrity", "runfolder", "runstatus", "config", "metrics", "grid", "points",
          "polygons",
          "catalog", "terrain", "triggers", "predictors",
-         "inventory", "patches", "splits", "datasets", "augment", "density_heads", "trigger_response", "models",
-         "losses", "checkpoint",
+         "inventory", "patches", "cube", "splits", "datasets", "augment", "density_heads", "trigger_response", "models",
+         "losses", "stages", "checkpoint",
          "distributed", "averaging", "train", "infer",
          "hazard", "baselines", "evaluate", "report", "export",
          "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "chunked", "prepare", "langtang",
@@ -56,10 +56,49 @@ def test_imports_flow_one_way(path: Path) -> None:
             assert ORDER.index(target) < ORDER.index(path.stem), message
 
 
+def opened_for_writing(tree: ast.AST) -> list[int]:
+    """Lines of ``open(path, mode)``, ``path.open(mode)`` and ``*.open*(..., mode=...)`` calls whose
+    mode writes, appends or creates."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        modes = [k.value for k in node.keywords if k.arg == "mode"]
+        if isinstance(func, ast.Name) and func.id == "open":
+            modes += node.args[1:2]
+        elif isinstance(func, ast.Attribute) and func.attr == "open":
+            modes += node.args[:1]
+        elif not (isinstance(func, ast.Attribute) and func.attr.startswith("open")):
+            continue
+        if any(isinstance(m, ast.Constant) and isinstance(m.value, str) and set(m.value) & set("wax+")
+               for m in modes):
+            lines.append(node.lineno)
+    return lines
+
+
+#: The modules that write files: atomic (the crash-safe primitives), cube (the prepared cube), export (products).
+WRITER_MODULES = ("atomic", "cube", "export")
+
+
 @pytest.mark.parametrize("path", modules(), ids=lambda p: p.stem)
-def test_only_catalog_reads_and_only_export_writes(path: Path) -> None:
-    calls = called_attributes(ast.parse(path.read_text()))
+def test_only_catalog_reads_and_only_the_writer_modules_write(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    calls = called_attributes(tree)
     if path.stem != "catalog":
         assert not calls & RAW_READERS, f"{path.stem} reads raw data: {calls & RAW_READERS}"
-    if path.stem not in ("export", "atomic"):  # atomic: the crash-safe primitives export uses
+    if path.stem not in WRITER_MODULES:
         assert not calls & WRITERS, f"{path.stem} writes files: {calls & WRITERS}"
+        assert not opened_for_writing(tree), f"{path.stem} opens files for writing at lines {opened_for_writing(tree)}"
+
+
+def test_the_write_check_sees_every_form_of_open() -> None:
+    source = ("open(p, 'w')\nopen(p)\nopen(p, 'rb')\np.open('a')\np.open()\nzarr.open_group(s, mode='w')\n"
+              "zarr.open_group(s, mode='r')\nopen(p, mode='x')\nf(p, 'w')\n")
+    assert opened_for_writing(ast.parse(source)) == [1, 4, 6, 8]
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE.parent / "dashboard").glob("*.py")), ids=lambda p: p.stem)
+def test_the_dashboard_goes_through_the_pipeline_not_training_internals(path: Path) -> None:
+    names = imported(ast.parse(path.read_text()))
+    assert not names & {"hazardcore.train", "hazardcore.datasets"}, f"dashboard/{path.name} imports {names}"

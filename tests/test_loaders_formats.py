@@ -18,7 +18,7 @@ from pyproj import Transformer
 
 from hazardcore import export
 from hazardcore.catalog import load_catalog, open_rainfall, open_raster
-from hazardcore.datasets import PreparedCube
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import CatalogError, CoverageError, InvalidValueError, InventoryError, UnitError
 from hazardcore.grid import GridSpec, to_grid
 from hazardcore.predictors import STATIC_CHANNELS

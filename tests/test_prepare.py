@@ -10,7 +10,8 @@ import pytest
 import torch
 import xarray as xr
 
-from hazardcore.datasets import PatchDataset, PreparedCube
+from hazardcore.cube import PreparedCube
+from hazardcore.datasets import PatchDataset
 from hazardcore.predictors import CHANNELS
 from hazardcore.triggers import STANDARD_GRAVITY_MS2
 

@@ -12,7 +12,8 @@ from hazardcore.checkpoint import load_checkpoint
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.errors import CheckpointError
 from hazardcore.models import build_model, check_input
-from hazardcore.train import STAGES, train
+from hazardcore.stages import STAGES
+from hazardcore.train import train
 
 
 def tiny_configs(**train_values: object) -> tuple[ModelConfig, TrainConfig]:
