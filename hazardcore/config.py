@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import param
 
 from hazardcore.errors import ConfigError, describe
+from hazardcore.predictors import CHANNELS
 
 T = TypeVar("T", bound="Config")
 SMP_ARCHITECTURES = ["Unet", "UnetPlusPlus", "FPN", "Linknet", "MAnet", "PAN", "DeepLabV3Plus", "UPerNet"]
@@ -54,7 +55,7 @@ class ModelConfig(Config):
     encoder_depth = param.Integer(default=5, bounds=(3, 5), doc="encoder stages (each halves the size)")
     decoder_channels = param.List(default=[256, 128, 64, 32, 16], item_type=int,
                                   doc="decoder widths, one per encoder stage")
-    in_channels = param.Integer(default=16, bounds=(1, None), doc="predictor channels")
+    in_channels = param.Integer(default=len(CHANNELS), bounds=(1, None), doc="predictor channels")
     patch_cells = param.Integer(default=4, bounds=(1, None), doc="cells along a patch edge")
     cell_px = param.Integer(default=32, bounds=(4, 64),
                             doc="pixels along a cell edge seen by the nets (32 = 31.25 m; 16 halves it)")

@@ -1,4 +1,4 @@
-"""The 16 predictor channels of METHOD.md §3 and §6, in one fixed, named order.
+"""The predictor channels of METHOD.md §3 and §6 (names, units, order: :data:`CHANNEL_TABLE`), and the image.
 
 Static channels (terrain and PGA) are stored once; rainfall channels per slice; the period
 channels (monsoons since the earthquake, an earthquake in the slice, the slice's length) are
@@ -13,20 +13,55 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-TERRAIN_CHANNELS = ("slope", "elevation", "northness", "eastness", "profile_curvature",
-                    "planar_curvature", "twi", "distance_to_river")
-RAIN_CHANNELS = ("rain_max", "rain_span95", "rain_total")
-PGA_CHANNELS = ("pga_max", "pga_std")
-PERIOD_CHANNELS = ("monsoons", "earthquake_in_slice", "slice_days")
-CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *RAIN_CHANNELS, *PGA_CHANNELS, *PERIOD_CHANNELS)
+
+@dataclass(frozen=True)
+class Channel:
+    """One predictor channel: its name, group, unit and what it is."""
+
+    name: str
+    group: str  # terrain | rain | pga | period
+    units: str
+    long_name: str
+
+
+#: Every predictor channel, in the order of the image a network sees (METHOD.md §3 and §6).
+#: A new channel is one row here and the function that computes it (terrain, triggers).
+CHANNEL_TABLE: tuple[Channel, ...] = (
+    Channel("slope", "terrain", "degree", "slope angle (Horn 3x3)"),
+    Channel("elevation", "terrain", "m", "elevation"),
+    Channel("northness", "terrain", "1", "northness: cosine of the aspect"),
+    Channel("eastness", "terrain", "1", "eastness: sine of the aspect"),
+    Channel("profile_curvature", "terrain", "1/m", "profile curvature (Zevenbergen-Thorne), positive convex"),
+    Channel("planar_curvature", "terrain", "1/m",
+            "planar (contour) curvature (Zevenbergen-Thorne), positive convex"),
+    Channel("twi", "terrain", "1", "topographic wetness index ln(a / tan(slope))"),
+    Channel("distance_to_river", "terrain", "m", "Euclidean distance to the nearest stream pixel"),
+    Channel("rain_max", "rain", "mm/day", "maximum daily rainfall in the slice"),
+    Channel("rain_span95", "rain", "mm/day", "97.5th - 2.5th percentile of daily rainfall"),
+    Channel("rain_total", "rain", "mm", "cumulative rainfall in the slice"),
+    Channel("pga_max", "pga", "m/s2", "largest peak ground acceleration over the events"),
+    Channel("pga_std", "pga", "m/s2", "spread of peak ground acceleration over the events"),
+    Channel("monsoons", "period", "count", "monsoons since the earthquake"),
+    Channel("earthquake_in_slice", "period", "1", "1 when an earthquake of the catalog falls in the slice"),
+    Channel("slice_days", "period", "day", "length of the slice"),
+)
+
+
+def channel_names(group: str) -> tuple[str, ...]:
+    """Names of a group's channels, in image order."""
+    return tuple(channel.name for channel in CHANNEL_TABLE if channel.group == group)
+
+
+TERRAIN_CHANNELS = channel_names("terrain")
+RAIN_CHANNELS = channel_names("rain")
+PGA_CHANNELS = channel_names("pga")
+PERIOD_CHANNELS = channel_names("period")
+CHANNELS: tuple[str, ...] = tuple(channel.name for channel in CHANNEL_TABLE)
 STATIC_CHANNELS: tuple[str, ...] = (*TERRAIN_CHANNELS, *PGA_CHANNELS)
 DYNAMIC_CHANNELS: tuple[str, ...] = RAIN_CHANNELS
 TRIGGER_CHANNELS: tuple[str, ...] = (*RAIN_CHANNELS, *PERIOD_CHANNELS)  # what changes from slice to slice
-CHANNEL_UNITS = {"slope": "degree", "elevation": "m", "northness": "1", "eastness": "1",
-                 "profile_curvature": "1/m", "planar_curvature": "1/m", "twi": "1",
-                 "distance_to_river": "m", "rain_max": "mm/day", "rain_span95": "mm/day", "rain_total": "mm",
-                 "pga_max": "m/s2", "pga_std": "m/s2", "monsoons": "count", "earthquake_in_slice": "1",
-                 "slice_days": "day"}
+CHANNEL_UNITS = {channel.name: channel.units for channel in CHANNEL_TABLE}
+CHANNEL_LONG_NAMES = {channel.name: channel.long_name for channel in CHANNEL_TABLE}
 
 
 def static_layers(terrain: xr.Dataset, pga_max: xr.DataArray,

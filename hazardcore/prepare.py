@@ -33,6 +33,7 @@ from hazardcore.catalog import (
     open_truth,
     parse_date,
 )
+from hazardcore.config import ModelConfig
 from hazardcore.cube import CUBE_NAME, CubeWriter
 from hazardcore.errors import CoverageError
 from hazardcore.grid import assert_on_grid, to_grid
@@ -56,7 +57,7 @@ from hazardcore.triggers import (
     rain_to_mm_day,
 )
 
-PATCH_CELLS = 4
+PATCH_CELLS = int(ModelConfig.param["patch_cells"].default)  # the window of a training patch, in cells
 SHIFT_CELLS = 2
 CHUNK_PX = 128
 DEM_MARGIN_CELLS = 1

@@ -46,6 +46,7 @@ from affine import Affine
 from scipy import ndimage
 
 from hazardcore.errors import GridMismatchError, describe
+from hazardcore.predictors import CHANNEL_LONG_NAMES, CHANNEL_UNITS, TERRAIN_CHANNELS
 
 #: Upstream area (m²) from which a pixel counts as a stream: 0.25 km², a typical
 #: channel-initiation area for steep Himalayan catchments mapped on a 30 m DEM (steep
@@ -57,17 +58,6 @@ STREAM_THRESHOLD_M2 = 250_000.0
 #: 1e-3 is a drop of 3 cm over a 30 m pixel, below the vertical accuracy of the DEM.
 TAN_SLOPE_FLOOR = 1e-3
 
-#: The terrain channels of the predictor stack, in their order (METHOD.md §3).
-TERRAIN_CHANNELS = (
-    "slope",
-    "elevation",
-    "northness",
-    "eastness",
-    "profile_curvature",
-    "planar_curvature",
-    "twi",
-    "distance_to_river",
-)
 
 # (row offset, column offset, pyflwdir D8 code) of the eight neighbours.
 _D8_NEIGHBOURS = (
@@ -77,18 +67,11 @@ _D8_NEIGHBOURS = (
 _D8_PIT = np.uint8(0)
 _D8_NODATA = np.uint8(247)
 
-_ATTRS = {
-    "slope": ("degree", "slope angle (Horn 3x3)"),
+#: Units and long names of the layers computed here: the predictor channels' from their table, and the others.
+_ATTRS = {name: (CHANNEL_UNITS[name], CHANNEL_LONG_NAMES[name]) for name in TERRAIN_CHANNELS} | {
     "aspect": ("degree", "aspect: azimuth of the downslope direction, clockwise from north"),
-    "northness": ("1", "northness: cosine of the aspect"),
-    "eastness": ("1", "eastness: sine of the aspect"),
-    "profile_curvature": ("1/m", "profile curvature (Zevenbergen-Thorne), positive convex"),
-    "planar_curvature": ("1/m", "planar (contour) curvature (Zevenbergen-Thorne), positive convex"),
-    "elevation": ("m", "elevation"),
     "flow_accumulation": ("m2", "upstream area, D8 on the depression-filled DEM"),
     "streams": ("1", "stream pixels: upstream area at or above the threshold"),
-    "distance_to_river": ("m", "Euclidean distance to the nearest stream pixel"),
-    "twi": ("1", "topographic wetness index ln(a / tan(slope))"),
 }
 
 

@@ -18,6 +18,7 @@ import xarray as xr
 
 from hazardcore.catalog import EventSpec, SliceSpec
 from hazardcore.errors import CoverageError, describe
+from hazardcore.predictors import CHANNEL_LONG_NAMES, CHANNEL_UNITS, RAIN_CHANNELS
 from hazardcore.units import LOG_UNITS
 from hazardcore.units import STANDARD_GRAVITY_MS2 as STANDARD_GRAVITY_MS2  # re-exported
 from hazardcore.units import factor as unit_factor
@@ -171,14 +172,10 @@ def rain_slice_statistics(rain_mm_day: xr.DataArray, slices: list[SliceSpec],
         totals.append(block.sum(axis=0, dtype="float64"))
     coords = {"slice": [s.label for s in slices], "y": rain_mm_day["y"], "x": rain_mm_day["x"]}
     ds = xr.Dataset({
-        "rain_max": (("slice", "y", "x"), np.stack(maxima).astype("float32"),
-                     {"units": "mm/day", "long_name": "maximum daily rainfall in the slice"}),
-        "rain_span95": (("slice", "y", "x"), np.stack(spans).astype("float32"),
-                        {"units": "mm/day", "long_name": "97.5th - 2.5th percentile of daily rainfall"}),
-        "rain_total": (("slice", "y", "x"), np.stack(totals).astype("float32"),
-                       {"units": "mm", "long_name": "cumulative rainfall in the slice"}),
-    }, coords=coords)
-    for name in ("rain_max", "rain_span95", "rain_total"):  # how point series were spread, when they were
+        name: (("slice", "y", "x"), np.stack(values).astype("float32"),
+               {"units": CHANNEL_UNITS[name], "long_name": CHANNEL_LONG_NAMES[name]})
+        for name, values in {"rain_max": maxima, "rain_span95": spans, "rain_total": totals}.items()}, coords=coords)
+    for name in RAIN_CHANNELS:  # how point series were spread, when they were
         ds[name].attrs |= {key: rain_mm_day.attrs[key] for key in ("spread", "points_used") if key in rain_mm_day.attrs}
     return ds.rio.write_crs(rain_mm_day.rio.crs)
 

@@ -17,6 +17,7 @@ import xarray as xr
 
 from hazardcore import terrain
 from hazardcore.errors import GridMismatchError
+from hazardcore.predictors import TERRAIN_CHANNELS
 
 PIXEL = 31.25
 Surface = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -254,9 +255,9 @@ def test_outputs_keep_coords_crs_and_set_attrs(utm_dem: xr.DataArray, name: str,
 def test_terrain_channels_match_the_single_functions(utm_dem: xr.DataArray) -> None:
     threshold = 20 * PIXEL**2
     ds = terrain.terrain_channels(utm_dem, threshold_m2=threshold)
-    assert tuple(ds.data_vars) == terrain.TERRAIN_CHANNELS
+    assert tuple(ds.data_vars) == TERRAIN_CHANNELS
     assert ds.rio.crs.to_epsg() == 32645
-    for name in terrain.TERRAIN_CHANNELS:
+    for name in TERRAIN_CHANNELS:
         assert ds[name].dtype == np.float32 and ds[name].attrs["units"]
     assert ds["elevation"].attrs["units"] == "m"
     np.testing.assert_array_equal(ds["elevation"].values, utm_dem.values)
