@@ -49,6 +49,7 @@ from hazardcore.grid import GridSpec
 from hazardcore.integrity import verify_file
 from hazardcore.points import MARGIN_CELLS, SPREAD_METHODS, interpolate_log, names_used, project, spread
 from hazardcore.polygons import cumulative_area
+from hazardcore.slices import EventSpec, SliceSpec
 from hazardcore.units import LOG_UNITS, ROLE_KIND, ROLE_LABEL, check_declared, same_unit
 from hazardcore.units import factor as unit_factor
 
@@ -58,25 +59,6 @@ POINT_SERIES_FORMATS = ("PointSeriesCSV", "ERDDAPCSV")
 POLYGON_FORMATS = ("GeoPackage", "Shapefile")
 EVENT_POINT_FORMATS = ("EventPointsCSV",)
 GRID_KEYS = ("crs", "x_min", "y_max", "n_rows", "n_cols")
-
-
-@dataclass(frozen=True)
-class SliceSpec:
-    """One time slice: new landslides mapped after ``start`` up to ``end`` (inclusive)."""
-
-    label: str
-    start: dt.date
-    end: dt.date
-    monsoons: int | None = None
-
-
-@dataclass(frozen=True)
-class EventSpec:
-    """One triggering earthquake."""
-
-    name: str
-    date: dt.date
-    magnitude: float | None = None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from hazardcore.catalog import SliceSpec
 from hazardcore.errors import InvalidValueError, InventoryError, describe
+from hazardcore.slices import SliceSpec
 from hazardcore.units import factor as unit_factor
 
 AREA_TOLERANCE_M2 = 1.0  # rounding slack allowed above the cell area

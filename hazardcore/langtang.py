@@ -30,15 +30,14 @@ from hazardcore import export
 from hazardcore.catalog import (
     REFERENCE_FILES,
     Catalog,
-    EventSpec,
     LayerEntry,
-    SliceSpec,
     load_catalog,
     open_reference_maps,
 )
 from hazardcore.errors import MissingFileError, describe
 from hazardcore.grid import GridSpec, to_grid
 from hazardcore.prepare import dem_terrain, pga_layers, rain_statistics
+from hazardcore.slices import EventSpec, SliceSpec
 from hazardcore.synthetic import (
     MAPPING_DATES,
     MONSOONS,

@@ -48,6 +48,7 @@ from hazardcore.predictors import (
     cells_all_finite,
     static_layers,
 )
+from hazardcore.slices import iso_pairs
 from hazardcore.triggers import (
     monsoon_counts,
     period_covariates,
@@ -134,7 +135,7 @@ def cube_attrs(catalog: Catalog) -> dict[str, Any]:
     """Group attributes of the prepared cube."""
     return {"case": catalog.case, "catalog": str(catalog.path), "grid": catalog.grid.to_dict(),
             "slices": catalog.slice_labels, "channels": list(CHANNELS),
-            "slice_dates": [[s.start.isoformat(), s.end.isoformat()] for s in catalog.slices],
+            "slice_dates": iso_pairs(catalog.slices),
             "static_channels": list(STATIC_CHANNELS), "dynamic_channels": list(DYNAMIC_CHANNELS),
             "period_channels": list(PERIOD_CHANNELS),
             "channel_units": CHANNEL_UNITS, "patch_cells": PATCH_CELLS, "shift_cells": SHIFT_CELLS,

@@ -27,10 +27,10 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from hazardcore import export, terrain
-from hazardcore.catalog import SliceSpec
 from hazardcore.errors import ConfigError, describe
 from hazardcore.grid import GridSpec, to_grid
 from hazardcore.metrics import auc, pearson_r
+from hazardcore.slices import SliceSpec
 from hazardcore.synthetic_terrain import synthetic_dem
 from hazardcore.synthetic_triggers import EVENTS, daily_rain, pga_event
 from hazardcore.synthetic_truth import (

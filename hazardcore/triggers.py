@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hazardcore.catalog import EventSpec, SliceSpec
 from hazardcore.errors import CoverageError, describe
 from hazardcore.predictors import CHANNEL_LONG_NAMES, CHANNEL_UNITS, RAIN_CHANNELS
+from hazardcore.slices import EventSpec, SliceSpec
 from hazardcore.units import LOG_UNITS
 from hazardcore.units import STANDARD_GRAVITY_MS2 as STANDARD_GRAVITY_MS2  # re-exported
 from hazardcore.units import factor as unit_factor

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hazardcore.catalog import SliceSpec
 from hazardcore.errors import InvalidValueError, InventoryError
 from hazardcore.inventory import new_landslide_density, presence
+from hazardcore.slices import SliceSpec
 
 D = dt.date
 SLICES = [SliceSpec("a", D(2015, 4, 1), D(2015, 6, 15)), SliceSpec("b", D(2015, 6, 15), D(2015, 11, 15))]

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hazardcore import metrics, terrain
-from hazardcore.catalog import SliceSpec
 from hazardcore.inventory import new_landslide_density
+from hazardcore.slices import SliceSpec
 
 PIXEL_M = 31.25
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

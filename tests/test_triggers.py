@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from hazardcore.catalog import EventSpec, SliceSpec
 from hazardcore.errors import CoverageError, UnitError
+from hazardcore.slices import EventSpec, SliceSpec
 from hazardcore.triggers import (
     monsoon_counts,
     pga_statistics,
@@ -78,3 +78,15 @@ def test_slice_seasons_of_the_default_region() -> None:
 
     assert slice_seasons(MONSOONS).tolist() == ["co-seismic"] + ["post-monsoon", "pre-monsoon"] * 3 + [
         "post-monsoon"]
+
+
+def test_slices_go_through_the_cube_and_back_unchanged() -> None:
+    from hazardcore.slices import from_iso_pairs, iso_pairs
+
+    slices = [SliceSpec("2015-co", dt.date(2015, 4, 25), dt.date(2015, 6, 10), 0),
+              SliceSpec("2015-post", dt.date(2015, 6, 11), dt.date(2015, 11, 30), 1)]
+    stored = iso_pairs(slices)
+    assert stored == [["2015-04-25", "2015-06-10"], ["2015-06-11", "2015-11-30"]]
+    assert from_iso_pairs([s.label for s in slices], stored, [0, 1]) == slices
+    with pytest.raises(ValueError, match="2 slice labels but 1 date pairs"):
+        from_iso_pairs(["a", "b"], stored[:1])
