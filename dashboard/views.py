@@ -25,7 +25,7 @@ from holoviews.operation.datashader import rasterize
 
 from dashboard import elements, loaders
 from dashboard.state import PREDICTED_LAYERS, DashboardState
-from hazardcore import metrics as hm
+from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
 from hazardcore.predictors import CHANNEL_UNITS, STATIC_CHANNELS
 from hazardcore.runfolder import REPORT, workdir_of
@@ -564,33 +564,27 @@ class EvaluationView(StateView):
             maps = [self.tiles() * item for item in maps]
         return pn.pane.HoloViews(hv.Layout(maps).cols(2))
 
-    def _shown(self, slice_index: int | None) -> tuple[np.ndarray, xr.Dataset] | None:
-        """Cells shown on a slice's evaluation maps (valid, and test when asked, with observations)
-        and the slice's predictions; default slice: the state's."""
+    def _at(self, slice_index: int | None) -> xr.Dataset | None:
+        """The predictions of one slice, keeping the ``slice`` dim; default slice: the state's."""
         predictions = self.state.predictions
         if predictions is None:
             return None
-        at = predictions.isel(slice=self.state.slice if slice_index is None else slice_index)
-        cells = (at["valid"].values > 0) & np.isfinite(at["presence"].values)
-        return (cells & (at["test"].values > 0) if self.state.test_only else cells), at
+        return predictions.isel(slice=[self.state.slice if slice_index is None else slice_index])
 
     def confusion_codes(self, slice_index: int | None = None) -> xr.DataArray | None:
         """TP/FP/FN/TN codes (3/1/2/0; NaN outside the shown cells) at the slice's own decision threshold."""
-        shown = self._shown(slice_index)
-        if shown is None:
+        at = self._at(slice_index)
+        if at is None:
             return None
-        cells, at = shown
-        score = np.where(cells, at["susceptibility"].values, np.nan)
-        threshold = self.state.slice_threshold(slice_index)
-        codes = hm.confusion_map(np.nan_to_num(at["presence"].values) > 0, score, threshold)
-        return xr.DataArray(np.where(codes < 0, np.nan, codes).astype("float32"), dims=("y", "x"),
-                            coords={"y": at["y"].values, "x": at["x"].values}, name="confusion")
+        codes = fd.confusion_codes(at, self.state.slice_threshold(slice_index), test_only=self.state.test_only)
+        return codes.isel(slice=0).reset_coords(drop=True)
 
     def confusion_counts(self, slice_index: int | None = None) -> dict[str, int]:
         codes = self.confusion_codes(slice_index)
         if codes is None:
             return {}
-        return {name: int(np.sum(codes.values == code)) for code, name in hm.CONFUSION_CLASSES.items()}
+        counts = fd.confusion_counts(codes)
+        return {name: counts[name.lower()] for name in fd.CONFUSION_CLASSES.values()}
 
     def legend(self, **_: Any) -> str:
         counts = self.confusion_counts()
@@ -608,12 +602,11 @@ class EvaluationView(StateView):
 
     def residual_plane(self, slice_index: int | None = None) -> xr.DataArray | None:
         """Observed density − hazard (%) of the shown cells of a slice."""
-        shown = self._shown(slice_index)
-        if shown is None:
+        at = self._at(slice_index)
+        if at is None:
             return None
-        cells, at = shown
-        values = hm.residuals(at["observed_density"].values, at["hazard"].values)
-        return at["hazard"].copy(data=np.where(cells, values, np.nan).astype("float32")).rename("residual")
+        plane = fd.residual_planes(at, fd.shown_cells(at, test_only=self.state.test_only))
+        return plane.isel(slice=0).astype("float32")
 
     def residual_frame(self, geo: bool = False, **_: Any) -> hv.Image:
         plane = self.residual_plane()
@@ -627,23 +620,14 @@ class EvaluationView(StateView):
         predictions = self.state.predictions
         if predictions is None:
             return {name: np.array([]) for name in names}
-        present = [name for name in names if name in predictions]
-        cells = (predictions["test"].values > 0) & (predictions["valid"].values > 0)
-        for name in present:
-            cells &= np.isfinite(predictions[name].values)
-        return {name: predictions[name].values[cells].astype(float) for name in present}
+        return fd.test_values(predictions, *names)
 
     def roc_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """ROC of the model and (when the truth is known) the oracle on the test cells."""
         sources = {"model": "susceptibility", "oracle": "true_probability"}
         values = self.test_values("presence", *sources.values())
-        presence = values["presence"] > 0
-        curves = {}
-        for name, variable in sources.items():
-            if variable in values and 0 < presence.sum() < presence.size:
-                fpr, tpr, _ = hm.roc_curve(presence, values[variable])
-                curves[name] = (fpr, tpr)
-        return curves
+        scores = {name: values[variable] for name, variable in sources.items() if variable in values}
+        return {name: (curve.fpr, curve.tpr) for name, curve in fd.roc_curves(values["presence"] > 0, scores).items()}
 
     def aucs(self) -> dict[str, float]:
         """AUC per source: metrics.json's values (model, baselines, oracle)."""
@@ -654,20 +638,19 @@ class EvaluationView(StateView):
 
     def reliability(self, **_: Any) -> hv.Layout:
         values = self.test_values("presence", "susceptibility")
-        presence, probability = values["presence"] > 0, values["susceptibility"]
-        if probability.size == 0:
+        reliability = fd.reliability_table(values["presence"] > 0, values["susceptibility"])
+        if reliability is None:
             return hv.Layout([elements.empty_map("reliability")])
-        ece = (self.state.metrics or {}).get("susceptibility", {}).get("ece")
-        if ece is None:
-            ece = hm.expected_calibration_error(presence, probability)
-        return elements.reliability_plot(hm.calibration_table(presence, probability), ece)
+        ece = (self.state.metrics or {}).get("susceptibility", {}).get("ece")  # metrics.json's, when written
+        return elements.reliability_plot(reliability.table, reliability.ece if ece is None else ece)
 
     def scatter(self, **_: Any) -> hv.Layout:
-        values = self.test_values("observed_density", "hazard", "density")
-        observed = values["observed_density"]
-        positive = observed > 0
-        return (elements.scatter_plot(observed, values["hazard"], "hazard (%)", "All test cells")
-                + elements.scatter_plot(observed[positive], values["density"][positive],
+        predictions = self.state.predictions
+        nothing = fd.ScatterPanel(np.array([]), np.array([]), float("nan"), float("nan"))
+        panels = (fd.scatter_values(predictions, positive="observed_density", common_cells=True)
+                  if predictions is not None else {"all": nothing, "positive": nothing})
+        return (elements.scatter_plot(panels["all"].observed, panels["all"].predicted, "hazard (%)", "All test cells")
+                + elements.scatter_plot(panels["positive"].observed, panels["positive"].predicted,
                                         "density given occurrence (%)", "Positive test cells"))
 
     def contours(self, **_: Any) -> Any:

@@ -7,9 +7,10 @@ user's interactive backend is left alone, and ``savefig`` into ``io.BytesIO`` re
 with the Agg canvas (matplotlib's own advice for web servers). The HTML embeds each PNG
 as a ``data:`` URI, so the page opens offline; the caller writes it (``export`` or the CLI).
 
-Every number shown is computed with :mod:`hazardcore.metrics` on the test cells of the
-evaluation split; :func:`check_consistency` says where these recomputed values disagree
-with the metrics dictionary the page also shows.
+The figures' data (confusion codes and counts, residuals, ROC curves, reliability tables,
+scatter values) come from :mod:`hazardcore.figure_data`, the same functions the dashboard
+draws from; this module only renders them. :func:`check_consistency` says where values
+recomputed from the predictions disagree with the metrics dictionary the page also shows.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.ndimage import gaussian_filter
 
+from hazardcore import figure_data as fd
 from hazardcore import metrics as hm
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
@@ -112,11 +114,6 @@ def _test_mask(ds: xr.Dataset) -> np.ndarray:
     return np.asarray(ds["test"].values).astype(bool)
 
 
-def _on_test(ds: xr.Dataset, name: str) -> np.ndarray:
-    """Values of a variable on the test cells, in the order of ``np.nonzero(test)``."""
-    return np.asarray(ds[name].values, dtype=np.float64)[_test_mask(ds)]
-
-
 def _labels(ds: xr.Dataset) -> list[str]:
     return [str(label) for label in ds["slice"].values]
 
@@ -163,18 +160,11 @@ def format_value(value: Any, digits: int = 3) -> str:
 # ---------------------------------------------------------------- numbers shared by figures, page and tests
 
 
-def _per_slice(thresholds: float | Sequence[float] | np.ndarray, n_slices: int) -> np.ndarray:
-    """One threshold per slice from one value or one per slice."""
-    values = np.asarray(thresholds, dtype=np.float64)
-    if values.ndim > 1 or values.size not in (1, n_slices):
-        raise _invalid("thresholds do not match the slices", f"one value or {n_slices} (one per slice)",
-                       values.shape, "pass decision_thresholds(predictions)[0]")
-    return np.broadcast_to(values.reshape(-1), (n_slices,)) if values.size == 1 else values
-
-
 def confusion_counts_per_slice(predictions: xr.Dataset,
                                thresholds: float | Sequence[float] | np.ndarray) -> list[dict[str, int]]:
     """TP / FP / FN / TN over the test cells of each slice (``susceptibility >= `` its threshold).
+
+    :func:`hazardcore.figure_data.confusion_counts_per_slice` after checking the variables.
 
     Parameters
     ----------
@@ -196,14 +186,7 @@ def confusion_counts_per_slice(predictions: xr.Dataset,
     InvalidValueError
         If ``thresholds`` holds neither one value nor one per slice.
     """
-    ds = _normalised(predictions)
-    used = _test_mask(ds) & (np.asarray(ds["valid"].values) > 0)
-    probability = np.asarray(ds["susceptibility"].values, dtype=np.float64)
-    presence = np.asarray(ds["presence"].values, dtype=np.float64)
-    used &= np.isfinite(probability) & np.isfinite(presence)
-    per_slice = _per_slice(thresholds, ds.sizes["slice"])
-    return [hm.confusion_counts(presence[k][used[k]] > 0, probability[k][used[k]], float(per_slice[k]))
-            for k in range(ds.sizes["slice"])]
+    return fd.confusion_counts_per_slice(_normalised(predictions), thresholds)
 
 
 def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
@@ -225,8 +208,8 @@ def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
         (Σ hazard / Σ observed), ``n``, ``n_positive``.
     """
     ds = _normalised(predictions)
-    observed, hazard, density = (_on_test(ds, name) for name in ("observed_density", "hazard", "density"))
-    positive = _on_test(ds, "presence") > 0
+    observed, hazard, density = (fd.on_test_cells(ds, name) for name in ("observed_density", "hazard", "density"))
+    positive = fd.on_test_cells(ds, "presence") > 0
     both = np.isfinite(observed) & np.isfinite(hazard)
     pos = positive & np.isfinite(observed) & np.isfinite(density)
     return {"mae": hm.or_nan(hm.mae, observed[both], hazard[both]) if both.any() else math.nan,
@@ -309,7 +292,7 @@ def check_consistency(predictions: xr.Dataset, metrics: Mapping[str, Any],
     """
     ds = _normalised(predictions)
     notes = []
-    if not np.array_equal(np.asarray(scores["presence"]).astype(bool), _on_test(ds, "presence") > 0):
+    if not np.array_equal(np.asarray(scores["presence"]).astype(bool), fd.on_test_cells(ds, "presence") > 0):
         notes.append("scores['presence'] differs from the presence of the test cells")
     if "test_cells" in metrics and int(metrics["test_cells"]) != int(_test_mask(ds).sum()):
         notes.append(f"metrics test_cells {metrics['test_cells']} ≠ {int(_test_mask(ds).sum())} test cells")
@@ -358,8 +341,13 @@ def _cmap(name: str) -> Colormap:
 
 def _planes(ds: xr.Dataset, name: str) -> np.ndarray:
     """A variable as (slice, y, x) float array, north up and east right for ``imshow``."""
-    values = np.asarray(ds[name].transpose("slice", "y", "x").values, dtype=np.float64)
-    y, x = ds["y"].values, ds["x"].values
+    return _north_up(ds[name])
+
+
+def _north_up(variable: xr.DataArray) -> np.ndarray:
+    """A (slice, y, x) DataArray as float array, north up and east right for ``imshow``."""
+    values = np.asarray(variable.transpose("slice", "y", "x").values, dtype=np.float64)
+    y, x = variable["y"].values, variable["x"].values
     if y.size > 1 and y[0] < y[-1]:
         values = values[:, ::-1, :]
     if x.size > 1 and x[0] > x[-1]:
@@ -441,7 +429,7 @@ def _fig_hazard(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 
 
 def _fig_residuals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
-    planes = hm.residuals(_planes(ds, "observed_density"), _planes(ds, "hazard"))
+    planes = _north_up(fd.residual_planes(ds))
     finite = np.abs(planes[np.isfinite(planes)])
     limit = float(np.percentile(finite, 99)) if finite.size else 1.0
     limit = limit if limit > 0 else 1.0
@@ -450,33 +438,29 @@ def _fig_residuals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 
 
 def _confusion_rgb(codes: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """RGB image of confusion codes; non-test cells blended towards white."""
+    """RGB image of confusion codes (NaN: no data); non-test cells blended towards white."""
     palette = np.array([to_rgb(CONFUSION_COLOURS[code]) for code in (0, 1, 2, 3, -1)])
-    image = palette[np.where(codes < 0, 4, codes)]
-    fade = ~test & (codes >= 0)
+    image = palette[np.where(np.isnan(codes), 4, codes).astype(int)]
+    fade = ~test & ~np.isnan(codes)
     image[fade] = 1.0 - NON_TEST_OPACITY * (1.0 - image[fade])
     return image
 
 
 def _fig_confusion(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     counts, thresholds = ctx["counts"], ctx["thresholds"]
-    probability = _planes(ds, "susceptibility")
-    presence = _planes(ds, "presence")
-    usable = (_planes(ds, "valid") > 0) & np.isfinite(presence)
+    codes = _north_up(fd.confusion_codes(ds, thresholds))  # every valid cell; the non-test ones faded
     test = _planes(ds, "test") > 0
     fig, axes = _grid(len(counts), extra_height=0.9)
     extent = _extent_km(ds)
     for ax, label, k in zip(axes, _labels(ds), range(len(counts)), strict=True):
-        codes = hm.confusion_map(np.nan_to_num(presence[k]) > 0, np.where(usable[k], probability[k], np.nan),
-                                 float(thresholds[k]))
-        ax.imshow(_confusion_rgb(codes, test[k]), extent=extent, interpolation="nearest")
+        ax.imshow(_confusion_rgb(codes[k], test[k]), extent=extent, interpolation="nearest")
         c = counts[k]
         ax.set_title(f"{label}, τ {format_value(thresholds[k])}\nTP {c['tp']}  FP {c['fp']}  FN {c['fn']}  "
                      f"TN {c['tn']}", fontsize=8)
         ax.set_aspect("equal")
     _label_axes(axes, min(len(axes), MAX_COLUMNS))
     handles = [Patch(facecolor=CONFUSION_COLOURS[code], edgecolor="black", linewidth=0.5,
-                     label=hm.CONFUSION_CLASSES[code]) for code in (3, 1, 2, 0)]
+                     label=fd.CONFUSION_CLASSES[code]) for code in (3, 1, 2, 0)]
     handles.append(Patch(facecolor=_confusion_rgb(np.array([0]), np.array([False]))[0], edgecolor="black",
                          linewidth=0.5, label="faded: not a test cell"))
     handles.append(Patch(facecolor=CONFUSION_COLOURS[-1], edgecolor="black", linewidth=0.5, label="no data"))
@@ -505,15 +489,12 @@ def _log_axes(ax: Axes, values: np.ndarray) -> None:
     ax.set_ylim(limits)
 
 
-def _scatter_panel(ax: Axes, observed: np.ndarray, predicted: np.ndarray, title: str, xlabel: str) -> None:
-    keep = np.isfinite(observed) & np.isfinite(predicted)
-    observed, predicted = observed[keep], predicted[keep]
+def _scatter_panel(ax: Axes, panel: fd.ScatterPanel, title: str, xlabel: str) -> None:
+    observed, predicted = panel.observed, panel.predicted
     if observed.size == 0:
         ax.text(0.5, 0.5, "no cells", ha="center", va="center", transform=ax.transAxes)
-    r = hm.or_nan(hm.pearson_r, observed, predicted)
-    error = hm.or_nan(hm.mae, observed, predicted) if observed.size else math.nan
     ax.scatter(predicted, observed, s=6, alpha=0.4, color="#2f6db5", linewidths=0,
-               label=f"R {format_value(r)}, MAE {format_value(error)} % (n = {observed.size})")
+               label=f"R {format_value(panel.r)}, MAE {format_value(panel.mae)} % (n = {observed.size})")
     _log_axes(ax, np.concatenate([observed, predicted]))
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel)
@@ -524,11 +505,9 @@ def _scatter_panel(ax: Axes, observed: np.ndarray, predicted: np.ndarray, title:
 def _fig_scatter(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(9.0, 4.3), layout="constrained")
     left, right = fig.subplots(1, 2)
-    observed = _on_test(ds, "observed_density")
-    positive = _on_test(ds, "presence") > 0
-    _scatter_panel(left, observed, _on_test(ds, "hazard"), "all test cells", "hazard (% of cell)")
-    _scatter_panel(right, observed[positive], _on_test(ds, "density")[positive], "positive test cells",
-                   "density given occurrence (% of cell)")
+    panels = fd.scatter_values(ds)
+    _scatter_panel(left, panels["all"], "all test cells", "hazard (% of cell)")
+    _scatter_panel(right, panels["positive"], "positive test cells", "density given occurrence (% of cell)")
     return fig
 
 
@@ -538,14 +517,9 @@ def _fig_roc(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(4.8, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=0.8)
-    for name in (key for key in scores if key != "presence"):
-        values = np.asarray(scores[name], dtype=np.float64)
-        finite = np.isfinite(values)
-        area = hm.or_nan(hm.auc, presence[finite], values[finite])
-        if math.isnan(area):
-            continue
-        fpr, tpr, _ = hm.roc_curve(presence[finite], values[finite])
-        ax.plot(fpr, tpr, label=f"{name} (AUC {format_value(area)})")  # straight across ties: area = AUC
+    sources = {name: values for name, values in scores.items() if name != "presence"}
+    for name, curve in fd.roc_curves(presence, sources).items():  # straight across ties: area = AUC
+        ax.plot(curve.fpr, curve.tpr, label=f"{name} (AUC {format_value(curve.auc)})")
     if presence.all() or not presence.any():
         ax.text(0.5, 0.5, "ROC needs positive and negative test cells", ha="center", transform=ax.transAxes)
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate", aspect="equal")
@@ -638,13 +612,11 @@ def _fig_reliability(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     top.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=0.8)
     eces = []
     for offset, name in enumerate(key for key in ("model", "oracle") if key in scores):
-        values = np.asarray(scores[name], dtype=np.float64)
-        finite = np.isfinite(values)
-        if not finite.any():
+        reliability = fd.reliability_table(presence, scores[name])
+        if reliability is None:
             continue
-        table = hm.calibration_table(presence[finite], values[finite])
-        ece = hm.expected_calibration_error(presence[finite], values[finite])
-        eces.append(f"{name} {format_value(ece)}")
+        table = reliability.table
+        eces.append(f"{name} {format_value(reliability.ece)}")
         used = table["count"] > 0
         top.plot(table["mean_probability"][used], table["observed_frequency"][used], marker="o", label=name)
         width = (table["bin_upper"] - table["bin_lower"]) / 2
