@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree import ElementTree
 
 import geopandas as gpd
@@ -36,6 +36,21 @@ import yaml
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
+from hazardcore.catalog_options import (
+    ABOUT_KEYS,
+    COMBINE,
+    ERDDAPOptions,
+    EventPointsOptions,
+    NetCDFOptions,
+    Options,
+    PointCSVOptions,
+    PointSeriesOptions,
+    PolygonOptions,
+    RasterOptions,
+    ShakeMapOptions,
+    parse_date,
+    parse_options,
+)
 from hazardcore.errors import (
     CatalogError,
     CRSError,
@@ -47,7 +62,7 @@ from hazardcore.errors import (
 )
 from hazardcore.grid import GridSpec
 from hazardcore.integrity import verify_file
-from hazardcore.points import MARGIN_CELLS, SPREAD_METHODS, interpolate_log, names_used, project, spread
+from hazardcore.points import MARGIN_CELLS, interpolate_log, names_used, project, spread
 from hazardcore.polygons import cumulative_area
 from hazardcore.slices import EventSpec, SliceSpec
 from hazardcore.units import LOG_UNITS, ROLE_KIND, ROLE_LABEL, check_declared, same_unit
@@ -71,7 +86,8 @@ class LayerEntry:
     crs: str | None
     units: str | None
     nodata: float | None
-    meta: dict[str, Any] = field(default_factory=dict)
+    options: Options | None = None  # typed options of the format (hazardcore.catalog_options)
+    about: dict[str, str] = field(default_factory=dict)  # description, licence, citation, ...
     grid: GridSpec | None = None  # the catalog's grid: point and polygon layers are put on it when read
 
 
@@ -109,25 +125,47 @@ class Catalog:
         return [s.label for s in self.slices]
 
 
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+def options_of(entry: LayerEntry, kind: type[OptionsT]) -> OptionsT:
+    """An entry's typed options, which must be of ``kind`` (defaults when it was built without options).
+
+    Raises
+    ------
+    CatalogError
+        If the entry's format has options of another kind (its reader was given the wrong entry).
+    """
+    if entry.options is None:
+        return kind()
+    if not isinstance(entry.options, kind):
+        raise CatalogError(describe(f"layer `{entry.role}` of format {entry.format} read as another format",
+                                    source=entry.path, expected=kind.__name__, found=type(entry.options).__name__))
+    return entry.options
+
+
+def mapping_dates(entry: LayerEntry) -> list[dt.date]:
+    """The ``dates:`` of an inventory entry (a raster's bands or a polygon file's mapping dates)."""
+    options = entry.options
+    return list(options.dates) if isinstance(options, RasterOptions | PolygonOptions) else []
+
+
+def within(days: pd.DatetimeIndex, start: dt.date | None, end: dt.date | None) -> np.ndarray:
+    """Which of ``days`` lie in [start, end] (either bound may be open)."""
+    keep = np.ones(len(days), dtype=bool)
+    if start is not None:
+        keep &= np.asarray(days >= pd.Timestamp(start))
+    if end is not None:
+        keep &= np.asarray(days <= pd.Timestamp(end))
+    return keep
+
+
 def _require(mapping: dict[str, Any], key: str, where: str, source: Path) -> Any:
     if not isinstance(mapping, dict) or key not in mapping:
         raise CatalogError(describe(f"missing key `{key}` in {where}", source=source,
                                     expected=f"`{key}:` under {where}",
                                     found=sorted(mapping) if isinstance(mapping, dict) else mapping))
     return mapping[key]
-
-
-def parse_date(value: Any, where: str, source: Path) -> dt.date:
-    """Parse an ISO date (string or YAML date) with an error naming the entry."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise CatalogError(describe(f"{where} is not an ISO date", source=source,
-                                    expected="YYYY-MM-DD", found=value)) from exc
 
 
 def _parse_grid(raw: dict[str, Any], source: Path) -> GridSpec:
@@ -178,28 +216,28 @@ def _existing(role: str, rel: Any, source: Path) -> Path:
     return path
 
 
-def _parse_entry(role: str, item: dict[str, Any], source: Path, grid: GridSpec | None = None) -> LayerEntry:
+def parse_entry(role: str, item: dict[str, Any], source: Path, grid: GridSpec | None = None) -> LayerEntry:
+    """A layer entry from its mapping in a catalog (or built in memory), every key checked."""
     path = _existing(role, _require(item, "path", f"layers.{role}", source), source)
-    known = {"path", "format", "crs", "units", "nodata"}
     nodata = item.get("nodata")
     units = None if item.get("units") is None else str(item["units"])
     if role in ROLE_KIND:
         check_declared(ROLE_KIND[role], units, f"{source}: layers.{role} ({path.name})", ROLE_LABEL[role])
-    meta = {k: v for k, v in item.items() if k not in known}
-    if "locations" in meta:  # a point series' table of locations, relative to the catalog like `path`
-        meta["locations"] = _existing(role, meta["locations"], source)
-    return LayerEntry(role=role, path=path, format=str(_require(item, "format", f"layers.{role}", source)),
+    format_name = str(_require(item, "format", f"layers.{role}", source))
+    options = parse_options(format_name, item, f"layers.{role}", source)
+    about = {key: str(item[key]) for key in ABOUT_KEYS if key in item}
+    return LayerEntry(role=role, path=path, format=format_name,
                       crs=None if item.get("crs") is None else str(item["crs"]), units=units,
-                      nodata=None if nodata is None else float(nodata), meta=meta, grid=grid)
+                      nodata=None if nodata is None else float(nodata), options=options, about=about, grid=grid)
 
 
 def _parse_layers(raw: dict[str, Any], source: Path, grid: GridSpec) -> dict[str, LayerEntry | list[LayerEntry]]:
     layers: dict[str, LayerEntry | list[LayerEntry]] = {}
     for role, item in _require(raw, "layers", "the catalog", source).items():
         if isinstance(item, list):
-            layers[role] = [_parse_entry(role, sub, source, grid) for sub in item]
+            layers[role] = [parse_entry(role, sub, source, grid) for sub in item]
         else:
-            layers[role] = _parse_entry(role, item, source, grid)
+            layers[role] = parse_entry(role, item, source, grid)
     for role in ("dem", "pga", "rainfall", "inventory"):
         _require(layers, role, "layers", source)
     return layers
@@ -323,8 +361,9 @@ def open_raster(entry: LayerEntry) -> xr.DataArray:
                                     found=entry.format))
     da = rioxarray.open_rasterio(entry.path, masked=False, cache=False)
     assert isinstance(da, xr.DataArray)
-    if "band" in entry.meta:
-        da = _select_band(da, int(entry.meta["band"]), entry.path)
+    band = options_of(entry, RasterOptions).band
+    if band is not None:
+        da = _select_band(da, band, entry.path)
     nodata = entry.nodata if entry.nodata is not None else da.rio.nodata
     da = _resolve_crs(da.load(), entry)
     crs = da.rio.crs
@@ -349,7 +388,9 @@ def _select_band(da: xr.DataArray, band: int, source: Path) -> xr.DataArray:
 
 def _role_attrs(entry: LayerEntry) -> dict[str, str]:
     """Entry keys that later stages read from the layer (e.g. ``statistic: std`` of a PGA spread)."""
-    return {key: str(entry.meta[key]) for key in ("statistic", "event") if key in entry.meta}
+    options = entry.options
+    return {key: str(getattr(options, key)) for key in ("statistic", "event")
+            if getattr(options, key, None) is not None}
 
 
 def _dem_in_metres(dem: xr.DataArray, entry: LayerEntry) -> xr.DataArray:
@@ -379,8 +420,9 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
     if entry.format in POINT_SERIES_FORMATS:
         return open_point_series_on_grid(entry)
     if entry.format == "NetCDF":
+        netcdf = options_of(entry, NetCDFOptions)
         with xr.open_dataset(entry.path, decode_coords="all") as ds:
-            name = entry.meta.get("variable", "precip")
+            name = netcdf.variable
             if name not in ds:
                 raise CatalogError(describe("rainfall variable not found", source=entry.path,
                                             expected=name, found=list(ds.data_vars)))
@@ -389,9 +431,10 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
                    if k in da.dims}
         da = da.rename(renames).transpose("time", "y", "x")
         da = da.rio.set_spatial_dims(x_dim="x", y_dim="y")
+        da = da.isel(time=np.flatnonzero(within(pd.DatetimeIndex(da["time"].values), netcdf.start, netcdf.end)))
     elif entry.format in RASTER_FORMATS:
         da = open_raster(entry).rename(band="time")
-        dates = [parse_date(d, "rainfall dates", entry.path) for d in entry.meta.get("dates", [])]
+        dates = list(options_of(entry, RasterOptions).dates)
         if len(dates) != da.sizes["time"]:
             raise CatalogError(describe("a GeoTIFF rainfall stack needs one date per band", source=entry.path,
                                         expected=f"{da.sizes['time']} dates in `dates:`", found=len(dates)))
@@ -438,12 +481,9 @@ def read_point_csv(entry: LayerEntry) -> PointField:
     (default ``#``) are skipped and quoted headers may hold newlines. The points' CRS is the
     entry's ``crs`` (default EPSG:4326).
     """
-    columns = dict(entry.meta.get("columns", {}))
-    if "value" not in columns and "values" not in columns:
-        raise CatalogError(describe("a PointCSV entry needs its value column(s)", source=entry.path,
-                                    expected="columns: {lon: lon, lat: lat, value: PGA} (or values: [...])",
-                                    found=columns))
-    frame = pd.read_csv(entry.path, comment=entry.meta.get("comment", "#"))
+    options = options_of(entry, PointCSVOptions)
+    columns = dict(options.columns or {})
+    frame = pd.read_csv(entry.path, comment=options.comment)
     names = (_column(frame, columns["name"], entry.path).astype(str).tolist() if "name" in columns
              else [str(i) for i in range(len(frame))])
     wanted = [columns["value"]] if "value" in columns else list(columns["values"])
@@ -451,11 +491,8 @@ def read_point_csv(entry: LayerEntry) -> PointField:
                       for name in wanted], axis=1)
     return PointField(_column(frame, columns.get("lon", "lon"), entry.path).to_numpy("float64"),
                       _column(frame, columns.get("lat", "lat"), entry.path).to_numpy("float64"),
-                      combine_columns(table, str(entry.meta.get("combine", "none")), entry), names,
+                      combine_columns(table, options.combine, entry), names,
                       entry.crs or "EPSG:4326", None)
-
-
-COMBINE = ("none", "geometric_mean", "std_ln")
 
 
 def combine_columns(table: np.ndarray, how: str, entry: LayerEntry) -> np.ndarray:
@@ -495,7 +532,7 @@ def read_shakemap_xml(entry: LayerEntry) -> PointField:
     fields = {el.get("name", ""): (int(el.get("index", "0")), el.get("units")) for el in root.iter()
               if el.tag.rsplit("}", 1)[-1] == "grid_field"}
     data = next((el.text for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "grid_data"), None)
-    name = str(entry.meta.get("field", "PGA"))
+    name = options_of(entry, ShakeMapOptions).field
     missing = [key for key in ("LON", "LAT", name) if key not in fields]
     if missing or not data:
         raise CatalogError(describe("ShakeMap grid.xml lacks fields or data", source=entry.path,
@@ -579,11 +616,12 @@ class PointSeries:
 
 def _locations(entry: LayerEntry, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of the series' columns from the ``locations:`` table."""
-    spec = {"name": "column", "lon": "lon", "lat": "lat"} | dict(entry.meta.get("location_columns", {}))
-    table = pd.read_csv(entry.meta["locations"]).set_index(spec["name"])
+    options = options_of(entry, PointSeriesOptions)
+    spec = {"name": "column", "lon": "lon", "lat": "lat"} | dict(options.location_columns or {})
+    table = pd.read_csv(options.locations).set_index(spec["name"])
     absent = [name for name in names if name not in table.index]
     if absent:
-        raise CatalogError(describe("series without a location", source=entry.meta["locations"],
+        raise CatalogError(describe("series without a location", source=options.locations,
                                     expected=f"a row per series column ({spec['name']})", found=f"no row for {absent}"))
     rows = table.loc[names]
     return rows[spec["lon"]].to_numpy("float64"), rows[spec["lat"]].to_numpy("float64")
@@ -599,21 +637,16 @@ def read_point_series(entry: LayerEntry) -> PointSeries:
     CatalogError
         If the locations table is missing or lacks a column, or dates repeat.
     """
-    if "locations" not in entry.meta:
-        raise CatalogError(describe("a point series needs its locations", source=entry.path,
-                                    expected="locations: table.csv with name, lon, lat per series column"))
+    options = options_of(entry, PointSeriesOptions)
     frame = pd.read_csv(entry.path)
-    date_column = str(entry.meta.get("date_column", "date"))
+    date_column = options.date_column
     time = pd.to_datetime(_column(frame, date_column, entry.path)).dt.normalize()
     if time.duplicated().any():
         raise CatalogError(describe("a day appears twice in the series", source=entry.path,
                                     found=str(time[time.duplicated()].iloc[0].date())))
-    names = [str(v) for v in entry.meta.get("stations", [c for c in frame.columns if c != date_column])]
-    keep = np.ones(len(frame), dtype=bool)
-    if "start" in entry.meta:
-        keep &= (time >= pd.Timestamp(str(entry.meta["start"]))).to_numpy()
-    if "end" in entry.meta:
-        keep &= (time <= pd.Timestamp(str(entry.meta["end"]))).to_numpy()
+    names = list(options.stations) if options.stations is not None else [
+        str(c) for c in frame.columns if c != date_column]
+    keep = within(pd.DatetimeIndex(time), options.start, options.end)
     values = np.stack([pd.to_numeric(_column(frame, name, entry.path), errors="coerce").to_numpy("float64")
                        for name in names], axis=1)[keep]
     lon, lat = _locations(entry, names)
@@ -656,9 +689,9 @@ def read_erddap_series(entry: LayerEntry) -> PointSeries:
     if entry.path.is_dir():
         raise CatalogError(describe("`path:` of ERDDAP extracts must be one file", source=entry.path,
                                     expected="path: folder/one_pixel.csv and pattern: '*.csv'", found="a folder"))
-    pattern = entry.meta.get("pattern")
-    files = sorted(entry.path.parent.glob(str(pattern))) if pattern else [entry.path]
-    variable = str(entry.meta.get("variable", "precip"))
+    options = options_of(entry, ERDDAPOptions)
+    files = sorted(entry.path.parent.glob(options.pattern)) if options.pattern else [entry.path]
+    variable = options.variable
     columns, lon, lat = {}, [], []
     for path in files:
         values, x, y, units = _erddap_file(path, variable)
@@ -670,12 +703,7 @@ def read_erddap_series(entry: LayerEntry) -> PointSeries:
         lon.append(x)
         lat.append(y)
     table = pd.DataFrame(columns).sort_index()
-    keep = np.ones(len(table), dtype=bool)
-    if "start" in entry.meta:
-        keep &= table.index >= pd.Timestamp(str(entry.meta["start"]))
-    if "end" in entry.meta:
-        keep &= table.index <= pd.Timestamp(str(entry.meta["end"]))
-    table = table[keep]
+    table = table[within(pd.DatetimeIndex(table.index), options.start, options.end)]
     return PointSeries(table.index.to_numpy(), table.to_numpy("float64"), list(table.columns),
                        np.asarray(lon), np.asarray(lat), entry.crs or "EPSG:4326")
 
@@ -700,13 +728,10 @@ def open_point_series_on_grid(entry: LayerEntry) -> xr.DataArray:
     series = read_erddap_series(entry) if entry.format == "ERDDAPCSV" else read_point_series(entry)
     grid = _needs_grid(entry).expanded(MARGIN_CELLS)
     x, y = project(series.x, series.y, series.crs, grid)
-    method = str(entry.meta.get("spread", "nearest"))
-    if method not in SPREAD_METHODS:
-        raise CatalogError(describe("unknown spreading method", source=entry.path,
-                                    expected=" | ".join(SPREAD_METHODS), found=method))
-    power = float(entry.meta.get("idw_power", 2.0))
-    values, distance = spread(series.values, x, y, grid, method, power,
-                              1000.0 * float(entry.meta.get("max_distance_km", 100.0)), entry.path)
+    options = entry.options
+    assert isinstance(options, PointSeriesOptions | ERDDAPOptions)
+    method, power = options.spread, options.idw_power
+    values, distance = spread(series.values, x, y, grid, method, power, 1000.0 * options.max_distance_km, entry.path)
     used = names_used(series.names, x, y, grid) if method == "nearest" else series.names
     attrs = {"units": entry.units or "", "source": str(entry.path),
              "spread": method if method == "nearest" else f"idw (power {power:g})",
@@ -722,7 +747,7 @@ def read_polygons(entry: LayerEntry) -> gpd.GeoDataFrame:
     CRSError
         If the file has no CRS and the catalog none, or they differ.
     """
-    frame = gpd.read_file(entry.path, layer=entry.meta.get("layer"))
+    frame = gpd.read_file(entry.path, layer=options_of(entry, PolygonOptions).layer)
     declared = entry.crs
     if frame.crs is None and declared is None:
         raise CRSError(describe("polygons have no CRS", source=entry.path,
@@ -749,16 +774,11 @@ def open_polygon_inventory(entry: LayerEntry) -> xr.DataArray:
         is checked to be an area); attrs count repaired and dropped polygons.
     """
     grid = _needs_grid(entry)
-    dates = [parse_date(d, "inventory dates", entry.path) for d in entry.meta.get("dates", [])]
-    columns = {key: entry.meta.get(key) for key in ("date_column", "period_column")}
-    if sum(value is not None for value in columns.values()) != 1 or not dates:
-        raise CatalogError(describe("a polygon inventory needs mapping dates and one date or period column",
-                                    source=entry.path, expected="dates: [...] and date_column: or period_column:",
-                                    found=sorted(entry.meta)))
+    options = options_of(entry, PolygonOptions)
+    dates = list(options.dates)
     frame = read_polygons(entry)
-    areas, report = cumulative_area(frame, columns["date_column"], dates, grid,
-                                    str(entry.meta.get("outside_dates", "error")), entry.path,
-                                    period_column=columns["period_column"])
+    areas, report = cumulative_area(frame, options.date_column, dates, grid, options.outside_dates, entry.path,
+                                    period_column=options.period_column)
     attrs = {"units": "m2", "source": str(entry.path), **report}
     return _on_lattice(areas, grid, ("band", "y", "x"), {"band": np.arange(1, len(dates) + 1)}, attrs)
 
@@ -774,10 +794,10 @@ def open_event_points(entry: LayerEntry) -> pd.DataFrame:
     pandas.DataFrame
         The file's columns plus ``date`` (datetime), ``x``, ``y`` (grid CRS, m) and ``inside_grid``.
     """
-    columns = {"lon": "longitude", "lat": "latitude", "date": "event_date"} | dict(entry.meta.get("columns", {}))
+    options = options_of(entry, EventPointsOptions)
+    columns = {"lon": "longitude", "lat": "latitude", "date": "event_date"} | dict(options.columns or {})
     frame = pd.read_csv(entry.path)
-    out = frame.assign(date=pd.to_datetime(_column(frame, columns["date"], entry.path),
-                                           format=entry.meta.get("date_format")))
+    out = frame.assign(date=pd.to_datetime(_column(frame, columns["date"], entry.path), format=options.date_format))
     if entry.grid is None:
         return out
     x, y = project(_column(frame, columns["lon"], entry.path).to_numpy("float64"),
@@ -798,11 +818,12 @@ def open_truth(entry: LayerEntry, slice_labels: list[str]) -> xr.Dataset:
     CatalogError
         If a truth variable or a slice is missing.
     """
+    declared = options_of(entry, NetCDFOptions).variables or {}
     with xr.open_dataset(entry.path, decode_coords="all") as ds:
-        missing = [name for name in TRUTH_VARIABLES if name not in ds]
+        missing = [name for name in (*TRUTH_VARIABLES, *declared) if name not in ds]
         if missing:
             raise CatalogError(describe("truth file lacks variables", source=entry.path,
-                                        expected=list(TRUTH_VARIABLES), found=list(ds.data_vars)))
+                                        expected=sorted({*TRUTH_VARIABLES, *declared}), found=list(ds.data_vars)))
         labels = [str(v) for v in ds["slice"].values]
         absent = [label for label in slice_labels if label not in labels]
         if absent:

@@ -33,6 +33,7 @@ from hazardcore.catalog import (
     LayerEntry,
     load_catalog,
     open_reference_maps,
+    parse_entry,
 )
 from hazardcore.errors import MissingFileError, describe
 from hazardcore.grid import GridSpec, to_grid
@@ -180,10 +181,8 @@ def catalog_dict(grid: GridSpec, paths: dict[str, Path], seed: int) -> dict[str,
 def input_catalog(grid: GridSpec, paths: dict[str, Path], out: Path) -> Catalog:
     """The real inputs as a catalog in memory (no inventory yet), for ``prepare``'s functions."""
     layers: dict[str, LayerEntry | list[LayerEntry]] = {}
-    known = {"path", "format", "crs", "units", "nodata"}
     for role, item in real_layers(paths).items():
-        entries = [LayerEntry(role, Path(sub["path"]), sub["format"], sub.get("crs"), sub.get("units"),
-                              sub.get("nodata"), {k: v for k, v in sub.items() if k not in known}, grid)
+        entries = [parse_entry(role, sub, out / FILES["catalog"], grid)
                    for sub in (item if isinstance(item, list) else [item])]
         layers[role] = entries if isinstance(item, list) else entries[0]
     return Catalog(out / FILES["catalog"], "langtang", grid, list(EVENTS), study_slices(), layers, {})

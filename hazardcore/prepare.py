@@ -28,10 +28,10 @@ from hazardcore.catalog import (
     TRUTH_VARIABLES,
     Catalog,
     load_catalog,
+    mapping_dates,
     open_rainfall,
     open_raster,
     open_truth,
-    parse_date,
 )
 from hazardcore.config import ModelConfig
 from hazardcore.cube import CUBE_NAME, CubeWriter
@@ -126,7 +126,7 @@ def density_targets(catalog: Catalog) -> xr.DataArray:
     entry = catalog.layer("inventory")
     cumulative = open_raster(entry)
     assert_on_grid(cumulative, catalog.grid, "1km", name=str(entry.path))
-    dates = [parse_date(d, "inventory dates", entry.path) for d in entry.meta.get("dates", [])]
+    dates = mapping_dates(entry)
     return new_landslide_density(cumulative, dates, catalog.slices, catalog.grid.cell_area_m2,
                                  str(entry.path))
 

@@ -38,8 +38,8 @@ def test_catalog_is_the_tile_of_the_study_grid_on_the_real_files(case: Path) -> 
     assert catalog.slice_labels[0] == "2015-co" and len(catalog.slices) == 8
     assert catalog.layer("dem").path == (DEFAULT_REAL / "dem" / "langtang_aw3d30_dsm_utm45n_28p56m.tif").resolve()
     spread = catalog.layer_list("pga")[1]
-    assert spread.meta["statistic"] == "std" and spread.meta["band"] == 3 and spread.units == "ln"
-    assert catalog.layer("rainfall").meta["spread"] == "nearest"
+    assert spread.options.statistic == "std" and spread.options.band == 3 and spread.units == "ln"
+    assert catalog.layer("rainfall").options.spread == "nearest"
 
 
 def test_inventory_and_truth_on_the_tile(case: Path) -> None:
