@@ -11,9 +11,9 @@ the data each plot shows, for tests and notebooks.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import holoviews as hv
 import numpy as np
@@ -28,14 +28,16 @@ from dashboard.state import PREDICTED_LAYERS, DashboardState
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
 from hazardcore.predictors import CHANNEL_UNITS, STATIC_CHANNELS
+from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.runfolder import REPORT, workdir_of
 from hazardcore.runstatus import step_state
 
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
 NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in the **Runs** tab."
-TABLE_KEYS = {"susceptibility": ("auc", "f1", "iou", "ece", "validation_threshold", "f1_validation_threshold"),
-              "density": ("mae", "pearson_r", "mae_positive", "pearson_r_positive")}
+#: The score columns of the tables (``hazardcore.result``; the threshold rule is said beside the maps).
+TABLE_KEYS = {"susceptibility": tuple(key for key in SUSCEPTIBILITY_COLUMNS if key != "threshold_rule"),
+              "density": DENSITY_COLUMNS}
 
 
 def reported(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -668,9 +670,7 @@ class EvaluationView(StateView):
         columns = [key for keys in TABLE_KEYS.values() for key in keys]
         if metrics is None:
             return pd.DataFrame(columns=columns)
-        sources = {"model": metrics, **metrics.get("baselines", {})}
-        if "oracle" in metrics:
-            sources["oracle"] = metrics["oracle"]
+        sources: dict[str, Mapping[str, Any]] = dict(sources_of(cast(EvaluationResult, metrics)))
         rows = {name: {key: _number(block.get(group, {}).get(key)) for group, keys in TABLE_KEYS.items()
                        for key in keys} for name, block in sources.items()}
         return pd.DataFrame.from_dict(rows, orient="index", columns=columns)

@@ -15,10 +15,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.runfolder import METRICS, PREDICTIONS, PRODUCTS, all_runs
+
+if TYPE_CHECKING:
+    from hazardcore.result import RunMetrics
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -80,6 +83,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The scores ``hazard evaluate`` prints (a terminal's width of ``hazardcore.result``'s columns).
+CLI_SUSCEPTIBILITY = ("auc", "f1", "iou", "ece")
+CLI_DENSITY = ("hazard_total_ratio", "mae", "pearson_r", "mae_positive", "pearson_r_positive")
 STAGE_COLUMNS = ("epoch", "val_loss", "val_auc", "val_f1", "val_mae_positive", "val_r_positive",
                  "val_mean_ratio_positive", "val_nonzero_positive", "oracle_auc", "oracle_r_positive")
 
@@ -216,16 +222,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def metrics_rows(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Model, baselines and oracle side by side, one row per source."""
-    sources = {"model": metrics} | metrics.get("baselines", {}) | (
-        {"oracle": metrics["oracle"]} if "oracle" in metrics else {})
-    columns = [("susceptibility", "auc"), ("susceptibility", "f1"), ("susceptibility", "iou"),
-               ("susceptibility", "ece"), ("density", "hazard_total_ratio"), ("density", "mae"),
-               ("density", "pearson_r"), ("density", "mae_positive"), ("density", "pearson_r_positive")]
+def metrics_rows(metrics: RunMetrics) -> list[tuple[str, Any]]:
+    """Model, baselines and oracle side by side, one row per source (the score columns of hazardcore.result)."""
+    from hazardcore.result import SUSCEPTIBILITY_COLUMNS, sources_of
+
+    columns = [("susceptibility", key) for key in SUSCEPTIBILITY_COLUMNS if key in CLI_SUSCEPTIBILITY] + [
+        ("density", key) for key in CLI_DENSITY]
     header = ("source", "  ".join(f"{key:>18}" for _, key in columns))
-    return [header] + [(name, "  ".join(f"{source[block][key]:>18.4f}" for block, key in columns))
-                       for name, source in sources.items()]
+    sources: dict[str, Any] = dict(sources_of(metrics))
+    return [header] + [(name, "  ".join(f"{source.get(block, {}).get(key, float('nan')):>18.4f}"
+                                        for block, key in columns)) for name, source in sources.items()]
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

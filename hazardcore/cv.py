@@ -48,7 +48,8 @@ from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.evaluate import base_rate_source, density_scores, susceptibility_scores
 from hazardcore.folds import trained_run
 from hazardcore.pipeline import evaluate_run
-from hazardcore.runfolder import METRICS, SCORES, read_metrics
+from hazardcore.result import run_metrics
+from hazardcore.runfolder import METRICS, SCORES
 from hazardcore.splits import block_labels
 
 RESULT_NAME = "cv.json"
@@ -110,7 +111,7 @@ class Pool:
 def fold_cells(run: Path, block_cells: int) -> Pool:
     """A finished fold's scored test cells with every source's maps and per-slice thresholds."""
     scores = catalog.open_scores(run / SCORES)
-    result = read_metrics(run)
+    result = run_metrics(run)
     test = scores["test"].values.astype(bool)
     observed = {"presence": scores["presence"].values, "density": scores["observed_density"].values}
     names = str(scores.attrs["sources"]).split(", ")

@@ -36,18 +36,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 import numpy as np
 
 from hazardcore import metrics
 from hazardcore.hazard import best_threshold, slice_thresholds
+from hazardcore.result import (
+    DensityScores,
+    EvaluationResult,
+    SliceEntry,
+    SliceScores,
+    SliceTotals,
+    SourceScores,
+    SusceptibilityScores,
+    WithinSlices,
+)
 
 Maps = dict[str, np.ndarray]
 
 
 def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: np.ndarray | float,
-                          validation_threshold: float = math.nan) -> dict[str, float]:
+                          validation_threshold: float = math.nan) -> SusceptibilityScores:
     """AUC, ECE, and F1 / IoU at each cell's decision threshold, on one set of cells.
 
     ``threshold`` is one value per cell (its slice's threshold) or one for all; F1 / IoU at the
@@ -71,14 +81,15 @@ def ratio(numerator: float, denominator: float) -> float:
 
 
 def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.ndarray,
-                   given: np.ndarray) -> dict[str, float]:
+                   given: np.ndarray) -> DensityScores:
     """MAE / R and total ratio of the hazard on all cells; MAE / R / level of the density on positives."""
     expected = probability * given
     positive = presence.astype(bool)
-    out = {"mae": metrics.mae(observed, expected), "pearson_r": metrics.or_nan(metrics.pearson_r, observed, expected),
-           "hazard_total_ratio": ratio(float(expected.sum()), float(observed.sum())),
-           "mae_positive": math.nan, "pearson_r_positive": math.nan, "mean_ratio_positive": math.nan,
-           "positive_below_0.05": math.nan, "n_positive": int(positive.sum())}
+    out: DensityScores = {
+        "mae": metrics.mae(observed, expected), "pearson_r": metrics.or_nan(metrics.pearson_r, observed, expected),
+        "hazard_total_ratio": ratio(float(expected.sum()), float(observed.sum())),
+        "mae_positive": math.nan, "pearson_r_positive": math.nan, "mean_ratio_positive": math.nan,
+        "positive_below_0.05": math.nan, "n_positive": int(positive.sum())}
     if positive.any():
         out |= {"mae_positive": metrics.mae(observed[positive], given[positive]),
                 "pearson_r_positive": metrics.or_nan(metrics.pearson_r, observed[positive], given[positive]),
@@ -93,7 +104,7 @@ def logit(probability: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndarray) -> dict[str, float]:
+def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndarray) -> DensityScores:
     """R of the density given occurrence (positive cells) and of the logit (all cells) with the truth."""
     positive = cells & presence.astype(bool)
     return {"r_density_vs_truth": metrics.or_nan(metrics.pearson_r, source["density"][positive],
@@ -103,7 +114,7 @@ def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndar
 
 
 def score_cells(source: Maps, observed: Maps, cells: np.ndarray, thresholds: np.ndarray,
-                validation_threshold: float = math.nan) -> dict[str, dict[str, float]]:
+                validation_threshold: float = math.nan) -> SourceScores:
     """Both score blocks of one source on the cells where ``cells`` is True.
 
     ``thresholds`` holds one decision threshold per slice.
@@ -119,7 +130,7 @@ WEIGHTED_KEYS = ("auc", "auprc", "brier_skill", "f1", "iou")
 
 
 def slice_scores(presence: np.ndarray, probability: np.ndarray, observed: np.ndarray,
-                 given: np.ndarray, threshold: float) -> dict[str, float]:
+                 given: np.ndarray, threshold: float) -> SliceScores:
     """Scores of one slice's cells at the slice's decision threshold."""
     return {"auc": metrics.or_nan(metrics.auc, presence, probability),
             "auprc": metrics.or_nan(metrics.average_precision, presence, probability),
@@ -132,7 +143,7 @@ def slice_scores(presence: np.ndarray, probability: np.ndarray, observed: np.nda
 
 
 def within_slices(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str],
-                  thresholds: np.ndarray) -> dict[str, Any]:
+                  thresholds: np.ndarray) -> WithinSlices:
     """:func:`slice_scores` of every slice with test cells and their means weighted by positive cells."""
     per_slice = {label: slice_scores(observed["presence"][i][cells[i]] > 0, source["probability"][i][cells[i]],
                                      observed["density"][i][cells[i]], source["density"][i][cells[i]],
@@ -140,8 +151,9 @@ def within_slices(source: Maps, observed: Maps, cells: np.ndarray, labels: list[
                  for i, label in enumerate(labels) if cells[i].any()}
     weighted = {}
     for key in WEIGHTED_KEYS:
-        pairs = [(scores[key], scores["positive_cells_observed"]) for scores in per_slice.values()
-                 if math.isfinite(scores[key]) and scores["positive_cells_observed"] > 0]
+        rows = [cast(dict[str, float], scores) for scores in per_slice.values()]
+        pairs = [(row[key], row["positive_cells_observed"]) for row in rows
+                 if math.isfinite(row[key]) and row["positive_cells_observed"] > 0]
         weighted[key] = float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else math.nan
     return {"per_slice": per_slice, "positive_weighted": weighted}
 
@@ -160,9 +172,9 @@ def base_rate_source(observed: Maps, cells: np.ndarray) -> Maps:
     return {"probability": probability, "density": given}
 
 
-def slice_totals(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
+def slice_totals(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str]) -> dict[str, SliceTotals]:
     """Per slice with test cells: Σ hazard, Σ observed density (% · cells) and their ratio."""
-    out = {}
+    out: dict[str, SliceTotals] = {}
     for i, label in enumerate(labels):
         if cells[i].any():
             predicted = float((source["probability"][i] * source["density"][i])[cells[i]].sum())
@@ -219,7 +231,7 @@ def choose_thresholds(sources: dict[str, Maps], observed: Maps, validation: np.n
 
 
 def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray, validation: np.ndarray,
-                     slice_labels: list[str], decision: Decision | None = None) -> dict[str, Any]:
+                     slice_labels: list[str], decision: Decision | None = None) -> EvaluationResult:
     """Score every source on the same test cells.
 
     Parameters
@@ -249,7 +261,7 @@ def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray,
     test, validation = usable(sources, test), usable(sources, validation)
     sources = sources | {"slice_base_rate": base_rate_source(observed, test)}
     chosen = choose_thresholds(sources, observed, validation, test, decision)
-    scored: dict[str, dict[str, Any]] = {name: score_cells(source, observed, test, chosen[name][1], chosen[name][0])
+    scored: dict[str, SourceScores] = {name: score_cells(source, observed, test, chosen[name][1], chosen[name][0])
                                          for name, source in sources.items()}
     for name, source in sources.items():
         scored[name]["susceptibility"]["threshold_rule"] = decision.rule
@@ -263,9 +275,10 @@ def evaluate_sources(sources: dict[str, Maps], observed: Maps, test: np.ndarray,
     for i in with_test:
         in_slice = np.zeros_like(test)
         in_slice[i] = test[i]
-        per_slice.append({"slice": slice_labels[i]} | score_cells(sources["model"], observed, in_slice,
-                                                                  chosen["model"][1], chosen["model"][0]))
-    result: dict[str, Any] = {"slices": [slice_labels[i] for i in with_test], "test_cells": int(test.sum()),
+        entry: SliceEntry = {"slice": slice_labels[i]}
+        per_slice.append(entry | score_cells(sources["model"], observed, in_slice, chosen["model"][1],
+                                             chosen["model"][0]))
+    result: EvaluationResult = {"slices": [slice_labels[i] for i in with_test], "test_cells": int(test.sum()),
                               "positive_test_cells": int(observed["presence"][test].sum()),
                               "validation_cells": int(validation.sum()),
                               "thresholds": {name: pooled for name, (pooled, _) in chosen.items()},

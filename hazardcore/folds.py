@@ -20,21 +20,21 @@ from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.cube import PreparedCube
 from hazardcore.pipeline import evaluate_run
+from hazardcore.result import SLICE_COLUMNS, RunMetrics
 from hazardcore.runstatus import is_trained
 from hazardcore.train import open_run, train
 
 RESULT_NAME = "leave_one_slice_out.json"
 COUNT_TOLERANCE = 0.3  # predicted positive cells within ±30 % of observed counts as a hit
-FOLD_KEYS = ("auc", "auprc", "brier_skill", "f1", "threshold", "positive_cells_predicted",
-             "positive_cells_observed", "predicted_positive_cells", "area_predicted", "area_observed")
+FOLD_KEYS = SLICE_COLUMNS
 
 
-def fold_row(label: str, metrics: dict[str, Any]) -> dict[str, Any]:
+def fold_row(label: str, metrics: RunMetrics) -> dict[str, Any]:
     """The held-out slice's scores of the model (and the oracle, when known) from a run's metrics."""
     model = metrics["within_slices"]["per_slice"][label]
     row: dict[str, Any] = {"slice": label, "run_id": metrics["run_id"], "ece": metrics["susceptibility"]["ece"],
                            "hazard_total_ratio": metrics["density"]["hazard_total_ratio"]}
-    row |= {key: model[key] for key in FOLD_KEYS}
+    row |= {key: value for key, value in model.items() if key in FOLD_KEYS}
     observed = model["positive_cells_observed"]
     row["count_ratio"] = model["positive_cells_predicted"] / observed if observed else math.nan
     if "oracle" in metrics:

@@ -32,6 +32,7 @@ from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells
 from hazardcore.integrity import verify_folder
 from hazardcore.predictors import ChannelScaling
 from hazardcore.report import build_report
+from hazardcore.result import RunMetrics
 from hazardcore.runfolder import (
     CALIBRATION,
     CHECKPOINTS,
@@ -234,7 +235,7 @@ def sources_of(predictions: xr.Dataset, baselines: dict[str, dict[str, np.ndarra
 class Evaluation:
     """What ``hazard evaluate`` produced."""
 
-    metrics: dict[str, Any]
+    metrics: RunMetrics
     report: Path
     products: dict[str, Path]
 
@@ -267,7 +268,8 @@ def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, refer
     predictions["test"] = (predictions["test"].dims, masks["test"].astype("uint8"), predictions["test"].attrs)
     observed = {"presence": predictions["presence"].values, "density": predictions["observed_density"].values}
     calibration = json.loads(predictions.attrs["calibration"])
-    metrics = {"split": split.protocol, "run_id": run.name} | evaluate_sources(
+    facts: RunMetrics = {"split": split.protocol, "run_id": run.name}
+    metrics: RunMetrics = facts | evaluate_sources(
         sources, observed, masks["test"], masks["validation"], list(predictions["slice"].values),
         decision_of(predictions, calibration))
     metrics |= {"calibration": calibration, "leaked_fraction": leaked_fraction(
@@ -344,7 +346,7 @@ def input_files(cube: PreparedCube) -> list[Path]:
     return [source.path, *sorted({entry.path for entry in entries})]
 
 
-def manifest_of(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+def manifest_of(run: Path, metrics: RunMetrics) -> dict[str, Any]:
     """Run id, configuration, versions, calibration and metrics of a product set."""
     return {"run_id": run.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "config": read_config(run),

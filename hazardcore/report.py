@@ -9,8 +9,8 @@ as a ``data:`` URI, so the page opens offline; the caller writes it (``export`` 
 
 The figures' data (confusion codes and counts, residuals, ROC curves, reliability tables,
 scatter values) come from :mod:`hazardcore.figure_data`, the same functions the dashboard
-draws from; this module only renders them. :func:`check_consistency` says where values
-recomputed from the predictions disagree with the metrics dictionary the page also shows.
+draws from; the scores are the run's typed evaluation result (:mod:`hazardcore.result`,
+``metrics.json``), shown as computed by :mod:`hazardcore.evaluate`: nothing here scores.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import html
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -33,9 +33,9 @@ from matplotlib.patches import Patch
 from scipy.ndimage import gaussian_filter
 
 from hazardcore import figure_data as fd
-from hazardcore import metrics as hm
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
+from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.triggers import slice_seasons
 
 DPI = 100
@@ -46,15 +46,12 @@ NO_DATA = "#d9d9d9"  # light grey: NaN / invalid cells on continuous maps
 CONFUSION_COLOURS = {0: "#c4c4c4", 1: "#f28e2b", 2: "#2f6db5", 3: "#8b0000", -1: "#ffffff"}
 NON_TEST_OPACITY = 0.3  # non-test cells are blended towards white
 REQUIRED = ("susceptibility", "density", "hazard", "observed_density", "presence", "valid", "test")
-SUSCEPTIBILITY_KEYS = ("auc", "f1", "iou", "ece", "validation_threshold", "f1_validation_threshold", "threshold_rule")
 #: How each threshold rule is named on the page (``hazardcore.hazard.slice_thresholds``).
 RULES = {"expected_f1": "each slice's maximum expected F1 of its own probabilities",
          "validation": "the pooled threshold tuned on validation cells", "default": "none recorded: 0.5"}
 DEFAULT_THRESHOLD = 0.5
 #: Markers of the legacy curve's seasons (see :func:`slice_seasons`).
 SEASON_MARKERS = {"co-seismic": "*", "post-monsoon": "o", "pre-monsoon": "v"}
-DENSITY_KEYS = ("hazard_total_ratio", "mae", "pearson_r", "mae_positive", "pearson_r_positive", "mean_ratio_positive",
-                "positive_below_0.05", "r_density_vs_truth", "r_logit_vs_truth")
 
 CAPTIONS = {
     "maps_susceptibility": ("Susceptibility", "Calibrated probability of new landslides in each slice; all valid "
@@ -189,37 +186,6 @@ def confusion_counts_per_slice(predictions: xr.Dataset,
     return fd.confusion_counts_per_slice(_normalised(predictions), thresholds)
 
 
-def recomputed_density_scores(predictions: xr.Dataset) -> dict[str, float]:
-    """Density metrics on the test cells, as in metrics.json's ``density`` block.
-
-    ``mae`` and ``pearson_r`` compare observed density with hazard over all test cells;
-    ``mae_positive`` and ``pearson_r_positive`` compare it with the density given occurrence
-    over test cells with presence. NaN where a value is undefined (e.g. constant arrays).
-
-    Parameters
-    ----------
-    predictions
-        The predictions Dataset.
-
-    Returns
-    -------
-    dict
-        ``mae``, ``pearson_r``, ``mae_positive``, ``pearson_r_positive``, ``hazard_total_ratio``
-        (Σ hazard / Σ observed), ``n``, ``n_positive``.
-    """
-    ds = _normalised(predictions)
-    observed, hazard, density = (fd.on_test_cells(ds, name) for name in ("observed_density", "hazard", "density"))
-    positive = fd.on_test_cells(ds, "presence") > 0
-    both = np.isfinite(observed) & np.isfinite(hazard)
-    pos = positive & np.isfinite(observed) & np.isfinite(density)
-    return {"mae": hm.or_nan(hm.mae, observed[both], hazard[both]) if both.any() else math.nan,
-            "pearson_r": hm.or_nan(hm.pearson_r, observed[both], hazard[both]),
-            "mae_positive": hm.or_nan(hm.mae, observed[pos], density[pos]) if pos.any() else math.nan,
-            "pearson_r_positive": hm.or_nan(hm.pearson_r, observed[pos], density[pos]),
-            "hazard_total_ratio": float(hazard[both].sum() / observed[both].sum()) if observed[both].sum() > 0
-            else math.nan, "n": float(both.sum()), "n_positive": float(pos.sum())}
-
-
 LEGACY_SERIES = {"susceptibility": "model (calibrated susceptibility)", "true_probability": "truth (true probability)",
                  "presence": "observed frequency of new landslides"}
 
@@ -270,51 +236,6 @@ def _check_scores(ds: xr.Dataset, scores: Mapping[str, np.ndarray]) -> None:
     if wrong:
         raise _invalid("scores do not match the test cells", f"1-D arrays of {n_test} values (the test mask)",
                        wrong, "pass scores computed on this predictions Dataset's test cells")
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-3) or (math.isnan(a) and math.isnan(b))
-
-
-def check_consistency(predictions: xr.Dataset, metrics: Mapping[str, Any],
-                      scores: Mapping[str, np.ndarray]) -> list[str]:
-    """Compare metrics.json with values recomputed from the predictions and scores.
-
-    Parameters
-    ----------
-    predictions, metrics, scores
-        As for :func:`build_report`.
-
-    Returns
-    -------
-    list of str
-        One sentence per disagreement beyond rounding (empty when all agree).
-    """
-    ds = _normalised(predictions)
-    notes = []
-    if not np.array_equal(np.asarray(scores["presence"]).astype(bool), fd.on_test_cells(ds, "presence") > 0):
-        notes.append("scores['presence'] differs from the presence of the test cells")
-    if "test_cells" in metrics and int(metrics["test_cells"]) != int(_test_mask(ds).sum()):
-        notes.append(f"metrics test_cells {metrics['test_cells']} ≠ {int(_test_mask(ds).sum())} test cells")
-    sources = {"model": metrics, **metrics.get("baselines", {})}
-    if "oracle" in metrics:
-        sources["oracle"] = metrics["oracle"]
-    presence = np.asarray(scores["presence"]).astype(bool)
-    for name, block in sources.items():
-        if name in scores and "auc" in block.get("susceptibility", {}):
-            ours = hm.or_nan(hm.auc, presence, np.asarray(scores[name], dtype=np.float64))
-            theirs = _number(block.get("susceptibility", {}).get("auc"))
-            if not _close(ours, theirs):
-                notes.append(f"{name} AUC: metrics {format_value(theirs)}, recomputed {format_value(ours)}")
-    recomputed = recomputed_density_scores(ds)
-    for key in (key for key in DENSITY_KEYS if key in recomputed):
-        theirs = _number(metrics.get("density", {}).get(key))
-        if key in metrics.get("density", {}) and not _close(recomputed[key], theirs):
-            notes.append(f"density {key}: metrics {format_value(theirs)}, recomputed {format_value(recomputed[key])}")
-    return notes
-
-
-# ---------------------------------------------------------------- drawing helpers
 
 
 def _png(fig: Figure) -> bytes:
@@ -772,7 +693,7 @@ table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}th{background:#f2f2f2}
 td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
 figure{margin:1em 0 2em}figcaption{color:#555;font-size:0.9em}
-.warning{background:#fff4e5;border-left:4px solid #f28e2b;padding:0.5em 1em}"""
+"""
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -787,11 +708,9 @@ def _keys(blocks: list[Mapping[str, Any]], group: str, preferred: tuple[str, ...
 
 
 def _overall_table(metrics: Mapping[str, Any]) -> str:
-    sources: dict[str, Mapping[str, Any]] = {"model": metrics, **metrics.get("baselines", {})}
-    if "oracle" in metrics:
-        sources["oracle"] = metrics["oracle"]
+    sources: dict[str, Mapping[str, Any]] = dict(sources_of(cast(EvaluationResult, metrics)))
     rows = []
-    for group, preferred in (("susceptibility", SUSCEPTIBILITY_KEYS), ("density", DENSITY_KEYS)):
+    for group, preferred in (("susceptibility", SUSCEPTIBILITY_COLUMNS), ("density", DENSITY_COLUMNS)):
         for key in _keys(list(sources.values()), group, preferred):
             rows.append([html.escape(f"{group} {key}")]
                         + [format_value(block.get(group, {}).get(key)) for block in sources.values()])
@@ -807,8 +726,8 @@ def _slice_dates(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
 
 def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
     entries = {str(entry.get("slice")): entry for entry in metrics.get("per_slice", [])}
-    sus = _keys(list(entries.values()), "susceptibility", SUSCEPTIBILITY_KEYS)
-    den = _keys(list(entries.values()), "density", DENSITY_KEYS)
+    sus = _keys(list(entries.values()), "susceptibility", SUSCEPTIBILITY_COLUMNS)
+    den = _keys(list(entries.values()), "density", DENSITY_COLUMNS)
     within = metrics.get("within_slices", {}).get("per_slice", {})
     inner = sorted({key for scores in within.values() for key in scores})
     rows = []
@@ -878,10 +797,7 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     thresholds, rule = _decision(ds, metrics)
     counts = confusion_counts_per_slice(ds, thresholds)
     curve = legacy_curve(ds)
-    notes = check_consistency(ds, metrics, scores)
-    warning = ("<div class='warning'><b>Recomputed values disagree with the metrics:</b><ul>"
-               + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul></div>") if notes else ""
-    parts = [_header(ds, metrics, title), warning, "<h2>Metrics (test cells)</h2>", _overall_table(metrics),
+    parts = [_header(ds, metrics, title), "<h2>Metrics (test cells)</h2>", _overall_table(metrics),
              "<h3>Per slice (model)</h3>", _per_slice_table(ds, metrics)]
     for name, png in pngs.items():
         caption = CAPTIONS[name][1].format(rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0)

@@ -68,8 +68,3 @@ def all_runs(workdir: str | Path) -> list[Path]:
 def read_config(run: Path) -> dict[str, Any]:
     """A run's ``config.json``: ``{"model": {...}, "train": {...}}``."""
     return dict(json.loads((Path(run) / CONFIG).read_text(encoding="utf-8")))
-
-
-def read_metrics(run: Path) -> dict[str, Any]:
-    """A run's ``metrics.json`` (written by ``hazard evaluate``)."""
-    return dict(json.loads((Path(run) / METRICS).read_text(encoding="utf-8")))

@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
 # A module may import only modules to its left. Unknown modules fail the test: place them.
 ORDER = ["errors", "units", "predictors", "slices", "atomic", "integrity", "runfolder", "runstatus", "config",
-         "metrics", "grid", "points", "polygons", "catalog_options",
+         "metrics", "result", "grid", "points", "polygons", "catalog_options",
          "catalog", "terrain", "triggers",
          "inventory", "patches", "cube", "splits", "datasets", "augment", "density_heads", "trigger_response", "models",
          "losses", "stages", "checkpoint",

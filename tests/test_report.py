@@ -20,6 +20,7 @@ import xarray as xr
 from hazardcore import metrics as hm
 from hazardcore import report
 from hazardcore.errors import InvalidValueError
+from hazardcore.result import SUSCEPTIBILITY_COLUMNS
 
 LABELS = ["2015-co", "2015-post", "2016-pre"]
 PER_SLICE_FIGURES = ["maps_susceptibility", "maps_density", "maps_hazard", "confusion", "residuals", "contours"]
@@ -249,28 +250,15 @@ def test_nan_and_none_metrics_render_as_a_dash(case: dict[str, Any]) -> None:
     assert report.format_value(np.float32(0.12345)) == "0.123" and report.format_value(7) == "7"
 
 
-def test_density_scores_match_a_hand_computation(case: dict[str, Any]) -> None:
-    ds = case["ds"]
-    test = ds["test"].values > 0
-    observed, hazard = ds["observed_density"].values[test], ds["hazard"].values[test]
-    positive = ds["presence"].values[test] > 0
-    density = ds["density"].values[test]
-    scores = report.recomputed_density_scores(ds)
-    assert scores["mae"] == pytest.approx(np.abs(observed - hazard).mean(), rel=1e-6)
-    assert scores["pearson_r"] == pytest.approx(np.corrcoef(observed, hazard)[0, 1], rel=1e-6)
-    assert scores["mae_positive"] == pytest.approx(np.abs(observed - density)[positive].mean(), rel=1e-6)
-    assert scores["pearson_r_positive"] == pytest.approx(np.corrcoef(observed[positive], density[positive])[0, 1])
-    assert scores["n_positive"] == positive.sum()
-
-
-def test_consistency_check_reports_disagreements(case: dict[str, Any]) -> None:
+def test_the_page_shows_the_evaluation_result_as_computed_and_scores_nothing(case: dict[str, Any]) -> None:
     ds, scores, metrics = case["ds"], case["scores"], case["metrics"]
-    assert report.check_consistency(ds, metrics, scores) == []
-    assert "disagree" not in case["html"]
-    tampered = {**metrics, "susceptibility": {**metrics["susceptibility"], "auc": 0.5},
-                "density": {**metrics["density"], "mae": 99.0}}
-    notes = report.check_consistency(ds, tampered, scores)
-    assert len(notes) == 2 and notes[0].startswith("model AUC") and notes[1].startswith("density mae")
+    changed = {**metrics, "susceptibility": {**metrics["susceptibility"], "auc": 0.4321},
+               "density": {**metrics["density"], "mae": 98.765}}
+    page = text_only(report.build_report(ds, changed, scores))
+    assert "<td>susceptibility auc</td><td>0.432</td>" in page and "<td>density mae</td><td>98.765</td>" in page
+    rows = re.findall(r"<tr><td>(susceptibility|density) (\w[\w.]*)</td>", page)
+    shown = [key for _, key in rows]
+    assert shown[:7] == list(SUSCEPTIBILITY_COLUMNS) and shown[7:9] == ["mae", "pearson_r"]
 
 
 def test_maps_do_not_depend_on_coordinate_order(case: dict[str, Any]) -> None:
