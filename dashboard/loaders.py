@@ -1,6 +1,6 @@
 """Readers of a root folder's working folders and runs, cached with ``pn.cache``.
 
-Every reader goes through :mod:`hazardcore` (``pipeline.list_runs``, ``catalog.open_predictions``,
+Every reader goes through :mod:`hazardcore` (``pipeline.list_runs``, ``export.open_predictions``,
 ``cube.PreparedCube``, ``terrain.hillshade``, ...). Cached readers take the file's
 modification stamp as an argument, so that a run predicted again, or a cube prepared
 again, is read again; the cache is shared by the sessions of one server process.
@@ -20,7 +20,7 @@ import pandas as pd
 import panel as pn
 import xarray as xr
 
-from hazardcore import catalog, terrain
+from hazardcore import catalog, export, terrain
 from hazardcore.config import config_hash, demo_configs
 from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError
@@ -103,7 +103,7 @@ def run_label(run: Path, root: Path) -> str:
 
 @pn.cache(max_items=4)
 def _predictions(path: str, modified: int) -> xr.Dataset:
-    return catalog.open_predictions(path)
+    return export.open_predictions(path)
 
 
 def predictions(run: Path) -> xr.Dataset | None:

@@ -322,7 +322,7 @@ def chosen_slice_and_cell(run: Path) -> tuple[int, tuple[int, int], tuple[float,
     largest observed density in the slice). Returns (slice, (row, col), (x, y))."""
     import numpy as np
 
-    from hazardcore.catalog import open_predictions
+    from hazardcore.export import open_predictions
 
     predictions = open_predictions(run / "predictions.nc")
     observed = predictions["observed_density"].values

@@ -32,7 +32,7 @@ except PackageNotFoundError:  # a source tree that was not installed
 PUBLIC: dict[str, str] = {
     "synthesize": "hazardcore.synthetic",
     "load_catalog": "hazardcore.catalog",
-    "open_predictions": "hazardcore.catalog",
+    "open_predictions": "hazardcore.export",
     "prepare_workdir": "hazardcore.prepare:prepare",
     "PreparedCube": "hazardcore.datasets",
     "ModelConfig": "hazardcore.config",

@@ -61,7 +61,6 @@ from hazardcore.errors import (
     describe,
 )
 from hazardcore.grid import GridSpec
-from hazardcore.integrity import verify_file
 from hazardcore.points import MARGIN_CELLS, interpolate_log, names_used, project, spread
 from hazardcore.polygons import cumulative_area
 from hazardcore.slices import EventSpec, SliceSpec
@@ -913,44 +912,6 @@ def open_reference_maps(folder: str | Path, slice_labels: Sequence[str] | None =
     outside = np.logical_and.reduce([(da == 0).all("slice") for da in data.values()])
     ds = xr.Dataset({name: da.where(~outside) for name, da in data.items()}).rio.write_crs(crs)
     return ds.assign_attrs(source=str(source.resolve()), cells_outside_study_area=int(outside.sum()))
-
-
-def open_predictions(path: str | Path) -> xr.Dataset:
-    """Read a run's ``predictions.nc`` (written by ``hazard predict``) into memory, CRS restored.
-
-    Raises
-    ------
-    MissingFileError
-        If the file does not exist.
-    IntegrityError
-        If it does not match the checksum recorded when it was written.
-    """
-    return open_run_netcdf(path, "predictions", "predict again: `hazard predict WORKDIR --run RUN_ID`")
-
-
-def open_scores(path: str | Path) -> xr.Dataset:
-    """Read a run's ``scores.nc`` (every source's maps as scored by ``hazard evaluate``) into memory.
-
-    Raises
-    ------
-    MissingFileError
-        If the file does not exist.
-    IntegrityError
-        If it does not match the checksum recorded when it was written.
-    """
-    return open_run_netcdf(path, "scores", "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`")
-
-
-def open_run_netcdf(path: str | Path, what: str, fix: str) -> xr.Dataset:
-    """A checksummed NetCDF file of a run, loaded into memory with its CRS restored."""
-    source = Path(path)
-    if not source.exists():
-        raise MissingFileError(describe(f"{what} not found", source=source, fix=fix))
-    verify_file(source, fix=fix)
-    with xr.open_dataset(source, engine="netcdf4") as ds:
-        loaded = ds.load()
-    crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None
-    return loaded.rio.write_crs(crs) if crs else loaded
 
 
 def reference_on_grid(reference: xr.Dataset | xr.DataArray, grid: GridSpec) -> bool:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from hazardcore import catalog, export, metrics
+from hazardcore import export, metrics
 from hazardcore.checkpoint import package_versions
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.cube import PreparedCube
@@ -110,7 +110,7 @@ class Pool:
 
 def fold_cells(run: Path, block_cells: int) -> Pool:
     """A finished fold's scored test cells with every source's maps and per-slice thresholds."""
-    scores = catalog.open_scores(run / SCORES)
+    scores = export.open_scores(run / SCORES)
     result = run_metrics(run)
     test = scores["test"].values.astype(bool)
     observed = {"presence": scores["presence"].values, "density": scores["observed_density"].values}

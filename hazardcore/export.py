@@ -22,9 +22,9 @@ import xarray as xr
 import yaml
 
 from hazardcore.atomic import folder_lock, write_text
-from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, describe
+from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, MissingFileError, describe
 from hazardcore.hazard import decision_thresholds
-from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest
+from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest, verify_file
 
 COG_NODATA = -9999.0
 OCCURRENCE_NODATA = 255
@@ -414,3 +414,42 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
         record = {**manifest, "files": {name: recorded[name] for name in written}, "inputs": inputs}
         written[MANIFEST] = write_text(json.dumps(record, indent=2, default=str) + "\n", out / MANIFEST)
     return written
+
+
+# ---------------------------------------------------------------- run products read back
+def open_predictions(path: str | Path) -> xr.Dataset:
+    """Read a run's ``predictions.nc`` (written by ``hazard predict``) into memory, CRS restored.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    IntegrityError
+        If it does not match the checksum recorded when it was written.
+    """
+    return open_run_netcdf(path, "predictions", "predict again: `hazard predict WORKDIR --run RUN_ID`")
+
+
+def open_scores(path: str | Path) -> xr.Dataset:
+    """Read a run's ``scores.nc`` (every source's maps as scored by ``hazard evaluate``) into memory.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    IntegrityError
+        If it does not match the checksum recorded when it was written.
+    """
+    return open_run_netcdf(path, "scores", "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`")
+
+
+def open_run_netcdf(path: str | Path, what: str, fix: str) -> xr.Dataset:
+    """A checksummed NetCDF file of a run, loaded into memory with its CRS restored."""
+    source = Path(path)
+    if not source.exists():
+        raise MissingFileError(describe(f"{what} not found", source=source, fix=fix))
+    verify_file(source, fix=fix)
+    with xr.open_dataset(source, engine="netcdf4") as ds:
+        loaded = ds.load()
+    crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None
+    return loaded.rio.write_crs(crs) if crs else loaded

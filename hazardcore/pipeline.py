@@ -249,7 +249,7 @@ def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path |
     """
     run = require_trained(run) if run else find_run(workdir)
     predicted = step_state(run, "predict") == "finished" and (run / PREDICTIONS).exists()
-    predictions = catalog.open_predictions(run / PREDICTIONS) if predicted else predict_run(
+    predictions = export.open_predictions(run / PREDICTIONS) if predicted else predict_run(
         workdir, run, progress=progress)
     with recording(run, "evaluate"):
         return evaluate_with(workdir, run, predictions, reference)
@@ -414,12 +414,14 @@ class DemoResult:
 
 
 def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, progress: bool = False,
-         stages: Sequence[str] = ("all",), case: str = "default", real_dir: Path | None = None) -> DemoResult:
+         stages: Sequence[str] = ("all",), case: str = "default", real_dir: Path | None = None,
+         world: str = "intensity") -> DemoResult:
     """synth → prepare → train (demo settings, spatial split) → predict → evaluate under ``out``.
 
     ``case="langtang"`` runs on the real Langtang tile (:mod:`hazardcore.langtang`; ``size_km``
     does not apply, ``real_dir`` is its real-data folder) and shows the published maps of the
-    same cells beside the run's.
+    same cells beside the run's. ``world`` picks the synthetic world of the default case
+    (``intensity`` or ``physical``, see :func:`hazardcore.synthetic.synthesize`).
     """
     from hazardcore.prepare import prepare
     from hazardcore.synthetic import synthesize
@@ -433,7 +435,7 @@ def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, p
         report = build_langtang(out / "region", seed=seed, real_dir=real_dir, progress=progress)
         reference = out / "region" / FILES["reference"] if (out / "region" / FILES["reference"]).is_dir() else None
     else:
-        report = synthesize(out / "region", seed=seed, size_km=size_km, progress=progress)
+        report = synthesize(out / "region", seed=seed, size_km=size_km, progress=progress, world=world)
     prepare(report.catalog_path, out / "work", progress=progress)
     run, evaluation = fit_run(out / "work", *demo_configs(), stages=stages, reference=reference, progress=progress)
     return DemoResult(out / "region", out / "work", run, evaluation, time.perf_counter() - started)

@@ -251,8 +251,7 @@ def checkpoint_without_manifest(tmp: Path) -> object:
 def damaged_predictions(tmp: Path) -> object:
     import xarray as xr
 
-    from hazardcore.catalog import open_predictions
-    from hazardcore.export import write_netcdf
+    from hazardcore.export import open_predictions, write_netcdf
 
     path = write_netcdf(xr.Dataset({"logit": (("y", "x"), np.zeros((8, 8), "float32"))}), tmp / "predictions.nc")
     path.write_bytes(path.read_bytes()[:-100])

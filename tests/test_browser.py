@@ -57,7 +57,7 @@ def run(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def predictions(run: Path) -> Any:
-    from hazardcore.catalog import open_predictions
+    from hazardcore.export import open_predictions
 
     return open_predictions(run / "predictions.nc")
 

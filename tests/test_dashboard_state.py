@@ -35,7 +35,7 @@ from dashboard.views import (
     RunChooser,
     TrainView,
 )
-from hazardcore import catalog
+from hazardcore import export
 from hazardcore.catalog import REFERENCE_FILES
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import HazardcoreError
@@ -60,7 +60,7 @@ def state(evaluated_root: Path) -> DashboardState:
 
 @pytest.fixture(scope="module")
 def predictions(evaluated_root: Path) -> xr.Dataset:
-    return catalog.open_predictions(the_run(evaluated_root) / "predictions.nc")
+    return export.open_predictions(the_run(evaluated_root) / "predictions.nc")
 
 
 def test_chooser_lists_the_run_and_selects_it(state: DashboardState, evaluated_root: Path) -> None:

@@ -14,7 +14,8 @@ ORDER = ["errors", "units", "predictors", "slices", "atomic", "integrity", "runf
          "losses", "stages", "checkpoint",
          "distributed", "averaging", "train", "infer",
          "hazard", "baselines", "evaluate", "figure_data", "report", "export",
-         "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic", "chunked", "prepare", "langtang",
+         "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic_physics",
+         "synthetic_geology", "synthetic_climate", "synthetic_physical", "synthetic", "chunked", "prepare", "langtang",
          "pipeline", "folds", "cv", "cli"]
 UI_LIBRARIES = {"panel", "holoviews", "geoviews", "datashader", "bokeh", "dashboard"}
 RAW_READERS = {"open_rasterio", "open_dataset", "open_mfdataset", "read_csv", "read_file"}
@@ -82,11 +83,11 @@ WRITER_MODULES = ("atomic", "cube", "export")
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: p.stem)
-def test_only_catalog_reads_and_only_the_writer_modules_write(path: Path) -> None:
+def test_only_catalog_reads_inputs_and_only_the_writer_modules_write(path: Path) -> None:
     tree = ast.parse(path.read_text())
     calls = called_attributes(tree)
-    if path.stem != "catalog":
-        assert not calls & RAW_READERS, f"{path.stem} reads raw data: {calls & RAW_READERS}"
+    if path.stem not in ("catalog", "export"):  # export reads back only the run products it writes
+        assert not calls & RAW_READERS, f"{path.stem} reads files: {calls & RAW_READERS}"
     if path.stem not in WRITER_MODULES:
         assert not calls & WRITERS, f"{path.stem} writes files: {calls & WRITERS}"
         assert not opened_for_writing(tree), f"{path.stem} opens files for writing at lines {opened_for_writing(tree)}"

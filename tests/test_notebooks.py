@@ -156,7 +156,7 @@ def test_dashboard_widgets_notebook_shows_the_views_of_a_run(tmp_path: Path, eva
     (run,) = (evaluated_root / "work" / "runs").iterdir()
     assert f"run: {run}" in text and "now showing 2015-post" in text
     # the cell with the largest observed density of the slice shown (the second), as the notebook picked it
-    from hazardcore.catalog import open_predictions
+    from hazardcore.export import open_predictions
 
     observed = open_predictions(run / "predictions.nc")["observed_density"].isel(slice=1).values
     row, col = np.unravel_index(int(np.nanargmax(observed)), observed.shape)

@@ -12,8 +12,8 @@ import rasterio
 import xarray as xr
 
 from hazardcore import metrics as m
-from hazardcore.catalog import open_predictions
 from hazardcore.cli import main
+from hazardcore.export import open_predictions
 from hazardcore.pipeline import find_run
 
 pytestmark = pytest.mark.integration

@@ -43,7 +43,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_each_slice_with_landslides_gets_a_decision(evaluated: Path) -> None:
-    from hazardcore.catalog import open_predictions
+    from hazardcore.export import open_predictions
 
     metrics = json.loads((evaluated / "metrics.json").read_text(encoding="utf-8"))
     predictions = open_predictions(evaluated / "predictions.nc")
