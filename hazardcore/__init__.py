@@ -7,8 +7,7 @@ The public API, for notebooks and scripts (the ``hazard`` command line calls the
     region = hc.synthesize("out/region", seed=42)          # or your own catalog.yaml
     hc.prepare_workdir(region.catalog_path, "out/work")
     model_config, train_config = hc.demo_configs()
-    hc.train_run("out/work", model_config, train_config)
-    evaluation = hc.evaluate_run("out/work")               # predicts first when needed
+    run, evaluation = hc.fit_run("out/work", model_config, train_config)  # train, predict, evaluate
     summary = hc.cross_validate("out/work", model_config, train_config, folds=4, seeds=[0, 1, 2])
 
 Names are imported on first use, so ``import hazardcore`` stays light (no PyTorch until a
@@ -34,11 +33,12 @@ PUBLIC: dict[str, str] = {
     "load_catalog": "hazardcore.catalog",
     "open_predictions": "hazardcore.export",
     "prepare_workdir": "hazardcore.prepare:prepare",
-    "PreparedCube": "hazardcore.datasets",
+    "PreparedCube": "hazardcore.cube",
     "ModelConfig": "hazardcore.config",
     "TrainConfig": "hazardcore.config",
     "demo_configs": "hazardcore.config",
     "train_run": "hazardcore.train:train",
+    "fit_run": "hazardcore.pipeline",
     "predict_run": "hazardcore.pipeline",
     "evaluate_run": "hazardcore.pipeline",
     "find_run": "hazardcore.pipeline",

@@ -1,22 +1,23 @@
-"""ARCHITECTURE.md's one-way data flow, checked by walking the import statements."""
+"""docs/architecture.md's layers and one-way data flow, checked by walking the import statements."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "hazardcore"
-# A module may import only modules to its left. Unknown modules fail the test: place them.
-ORDER = ["errors", "units", "predictors", "slices", "atomic", "integrity", "runfolder", "runstatus", "config",
-         "metrics", "result", "grid", "points", "polygons", "catalog_options",
-         "catalog", "terrain", "triggers",
-         "inventory", "patches", "cube", "splits", "datasets", "augment", "density_heads", "trigger_response", "models",
-         "losses", "stages", "checkpoint",
-         "distributed", "averaging", "train", "infer",
-         "hazard", "baselines", "evaluate", "figure_data", "report", "export",
-         "synthetic_terrain", "synthetic_triggers", "synthetic_truth", "synthetic_physics",
-         "synthetic_geology", "synthetic_climate", "synthetic_physical", "synthetic", "chunked", "prepare", "langtang",
-         "pipeline", "folds", "cv", "cli"]
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def documented_order() -> list[str]:
+    """The modules of docs/architecture.md's layer table, top (imported by all) to bottom."""
+    table = ARCHITECTURE.read_text(encoding="utf-8").split("<!-- layers:begin -->")[1].split("<!-- layers:end -->")[0]
+    return re.findall(r"^\| `(\w+)` \|", table, flags=re.M)
+
+
+# A module may import only modules above it in the documented table. Unknown modules fail the test: place them.
+ORDER = documented_order()
 UI_LIBRARIES = {"panel", "holoviews", "geoviews", "datashader", "bokeh", "dashboard"}
 RAW_READERS = {"open_rasterio", "open_dataset", "open_mfdataset", "read_csv", "read_file"}
 WRITERS = {"to_raster", "to_netcdf", "to_zarr", "write_text", "write_bytes", "create_array", "savez"}
@@ -45,7 +46,7 @@ def called_attributes(tree: ast.AST) -> set[str]:
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: p.stem)
 def test_imports_flow_one_way(path: Path) -> None:
-    assert path.stem in ORDER, f"place {path.stem} in ORDER (ARCHITECTURE.md's data flow)"
+    assert path.stem in ORDER, f"place {path.stem} in the layer table of docs/architecture.md"
     tree = ast.parse(path.read_text())
     names = imported(tree)
     for name in names:
@@ -55,6 +56,11 @@ def test_imports_flow_one_way(path: Path) -> None:
             target = name.split(".")[1]
             message = f"{path.stem} imports {target} (to its right)"
             assert ORDER.index(target) < ORDER.index(path.stem), message
+
+
+def test_the_documented_layers_are_the_modules() -> None:
+    assert len(ORDER) == len(set(ORDER)) > 40
+    assert {path.stem for path in modules()} <= set(ORDER)
 
 
 def opened_for_writing(tree: ast.AST) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -29,3 +30,11 @@ def test_import_does_not_load_torch() -> None:
     code = "import sys, hazardcore; hazardcore.TrainConfig; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_architecture_page_lists_the_public_api() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    paragraph = page.split("The public API")[1]
+    assert set(re.findall(r"`(\w+)`", paragraph)) - {"import"} == set(hazardcore.PUBLIC)
