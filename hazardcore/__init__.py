@@ -43,6 +43,7 @@ PUBLIC: dict[str, str] = {
     "evaluate_run": "hazardcore.pipeline",
     "find_run": "hazardcore.pipeline",
     "demo": "hazardcore.pipeline",
+    "roc_curves": "hazardcore.figure_data",
     "cross_validate": "hazardcore.cv",
     "leave_one_slice_out": "hazardcore.folds",
     "HazardcoreError": "hazardcore.errors",
