@@ -51,7 +51,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         report = build_langtang(args.out, seed=args.seed, real_dir=args.real_data, progress=not args.quiet)
     else:
         report = synthesize(args.out, seed=args.seed, size_km=args.size_km, n_slices=args.slices,
-                            crs=args.crs, progress=not args.quiet)
+                            crs=args.crs, progress=not args.quiet, world=args.world)
     rows = [("catalog", report.catalog_path),
             ("grid (cells)", f"{report.grid.n_rows} x {report.grid.n_cols}"),
             ("slices", ", ".join(report.slice_labels)),
@@ -253,7 +253,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import demo
 
     result = demo(args.out, seed=args.seed, size_km=args.size_km, progress=not args.quiet, case=args.case,
-                  real_dir=args.real_data)
+                  real_dir=args.real_data, world=args.world)
     print(format_table(metrics_rows(result.evaluation.metrics)))
     print(format_table([("region", result.region), ("workdir", result.workdir), ("run", result.run),
                         ("report", result.evaluation.report), ("products", result.run / PRODUCTS),
@@ -289,6 +289,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_world_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--world", choices=["intensity", "physical"], default="intensity",
+                        help="synthetic world of the default case: intensity = an intensity of the predictors with "
+                             "exact truth (default); physical = slope-stability physics with hidden geology and "
+                             "runout, truth by Monte Carlo (docs/synthetic.md)")
+
+
 def _add_case_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--case", choices=["default", "langtang"], default="default",
                         help="default = the embedded synthetic region; langtang = the real Langtang tile of the "
@@ -311,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--slices", type=int, default=8, choices=range(1, 9), metavar="1..8",
                        help="number of ~6-month time slices (default 8, as the Gorkha study)")
     synth.add_argument("--crs", default="EPSG:32645", help="projected CRS of the region (default UTM 45N)")
+    _add_world_option(synth)
     _add_case_options(synth)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
@@ -409,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     de.add_argument("--seed", type=int, default=42, help="seed of the synthetic region")
     de.add_argument("--size-km", type=_size, default=32, help="region size: N (square) or ROWSxCOLS in km")
+    _add_world_option(de)
     _add_case_options(de)
     de.add_argument("--quiet", action="store_true", help="no progress bars")
     de.set_defaults(func=_cmd_demo)
