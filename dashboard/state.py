@@ -2,8 +2,11 @@
 
 Every view (``dashboard.views``) reads this object and nothing else; its methods call
 :mod:`hazardcore` only (through ``dashboard.loaders`` for cached reads). Widgets come
-from its params (``pn.Param``). Paths are confined to the root folder: :meth:`resolve`
-refuses any path that, resolved (symbolic links followed), lies outside it.
+from its params (``pn.Param``). The concerns it coordinates live in their own modules:
+paths are confined to the root folder by ``dashboard.confine`` (:meth:`resolve` refuses any
+path that, resolved, lies outside it), the selected cell's geometry and series are
+``dashboard.cells``, and the background work is ``dashboard.tasks`` (targets calling
+:mod:`hazardcore.pipeline` only).
 
 Long work runs in a background thread (``dashboard.jobs``); the thread never sets a
 param. :meth:`poll` (a periodic callback in the app; called directly in scripts and
@@ -14,7 +17,6 @@ selects the new one.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,33 +26,21 @@ import pandas as pd
 import param
 import xarray as xr
 
-from dashboard import loaders
+from dashboard import loaders, tasks
+from dashboard.cells import cell_at, cell_series
+from dashboard.confine import DEFAULT_ROOT, confined, default_root, is_inside
 from dashboard.jobs import SHARED_RUNNER, Job, JobRunner
 from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
 from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.hazard import decision_thresholds
-from hazardcore.pipeline import demo, evaluate_run, fit_run, predict_run
 from hazardcore.predictors import CHANNELS
 from hazardcore.report import DEFAULT_THRESHOLD, RULES
 from hazardcore.runfolder import LOG, run_path, workdir_of
 from hazardcore.runstatus import is_trained, summary
 
-#: Root when neither ``--root`` nor ``HAZARD_ROOT`` says otherwise (the demo's output).
-DEFAULT_ROOT = Path("out") / "demo"
 #: The maps a run predicts, per slice.
 PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
-#: The per-cell series of a cell's story (those present in the predictions are shown).
-CELL_SERIES = ("susceptibility", "density", "hazard", "observed_density", "true_probability", "true_hazard")
-
-
-class OutsideRootError(HazardcoreError):
-    """A path chosen in the UI lies outside the dashboard's root folder."""
-
-
-def default_root() -> Path:
-    """``HAZARD_ROOT`` if set, else ``out/demo`` relative to the current directory."""
-    return Path(os.environ.get("HAZARD_ROOT") or DEFAULT_ROOT)
 
 
 def hidden(**kwargs: Any) -> dict[str, Any]:
@@ -138,14 +128,7 @@ class DashboardState(param.Parameterized):
         OutsideRootError
             If the resolved path is not inside the root folder.
         """
-        candidate = Path(path).expanduser()
-        resolved = (candidate if candidate.is_absolute() else self.root_path / candidate).resolve()
-        if not resolved.is_relative_to(self.root_path):
-            raise OutsideRootError(describe(
-                "refused: this path lies outside the dashboard's root folder", source=str(path),
-                expected=f"a path inside {self.root_path}", found=str(resolved),
-                fix="choose a run under the root, or restart the dashboard with --root DIR (or HAZARD_ROOT)"))
-        return resolved
+        return confined(self.root_path, path)
 
     @property
     def predictions(self) -> xr.Dataset | None:
@@ -219,7 +202,7 @@ class DashboardState(param.Parameterized):
         """List the working folders and runs under the root again; select ``select`` (or keep the run)."""
         root = self.root_path
         workdirs = [w for w in loaders.find_workdirs(root) if (w / CUBE_NAME).is_dir()] if root.is_dir() else []
-        runs = [run for run in (loaders.find_runs(root) if root.is_dir() else []) if self._inside(run)]
+        runs = [run for run in (loaders.find_runs(root) if root.is_dir() else []) if is_inside(root, run)]
         if select is not None and select not in runs:
             runs.insert(0, select)
         self.param.workdir.objects = {("." if w == root else str(w.relative_to(root))): str(w) for w in workdirs}
@@ -231,13 +214,6 @@ class DashboardState(param.Parameterized):
             self.run = str(chosen) if chosen else None
             self.revision += 1
         self._update_slices()
-
-    def _inside(self, path: Path) -> bool:
-        try:
-            self.resolve(path)
-        except OutsideRootError:
-            return False
-        return True
 
     def open_run(self, path: str | Path) -> Path:
         """Select the run folder ``path`` (absolute, or relative to the root).
@@ -283,25 +259,14 @@ class DashboardState(param.Parameterized):
     # ------------------------------------------------------------------ the selected cell
     def select_xy(self, x: float | None, y: float | None) -> tuple[int, int] | None:
         """Select the cell holding the point (x, y) in the grid's CRS; ignore points off the grid."""
-        coords = self.cell_coords()
-        if x is None or y is None or not len(coords["x"]) or not len(coords["y"]):
-            return None
-        col, row = int(np.argmin(np.abs(coords["x"] - x))), int(np.argmin(np.abs(coords["y"] - y)))
-        half = abs(float(coords["x"][1] - coords["x"][0])) / 2 if len(coords["x"]) > 1 else 500.0
-        if abs(coords["x"][col] - x) > half or abs(coords["y"][row] - y) > half:
-            return None
-        self.cell = (row, col)
-        return row, col
+        cell = cell_at(self.cell_coords(), x, y)
+        if cell is not None:
+            self.cell = cell
+        return cell
 
     def cell_series(self) -> pd.DataFrame:
         """The selected cell's predicted and observed values per slice (index: slice labels)."""
-        predictions = self.predictions
-        if predictions is None or self.cell is None:
-            return pd.DataFrame(columns=[name for name in CELL_SERIES[:4]])
-        row, col = self.cell
-        at = predictions.isel(y=row, x=col)
-        columns = {name: at[name].values.astype(float) for name in CELL_SERIES if name in at}
-        return pd.DataFrame(columns, index=pd.Index([str(v) for v in at["slice"].values], name="slice"))
+        return cell_series(self.predictions, self.cell)
 
     def cell_predictors(self) -> pd.DataFrame:
         """Mean of each predictor channel over the selected cell's pixels, per slice."""
@@ -321,18 +286,8 @@ class DashboardState(param.Parameterized):
             If there is no prepared working folder.
         """
         workdir = self._prepared_workdir()
-        model_config = ModelConfig.from_dict(self.model_config.to_dict())  # later edits do not reach the job
-        train_config = TrainConfig.from_dict(self.train_config.to_dict())
-        run = run_path(workdir, config_hash(model_config, train_config))
-        reference = self.reference_path
-
-        def target(job: Job) -> Path:
-            def on_progress(fraction: float, message: str) -> None:
-                job.check_cancelled()  # raising here stops the training after its current epoch
-                job.report(fraction, message)
-
-            return fit_run(workdir, model_config, train_config, reference=reference, on_progress=on_progress)[0]
-
+        run = run_path(workdir, config_hash(self.model_config, self.train_config))
+        target = tasks.training(workdir, self.model_config, self.train_config, self.reference_path)
         return self._start(Job("train", f"training run {run.name}"), target, follow=run)
 
     def start_evaluation(self) -> Job:
@@ -340,15 +295,8 @@ class DashboardState(param.Parameterized):
         run = self.run_path
         if run is None:
             raise HazardcoreError("no run selected: choose a run first")
-        run, workdir, reference = self.resolve(run), workdir_of(run), self.reference_path
-
-        def target(job: Job) -> Path:
-            job.report(0.05, "predicting every cell and slice")
-            predict_run(workdir, run)
-            job.report(0.7, "evaluating on the test cells")
-            evaluate_run(workdir, run, reference=reference)
-            return run
-
+        run = self.resolve(run)
+        target = tasks.evaluation(workdir_of(run), run, self.reference_path)
         return self._start(Job("evaluate", f"predict + evaluate of run {run.name}", cancellable=False), target)
 
     def start_demo(self) -> Job:
@@ -360,16 +308,12 @@ class DashboardState(param.Parameterized):
             If the root already holds the demo's folders (``region/`` or ``work/``).
         """
         out = self.root_path
-        existing = [out / name for name in ("region", "work") if (out / name).exists()]
+        existing = tasks.demo_conflicts(out)
         if existing:
             raise HazardcoreError(describe("the demo writes region/ and work/ under the root, which exist",
                                            source=out, found=[str(p) for p in existing],
                                            fix="choose its runs above, or start the dashboard on an empty root"))
-
-        def target(job: Job) -> Path:
-            job.report(0.01, "demo: synthesising the region, preparing, training, predicting, evaluating")
-            return demo(out).run
-
+        target = tasks.demo_run(out)
         return self._start(Job("demo", "the demo", cancellable=False), target)
 
     def cancel(self) -> None:

@@ -24,8 +24,9 @@ pytest.importorskip("panel")
 from conftest import tiny_run_configs
 
 from dashboard.app import TITLE, create_app
+from dashboard.confine import OutsideRootError
 from dashboard.jobs import Job, JobRefusedError, JobRunner
-from dashboard.state import DashboardState, OutsideRootError
+from dashboard.state import DashboardState
 from dashboard.views import (
     CellStoryView,
     EvaluationView,
@@ -302,14 +303,14 @@ def test_an_empty_root_offers_the_demo(tmp_path: Path, monkeypatch: pytest.Monke
 def test_the_demo_button_runs_in_the_background(evaluated_root: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The job plumbing of the demo, with a stand-in for ``pipeline.demo`` (the real one takes minutes)."""
-    import dashboard.state
+    import dashboard.tasks
 
     def fake_demo(out: Path) -> SimpleNamespace:
         for name in ("region", "work"):
             shutil.copytree(evaluated_root / name, out / name)
         return SimpleNamespace(run=out / "work" / "runs" / the_run(evaluated_root).name)
 
-    monkeypatch.setattr(dashboard.state, "demo", fake_demo)
+    monkeypatch.setattr(dashboard.tasks, "demo", fake_demo)
     state = DashboardState(root=tmp_path / "demo", runner=JobRunner())
     assert state.run is None
     job = state.start_demo()
