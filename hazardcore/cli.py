@@ -46,7 +46,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from hazardcore.synthetic import synthesize
 
     if args.case == "langtang":
-        from hazardcore.langtang import build_langtang
+        from hazardcore.langtang_case import build_langtang
 
         report = build_langtang(args.out, seed=args.seed, real_dir=args.real_data, progress=not args.quiet)
     else:

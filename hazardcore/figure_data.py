@@ -25,11 +25,11 @@ from typing import NamedTuple
 import numpy as np
 import xarray as xr
 
-from hazardcore import metrics as hm
+from hazardcore import metrics as scoring
 from hazardcore.errors import InvalidValueError, describe
 
 #: Confusion class codes and names (0 TN, 1 FP, 2 FN, 3 TP), as :func:`confusion_codes` writes them.
-CONFUSION_CLASSES = hm.CONFUSION_CLASSES
+CONFUSION_CLASSES = scoring.CONFUSION_CLASSES
 #: The series of the observed-vs-predicted scatters.
 SCATTER_VARIABLES = ("observed_density", "hazard", "density")
 
@@ -150,7 +150,8 @@ def confusion_codes(predictions: xr.Dataset, thresholds: float | Sequence[float]
     truth = np.nan_to_num(_like(predictions["presence"], probability)) > 0
     score = np.where(cells, np.asarray(probability.values, dtype=np.float64), np.nan)
     per_slice = thresholds_per_slice(thresholds, probability.sizes["slice"])
-    codes = np.stack([hm.confusion_map(truth[k], score[k], float(threshold)) for k, threshold in enumerate(per_slice)])
+    codes = np.stack([scoring.confusion_map(truth[k], score[k], float(threshold))
+                      for k, threshold in enumerate(per_slice)])
     return xr.DataArray(np.where(codes < 0, np.nan, codes).astype("float32"), coords=probability.coords,
                         dims=probability.dims, name="confusion",
                         attrs={"long_name": "confusion class (0 TN, 1 FP, 2 FN, 3 TP)", "units": "1"})
@@ -215,7 +216,7 @@ def residual_planes(predictions: xr.Dataset, cells: xr.DataArray | None = None) 
         float64, with the dims and coords of ``hazard``; positive: more landslide area than expected.
     """
     hazard = predictions["hazard"]
-    values = hm.residuals(_like(predictions["observed_density"], hazard), hazard.values)
+    values = scoring.residuals(_like(predictions["observed_density"], hazard), hazard.values)
     if cells is not None:
         values = np.where(_like(cells, hazard), values, np.nan)
     return xr.DataArray(values, coords=hazard.coords, dims=hazard.dims, name="residual",
@@ -274,10 +275,10 @@ def roc_curves(presence: np.ndarray, scores: Mapping[str, np.ndarray]) -> dict[s
     for name, values in scores.items():
         score = np.asarray(values, dtype=np.float64)
         finite = np.isfinite(score)
-        area = hm.or_nan(hm.auc, labels[finite], score[finite])
+        area = scoring.or_nan(scoring.auc, labels[finite], score[finite])
         if math.isnan(area):
             continue
-        fpr, tpr, _ = hm.roc_curve(labels[finite], score[finite])
+        fpr, tpr, _ = scoring.roc_curve(labels[finite], score[finite])
         curves[name] = RocCurve(fpr, tpr, area)
     return curves
 
@@ -305,15 +306,15 @@ def reliability_table(presence: np.ndarray, probability: np.ndarray, n_bins: int
     finite = np.isfinite(values)
     if not finite.any():
         return None
-    return Reliability(hm.calibration_table(labels[finite], values[finite], n_bins),
-                       hm.expected_calibration_error(labels[finite], values[finite], n_bins))
+    return Reliability(scoring.calibration_table(labels[finite], values[finite], n_bins),
+                       scoring.expected_calibration_error(labels[finite], values[finite], n_bins))
 
 
 def _scatter_panel(observed: np.ndarray, predicted: np.ndarray) -> ScatterPanel:
     keep = np.isfinite(observed) & np.isfinite(predicted)
     observed, predicted = observed[keep], predicted[keep]
-    error = hm.or_nan(hm.mae, observed, predicted) if observed.size else math.nan
-    return ScatterPanel(observed, predicted, hm.or_nan(hm.pearson_r, observed, predicted), error)
+    error = scoring.or_nan(scoring.mae, observed, predicted) if observed.size else math.nan
+    return ScatterPanel(observed, predicted, scoring.or_nan(scoring.pearson_r, observed, predicted), error)
 
 
 def scatter_values(predictions: xr.Dataset, positive: str = "presence",

@@ -173,11 +173,12 @@ def predict_run(workdir: str | Path, run: Path | None = None, device: str = "aut
     """
     run = require_trained(run) if run else find_run(workdir)
     with recording(run, "predict"):
-        return predict_with(workdir, run, device, stride_cells, calibration, batch_size, progress, threshold_rule)
+        return compute_predictions(workdir, run, device, stride_cells, calibration, batch_size, progress,
+                                   threshold_rule)
 
 
-def predict_with(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
-                 batch_size: int, progress: bool, threshold_rule: str = "expected_f1") -> xr.Dataset:
+def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
+                        batch_size: int, progress: bool, threshold_rule: str = "expected_f1") -> xr.Dataset:
     """:func:`predict_run` of a trained run (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
     torch_device = resolve_device(device)
@@ -252,10 +253,10 @@ def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path |
     predictions = export.open_predictions(run / PREDICTIONS) if predicted else predict_run(
         workdir, run, progress=progress)
     with recording(run, "evaluate"):
-        return evaluate_with(workdir, run, predictions, reference)
+        return compute_evaluation(workdir, run, predictions, reference)
 
 
-def evaluate_with(workdir: str | Path, run: Path, predictions: xr.Dataset, reference: Path | None) -> Evaluation:
+def compute_evaluation(workdir: str | Path, run: Path, predictions: xr.Dataset, reference: Path | None) -> Evaluation:
     """:func:`evaluate_run` on a run's predictions (its status recorded by the caller)."""
     cube = PreparedCube.open(workdir)
     config = TrainConfig.from_dict(read_config(run)["train"])
@@ -418,7 +419,7 @@ def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, p
          world: str = "intensity") -> DemoResult:
     """synth → prepare → train (demo settings, spatial split) → predict → evaluate under ``out``.
 
-    ``case="langtang"`` runs on the real Langtang tile (:mod:`hazardcore.langtang`; ``size_km``
+    ``case="langtang"`` runs on the real Langtang tile (:mod:`hazardcore.langtang_case`; ``size_km``
     does not apply, ``real_dir`` is its real-data folder) and shows the published maps of the
     same cells beside the run's. ``world`` picks the synthetic world of the default case
     (``intensity`` or ``physical``, see :func:`hazardcore.synthetic.synthesize`).
@@ -430,7 +431,7 @@ def demo(out: str | Path, seed: int = 42, size_km: int | tuple[int, int] = 32, p
     out = Path(out)
     reference = None
     if case == "langtang":
-        from hazardcore.langtang import FILES, build_langtang
+        from hazardcore.langtang_case import FILES, build_langtang
 
         report = build_langtang(out / "region", seed=seed, real_dir=real_dir, progress=progress)
         reference = out / "region" / FILES["reference"] if (out / "region" / FILES["reference"]).is_dir() else None

@@ -5,7 +5,7 @@ memory is a few full-resolution layers, not the whole cube (a study-area region 
 pixels per layer). Validity is accumulated per cell while streaming: a cell is valid in a
 slice when every one of its pixels is finite in every channel and its target is known.
 With ``chunks`` (``hazard prepare --chunks N``) the predictors are computed in N × N-pixel
-tiles as Dask tasks instead (:mod:`hazardcore.chunked`), for regions whose cube exceeds memory,
+tiles as Dask tasks instead (:mod:`hazardcore.tiled_cube`), for regions whose cube exceeds memory,
 locally or on a ``dask.distributed`` cluster; the cube is the same.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from hazardcore import chunked, export, terrain
+from hazardcore import export, terrain, tiled_cube
 from hazardcore.atomic import atomic_dir
 from hazardcore.catalog import (
     TRUTH_VARIABLES,
@@ -159,7 +159,7 @@ def write_static(writer: CubeWriter, catalog: Catalog, step: Callable[[str], Non
                  tile_px: int = 0) -> np.ndarray:
     """Compute and stream the static channels; return the static cell validity.
 
-    With ``tile_px`` the channels are computed tile by tile on Dask (:mod:`hazardcore.chunked`).
+    With ``tile_px`` the channels are computed tile by tile on Dask (:mod:`hazardcore.tiled_cube`).
     """
     grid = catalog.grid
     n_y, n_x = grid.shape("30m")
@@ -169,7 +169,7 @@ def write_static(writer: CubeWriter, catalog: Catalog, step: Callable[[str], Non
         step("terrain")
         dem_30m, margin_px = dem_on_grid(catalog)
         step("ground motion")
-        return chunked.compute_static(array, dem_30m, margin_px, pga_events(catalog), grid, tile_px,
+        return tiled_cube.compute_static(array, dem_30m, margin_px, pga_events(catalog), grid, tile_px,
                                       CHUNK_PX)
     step("terrain")
     terrain_30m = dem_terrain(catalog)
@@ -202,7 +202,7 @@ def write_dynamic(writer: CubeWriter, catalog: Catalog, step: Callable[[str], No
                   tile_px: int = 0) -> np.ndarray:
     """Compute and stream the per-slice rain channels; return per-slice cell validity.
 
-    With ``tile_px`` they are resampled tile by tile on Dask (:mod:`hazardcore.chunked`).
+    With ``tile_px`` they are resampled tile by tile on Dask (:mod:`hazardcore.tiled_cube`).
     """
     grid = catalog.grid
     step("rainfall")
@@ -216,7 +216,7 @@ def write_dynamic(writer: CubeWriter, catalog: Catalog, step: Callable[[str], No
                  {"units": ", ".join(CHANNEL_UNITS[name] for name in PERIOD_CHANNELS)})
     source = str(catalog.layer("rainfall").path)
     if tile_px:
-        return chunked.compute_dynamic(array, bands, len(catalog.slices), grid, tile_px, CHUNK_PX,
+        return tiled_cube.compute_dynamic(array, bands, len(catalog.slices), grid, tile_px, CHUNK_PX,
                                        source)
     valid = np.ones((len(catalog.slices), *grid.shape("1km")), dtype=bool)
     n_channels = len(DYNAMIC_CHANNELS)
@@ -306,7 +306,7 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
         0: compute each layer whole (fast while a few full layers fit in memory). N: compute
         the predictors in N × N-pixel tiles as Dask tasks (N a multiple of 128), on the active
         Dask scheduler, a ``dask.distributed`` cluster included; same values
-        (:mod:`hazardcore.chunked`).
+        (:mod:`hazardcore.tiled_cube`).
 
     Returns
     -------
@@ -316,7 +316,7 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
     start = time.perf_counter()
     catalog = load_catalog(catalog_path)
     workdir = Path(workdir)
-    cluster = chunked.scheduler() if chunks else contextlib.nullcontext()
+    cluster = tiled_cube.scheduler() if chunks else contextlib.nullcontext()
     with _progress(progress, 5) as step, atomic_dir(workdir / CUBE_NAME) as folder, cluster:
         writer = CubeWriter(folder, cube_attrs(catalog))
         write_coordinates(writer, catalog)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hazardcore import metrics as hm
+from hazardcore import metrics as scoring
 from hazardcore.config import TrainConfig
 from hazardcore.cv import (
     RESULT_NAME,
@@ -66,7 +66,7 @@ def test_fold_configs_cover_every_fold_and_seed() -> None:
 def test_point_estimates_are_the_pooled_scores_averaged_over_seeds() -> None:
     pools = [correlated_pool(1), correlated_pool(2)]
     result = summarise(pools, replicates=50)
-    expected = np.mean([hm.auc(pool.presence, pool.sources["noisy"]["probability"]) for pool in pools])
+    expected = np.mean([scoring.auc(pool.presence, pool.sources["noisy"]["probability"]) for pool in pools])
     assert result["sources"]["noisy"]["auc"]["mean"] == pytest.approx(expected)
     ratio = np.mean([pool.sources["model"]["probability"].dot(pool.sources["model"]["density"])
                      / pool.observed.sum() for pool in pools])

@@ -1,4 +1,4 @@
-"""Tiled prepare (hazardcore.chunked) on Dask: the same cube as the in-memory prepare.
+"""Tiled prepare (hazardcore.tiled_cube) on Dask: the same cube as the in-memory prepare.
 
 The tiny region (256 × 256 pixels) is cut into 128-pixel tiles, so every tile task has
 neighbours and the 3 × 3 terrain kernels read across tile edges; the rain of the tiny region

@@ -1,4 +1,4 @@
-"""The Langtang real-terrain case (hazardcore.langtang): `hazard synth --case langtang` and the demo."""
+"""The Langtang real-terrain case (hazardcore.langtang_case): `hazard synth --case langtang` and the demo."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 
 from hazardcore.catalog import REFERENCE_FILES, load_catalog, open_reference_maps
 from hazardcore.cli import main
-from hazardcore.langtang import COLS, DEFAULT_REAL, DEFAULT_REFERENCE, ROWS
+from hazardcore.langtang_case import COLS, DEFAULT_REAL, DEFAULT_REFERENCE, ROWS
 from hazardcore.synthetic import MAPPING_DATES
 
 CATALOG_DIR = Path(__file__).resolve().parents[1] / "data_catalog"

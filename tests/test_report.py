@@ -17,7 +17,7 @@ import pytest
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from hazardcore import metrics as hm
+from hazardcore import metrics as scoring
 from hazardcore import report
 from hazardcore.errors import InvalidValueError
 from hazardcore.result import SUSCEPTIBILITY_COLUMNS
@@ -76,18 +76,19 @@ def make_scores(ds: xr.Dataset, seed: int = 1) -> dict[str, np.ndarray]:
 
 def susceptibility_block(presence: np.ndarray, score: np.ndarray, threshold: float | np.ndarray) -> dict[str, Any]:
     both = presence.any() and not presence.all()
-    return {"auc": hm.auc(presence, score) if both else None, "f1": hm.f1(presence, score, threshold),
-            "iou": hm.iou(presence, score, threshold), "ece": hm.expected_calibration_error(presence, score),
-            "validation_threshold": THRESHOLD, "f1_validation_threshold": hm.f1(presence, score, THRESHOLD),
+    return {"auc": scoring.auc(presence, score) if both else None, "f1": scoring.f1(presence, score, threshold),
+            "iou": scoring.iou(presence, score, threshold), "ece": scoring.expected_calibration_error(presence, score),
+            "validation_threshold": THRESHOLD, "f1_validation_threshold": scoring.f1(presence, score, THRESHOLD),
             "threshold_rule": "expected_f1"}
 
 
 def density_block(observed: np.ndarray, hazard: np.ndarray, density: np.ndarray, presence: np.ndarray) -> dict:
     positive = presence.sum() >= 2
     varied = observed.std() > 0
-    return {"mae": hm.mae(observed, hazard), "pearson_r": hm.pearson_r(observed, hazard) if varied else math.nan,
-            "mae_positive": hm.mae(observed[presence], density[presence]) if presence.any() else math.nan,
-            "pearson_r_positive": hm.pearson_r(observed[presence], density[presence]) if positive else math.nan}
+    return {"mae": scoring.mae(observed, hazard),
+            "pearson_r": scoring.pearson_r(observed, hazard) if varied else math.nan,
+            "mae_positive": scoring.mae(observed[presence], density[presence]) if presence.any() else math.nan,
+            "pearson_r_positive": scoring.pearson_r(observed[presence], density[presence]) if positive else math.nan}
 
 
 def make_metrics(ds: xr.Dataset, scores: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def catalog_dict(grid: GridSpec, paths: dict[str, Path], seed: int) -> dict[str,
                        "ShakeMap PGA, GEM PGA spread and CHIRPS rain; landslides from the known truth process",
         "licence": "inputs: see each layer; generated layers: " + GENERATED,
         "citation": f"hazardcore Langtang real-terrain case (seed {seed})",
-        "generator": {"module": "hazardcore.langtang", "seed": seed, "study_rows": list(ROWS),
+        "generator": {"module": "hazardcore.langtang_case", "seed": seed, "study_rows": list(ROWS),
                       "study_cols": list(COLS)},
         "grid": grid.to_dict(),
         "events": [{"name": e.name, "date": e.date.isoformat(), "magnitude": e.magnitude} for e in EVENTS],
@@ -288,7 +288,7 @@ def build_langtang(out_dir: str | Path, seed: int = 42, real_dir: str | Path | N
                              dtype="float32", tags={"units": "m2"}, band_descriptions=list(MAPPING_DATES))
         truth = truth_dataset(sim, grid, catalog.slice_labels, seed)
         truth.attrs.update(title="Truth of the Langtang case (real terrain and triggers)", licence=GENERATED,
-                           source=f"hazardcore.langtang (seed {seed})")
+                           source=f"hazardcore.langtang_case (seed {seed})")
         export.write_netcdf(truth, out / FILES["truth"])
         raw = catalog_dict(grid, paths, seed)
         if write_reference(Path(reference_dir) if reference_dir is not None else DEFAULT_REFERENCE, out) is None:
