@@ -2,9 +2,9 @@
 
 **Strength field.** A Gaussian random field with anisotropic Gaussian correlation,
 15 km along the strike of the range (east–west) and 5 km across it, like the belts of the
-Himalayan front, drawn on a 500 m lattice (``synthetic_triggers.correlated_normal``, unit
-variance) and cut at fixed standard-normal quantiles into lithology classes ordered from
-weak to strong (:data:`LITHOLOGIES`). Each class has its own soil-mantle strength (cohesion,
+Himalayan front, drawn on a 500 m lattice (:func:`unit_field`, unit variance everywhere) and
+cut at fixed standard-normal quantiles into lithology classes ordered from weak to strong
+(:data:`LITHOLOGIES`). Each class has its own soil-mantle strength (cohesion,
 friction angle), soil depth and transmissivity, used by the slope-stability physics, and its
 own threshold hillslope angle and channel steepness, used to build the terrain.
 
@@ -76,10 +76,10 @@ class Lithology:
 
 
 LITHOLOGIES = (
-    Lithology("phyllite and schist", 0.30, 7.0, 30.0, 1.5, 20.0, 30.0, 0.80),
-    Lithology("schist and quartzite", 0.30, 8.5, 33.0, 1.2, 30.0, 34.0, 0.95),
-    Lithology("gneiss", 0.25, 10.5, 36.0, 1.0, 40.0, 38.0, 1.10),
-    Lithology("granite and massive quartzite", 0.15, 14.0, 40.0, 0.7, 50.0, 42.0, 1.25),
+    Lithology("phyllite and schist", 0.30, 8.0, 30.0, 1.4, 20.0, 30.0, 0.80),
+    Lithology("schist and quartzite", 0.30, 8.0, 33.0, 1.3, 30.0, 34.0, 0.95),
+    Lithology("gneiss", 0.25, 8.0, 36.0, 1.2, 40.0, 38.0, 1.10),
+    Lithology("granite and massive quartzite", 0.15, 8.0, 39.0, 1.1, 50.0, 42.0, 1.25),
 )
 
 
@@ -95,6 +95,33 @@ class GeologyParams:
 def class_table(name: str) -> np.ndarray:
     """One parameter of every lithology class as a float32 array indexed by class."""
     return np.array([getattr(lith, name) for lith in LITHOLOGIES], dtype=np.float32)
+
+
+def unit_field(shape: tuple[int, int], sigma_px: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """Gaussian-correlated standard-normal field with unit variance at every point (float32).
+
+    :func:`hazardcore.synthetic_triggers.correlated_normal` reflects the noise at the lattice's
+    edges, which on a lattice only a few correlation lengths wide raises the variance (to about
+    2 on 34 × 34 cells with σ = 7 cells); drawing on a lattice padded by 4σ and cropping avoids it.
+
+    Parameters
+    ----------
+    shape
+        (rows, cols) of the field.
+    sigma_px
+        Gaussian filter widths (rows, cols) in lattice cells: correlation ``exp(−h² / 4σ²)``.
+    rng
+        Random generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 field of ``shape``.
+    """
+    pad = [int(np.ceil(4.0 * s)) for s in sigma_px]
+    big = (shape[0] + 2 * pad[0], shape[1] + 2 * pad[1])
+    field = correlated_normal(big, sigma_px, rng)
+    return np.ascontiguousarray(field[pad[0]: pad[0] + shape[0], pad[1]: pad[1] + shape[1]])
 
 
 def strength_field(shape: tuple[int, int], rng: np.random.Generator,
@@ -119,7 +146,7 @@ def strength_field(shape: tuple[int, int], rng: np.random.Generator,
     # a Gaussian filter of width s gives the correlation exp(−h² / 4s²): s = L / √2
     sigma = (p.across_strike_m / (np.sqrt(2.0) * p.lattice_m),
              p.along_strike_m / (np.sqrt(2.0) * p.lattice_m))
-    return correlated_normal(shape, sigma, rng)
+    return unit_field(shape, sigma, rng)
 
 
 def lithology_classes(field: np.ndarray) -> np.ndarray:

@@ -8,15 +8,17 @@ from :mod:`hazardcore.synthetic_climate`, the earthquakes' PGA from
 **What is fixed and what is random.** Terrain, geology, the written PGA and rain fields
 (the "observed" ShakeMap and CHIRPS-like products) and the periods are the world. The truth
 is an expectation over the parts nobody maps (:class:`PhysicalParams`): a persistent field of
-unmapped soil and land cover scaling cohesion (5 km correlation), each event's ShakeMap error
-(10 km), each period's rain-product error (10 km), the pixel-scale variability of cohesion,
-the co-seismic failure draws and hence the clusters and their runout. One realisation of all
-of them is the inventory; ``n_realisations`` independent ones give the truth by Monte Carlo.
+unmapped soil and land cover scaling cohesion, each event's ShakeMap error, each period's
+rain-product error (all spatially correlated over kilometres), the pixel-scale variability of
+cohesion, the co-seismic failure draws and hence the clusters and their runout. One
+realisation of all of them is the inventory; ``n_realisations`` independent ones give the
+truth by Monte Carlo.
 
 **Per period and pixel.** Rain-triggered failure where the infinite-slope FS under the
-period's wettest steady state (largest 3-day mean rain as recharge, TOPMODEL wetness) is
-below 1, with cohesion reduced by the earthquakes' damage ``δ·min(1, PGA/1 g)·exp(−m/τ)``
-(``m`` monsoons since the earthquake); co-seismic failure with the Newmark probability of
+period's wettest steady state (largest running-mean rain less evapotranspiration as recharge,
+TOPMODEL wetness) is below 1, with cohesion reduced by the earthquakes' damage
+``δ·min(1, PGA/1 g)·exp(−m/τ)`` (``m`` monsoons completed since the earthquake); co-seismic
+failure with the Newmark probability of
 each event in the period, from the FS under the wetness before the event. Failed pixels form
 8-connected clusters, each one landslide with a runout path
 (:func:`hazardcore.synthetic_physics.landslides`). A cell's new area is the area of the union of
@@ -44,7 +46,7 @@ from hazardcore.errors import ConfigError, describe
 from hazardcore.grid import GridSpec, to_grid
 from hazardcore.metrics import auc, pearson_r
 from hazardcore.synthetic_climate import Period, climate_rain, draw_periods, running_max
-from hazardcore.synthetic_geology import Geology, class_table, geology_and_dem
+from hazardcore.synthetic_geology import Geology, class_table, geology_and_dem, unit_field
 from hazardcore.synthetic_physics import (
     WATER_UNIT_WEIGHT_KN_M3,
     critical_acceleration_g,
@@ -56,7 +58,7 @@ from hazardcore.synthetic_physics import (
     steepest_descent,
 )
 from hazardcore.synthetic_terrain import upsample
-from hazardcore.synthetic_triggers import EVENTS, correlated_normal, pga_event
+from hazardcore.synthetic_triggers import EVENTS, pga_event
 from hazardcore.synthetic_truth import TruthParams, cumulative_inventory
 
 MARGIN_CELLS = 1
@@ -111,7 +113,7 @@ class PhysicalParams:
     rain_error_correlation_m: float = 15_000.0
     pga_error_sd_ln: float = 0.3
     pga_error_correlation_m: float = 15_000.0
-    damage_max: float = 0.7
+    damage_max: float = 0.5
     damage_full_pga_g: float = 1.0
     recovery_monsoons: float = 1.5
     rain_window_days: int = 15
@@ -156,7 +158,8 @@ def draw_rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
 class Terrain:
     """Pixel layers of the expanded grid (flattened; float32 unless said).
 
-    ``receiver`` is the flat index (int64) of each pixel's steepest strictly-lower neighbour.
+    ``receiver`` is the flat index (int32 below 2³¹ pixels) of each pixel's steepest strictly-lower
+    neighbour.
     """
 
     shape: tuple[int, int]
@@ -174,8 +177,9 @@ def terrain_layers(dem: xr.DataArray, geology: Geology) -> Terrain:
     z = np.asarray(dem.values, dtype=np.float32)
     area = np.asarray(terrain.flow_accumulation(dem).values, dtype=np.float32) / np.float32(pixel_m)
     slope = np.asarray(terrain.slope(dem).values, dtype=np.float32)
+    index_type = np.int32 if z.size < 2**31 else np.int64  # flat indices: half the memory on large regions
     return Terrain(z.shape, pixel_m, z.ravel(), slope.ravel(), area.ravel(),
-                   steepest_descent(z, pixel_m).ravel(), geology.lithology.ravel())
+                   steepest_descent(z, pixel_m).ravel().astype(index_type), geology.lithology.ravel())
 
 
 def block_of(index: np.ndarray, pixels_per_cell: int, n_x_px: int) -> np.ndarray:
@@ -348,7 +352,7 @@ def period_pixels(world: Terrain, grid: GridSpec, triggers: Triggers, t: int, pe
     pga = [bilinear_pixels(triggers.pga_g[e], ppc) for e in events]
     parts, skipped = [], 0.0
     for start in range(0, world.z.size, chunk):
-        index = np.arange(start, min(start + chunk, world.z.size))
+        index = np.arange(start, min(start + chunk, world.z.size), dtype=world.receiver.dtype)
         terms = _static_terms(world, index, recharge, p)
         block = block_of(index, ppc, n_x)
         prob = _rain_bound(terms, block, damage_max, p)
@@ -395,7 +399,7 @@ def smooth_field(shape: tuple[int, int], sd: float, length_m: float, cell_m: flo
     """``sd · η`` with ``η`` a unit-variance Gaussian-correlated field (correlation length ``length_m``),
     clipped to ±4, on a lattice of ``cell_m`` spacing (flattened float32)."""
     sigma = length_m / (np.sqrt(2.0) * cell_m)
-    eta = np.clip(correlated_normal(shape, (sigma, sigma), rng), -FIELD_CLIP, FIELD_CLIP)
+    eta = np.clip(unit_field(shape, (sigma, sigma), rng), -FIELD_CLIP, FIELD_CLIP)
     return (np.float32(sd) * eta).ravel()
 
 
@@ -486,16 +490,19 @@ def cell_landslides(failed: np.ndarray, world: Terrain, grid: GridSpec, p: Physi
 
 
 def realisation(px: PeriodPixels, world: Terrain, grid: GridSpec, triggers: Triggers, seed: int, stream: str,
-                r: int, t: int, p: PhysicalParams) -> tuple[CellLandslides, np.ndarray]:
+                r: int, t: int, p: PhysicalParams, stripped: np.ndarray) -> tuple[CellLandslides, np.ndarray]:
     """Realisation ``r`` of period ``t`` in a named stream: its cell landslides and failed pixels.
 
     The realisation's persistent fields come from ``draw_rng(seed, stream, r)`` (the same for
     every period), the period's rain error and pixel draws from ``draw_rng(seed, stream, r, t + 1)``.
+    Pixels in ``stripped`` (sorted flat indices) lost their soil in an earlier failure and
+    cannot fail again within the simulated years.
     """
     persistent = draw_rng(seed, stream, r)
     period = draw_rng(seed, stream, r, t + 1)
     fields = block_fields(px, triggers, grid.cell_size_m, persistent, period, p)
     failed = period_failures(px, fields, period, p)
+    failed = failed[~np.isin(failed, stripped, assume_unique=True)]
     return cell_landslides(failed, world, grid, p), failed
 
 
@@ -620,21 +627,29 @@ class _Simulated:
 
 
 def simulate(world: Terrain, grid: GridSpec, triggers: Triggers, periods: list[Period], seed: int,
-             p: PhysicalParams, bar: Any = None) -> _Simulated:
-    """The Monte Carlo and the mapped realisation, period after period (one period's pixels in memory)."""
+             p: PhysicalParams, scars: np.ndarray, bar: Any = None) -> _Simulated:
+    """The Monte Carlo and the mapped realisation, period after period (one period's pixels in memory).
+
+    Each realisation keeps the pixels it has stripped of soil so far (starting from the old
+    scars' ``scars``), so a slope that failed does not fail again in a later period.
+    """
     n_cells = grid.n_rows * grid.n_cols
     out = _Simulated(np.zeros((p.n_realisations, len(periods), n_cells), dtype=np.uint16), [], [], [], [])
+    stripped = [scars] * p.n_realisations
+    mapped = scars
+    stream = f"physical/monte-carlo/{p.mc_stream}"
     for t in range(len(periods)):
         px = period_pixels(world, grid, triggers, t, periods, p)
 
-        def one(r: int, px: PeriodPixels = px, t: int = t) -> np.ndarray:
-            return realisation(px, world, grid, triggers, seed, f"physical/monte-carlo/{p.mc_stream}", r, t,
-                               p)[0].area_px
+        def one(r: int, px: PeriodPixels = px, t: int = t) -> tuple[np.ndarray, np.ndarray]:
+            cells, failed = realisation(px, world, grid, triggers, seed, stream, r, t, p, stripped[r])
+            return cells.area_px, np.union1d(stripped[r], failed)
 
         with ThreadPoolExecutor(max_workers=p.threads) as pool:
-            for r, area in enumerate(pool.map(one, range(p.n_realisations))):
-                out.area_px[r, t] = area
-        cells, failed = realisation(px, world, grid, triggers, seed, "physical/inventory", 0, t, p)
+            for r, (area, now) in enumerate(pool.map(one, range(p.n_realisations))):
+                out.area_px[r, t], stripped[r] = area, now
+        cells, failed = realisation(px, world, grid, triggers, seed, "physical/inventory", 0, t, p, mapped)
+        mapped = np.union1d(mapped, failed)
         out.inventory.append(cells)
         out.failed.append(failed)
         out.candidates.append(int(px.index.size))
@@ -645,12 +660,19 @@ def simulate(world: Terrain, grid: GridSpec, triggers: Triggers, periods: list[P
 
 
 def old_scars(world: Terrain, grid: GridSpec, triggers: Triggers, periods: list[Period], seed: int,
-              p: PhysicalParams) -> np.ndarray:
-    """Scar area (m²) per cell at the baseline: one realisation of the wettest period's rain without earthquakes."""
+              p: PhysicalParams) -> tuple[np.ndarray, np.ndarray]:
+    """Scars at the baseline: one realisation of the wettest period's rain without earthquakes.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Scar area (m²) per cell and the sorted flat indices of the failed (soil-stripped) pixels.
+    """
     wettest = int(np.argmax([r.mean() for r in triggers.recharge_m_day]))
     px = period_pixels(world, grid, triggers, wettest, periods, p, triggers.recharge_m_day[wettest])
-    cells, _ = realisation(px, world, grid, triggers, seed, "physical/old-scars", 0, wettest, p)
-    return cells.area_px.astype(np.float64) * grid.pixel_size_m**2
+    none = np.zeros(0, dtype=px.index.dtype)
+    cells, failed = realisation(px, world, grid, triggers, seed, "physical/old-scars", 0, wettest, p, none)
+    return cells.area_px.astype(np.float64) * grid.pixel_size_m**2, np.sort(failed)
 
 
 def generate(grid: GridSpec, seed: int, n_periods: int, extreme: str | None = None,
@@ -687,11 +709,12 @@ def generate(grid: GridSpec, seed: int, n_periods: int, extreme: str | None = No
     triggers = observed_triggers(grid, periods, rain, pga, p)
     if bar is not None:
         bar.update(1)
-    sim = simulate(world, grid, triggers, periods, seed, p, bar)
+    scar_area, scars = old_scars(world, grid, triggers, periods, seed, p)
+    sim = simulate(world, grid, triggers, periods, seed, p, scars, bar)
     prob, density = truth_from_samples(sim.area_px, grid.pixel_size_m**2, grid.cell_area_m2)
     new_area = np.stack([c.area_px.astype(np.float64) * grid.pixel_size_m**2 for c in sim.inventory])
-    cumulative = cumulative_inventory(old_scars(world, grid, triggers, periods, seed, p), list(new_area),
-                                      component_rng(seed, "inventory"), TruthParams(), grid.cell_area_m2)
+    cumulative = cumulative_inventory(scar_area, list(new_area), component_rng(seed, "inventory"), TruthParams(),
+                                      grid.cell_area_m2)
     shape = (n_periods, grid.n_rows, grid.n_cols)
     return PhysicalWorld(
         grid=grid, params=p, dem=dem, geology=geology, pga=pga, rain=rain, periods=periods, terrain=world,

@@ -31,6 +31,7 @@ from hazardcore.synthetic_physical import (
     MARGIN_CELLS,
     PhysicalParams,
     PhysicalWorld,
+    cell_landslides,
     cell_of,
     generate,
     oracle_errors,
@@ -198,13 +199,19 @@ def test_oracle_agrees_with_independent_monte_carlo_draws_within_its_stated_erro
 
 
 def test_landslides_cross_cell_borders(world: PhysicalWorld) -> None:
+    """Failures on steep pixels just above a cell border run out into the cell below it."""
     n_x = world.terrain.shape[1]
-    runout_only = 0
-    for t, failed in enumerate(world.inventory_failed):
-        source_cells = np.unique(cell_of(failed, GRID, n_x))
-        touched = np.flatnonzero(world.new_area_m2[t].ravel() > 0)
-        runout_only += np.setdiff1d(touched, source_cells).size
-    assert runout_only > 0  # cells that gained area only from landslides that started elsewhere
+    row = MARGIN_CELLS * GRID.pixels_per_cell + 8 * GRID.pixels_per_cell - 1  # last pixel row of cell row 7
+    index = row * n_x + np.arange(n_x)
+    down = world.terrain.receiver[index] // n_x > row
+    failed = index[down & (world.terrain.slope_deg[index] > 30.0)]
+    summary = cell_landslides(failed, world.terrain, GRID, PhysicalParams())
+    sources = np.unique(cell_of(failed, GRID, n_x))
+    gained = np.flatnonzero(summary.area_px > 0)
+    below = np.setdiff1d(gained, sources[sources >= 0])
+    assert failed.size > 20 and below.size > 0
+    assert (below // GRID.n_cols == 8).all()  # the cells that gained area only from runout lie below the border
+    assert summary.count[below].sum() > 0  # and count the landslides that reached them
 
 
 def test_geology_shapes_the_terrain_and_is_not_written(world: PhysicalWorld, tmp_path: Path) -> None:
