@@ -1,0 +1,301 @@
+"""Figures and numbers of the physical synthetic world for ``docs/synthetic.md`` (issue 18).
+
+Usage::
+
+    python docs/physical_world.py one SEED [--size-km 32]   # one region, JSON on stdout
+    python docs/physical_world.py stats [--seeds 1 2 3 4 5] [--size-km 32]
+    python docs/physical_world.py table                                    # JSON -> docs/synthetic.md
+    python docs/physical_world.py figure [--seed 42] [--size-km 32]
+
+``stats`` synthesises every seed in a fresh process (``one``), so each run's wall time and
+peak resident memory are its own, and writes ``docs/results/physical_world.json``; ``table``
+rewrites the block between ``<!-- physical:begin -->`` and ``<!-- physical:end -->`` in
+``docs/synthetic.md`` from that file, so no number in it is typed by hand; ``figure`` draws
+``docs/img/physical_world.png`` (hillshade, hidden geology, one period's failures with runout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DOCS = Path(__file__).resolve().parent
+RESULT = DOCS / "results" / "physical_world.json"
+PAGE = DOCS / "synthetic.md"
+FIGURE = DOCS / "img" / "physical_world.png"
+BEGIN, END = "<!-- physical:begin -->", "<!-- physical:end -->"
+PARAMS_BEGIN, PARAMS_END = "<!-- physical-parameters:begin -->", "<!-- physical-parameters:end -->"
+LAGS_KM = tuple(range(1, 13))
+
+
+def lag_correlation(residual: np.ndarray, lag: int) -> float:
+    """Pearson correlation of (slice, y, x) residuals ``lag`` cells apart along x and y, pooled."""
+    a = np.concatenate([residual[:, :, :-lag].ravel(), residual[:, :-lag, :].ravel()])
+    b = np.concatenate([residual[:, :, lag:].ravel(), residual[:, lag:, :].ravel()])
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def correlation_length_km(correlogram: list[float]) -> float:
+    """Lag (km) where the correlogram falls to 1/e of its 1 km value (linear interpolation).
+
+    Normalising by the 1 km value leaves out the cell-scale nugget (one Bernoulli draw per cell).
+    """
+    target = correlogram[0] / np.e
+    for k in range(1, len(correlogram)):
+        if correlogram[k] < target:
+            a, b = correlogram[k - 1], correlogram[k]
+            return float(LAGS_KM[k - 1] + (a - target) / (a - b))
+    return float("inf")
+
+
+def residual_figures(region: Path) -> dict[str, Any]:
+    """Correlogram of presence − p_true of a written region and its correlation length."""
+    import rasterio
+    import xarray as xr
+
+    from hazardcore.synthetic import FILES, observed_density
+
+    with xr.open_dataset(region / FILES["truth"]) as ds:
+        p_true = ds["p_occurrence"].values.astype(np.float64)
+        counts = [int(v) for v in ds["n_landslides"].sum(("y", "x")).values]
+    with rasterio.open(region / FILES["inventory"]) as src:
+        presence = observed_density(src.read(), 1e6) > 0
+    correlogram = [lag_correlation(presence - p_true, k) for k in LAGS_KM if k < p_true.shape[1]]
+    return {"residual_correlogram": correlogram, "residual_correlation_length_km": correlation_length_km(correlogram),
+            "landslides_touching_cells": counts}
+
+
+def one(seed: int, size_km: int) -> dict[str, Any]:
+    """Synthesise one physical region (and the intensity world of the same seed) and summarise it."""
+    from hazardcore.synthetic import synthesize
+    from hazardcore.synthetic_physical import PhysicalParams
+
+    threads = PhysicalParams().threads
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        report = synthesize(Path(tmp) / "physical", seed=seed, size_km=size_km, world="physical")
+        seconds = time.perf_counter() - started
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out = {"seed": seed, "size_km": size_km, "seconds": seconds, "peak_rss_mb": peak_mb, "threads": threads,
+               "positive_fraction": report.positive_fraction,
+               "positive_fraction_per_slice": report.positive_fraction_per_slice,
+               "slices": report.slice_labels, "monte_carlo": report.monte_carlo,
+               "density_p50_pct": report.density_p50_pct, "density_p95_pct": report.density_p95_pct,
+               "density_max_pct": report.density_max_pct, "mean_slope_deg": report.mean_slope_deg,
+               **residual_figures(Path(tmp) / "physical")}
+        synthesize(Path(tmp) / "intensity", seed=seed, size_km=size_km)
+        out["intensity_residual_correlogram"] = residual_figures(Path(tmp) / "intensity")["residual_correlogram"]
+    return out
+
+
+def stats(seeds: list[int], size_km: int) -> dict[str, Any]:
+    """Run :func:`one` for every seed in a fresh process; return the result file's content."""
+    runs = []
+    for seed in seeds:
+        done = subprocess.run([sys.executable, __file__, "one", str(seed), "--size-km", str(size_km)],
+                              check=True, capture_output=True, text=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"seed {seed}: {runs[-1]['seconds']:.0f} s", file=sys.stderr)
+    return {"machine": f"{platform.machine()}, {platform.python_version()}", "command": " ".join(sys.argv),
+            "runs": runs}
+
+
+def pm(value: float, error: float, digits: int = 3) -> str:
+    """``value ± error`` with a true minus sign."""
+    return f"{value:.{digits}f} ± {error:.{digits}f}".replace("-", "−")
+
+
+def table(result: dict[str, Any]) -> str:
+    """The markdown block of the physical world's statistics."""
+    runs = result["runs"]
+    labels = runs[0]["slices"]
+    head = ("| seed | positive cell-slices | " + " | ".join(labels)
+            + " | oracle AUC ± MC | oracle R+ ± MC | residual corr. 1 / 5 / 10 km | corr. length (km) "
+            + "| intensity world: corr. 5 km | landslides 2015-post / 2018-post |")
+    rule = "|" + "---|" * (head.count("|") - 1)
+    lines = [head, rule]
+    for run in runs:
+        mc, gram, other = run["monte_carlo"], run["residual_correlogram"], run["intensity_residual_correlogram"]
+        per = " | ".join(f"{100 * v:.1f} %" for v in run["positive_fraction_per_slice"])
+        lines.append(f"| {run['seed']} | {100 * run['positive_fraction']:.1f} % | {per} | "
+                     f"{pm(mc['oracle_auc'], mc['oracle_auc_mc_se'])} | "
+                     f"{pm(mc['oracle_r_positive'], mc['oracle_r_positive_mc_se'])} | "
+                     f"{gram[0]:.2f} / {gram[4]:.2f} / {gram[9]:.2f} | {run['residual_correlation_length_km']:.1f} | "
+                     f"{other[4]:.2f} | {_legacy(run)} |".replace("-", "−"))
+    n_mc = runs[0]["monte_carlo"]["n_realisations"]
+    boot = runs[0]["monte_carlo"]["bootstrap"]
+    size = runs[0]["size_km"]
+    skipped = max(max(r["monte_carlo"]["skipped_failures_bound"]) for r in runs)
+    timing = ", ".join(f"seed {r['seed']} {r['seconds']:.0f} s / {r['peak_rss_mb'] / 1024:.2f} GB" for r in runs)
+    notes = [
+        "",
+        f"{size} × {size} km, 8 periods, {n_mc} Monte-Carlo realisations; ± is the Monte-Carlo standard error "
+        f"of the oracle's score ({boot} bootstrap resamples of the realisations). Residual correlation: "
+        "presence (differenced inventory) − `p_occurrence`, cells 1, 5 and 10 km apart along rows and columns, "
+        "pooled over periods; correlation length: lag where it falls to 1/e of its 1 km value. Landslides: "
+        "count of footprint-cell contacts in the mapped realisation (the earthquake legacy fades between the "
+        f"first and the last monsoon). Largest bound of the failures skipped by the pixel screening: {skipped:.3f} "
+        "per period.",
+        f"Synthesis time and peak memory (`{result['command']}`, {result['machine']}): {timing}.",
+    ]
+    return "\n".join(lines + notes)
+
+
+def parameter_tables() -> str:
+    """The lithology table and the random parts' parameters, read from the code's defaults."""
+    from dataclasses import fields
+
+    from hazardcore.synthetic_geology import LITHOLOGIES, GeologyParams
+    from hazardcore.synthetic_physical import PhysicalParams
+
+    lines = ["| class | share | c' (kPa) | φ' (°) | soil depth on gentle slopes (m) | T (m²/day) "
+             "| threshold hillslope (°) | channel steepness × |", "|" + "---|" * 8]
+    lines += [f"| {k}: {lith.name} | {lith.share:.2f} | {lith.cohesion_kpa:g} | {lith.friction_deg:g} | "
+              f"{lith.soil_depth_m:g} | {lith.transmissivity_m2_day:g} | {lith.critical_angle_deg:g} | "
+              f"{lith.steepness_factor:g} |" for k, lith in enumerate(LITHOLOGIES)]
+    geo = GeologyParams()
+    lines += ["", f"Strength field: correlation {geo.along_strike_m / 1000:g} km along strike (east–west), "
+              f"{geo.across_strike_m / 1000:g} km across, on a {geo.lattice_m:g} m lattice.", "",
+              "| `PhysicalParams` | default |", "|---|---|"]
+    lines += [f"| `{f.name}` | {getattr(PhysicalParams(), f.name)!r} |" for f in fields(PhysicalParams)]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, begin: str, end: str, body: str) -> str:
+    """``text`` with the lines between ``begin`` and ``end`` replaced by ``body``."""
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def _legacy(run: dict[str, Any]) -> str:
+    """Landslide counts of the first and last post-monsoon periods of a run."""
+    counts = dict(zip(run["slices"], run["landslides_touching_cells"], strict=True))
+    return f"{counts.get('2015-post', 0):,} / {counts.get('2018-post', 0):,}"
+
+
+def write_table() -> None:
+    """Rewrite the generated blocks of ``docs/synthetic.md``: parameters from the code, statistics
+    from the result file."""
+    text = replace_block(PAGE.read_text(), PARAMS_BEGIN, PARAMS_END, parameter_tables())
+    if RESULT.exists():
+        text = replace_block(text, BEGIN, END, table(json.loads(RESULT.read_text())))
+    PAGE.write_text(text)
+
+
+def figure(seed: int, size_km: int, period: str, out: Path) -> None:
+    """Hillshade with the cell lattice, the hidden geology, and one period's failures with runout."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LightSource, ListedColormap
+
+    from hazardcore.grid import GridSpec
+    from hazardcore.synthetic import X_MIN, Y_MAX
+    from hazardcore.synthetic_geology import LITHOLOGIES
+    from hazardcore.synthetic_physical import PhysicalParams, generate
+    from hazardcore.synthetic_physics import landslides
+
+    grid = GridSpec(crs="EPSG:32645", x_min=X_MIN, y_max=Y_MAX, n_rows=size_km, n_cols=size_km)
+    world = generate(grid, seed, 8, params=PhysicalParams(n_realisations=2, bootstrap=2))  # the inventory only
+    t = [q.label for q in world.periods].index(period)
+    z = world.terrain.z.reshape(world.terrain.shape)
+    shade = LightSource(azdeg=315, altdeg=45).hillshade(z, dx=grid.pixel_size_m, dy=grid.pixel_size_m)
+    slides = landslides(world.inventory_failed[t], z, world.terrain.receiver.reshape(z.shape), grid.pixel_size_m)
+    source = np.zeros(z.size, dtype=bool)
+    path = np.zeros(z.size, dtype=bool)
+    source[world.inventory_failed[t]] = True
+    path[slides.pixel] = True
+    path &= ~source
+    km = grid.pixel_size_m / 1000.0
+    extent = (-1.0, z.shape[1] * km - 1.0, -1.0, z.shape[0] * km - 1.0)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.6), constrained_layout=True)
+    axes[0].imshow(shade, cmap="gray", extent=extent)
+    axes[0].set_title(f"hillshade (seed {seed}), 1 km margin outside the dashed grid")
+    colours = ListedColormap(["#d95f02", "#e6ab02", "#66a61e", "#1b9e77"])
+    axes[1].imshow(shade, cmap="gray", extent=extent)
+    geo = axes[1].imshow(world.geology.lithology, cmap=colours, alpha=0.45, extent=extent, vmin=-0.5, vmax=3.5,
+                         interpolation="none")
+    bar = fig.colorbar(geo, ax=axes[1], ticks=range(len(LITHOLOGIES)), shrink=0.8)
+    bar.ax.set_yticklabels([lith.name for lith in LITHOLOGIES], fontsize=7)
+    axes[1].set_title("hidden geology (not written; weak to strong)")
+    window = _busiest_window(source.reshape(z.shape), 8 * grid.pixels_per_cell)
+    rows, cols = window
+    crop = (cols.start * km - 1.0, cols.stop * km - 1.0, (z.shape[0] - rows.stop) * km - 1.0,
+            (z.shape[0] - rows.start) * km - 1.0)
+    axes[2].imshow(shade[rows, cols], cmap="gray", extent=crop)
+    overlay = np.full(z.shape, np.nan)
+    overlay[path.reshape(z.shape)] = 1.0
+    overlay[source.reshape(z.shape)] = 0.0
+    axes[2].imshow(overlay[rows, cols], cmap=ListedColormap(["#b2182b", "#f4a582"]), vmin=0, vmax=1, extent=crop,
+                   interpolation="none")
+    axes[2].set_title(f"{period}: {slides.count} landslides\nfailed pixels (dark red), runout (light), 1 km cells",
+                      fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("km east")
+        ax.set_ylabel("km north")
+    for ax in axes[:2]:
+        ax.plot([0, size_km, size_km, 0, 0], [0, 0, size_km, size_km, 0], "k--", lw=0.8)
+    for x in range(0, size_km + 1):
+        axes[2].axvline(x, color="white", lw=0.4, alpha=0.6)
+        axes[2].axhline(x, color="white", lw=0.4, alpha=0.6)
+    axes[2].set_xlim(crop[0], crop[1])
+    axes[2].set_ylim(crop[2], crop[3])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+def _busiest_window(failed: np.ndarray, side: int) -> tuple[slice, slice]:
+    """The ``side`` × ``side`` pixel window (on a ``side / 4`` step) holding the most failed pixels."""
+    step = side // 4
+    best, where = -1, (0, 0)
+    for r in range(0, failed.shape[0] - side + 1, step):
+        for c in range(0, failed.shape[1] - side + 1, step):
+            count = int(failed[r: r + side, c: c + side].sum())
+            if count > best:
+                best, where = count, (r, c)
+    return slice(where[0], where[0] + side), slice(where[1], where[1] + side)
+
+
+def main() -> None:
+    """Command line: one, stats, table, figure."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    o = sub.add_parser("one")
+    o.add_argument("seed", type=int)
+    o.add_argument("--size-km", type=int, default=32)
+    s = sub.add_parser("stats")
+    s.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    s.add_argument("--size-km", type=int, default=32)
+    sub.add_parser("table")
+    f = sub.add_parser("figure")
+    f.add_argument("--seed", type=int, default=42)
+    f.add_argument("--size-km", type=int, default=32)
+    f.add_argument("--period", default="2015-post")
+    f.add_argument("--out", type=Path, default=FIGURE)
+    args = parser.parse_args()
+    if args.command == "one":
+        print(json.dumps(one(args.seed, args.size_km)))
+    elif args.command == "stats":
+        RESULT.parent.mkdir(parents=True, exist_ok=True)
+        RESULT.write_text(json.dumps(stats(args.seeds, args.size_km), indent=1) + "\n")
+        write_table()
+    elif args.command == "table":
+        write_table()
+    else:
+        figure(args.seed, args.size_km, args.period, args.out)
+
+
+if __name__ == "__main__":
+    main()
