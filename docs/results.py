@@ -170,7 +170,28 @@ def cv_tables() -> str:
     return "\n".join(parts).rstrip("\n")
 
 
-TABLES = {"results": table, "cv": cv_tables, "slices": slice_table, "folds": fold_table, "responses": response_table}
+def importance_table() -> str:
+    """Permutation importance of the demo run's channel groups per season (``importance.json``)."""
+    path = RESULTS / "importance.json"
+    if not path.exists():
+        return "(no importance result yet: run `hazard explain` on the spatial demo run)"
+    result = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["| slices | test patches | group | AUC drop | 95 % range | R pos. drop | 95 % range |",
+             "|---|---|---|---|---|---|---|"]
+    for season, block in result["seasons"].items():
+        groups = block["importance"]
+        for name in sorted(groups, key=lambda g: -groups[g]["auc"]["mean"]):
+            auc, r_positive = groups[name]["auc"], groups[name]["r_positive"]
+            lines.append(f"| {season} | {block['patches']} | {name} | {number(auc['mean'], 3)} | "
+                         f"[{number(auc['low'], 3)}, {number(auc['high'], 3)}] | {number(r_positive['mean'], 3)} | "
+                         f"[{number(r_positive['low'], 3)}, {number(r_positive['high'], 3)}] |")
+    lines.append(f"\nRun `{result['run_id']}`, {result['repeats']} permutations per group; baseline AUC "
+                 + ", ".join(f"{season} {number(block['baseline']['auc'], 3)}"
+                             for season, block in result["seasons"].items()) + ".")
+    return "\n".join(lines)
+
+
+TABLES = {"importance": importance_table, "results": table, "cv": cv_tables, "slices": slice_table, "folds": fold_table, "responses": response_table}
 
 
 def rendered(readme: str) -> str:

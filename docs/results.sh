@@ -9,6 +9,9 @@ rm -rf "$OUT"
 .venv/bin/hazard demo --out "$OUT" --seed 42
 add() { .venv/bin/python docs/results.py --add "$1" "$(ls -t "$OUT"/work/runs/*/metrics.json | head -1)"; }
 add spatial
+spatial_run=$(basename "$(dirname "$(ls -t "$OUT"/work/runs/*/metrics.json | head -1)")")
+.venv/bin/hazard explain "$OUT/work" --run "$spatial_run" --repeats 5 --quiet
+.venv/bin/python docs/results.py --add importance "$OUT/work/runs/$spatial_run/importance.json"
 for split in random temporal forward; do
     held_out=-1; [ "$split" = forward ] && held_out=-2  # forward: the two 2018 slices
     .venv/bin/hazard train "$OUT/work" --config demo --split "$split" --test-slice "$held_out" --quiet

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -249,6 +250,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def importance_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Per season, the channel groups by mean drop of AUC, with the 95 % range of the repeats."""
+    from hazardcore.importance import GROUP_NAMES, SCORES
+
+    rows: list[tuple[str, Any]] = [("season / feature", "  ".join(f"{key + ' drop [95 %]':>28}" for key in SCORES))]
+    for season, block in result["seasons"].items():
+        rows.append((f"{season} ({block['patches']} patches)", "  ".join(
+            f"{'baseline ' + format(block['baseline'][key], '.3f'):>28}" for key in SCORES)))
+        groups = [name for name in block["importance"] if name in GROUP_NAMES.values()]
+        drop = {name: float(block["importance"][name]["auc"]["mean"]) for name in groups}
+        for name in sorted(groups, key=lambda g: -drop[g] if math.isfinite(drop[g]) else math.inf):
+            cells = [block["importance"][name][key] for key in SCORES]
+            rows.append((f"  {name}", "  ".join(f"{c['mean']:>+10.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
+                                                 for c in cells)))
+    return rows
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from hazardcore.importance import explain_run
+    from hazardcore.pipeline import find_run
+    from hazardcore.runfolder import IMPORTANCE
+
+    run = find_run(args.workdir, args.run, args.split)
+    result = explain_run(args.workdir, run, repeats=args.repeats, max_patches=args.max_patches, seed=args.seed,
+                         device=args.device, per_channel=args.per_channel, progress=not args.quiet)
+    print(format_table(importance_rows(result)))
+    print(f"written to {run / IMPORTANCE}" + (" (with every channel)" if args.per_channel else ""))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import demo
 
@@ -403,6 +434,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reference", type=Path,
                     help="folder of the original study's published maps, shown beside runs on its grid")
     ev.set_defaults(func=_cmd_evaluate)
+    ex = sub.add_parser("explain", help="permutation importance of the predictor groups and channels, per season",
+                        description="Permute each channel group (terrain, rain, ground motion, time since the "
+                                    "earthquake) and each channel across a run's test patches and report the drop "
+                                    "of the susceptibility AUC and of the density R on positive cells, over all "
+                                    "slices, the co-seismic ones and the rain ones, with the 95 %% range over "
+                                    "repeats; write runs/<id>/importance.json.")
+    _add_run_options(ex)
+    ex.add_argument("--repeats", type=int, default=5, help="permutations per feature (default 5)")
+    ex.add_argument("--max-patches", type=int, default=400,
+                    help="test patches used, a fixed random subset (default 400; 0 = all)")
+    ex.add_argument("--seed", type=int, default=0, help="seed of the subset and the permutations")
+    ex.add_argument("--per-channel", action="store_true", help="also permute each channel alone (5x the time)")
+    ex.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ex.set_defaults(func=_cmd_explain)
     ru = sub.add_parser("runs", help="list the runs of a working folder with their status",
                         description="One line per run under WORKDIR/runs: id, split and the last step's status "
                                     "(running, finished, failed with its error, or interrupted). With --verify, "

@@ -14,6 +14,7 @@ A run lives in ``WORKDIR/runs/<run_id>``, where the id is the hash of its config
     metrics.json       the scores                           (evaluate)
     report.html        the report                           (evaluate)
     products/          GeoTIFFs, NetCDF, manifest           (evaluate)
+    importance.json    permutation importance               (explain)
 
 Every other module asks this one for a path instead of spelling a file name.
 """
@@ -36,8 +37,9 @@ SCORES = "scores.nc"
 METRICS = "metrics.json"
 REPORT = "report.html"
 PRODUCTS = "products"
+IMPORTANCE = "importance.json"
 #: What a fresh training makes stale: the trained model and everything derived from it.
-OUTPUTS = (MODEL, CALIBRATION, PREDICTIONS, SCORES, METRICS, REPORT, PRODUCTS)
+OUTPUTS = (MODEL, CALIBRATION, PREDICTIONS, SCORES, METRICS, REPORT, PRODUCTS, IMPORTANCE)
 
 
 def runs_folder(workdir: str | Path) -> Path:
