@@ -540,6 +540,7 @@ def _synthesize_physical(grid: GridSpec, seed: int, n_slices: int, out: Path, pr
         monte_carlo = physical_monte_carlo(world, sim, grid, seed)
         export.write_netcdf(physical_truth_dataset(world, sim, labels, seed, monte_carlo), out / FILES["truth"])
         catalog_path = export.write_yaml(physical_catalog_dict(grid, seed, world.periods), out / FILES["catalog"])
+        bar.update(1)
     figures = {**physical_terrain_figures(world.terrain, grid), **landslide_figures(sim, grid)}
     return SynthReport(out_dir=out, catalog_path=catalog_path, grid=grid, slice_labels=labels, **figures,
                        world="physical", monte_carlo=monte_carlo)

@@ -63,6 +63,7 @@ from hazardcore.synthetic_truth import TruthParams, cumulative_inventory
 
 MARGIN_CELLS = 1
 FIELD_CLIP = 4.0
+FAILURE_CHUNK = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,15 @@ class PeriodPixels:
     damage_decay: float
     skipped_bound: float
 
+    def part(self, rows: slice) -> PeriodPixels:
+        """Views of a contiguous range of the candidates."""
+        seismic = None if self.seismic is None else SeismicPixels(
+            self.seismic.sin[rows], self.seismic.cos[rows], self.seismic.tan_phi[rows], self.seismic.depth[rows],
+            self.seismic.wetness_pre[rows], [g[rows] for g in self.seismic.pga])
+        return PeriodPixels(self.index[rows], self.block[rows], self.ln_cohesion[rows], self.wetness_obs[rows],
+                            self.crit_a[rows], self.crit_b[rows], seismic, self.events, self.damage_events,
+                            self.damage_decay, self.skipped_bound)
+
 
 def _static_terms(world: Terrain, index: np.ndarray, recharge: np.ndarray, p: PhysicalParams) -> dict[str, Any]:
     """Slope, soil and wetness terms of the pixels ``index`` (float32)."""
@@ -331,7 +341,7 @@ def _seismic_bound(t: dict[str, Any], pre: np.ndarray, pga_up: np.ndarray, p: Ph
 
 
 def period_pixels(world: Terrain, grid: GridSpec, triggers: Triggers, t: int, periods: list[Period],
-                  p: PhysicalParams, recharge_cells: np.ndarray | None = None, chunk: int = 1 << 22) -> PeriodPixels:
+                  p: PhysicalParams, recharge_cells: np.ndarray | None = None, chunk: int = 1 << 21) -> PeriodPixels:
     """Select the pixels that can fail in period ``t`` and precompute their failure terms.
 
     A pixel is kept when its failure probability can reach ``min_pixel_probability`` with the
@@ -436,9 +446,21 @@ def block_fields(px: PeriodPixels, triggers: Triggers, cell_m: float, persistent
 
 def period_failures(px: PeriodPixels, fields: BlockFields, rng: np.random.Generator,
                     p: PhysicalParams) -> np.ndarray:
-    """Flat indices of the pixels that fail in one realisation of the period."""
-    if px.index.size == 0:
-        return px.index
+    """Flat indices of the pixels that fail in one realisation of the period.
+
+    Candidates are processed in fixed chunks of :data:`FAILURE_CHUNK` pixels (views, in order),
+    so that temporaries stay small enough for the allocator to reuse them: on a study-area grid
+    whole-array temporaries of 45 M pixels cost more in page faults than in arithmetic. The
+    chunk size is fixed, so the draws do not depend on anything but the seed.
+    """
+    parts = [_chunk_failures(px.part(slice(start, start + FAILURE_CHUNK)), fields, rng, p)
+             for start in range(0, px.index.size, FAILURE_CHUNK)]
+    return np.concatenate(parts) if parts else px.index
+
+
+def _chunk_failures(px: PeriodPixels, fields: BlockFields, rng: np.random.Generator,
+                    p: PhysicalParams) -> np.ndarray:
+    """:func:`period_failures` on one chunk of candidates."""
     w = np.minimum(px.wetness_obs * fields.rain_factor[px.block], np.float32(1.0))
     crit = px.crit_a + px.crit_b * w
     noise = np.float32(p.cohesion_sd_ln) * rng.standard_normal(px.index.size, dtype=np.float32)
