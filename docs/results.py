@@ -22,6 +22,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from hazardcore.predictors import CHANNEL_UNITS
+
 DOCS = Path(__file__).resolve().parent
 RESULTS = DOCS / "results"
 README = DOCS.parent / "README.md"
@@ -185,13 +187,24 @@ def importance_table() -> str:
             lines.append(f"| {season} | {block['patches']} | {name} | {number(auc['mean'], 3)} | "
                          f"[{number(auc['low'], 3)}, {number(auc['high'], 3)}] | {number(r_positive['mean'], 3)} | "
                          f"[{number(r_positive['low'], 3)}, {number(r_positive['high'], 3)}] |")
+    if "effects" in result:
+        lines += ["", "| slices | channel | 5th → 95th percentile | mean probability "
+                      "| mean density given occurrence (%) |", "|---|---|---|---|---|"]
+        for season, curves in result["effects"].items():
+            for name, curve in curves.items():
+                values, probability, density = curve["values"], curve["probability"], curve["density"]
+                low, high = (0.0 if abs(v) < 1e-6 else v for v in (values[0], values[-1]))  # float noise of 0
+                lines.append(f"| {season} | {name} ({CHANNEL_UNITS[name]}) | {low:.4g} → {high:.4g} | "
+                             f"{number(probability[0], 3)} → {number(probability[-1], 3)} | "
+                             f"{number(density[0], 2)} → {number(density[-1], 2)} |")
     lines.append(f"\nRun `{result['run_id']}`, {result['repeats']} permutations per group; baseline AUC "
                  + ", ".join(f"{season} {number(block['baseline']['auc'], 3)}"
                              for season, block in result["seasons"].items()) + ".")
     return "\n".join(lines)
 
 
-TABLES = {"importance": importance_table, "results": table, "cv": cv_tables, "slices": slice_table, "folds": fold_table, "responses": response_table}
+TABLES = {"importance": importance_table, "results": table, "cv": cv_tables, "slices": slice_table,
+          "folds": fold_table, "responses": response_table}
 
 
 def rendered(readme: str) -> str:

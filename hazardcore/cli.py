@@ -267,6 +267,19 @@ def importance_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
     return rows
 
 
+def effect_rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Partial dependence per season: each channel's 5th and 95th percentile and the mean predictions there."""
+    rows: list[tuple[str, Any]] = [("season / channel", f"{'value 5 % -> 95 %':>26}  {'probability':>16}  "
+                                                        f"{'density | occ. (%)':>18}")]
+    for season, curves in result["effects"].items():
+        rows.append((season, ""))
+        for name, curve in curves.items():
+            values, probability, density = curve["values"], curve["probability"], curve["density"]
+            rows.append((f"  {name}", f"{values[0]:>11.4g} -> {values[-1]:<11.4g}  {probability[0]:>6.3f} -> "
+                                      f"{probability[-1]:<6.3f}  {density[0]:>7.3f} -> {density[-1]:<7.3f}"))
+    return rows
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from hazardcore.importance import explain_run
     from hazardcore.pipeline import find_run
@@ -276,6 +289,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     result = explain_run(args.workdir, run, repeats=args.repeats, max_patches=args.max_patches, seed=args.seed,
                          device=args.device, per_channel=args.per_channel, progress=not args.quiet)
     print(format_table(importance_rows(result)))
+    print(format_table(effect_rows(result)))
     print(f"written to {run / IMPORTANCE}" + (" (with every channel)" if args.per_channel else ""))
     return 0
 

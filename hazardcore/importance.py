@@ -1,4 +1,4 @@
-"""Permutation importance of the predictor groups and channels (METHOD.md §7: what drives the maps).
+"""Permutation importance and partial dependence of the predictors (METHOD.md §7: what drives the maps).
 
 For a trained run, the test patches of its split are scored (AUC of the susceptibility over
 their valid cells; Pearson R of the density given occurrence with the observed density over
@@ -16,6 +16,11 @@ The importance of the network's inputs is not that of the world's drivers: a cha
 truth does not use can matter to the network through a correlated one, and a permutation
 creates patches that never occur (a steep slope with a river's TWI). On the synthetic
 worlds the documented truth says which drivers should lead in each season (docs/synthetic.md).
+
+The effect of a driver is drawn as its partial dependence: every test patch gets, in turn,
+the 5th to 95th percentile of the channel's patch means (the channel shifted inside each
+patch, its texture kept), and the mean predicted probability and density given occurrence
+are recorded, per season.
 """
 
 from __future__ import annotations
@@ -205,17 +210,19 @@ def explain_run(workdir: str | Path, run: Path, repeats: int = 5, max_patches: i
     Returns
     -------
     dict
-        The run id, the settings, and :func:`by_season`'s results.
+        The run id, the settings, :func:`by_season`'s results (``seasons``) and the partial
+        dependence of :data:`EFFECT_CHANNELS` (``effects``, :func:`effects`).
     """
     run = require_trained(run)
     predict, model_config, checkpoint = model_predictor(run, resolve_device(device))
     patches = held_out_patches(workdir, run, model_config, checkpoint, max_patches, seed)
+    channels = list(checkpoint.channels)
+    scaling = ChannelScaling.from_dict(checkpoint.scaling)
     result = {"run_id": run.name, "repeats": repeats, "max_patches": max_patches, "seed": seed,
-              "per_channel": per_channel,
+              "per_channel": per_channel, "effects": effects(predict, patches, channels, scaling),
               "scores": {"auc": "AUC of the susceptibility on valid cells",
                          "r_positive": "R of the density given occurrence on positive valid cells"},
-              "seasons": by_season(predict, patches, features(list(checkpoint.channels), per_channel), repeats, seed,
-                                   progress)}
+              "seasons": by_season(predict, patches, features(channels, per_channel), repeats, seed, progress)}
     export.write_json(result, run / IMPORTANCE)
     return result
 
@@ -225,3 +232,52 @@ def ranking(result: dict[str, Any], season: str, score: str, groups_only: bool =
     importance = result["seasons"][season]["importance"]
     names = [name for name in importance if not groups_only or name in GROUP_NAMES.values()]
     return sorted(names, key=lambda name: -np.nan_to_num(importance[name][score]["mean"], nan=-np.inf))
+
+
+#: Channels whose effect is drawn by default: the truth's documented drivers (docs/synthetic.md).
+EFFECT_CHANNELS = ("slope", "distance_to_river", "rain_max", "pga_max", "monsoons")
+
+
+def shifted(image: torch.Tensor, channel: int, target: float, pixels: torch.Tensor) -> torch.Tensor:
+    """A copy of ``image`` whose ``channel`` has the mean ``target`` over each patch's valid ``pixels``.
+
+    The channel is shifted, not replaced, so its texture inside a patch (the steep and the
+    gentle pixels of a cell) is kept; invalid pixels stay 0.
+    """
+    out = image.clone()
+    counts = pixels.sum(dim=(1, 2)).clamp(min=1)
+    means = (image[:, channel] * pixels).sum(dim=(1, 2)) / counts
+    out[:, channel] = (image[:, channel] + (target - means)[:, None, None]) * pixels
+    return out
+
+
+def partial_dependence(predict: Predict, patches: Patches, channel: int, scaling: ChannelScaling,
+                       quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[str, list[float]]:
+    """Mean predicted probability and density given occurrence with one channel set to each of its quantiles.
+
+    The quantiles are those of the channel's per-patch means over the patches (in the
+    channel's own unit, ``values``); every patch gets each value in turn, its other channels
+    unchanged, and the predictions are averaged over the valid cells.
+    """
+    size = patches.image.shape[-1] // patches.valid.shape[-1]
+    pixels = torch.from_numpy(np.repeat(np.repeat(patches.valid, size, axis=1), size, axis=2)).float()
+    counts = pixels.sum(dim=(1, 2)).clamp(min=1)
+    means = ((patches.image[:, channel] * pixels).sum(dim=(1, 2)) / counts).numpy()
+    scaled = np.quantile(means, quantiles)
+    out: dict[str, list[float]] = {"quantiles": list(quantiles), "values": [], "probability": [], "density": []}
+    for target in scaled:
+        predicted = predict(shifted(patches.image, channel, float(target), pixels))
+        out["values"].append(float(target * scaling.std[channel] + scaling.mean[channel]))
+        out["probability"].append(float(predicted["probability"][patches.valid].mean()))
+        out["density"].append(float(predicted["density"][patches.valid].mean()))
+    return out
+
+
+def effects(predict: Predict, patches: Patches, channels: list[str], scaling: ChannelScaling,
+            names: tuple[str, ...] = EFFECT_CHANNELS) -> dict[str, dict[str, Any]]:
+    """:func:`partial_dependence` of each named channel, over all patches, the co-seismic and the rain ones."""
+    subsets = {"all": np.ones(len(patches.season), dtype=bool), "co-seismic": patches.season == "co-seismic",
+               "rain": patches.season != "co-seismic"}
+    return {season: {name: partial_dependence(predict, patches.take(keep), channels.index(name), scaling)
+                     for name in names if name in channels}
+            for season, keep in subsets.items() if keep.sum() >= 2}

@@ -102,3 +102,6 @@ def test_the_trained_model_is_driven_by_shaking_in_the_coseismic_slice_and_not_a
     assert ranking(result, "rain", "auc")[0] == "rain"  # measured 0.21, ground motion 0.02
     coseismic = result["seasons"]["co-seismic"]["importance"]
     assert coseismic["rain"]["auc"]["mean"] < 0.02 and coseismic["ground motion"]["auc"]["low"] > 0.2
+    shaking, slope = result["effects"]["co-seismic"]["pga_max"], result["effects"]["all"]["slope"]
+    assert shaking["probability"][-1] > 2 * shaking["probability"][0]  # the truth: (PGA / 0.4 g)^6
+    assert slope["probability"][-1] > slope["probability"][0]  # the truth: a logistic rise about 42 degrees

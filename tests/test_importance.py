@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from hazardcore.cli import main
@@ -14,10 +15,11 @@ from hazardcore.importance import (
     GROUP_NAMES,
     Patches,
     by_season,
+    effects,
     features,
     permutation_importance,
 )
-from hazardcore.predictors import CHANNELS
+from hazardcore.predictors import CHANNELS, ChannelScaling
 from hazardcore.runfolder import IMPORTANCE
 
 SLOPE, RAIN = CHANNELS.index("slope"), CHANNELS.index("rain_max")
@@ -72,3 +74,18 @@ def test_the_command_writes_the_run_importance(evaluated_root: Path, tmp_path: P
     written = json.loads((run / IMPORTANCE).read_text())
     assert written["repeats"] == 2 and written["seasons"]["all"]["patches"] <= 40
     assert "ground motion" in capsys.readouterr().out
+
+
+def test_partial_dependence_follows_the_driver_and_ignores_the_rest() -> None:
+    patches = known_world()
+    n = len(CHANNELS)
+    identity = ChannelScaling(mean=np.zeros(n, dtype="float32"), std=np.ones(n, dtype="float32"))
+    found = effects(oracle_of_known_world, patches, list(CHANNELS), identity, names=("slope", "elevation", "rain_max"))
+    slope, elevation, rain = (found["all"][name] for name in ("slope", "elevation", "rain_max"))
+    assert np.all(np.diff(slope["values"]) > 0) and np.all(np.diff(slope["probability"]) > 0)
+    assert slope["probability"][-1] - slope["probability"][0] > 0.2
+    assert np.ptp(elevation["probability"]) == 0.0 and np.ptp(elevation["density"]) == 0.0
+    assert np.all(np.diff(rain["density"]) > 0) and np.ptp(rain["probability"]) == 0.0
+    # a patch whose slope is set to the median has, on average, the probability of a median-slope patch
+    assert slope["probability"][2] == pytest.approx(1 / (1 + np.exp(-4 * slope["values"][2])), abs=1e-6)
+    assert set(found) == {"all", "co-seismic", "rain"}
