@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -170,10 +171,24 @@ def _require(mapping: dict[str, Any], key: str, where: str, source: Path) -> Any
 def _parse_grid(raw: dict[str, Any], source: Path) -> GridSpec:
     spec = _require(raw, "grid", "the catalog", source)
     values = {key: _require(spec, key, "grid", source) for key in GRID_KEYS}
-    optional = {k: spec[k] for k in ("cell_size_m", "pixels_per_cell") if k in spec}
-    return GridSpec(crs=str(values["crs"]), x_min=float(values["x_min"]),
-                    y_max=float(values["y_max"]), n_rows=int(values["n_rows"]),
-                    n_cols=int(values["n_cols"]), **optional)
+    numbers = {key: grid_number(spec[key], f"grid.{key}", source, whole=key in WHOLE_GRID_KEYS)
+               for key in (*GRID_KEYS[1:], "cell_size_m", "pixels_per_cell") if key in spec}
+    return GridSpec(crs=str(values["crs"]), **numbers)
+
+
+WHOLE_GRID_KEYS = ("n_rows", "n_cols", "pixels_per_cell")
+
+
+def grid_number(value: Any, where: str, source: Path, whole: bool) -> Any:
+    """A number of the grid (a whole one for counts), refused with the key named when it is not one."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (whole and not number.is_integer()):
+        raise CatalogError(describe(f"{where} is not a {'whole ' if whole else ''}number", source=source,
+                                    expected="a whole number" if whole else "a number (metres)", found=repr(value)))
+    return int(number) if whole else number
 
 
 def _parse_slices(raw: dict[str, Any], source: Path) -> list[SliceSpec]:

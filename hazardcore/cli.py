@@ -310,6 +310,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import run_split_protocol, verify_run
     from hazardcore.runstatus import summary
 
+    if not args.workdir.is_dir():
+        raise HazardcoreError(describe("no such working folder", source=args.workdir,
+                                       fix="give the folder written by `hazard prepare CATALOG --out WORKDIR`"))
     runs = all_runs(args.workdir)
     if not runs:
         print(f"no runs under {args.workdir / 'runs'}: train one with `hazard train {args.workdir}`")
@@ -352,8 +355,11 @@ def _add_case_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hazard`` and its subcommands."""
+    from hazardcore import __version__
+
     parser = argparse.ArgumentParser(prog="hazard", description="Space-time landslide hazard modelling.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"hazard (hazardcore) {__version__}")
+    sub = parser.add_subparsers(dest="command")
     synth = sub.add_parser("synth", help="write the embedded synthetic region with known truth",
                            description="Generate a synthetic mountain region (DEM, PGA, daily rain, "
                                        "multi-temporal inventory, truth layers) and its catalog.yaml.")
@@ -485,7 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hazard`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `hazard`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args))
     except HazardcoreError as exc:

@@ -69,3 +69,12 @@ def test_netcdf_rainfall_keeps_only_the_declared_days(region_copy: Path) -> None
     kept = open_rainfall(load_catalog(region_copy).layer("rainfall"))
     assert full.sizes["time"] > 31 and kept.sizes["time"] == 31
     assert str(kept["time"].values[0])[:10] == "2015-05-01" and str(kept["time"].values[-1])[:10] == "2015-05-31"
+
+
+def test_a_grid_number_written_as_text_is_named(region_copy: Path) -> None:
+    builders.edit_catalog(region_copy, lambda c: c["grid"].update(n_rows="thirty-two"))
+    with pytest.raises(CatalogError, match=r"grid\.n_rows is not a whole number") as caught:
+        load_catalog(region_copy)
+    assert "thirty-two" in str(caught.value)
+    builders.edit_catalog(region_copy, lambda c: c["grid"].update(n_rows="8", x_min="1.5e5"))
+    assert load_catalog(region_copy).grid.n_rows == 8 and load_catalog(region_copy).grid.x_min == 150000.0

@@ -58,3 +58,15 @@ def test_set_overrides_reach_the_right_config_and_are_checked() -> None:
         apply_overrides(*demo_configs(), ["samples_per_epoch"])
     with pytest.raises(ConfigError, match="samples_per_epoch"):
         apply_overrides(*demo_configs(), ["samples_per_epoch=-5"])
+
+
+def test_bare_hazard_prints_help_version_and_a_missing_workdir_fails(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hazardcore import __version__
+    from hazardcore.cli import main
+
+    assert main([]) == 0 and "explain" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and __version__ in capsys.readouterr().out
+    assert main(["runs", str(tmp_path / "no-such-dir")]) == 2
+    assert "no such working folder" in capsys.readouterr().err
