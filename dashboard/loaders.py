@@ -30,6 +30,7 @@ from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, PER
 from hazardcore.runfolder import (
     CHECKPOINTS,
     CONFIG,
+    IMPORTANCE,
     LOG,
     METRICS,
     MODEL,
@@ -128,6 +129,17 @@ def metrics(run: Path) -> dict[str, Any] | None:
     path = run / METRICS
     finished = step_state(run, "evaluate") == "finished" and path.exists()
     return _verified_json(str(path), stamp(path)) if finished else None
+
+
+@pn.cache(max_items=16)
+def _importance(path: str, modified: int) -> dict[str, Any]:
+    return dict(json.loads(read_verified(path, fix="explain again: `hazard explain WORKDIR --run RUN_ID`")))
+
+
+def importance(run: Path) -> dict[str, Any] | None:
+    """A run's ``importance.json`` (written by ``hazard explain``, checked against its checksum), or None."""
+    path = run / IMPORTANCE
+    return _importance(str(path), stamp(path)) if path.exists() else None
 
 
 def run_config(run: Path) -> dict[str, Any]:

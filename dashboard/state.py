@@ -141,6 +141,11 @@ class DashboardState(param.Parameterized):
         return loaders.metrics(self.run_path) if self.run_path else None
 
     @property
+    def importance(self) -> dict[str, Any] | None:
+        """The selected run's ``importance.json`` (None before ``hazard explain``)."""
+        return loaders.importance(self.run_path) if self.run_path else None
+
+    @property
     def cube(self) -> PreparedCube | None:
         """The prepared cube of the working folder (None when it holds none)."""
         workdir = self.workdir_path

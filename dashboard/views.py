@@ -27,7 +27,7 @@ from dashboard import elements, loaders
 from dashboard.state import PREDICTED_LAYERS, DashboardState
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
-from hazardcore.predictors import CHANNEL_UNITS, STATIC_CHANNELS
+from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.runfolder import REPORT, workdir_of
 from hazardcore.runstatus import step_state
@@ -536,7 +536,11 @@ class EvaluationView(StateView):
         tables = pn.Column("#### Metrics on the test cells", pn.pane.DataFrame(
             self.bind(self.metrics_frame, "run", "revision"), float_format="{:.3f}".format),
             "#### Per slice (model)", pn.pane.DataFrame(self.bind(self.per_slice_frame, "run", "revision"),
-                                                         float_format="{:.3f}".format))
+                                                         float_format="{:.3f}".format),
+            "#### What drives the maps (permutation importance on the test patches)",
+            pn.pane.Markdown(self.bind(self.importance_note, "run", "revision")),
+            pn.pane.HoloViews(self.bind(self.importance_bars, "run", "revision")),
+            pn.pane.DataFrame(self.bind(self.importance_frame, "run", "revision"), float_format="{:.3f}".format))
         return pn.Column(self.notice(self._missing, "run", "revision"),
                          pn.widgets.Checkbox.from_param(self.state.param.test_only),
                          self.basemap_switch(self._maps), legend, run_level, scatters, tables)
@@ -683,6 +687,34 @@ class EvaluationView(StateView):
                 | {key: _number(entry.get(group, {}).get(key)) for group, keys in TABLE_KEYS.items() for key in keys}
                 for entry in metrics.get("per_slice", [])}
         return pd.DataFrame.from_dict(rows, orient="index")
+
+
+    def importance_frame(self, **_: Any) -> pd.DataFrame:
+        """Rows (season, group): the mean drop of AUC and of R pos. and their 95 % ranges (importance.json)."""
+        result = self.state.importance
+        columns = ["auc drop", "auc low", "auc high", "r_positive drop", "r_positive low", "r_positive high"]
+        if result is None:
+            return pd.DataFrame(columns=columns, index=pd.MultiIndex.from_tuples([], names=["slices", "group"]))
+        rows = {(season, name): {f"{key} {part}": scores[key][field] for key in ("auc", "r_positive")
+                                 for part, field in (("drop", "mean"), ("low", "low"), ("high", "high"))}
+                for season, block in result["seasons"].items() for name, scores in block["importance"].items()
+                if name in GROUP_NAMES.values()}
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+        frame.index = pd.MultiIndex.from_tuples(list(frame.index), names=["slices", "group"])
+        return frame
+
+    def importance_bars(self, **_: Any) -> hv.Bars:
+        """AUC drop per channel group, side by side for all slices, the co-seismic and the rain ones."""
+        frame = self.importance_frame().reset_index()
+        return hv.Bars(frame, ["group", "slices"], "auc drop").opts(
+            title="AUC drop when a group is permuted", width=520, height=280, xrotation=30, tools=["hover"])
+
+    def importance_note(self, **_: Any) -> str:
+        result = self.state.importance
+        if result is None:
+            return "Not computed for this run: `hazard explain WORKDIR --run RUN_ID` writes it (about 2 minutes)."
+        return (f"{result['repeats']} permutations per group; partial dependence of the drivers in the run's "
+                "`importance.json` and in `hazard explain`'s output.")
 
 
 def _number(value: Any) -> float:

@@ -42,7 +42,7 @@ from hazardcore.cube import PreparedCube
 from hazardcore.datasets import PatchDataset, load_tensors
 from hazardcore.infer import load_model
 from hazardcore.pipeline import require_trained, trained_split
-from hazardcore.predictors import CHANNEL_TABLE, ChannelScaling
+from hazardcore.predictors import CHANNEL_TABLE, GROUP_NAMES, ChannelScaling
 from hazardcore.runfolder import IMPORTANCE, MODEL
 from hazardcore.train import autocast, resolve_device, scale_batch_in_place, subset, to_device
 from hazardcore.triggers import slice_seasons
@@ -50,8 +50,6 @@ from hazardcore.triggers import slice_seasons
 Batch = dict[str, torch.Tensor]
 #: Image batch (n, channels, h, w) → cell ``probability`` and ``density`` given occurrence (%), each (n, k, k).
 Predict = Callable[[torch.Tensor], dict[str, np.ndarray]]
-#: How the channel groups of the table are named in the results.
-GROUP_NAMES = {"terrain": "terrain", "rain": "rain", "pga": "ground motion", "period": "time since the earthquake"}
 SCORES = ("auc", "r_positive")
 
 

@@ -47,6 +47,10 @@ CHANNEL_TABLE: tuple[Channel, ...] = (
 )
 
 
+#: What each channel group is called in explanations (hazardcore.importance, the dashboard).
+GROUP_NAMES = {"terrain": "terrain", "rain": "rain", "pga": "ground motion", "period": "time since the earthquake"}
+
+
 def channel_names(group: str) -> tuple[str, ...]:
     """Names of a group's channels, in image order."""
     return tuple(channel.name for channel in CHANNEL_TABLE if channel.group == group)

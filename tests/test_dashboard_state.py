@@ -383,3 +383,19 @@ def test_unfinished_runs_are_listed_apart_never_chosen(evaluated_root: Path, tmp
     assert "crashed`: train failed" in listed and "MemoryError: boom" in listed
     with pytest.raises(HazardcoreError, match="not a trained run"):
         state.open_run(trained.parent / "killed")
+
+
+def test_the_evaluation_tab_shows_what_drives_the_maps_once_explained(evaluated_root: Path, tmp_path: Path) -> None:
+    from hazardcore.cli import main
+
+    root = tmp_path / "root"
+    shutil.copytree(evaluated_root, root)
+    view = EvaluationView(DashboardState(root=root, runner=JobRunner()))
+    assert view.importance_frame().empty and "hazard explain" in view.importance_note()
+    assert main(["explain", str(root / "work"), "--repeats", "2", "--max-patches", "30", "--quiet"]) == 0
+    view = EvaluationView(DashboardState(root=root, runner=JobRunner()))
+    frame = view.importance_frame()
+    assert {("all", "ground motion"), ("rain", "rain"), ("co-seismic", "terrain")} <= set(frame.index)
+    written = json.loads((the_run(root) / "importance.json").read_text())
+    assert frame.loc[("all", "rain"), "auc drop"] == written["seasons"]["all"]["importance"]["rain"]["auc"]["mean"]
+    assert len(view.importance_bars().data) == len(frame) and "2 permutations" in view.importance_note()
