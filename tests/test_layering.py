@@ -34,8 +34,9 @@ def imported(tree: ast.AST) -> set[str]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
-            if node.module == "hazardcore":
-                names |= {f"hazardcore.{alias.name}" for alias in node.names}
+            if node.module == "hazardcore":  # `from hazardcore import module` (not `__version__`)
+                names |= {f"hazardcore.{alias.name}" for alias in node.names
+                          if (PACKAGE / f"{alias.name}.py").exists()}
     return names
 
 
