@@ -4,13 +4,16 @@ Usage::
 
     python docs/physical_world.py one SEED [--size-km 32]   # one region, JSON on stdout
     python docs/physical_world.py stats [--seeds 1 2 3 4 5] [--size-km 32]
+    python docs/physical_world.py timing [--seed 42] [--size-km 196x220]
     python docs/physical_world.py table                                    # JSON -> docs/synthetic.md
     python docs/physical_world.py figure [--seed 42] [--size-km 32]
 
 ``stats`` synthesises every seed in a fresh process (``one``), so each run's wall time and
 peak resident memory are its own, and writes ``docs/results/physical_world.json``; ``table``
 rewrites the block between ``<!-- physical:begin -->`` and ``<!-- physical:end -->`` in
-``docs/synthetic.md`` from that file, so no number in it is typed by hand; ``figure`` draws
+``docs/synthetic.md`` from that file, so no number in it is typed by hand; ``timing`` times one
+synthesis (fresh process, peak memory, load average before and after) and adds it to
+``docs/results/physical_world_timing.json``; ``figure`` draws
 ``docs/img/physical_world.png`` (hillshade, hidden geology, one period's failures with runout).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -31,6 +35,7 @@ import numpy as np
 
 DOCS = Path(__file__).resolve().parent
 RESULT = DOCS / "results" / "physical_world.json"
+TIMING = DOCS / "results" / "physical_world_timing.json"
 PAGE = DOCS / "synthetic.md"
 FIGURE = DOCS / "img" / "physical_world.png"
 BEGIN, END = "<!-- physical:begin -->", "<!-- physical:end -->"
@@ -98,6 +103,46 @@ def one(seed: int, size_km: int) -> dict[str, Any]:
     return out
 
 
+def timed(seed: int, size: str) -> dict[str, Any]:
+    """Synthesise one physical region only; its wall time, peak memory and positive fraction."""
+    from hazardcore.synthetic import synthesize
+
+    rows, _, cols = size.partition("x")
+    shape = (int(rows), int(cols or rows))
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        report = synthesize(Path(tmp) / "physical", seed=seed, size_km=shape, world="physical")
+        seconds = time.perf_counter() - started
+    return {"seed": seed, "size_km": list(shape), "seconds": seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "positive_fraction": report.positive_fraction, "oracle_auc": report.oracle_auc}
+
+
+def timing(seed: int, size: str) -> dict[str, Any]:
+    """Run :func:`timed` in a fresh process with the load average around it; return the entry."""
+    before = os.getloadavg()
+    done = subprocess.run([sys.executable, __file__, "timed", str(seed), "--size-km", size], check=True,
+                          capture_output=True, text=True)
+    entry = json.loads(done.stdout.strip().splitlines()[-1])
+    return entry | {"load_average_before": before[0], "load_average_after": os.getloadavg()[0],
+                    "cpus": os.cpu_count(), "machine": f"{platform.machine()}, {platform.python_version()}"}
+
+
+def timing_lines() -> list[str]:
+    """One line per timed size of ``docs/results/physical_world_timing.json``."""
+    if not TIMING.exists():
+        return []
+    return [f"Synthesis of {e['size_km'][0]} × {e['size_km'][1]} km (seed {e['seed']}, `docs/physical_world.py "
+            f"timing`, {e['cpus']} CPUs, load average {e['load_average_before']:.1f} before and "
+            f"{e['load_average_after']:.1f} after, i.e. cores shared with other jobs): {_duration(e['seconds'])}, "
+            f"peak memory {e['peak_rss_mb'] / 1024:.1f} GB." for e in json.loads(TIMING.read_text())["runs"]]
+
+
+def _duration(seconds: float) -> str:
+    """Seconds below two minutes, minutes above."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def stats(seeds: list[int], size_km: int) -> dict[str, Any]:
     """Run :func:`one` for every seed in a fresh process; return the result file's content."""
     runs = []
@@ -148,7 +193,7 @@ def table(result: dict[str, Any]) -> str:
         "per period.",
         f"Synthesis time and peak memory (`{result['command']}`, {result['machine']}): {timing}.",
     ]
-    return "\n".join(lines + notes)
+    return "\n".join(lines + notes + timing_lines())
 
 
 def parameter_tables() -> str:
@@ -279,6 +324,12 @@ def main() -> None:
     s.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     s.add_argument("--size-km", type=int, default=32)
     sub.add_parser("table")
+    tm = sub.add_parser("timing")
+    tm.add_argument("--seed", type=int, default=42)
+    tm.add_argument("--size-km", default="196x220")
+    td = sub.add_parser("timed")
+    td.add_argument("seed", type=int)
+    td.add_argument("--size-km", default="196x220")
     f = sub.add_parser("figure")
     f.add_argument("--seed", type=int, default=42)
     f.add_argument("--size-km", type=int, default=32)
@@ -292,6 +343,14 @@ def main() -> None:
         RESULT.write_text(json.dumps(stats(args.seeds, args.size_km), indent=1) + "\n")
         write_table()
     elif args.command == "table":
+        write_table()
+    elif args.command == "timed":
+        print(json.dumps(timed(args.seed, args.size_km)))
+    elif args.command == "timing":
+        runs = json.loads(TIMING.read_text())["runs"] if TIMING.exists() else []
+        entry = timing(args.seed, args.size_km)
+        runs = [r for r in runs if r["size_km"] != entry["size_km"]] + [entry]
+        TIMING.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
         write_table()
     else:
         figure(args.seed, args.size_km, args.period, args.out)
