@@ -48,6 +48,7 @@ from hazardcore.catalog_options import (
     PointSeriesOptions,
     PolygonOptions,
     RasterOptions,
+    SeriesOptions,
     ShakeMapOptions,
     parse_date,
     parse_options,
@@ -742,8 +743,7 @@ def open_point_series_on_grid(entry: LayerEntry) -> xr.DataArray:
     series = read_erddap_series(entry) if entry.format == "ERDDAPCSV" else read_point_series(entry)
     grid = _needs_grid(entry).expanded(MARGIN_CELLS)
     x, y = project(series.x, series.y, series.crs, grid)
-    options = entry.options
-    assert isinstance(options, PointSeriesOptions | ERDDAPOptions)
+    options = options_of(entry, SeriesOptions)
     method, power = options.spread, options.idw_power
     values, distance = spread(series.values, x, y, grid, method, power, 1000.0 * options.max_distance_km, entry.path)
     used = names_used(series.names, x, y, grid) if method == "nearest" else series.names

@@ -188,13 +188,9 @@ class ShakeMapOptions:
 
 
 @dataclass(frozen=True)
-class PointSeriesOptions:
-    """``PointSeriesCSV``: daily series per point, their ``locations:`` table and how they are spread."""
+class SeriesOptions:
+    """What daily point series share: the days kept and how the points are spread onto the grid."""
 
-    locations: Path | None = option(existing_file)
-    location_columns: dict[str, Any] = option(columns(*LOCATION_COLUMNS), None)
-    date_column: str = option(text, "date")
-    stations: tuple[str, ...] | None = option(texts)
     start: dt.date | None = option(date)
     end: dt.date | None = option(date)
     spread: str = option(choice(*SPREAD_METHODS), "nearest")
@@ -203,16 +199,21 @@ class PointSeriesOptions:
 
 
 @dataclass(frozen=True)
-class ERDDAPOptions:
+class PointSeriesOptions(SeriesOptions):
+    """``PointSeriesCSV``: daily series per point, their ``locations:`` table and how they are spread."""
+
+    locations: Path | None = option(existing_file)
+    location_columns: dict[str, Any] = option(columns(*LOCATION_COLUMNS), None)
+    date_column: str = option(text, "date")
+    stations: tuple[str, ...] | None = option(texts)
+
+
+@dataclass(frozen=True)
+class ERDDAPOptions(SeriesOptions):
     """``ERDDAPCSV``: one extract per point (``pattern:`` takes every matching file), spread like point series."""
 
     pattern: str | None = option(text)
     variable: str = option(text, "precip")
-    start: dt.date | None = option(date)
-    end: dt.date | None = option(date)
-    spread: str = option(choice(*SPREAD_METHODS), "nearest")
-    idw_power: float = option(number, 2.0)
-    max_distance_km: float = option(number, 100.0)
 
 
 @dataclass(frozen=True)
@@ -234,8 +235,8 @@ class EventPointsOptions:
     date_format: str | None = option(text)
 
 
-Options = (RasterOptions | NetCDFOptions | PointCSVOptions | ShakeMapOptions | PointSeriesOptions | ERDDAPOptions
-           | PolygonOptions | EventPointsOptions)
+Options = (RasterOptions | NetCDFOptions | PointCSVOptions | ShakeMapOptions | SeriesOptions | PolygonOptions
+           | EventPointsOptions)  # SeriesOptions: PointSeriesOptions and ERDDAPOptions
 
 #: The options class of every format the catalog reads.
 FORMAT_OPTIONS: dict[str, type[Options]] = {
