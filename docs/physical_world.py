@@ -5,6 +5,7 @@ Usage::
     python docs/physical_world.py one SEED [--size-km 32]   # one region, JSON on stdout
     python docs/physical_world.py stats [--seeds 1 2 3 4 5] [--size-km 32]
     python docs/physical_world.py timing [--seed 42] [--size-km 196x220]
+    python docs/physical_world.py demo RUN_DIR     # after `hazard demo --world physical`: its metrics.json
     python docs/physical_world.py table                                    # JSON -> docs/synthetic.md
     python docs/physical_world.py figure [--seed 42] [--size-km 32]
 
@@ -36,6 +37,11 @@ import numpy as np
 DOCS = Path(__file__).resolve().parent
 RESULT = DOCS / "results" / "physical_world.json"
 TIMING = DOCS / "results" / "physical_world_timing.json"
+DEMO = DOCS / "results" / "physical_demo.json"
+DEMO_BEGIN, DEMO_END = "<!-- physical-demo:begin -->", "<!-- physical-demo:end -->"
+DEMO_COLUMNS = (("AUC", "susceptibility", "auc"), ("F1", "susceptibility", "f1"), ("ECE", "susceptibility", "ece"),
+                ("Σ hazard / Σ obs.", "density", "hazard_total_ratio"), ("R (hazard)", "density", "pearson_r"),
+                ("R pos.", "density", "pearson_r_positive"), ("mean ratio pos.", "density", "mean_ratio_positive"))
 PAGE = DOCS / "synthetic.md"
 FIGURE = DOCS / "img" / "physical_world.png"
 BEGIN, END = "<!-- physical:begin -->", "<!-- physical:end -->"
@@ -229,12 +235,31 @@ def _legacy(run: dict[str, Any]) -> str:
     return f"{counts.get('2015-post', 0):,} / {counts.get('2018-post', 0):,}"
 
 
+def demo_table(metrics: dict[str, Any]) -> str:
+    """Model, baselines, slice base rate and oracle of one demo run on the physical world (its test cells)."""
+    sources = {"**model**": metrics, **metrics.get("baselines", {})}
+    if "oracle" in metrics:
+        sources["oracle"] = metrics["oracle"]
+    lines = ["| source | " + " | ".join(label for label, *_ in DEMO_COLUMNS) + " |",
+             "|" + "---|" * (len(DEMO_COLUMNS) + 1)]
+    for name, block in sources.items():
+        values = [block.get(group, {}).get(key) for _, group, key in DEMO_COLUMNS]
+        cells = ["–" if v is None or v != v else f"{v:.3f}".replace("-", "−") for v in values]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"`hazard demo --world physical` (seed 42, 32 × 32 km, demo configuration), {metrics['split']} "
+              f"split, {metrics['test_cells']:,} test cell-slices of which {metrics['positive_test_cells']:,} "
+              f"positive; run `{metrics['run_id']}`. One split and one seed: no interval, no cross-validation."]
+    return "\n".join(lines)
+
+
 def write_table() -> None:
     """Rewrite the generated blocks of ``docs/synthetic.md``: parameters from the code, statistics
     from the result file."""
     text = replace_block(PAGE.read_text(), PARAMS_BEGIN, PARAMS_END, parameter_tables())
     if RESULT.exists():
         text = replace_block(text, BEGIN, END, table(json.loads(RESULT.read_text())))
+    if DEMO.exists():
+        text = replace_block(text, DEMO_BEGIN, DEMO_END, demo_table(json.loads(DEMO.read_text())))
     PAGE.write_text(text)
 
 
@@ -327,6 +352,8 @@ def main() -> None:
     tm = sub.add_parser("timing")
     tm.add_argument("--seed", type=int, default=42)
     tm.add_argument("--size-km", default="196x220")
+    dm = sub.add_parser("demo")
+    dm.add_argument("run", type=Path, help="run folder of `hazard demo --world physical` (holds metrics.json)")
     td = sub.add_parser("timed")
     td.add_argument("seed", type=int)
     td.add_argument("--size-km", default="196x220")
@@ -343,6 +370,9 @@ def main() -> None:
         RESULT.write_text(json.dumps(stats(args.seeds, args.size_km), indent=1) + "\n")
         write_table()
     elif args.command == "table":
+        write_table()
+    elif args.command == "demo":
+        DEMO.write_text((args.run / "metrics.json").read_text())
         write_table()
     elif args.command == "timed":
         print(json.dumps(timed(args.seed, args.size_km)))
