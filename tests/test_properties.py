@@ -66,8 +66,9 @@ def test_terrain_is_finite_and_in_range_on_random_surfaces(z: np.ndarray) -> Non
 @SETTINGS
 @given(surfaces())
 def test_turning_a_surface_upside_down_flips_both_curvatures_and_keeps_the_slope(z: np.ndarray) -> None:
+    z = (np.round(np.asarray(z, dtype="float64") * 8) / 8).astype("float32")  # multiples of 1/8 m: flips exactly
     upside_down = (2000.0 - z).astype("float32")  # -z, kept positive: same differences, exact in float32
-    assume(np.array_equal(2000.0 - upside_down, z))
+    assert np.array_equal(2000.0 - upside_down, z)  # (an assume() here filtered out most surfaces)
     for name in ("profile_curvature", "planar_curvature"):
         up, down = getattr(terrain, name)(dem(z)).values, getattr(terrain, name)(dem(upside_down)).values
         np.testing.assert_allclose(down, -up, atol=1e-5, err_msg=name)
