@@ -28,13 +28,7 @@ from scipy.special import ndtri
 
 from hazardcore.errors import ConfigError, describe
 from hazardcore.grid import GridSpec
-from hazardcore.synthetic_triggers import (
-    RAIN_STEP_DEG,
-    RainClimate,
-    correlated_normal,
-    orographic_field,
-    rain_axes,
-)
+from hazardcore.synthetic_triggers import RainClimate, storm_rain
 
 BASELINE_DATE = dt.date(2015, 4, 1)
 CO_SEISMIC_END = (dt.date(2015, 6, 1), 20)
@@ -139,8 +133,8 @@ def climate_rain(grid: GridSpec, periods: list[Period], rng: np.random.Generator
                  climate: RainClimate | None = None, return_period: float = 50.0) -> xr.DataArray:
     """CHIRPS-like daily rain (mm/day) over the periods, from the stationary climate.
 
-    The storm field, gamma amounts and orography follow
-    :func:`hazardcore.synthetic_triggers.daily_rain`.
+    The storm field, gamma amounts and orography are
+    :func:`hazardcore.synthetic_triggers.storm_rain`'s, as in the intensity world.
 
     Returns
     -------
@@ -149,24 +143,12 @@ def climate_rain(grid: GridSpec, periods: list[Period], rng: np.random.Generator
         after the first period's start to the last period's end.
     """
     climate = climate or RainClimate()
-    lon, lat = rain_axes(grid)
     days = pd.date_range(periods[0].start + dt.timedelta(days=1), periods[-1].end, freq="D")
     extreme = [p.end.year for p in periods if p.extreme]
     strengths = monsoon_strengths(sorted(set(days.year)), rng, climate, extreme[0] if extreme else None,
                                   return_period)
     mean, wet = seasonal_cycle(days, strengths, climate, rng)
-    orography = orographic_field(lon, lat, grid, climate, rng)
-    sigma_px = climate.storm_sigma_km / (RAIN_STEP_DEG * 111.0)
-    storm = correlated_normal((days.size, lat.size, lon.size), (0.0, sigma_px, sigma_px), rng)
-    amount = rng.gamma(climate.gamma_shape, 1.0 / climate.gamma_shape, days.size)
-    threshold = ndtri(1.0 - wet)[:, None, None]
-    scale = (mean / wet * amount)[:, None, None]
-    rain = np.where(storm > threshold, scale * np.exp(climate.storm_amplitude * storm
-                                                      - 0.5 * climate.storm_amplitude**2), 0.0)
-    rain = (rain * orography[None]).astype(np.float32)
-    da = xr.DataArray(rain, dims=("time", "latitude", "longitude"),
-                      coords={"time": days.values, "latitude": lat, "longitude": lon})
-    return da.rio.set_spatial_dims(x_dim="longitude", y_dim="latitude").rio.write_crs("EPSG:4326")
+    return storm_rain(grid, days, mean, wet, climate, rng)
 
 
 def running_max(rain: xr.DataArray, start: dt.date, end: dt.date, window_days: int) -> xr.DataArray:

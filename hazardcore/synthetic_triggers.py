@@ -301,9 +301,20 @@ def daily_rain(grid: GridSpec, start: dt.date, end: dt.date, rng: np.random.Gene
         float32 (time, latitude, longitude), latitude descending, CRS EPSG:4326.
     """
     climate = climate or RainClimate()
-    lon, lat = rain_axes(grid)
     days = pd.date_range(start, end, freq="D")
     mean, wet = seasonal_cycle(days, climate, rng)
+    return storm_rain(grid, days, mean, wet, climate, rng)
+
+
+def storm_rain(grid: GridSpec, days: pd.DatetimeIndex, mean: np.ndarray, wet: np.ndarray, climate: RainClimate,
+               rng: np.random.Generator) -> xr.DataArray:
+    """Daily rain from a day's regional mean (mm/day) and wet-area fraction: correlated storms on an orography.
+
+    A day's storms are the upper ``wet`` tail of a spatially correlated normal field, scaled so
+    the expected rain is ``mean``, with a gamma-distributed day-to-day amount, times a
+    persistent orographic field. Shared by both synthetic worlds (their seasons differ).
+    """
+    lon, lat = rain_axes(grid)
     orography = orographic_field(lon, lat, grid, climate, rng)
     sigma_px = climate.storm_sigma_km / (RAIN_STEP_DEG * 111.0)
     storm = correlated_normal((days.size, lat.size, lon.size), (0.0, sigma_px, sigma_px), rng)
