@@ -30,11 +30,10 @@ from hazardcore.grid import GridSpec
 from hazardcore.synthetic_terrain import (
     TerrainParams,
     block_mean,
+    finished_dem,
     fractal_surface,
-    incise,
     limit_gradient,
     northward_distance,
-    rescale_relief,
     steady_state_surface,
     upsample,
 )
@@ -253,13 +252,5 @@ def geology_and_dem(grid: GridSpec, geology_rng: np.random.Generator, terrain_rn
     rough = fractal_surface(shape, pixel_m, terrain_rng, p.beta, p.rolloff_m, p.smooth_m)
     coarse = coarse_geology_landscape(np.float32(p.roughness_m) * rough, classes_coarse, pixel_m,
                                       terrain_rng, p)
-    detail = rough - upsample(block_mean(rough, f), f, shape)
-    z = upsample(coarse, f, shape) + np.float32(p.detail_m) * detail / detail.std(dtype=np.float64)
-    del rough, detail
-    z = incise(z, pixel_m, p.fine_incision_k, p)
-    z = rescale_relief(z, pixel_m, margin_cells * grid.pixels_per_cell, p.target_mean_slope_deg)
-    z += np.float32(p.base_m)
-    dem = big.template("30m")
-    dem.values[:] = z
-    return (Geology(np.ascontiguousarray(field), lithology_classes(field)),
-            dem.assign_attrs(units="m", long_name="elevation"))
+    dem = finished_dem(rough, coarse, grid, margin_cells, p)
+    return Geology(np.ascontiguousarray(field), lithology_classes(field)), dem

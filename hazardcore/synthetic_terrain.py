@@ -395,12 +395,23 @@ def synthetic_dem(grid: GridSpec, rng: np.random.Generator, margin_cells: int = 
     """
     p = params or TerrainParams()
     big = grid.expanded(margin_cells)
-    pixel_m, shape, f = big.pixel_size_m, big.shape("30m"), p.coarse_factor
+    pixel_m, shape = big.pixel_size_m, big.shape("30m")
     rough = fractal_surface(shape, pixel_m, rng, p.beta, p.rolloff_m, p.smooth_m)
     coarse = coarse_landscape(np.float32(p.roughness_m) * rough, pixel_m, rng, p)
+    return finished_dem(rough, coarse, grid, margin_cells, p)
+
+
+def finished_dem(rough: np.ndarray, coarse: np.ndarray, grid: GridSpec, margin_cells: int,
+                 p: TerrainParams) -> xr.DataArray:
+    """The DEM from its fractal roughness and its coarse landscape: fine detail added, incised, rescaled.
+
+    Shared by both synthetic worlds (the physical one shapes its coarse landscape by geology).
+    """
+    big = grid.expanded(margin_cells)
+    pixel_m, shape, f = big.pixel_size_m, big.shape("30m"), p.coarse_factor
     detail = rough - upsample(block_mean(rough, f), f, shape)
     z = upsample(coarse, f, shape) + np.float32(p.detail_m) * detail / detail.std(dtype=np.float64)
-    del rough, detail
+    del detail
     z = incise(z, pixel_m, p.fine_incision_k, p)
     z = rescale_relief(z, pixel_m, margin_cells * grid.pixels_per_cell, p.target_mean_slope_deg)
     z += np.float32(p.base_m)
