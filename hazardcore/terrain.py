@@ -38,6 +38,7 @@ Distances: why scipy
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pyflwdir
@@ -699,3 +700,13 @@ def hillshade(dem: xr.DataArray, azimuth_deg: float = 315.0, altitude_deg: float
     out = dem.copy(data=shade.astype(np.float32)).rename("hillshade")
     out.attrs.update(units="1", long_name=f"hillshade (sun from {azimuth_deg:g} deg, {altitude_deg:g} deg high)")
     return out
+
+
+#: The terrain channels each computed from a pixel's 3 × 3 neighbourhood (a tile needs a one-pixel
+#: halo), and those that route the flow over the whole DEM. With ``elevation`` they are every channel
+#: of :func:`terrain_channels`; the tiled prepare (:mod:`hazardcore.tiled_cube`) computes them from here.
+LOCAL_CHANNELS: dict[str, Callable[[xr.DataArray], xr.DataArray]] = {
+    "slope": slope, "northness": northness, "eastness": eastness, "profile_curvature": profile_curvature,
+    "planar_curvature": planar_curvature}
+FLOW_CHANNELS: dict[str, Callable[[xr.DataArray], xr.DataArray]] = {
+    "twi": twi, "distance_to_river": distance_to_river}

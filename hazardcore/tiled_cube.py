@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import dask
@@ -46,10 +46,6 @@ from hazardcore.predictors import STATIC_CHANNELS, cells_all_finite
 from hazardcore.triggers import pga_statistics
 
 HALO_PX = 1  # the 3 × 3 kernels of slope, aspect and curvature
-FLOW_CHANNELS = ("twi", "distance_to_river")
-LOCAL_TERRAIN: dict[str, Callable[[xr.DataArray], xr.DataArray]] = {
-    "slope": terrain.slope, "northness": terrain.northness, "eastness": terrain.eastness,
-    "profile_curvature": terrain.profile_curvature, "planar_curvature": terrain.planar_curvature}
 
 
 @contextlib.contextmanager
@@ -140,7 +136,7 @@ def static_tile(window: xr.DataArray, offset: tuple[int, int], flow: dict[str, n
                 pga_events: list[xr.DataArray], tile: Tile, grid: GridSpec) -> np.ndarray:
     """The (10, h, w) static channels of a tile in ``STATIC_CHANNELS`` order."""
     inner = (slice(offset[0], offset[0] + tile.n_rows), slice(offset[1], offset[1] + tile.n_cols))
-    layers = {name: function(window).values[inner] for name, function in LOCAL_TERRAIN.items()}
+    layers = {name: function(window).values[inner] for name, function in terrain.LOCAL_CHANNELS.items()}
     layers["elevation"] = window.values[inner].astype("float32")
     layers |= flow
     sub_grid = tile.grid(grid)
@@ -172,9 +168,7 @@ def write_dynamic_tile(array: zarr.Array, bands: xr.DataArray, n_channels: int, 
 def flow_channels(dem_30m: xr.DataArray, margin_px: int) -> dict[str, np.ndarray]:
     """TWI and distance to river over the whole DEM (flow routing is global), cut to the grid."""
     inner = slice(margin_px, -margin_px) if margin_px else slice(None)
-    twi = terrain.twi(dem_30m).values[inner, inner]
-    distance = terrain.distance_to_river(dem_30m).values[inner, inner]
-    return {"twi": twi, "distance_to_river": distance}
+    return {name: function(dem_30m).values[inner, inner] for name, function in terrain.FLOW_CHANNELS.items()}
 
 
 def compute_static(array: zarr.Array, dem_30m: xr.DataArray, margin_px: int, pga_events: list[xr.DataArray],

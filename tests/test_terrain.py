@@ -278,3 +278,8 @@ def test_rejects_bad_layouts(utm_dem: xr.DataArray) -> None:
     stretched = utm_dem.assign_coords(y=utm_dem["y"] * 2)
     with pytest.raises(GridMismatchError, match="square"):
         terrain.slope(stretched)
+
+
+def test_the_tiled_prepare_computes_every_terrain_channel() -> None:
+    """Local (3 × 3) and flow-routing channels, with elevation, are all of the table's terrain channels."""
+    assert {*terrain.LOCAL_CHANNELS, *terrain.FLOW_CHANNELS, "elevation"} == set(TERRAIN_CHANNELS)
