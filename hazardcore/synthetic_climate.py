@@ -28,7 +28,7 @@ from scipy.special import ndtri
 
 from hazardcore.errors import ConfigError, describe
 from hazardcore.grid import GridSpec
-from hazardcore.synthetic_triggers import RainClimate, storm_rain
+from hazardcore.synthetic_triggers import RainClimate, seasonal_profile, storm_rain
 
 BASELINE_DATE = dt.date(2015, 4, 1)
 CO_SEISMIC_END = (dt.date(2015, 6, 1), 20)
@@ -119,14 +119,7 @@ def seasonal_cycle(days: pd.DatetimeIndex, strengths: dict[int, float], climate:
     """
     years = np.unique(days.year)
     shift = dict(zip(years, climate.onset_sd_days * rng.standard_normal(len(years)), strict=True))
-    doy = days.day_of_year.to_numpy(dtype=np.float64)
-    strength = np.array([strengths[y] for y in days.year])
-    onset = np.array([shift[y] for y in days.year])
-    monsoon = np.exp(-0.5 * ((doy - climate.monsoon_doy - onset) / climate.monsoon_sd_days) ** 2)
-    pre = np.exp(-0.5 * ((doy - climate.premonsoon_doy) / climate.premonsoon_sd_days) ** 2)
-    mean = climate.dry_mm + climate.premonsoon_mm * pre + climate.monsoon_mm * strength * monsoon
-    wet = climate.wet_dry + climate.wet_monsoon * monsoon + climate.wet_premonsoon * pre
-    return mean, np.clip(wet, 0.02, 0.95)
+    return seasonal_profile(days, strengths, shift, climate)
 
 
 def climate_rain(grid: GridSpec, periods: list[Period], rng: np.random.Generator,

@@ -30,11 +30,10 @@ from hazardcore.grid import GridSpec
 from hazardcore.synthetic_terrain import (
     TerrainParams,
     block_mean,
+    eroded_surface,
     finished_dem,
     fractal_surface,
-    limit_gradient,
     northward_distance,
-    steady_state_surface,
     upsample,
 )
 from hazardcore.synthetic_triggers import correlated_normal
@@ -193,12 +192,7 @@ def coarse_geology_landscape(roughness: np.ndarray, classes: np.ndarray, pixel_m
     steepness = (np.float32(p.steepness) * (1 + p.steepness_north_gain * gain)
                  * class_table("steepness_factor")[classes]).astype(np.float32)
     critical = np.tan(np.radians(class_table("critical_angle_deg")[classes])).astype(np.float32)
-    outlet = np.zeros(rough.shape, dtype=np.float32)
-    surface = np.float32(p.seed_tilt) * north
-    for i in range(p.coarse_passes):
-        seed = surface + rough * np.float32(1.0 if i == 0 else p.repass_roughness)
-        surface = steady_state_surface(seed, coarse_m, steepness, critical, p.concavity, outlet)
-    return limit_gradient(surface, coarse_m, float(np.tan(np.radians(p.max_angle_deg))))
+    return eroded_surface(rough, north, steepness, critical, coarse_m, p)
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,15 @@ def coarse_landscape(roughness: np.ndarray, pixel_m: float, rng: np.random.Gener
     angle = p.critical_angle_deg + p.critical_angle_sd_deg * smooth_field(
         rough.shape, p.strength_scale_m / coarse_m, rng)
     critical = np.tan(np.radians(np.clip(angle, 15.0, 60.0))).astype(np.float32)
+    return eroded_surface(rough, north, steepness, critical, coarse_m, p)
+
+
+def eroded_surface(rough: np.ndarray, north: np.ndarray, steepness: np.ndarray, critical: np.ndarray,
+                   coarse_m: float, p: TerrainParams) -> np.ndarray:
+    """Steady-state uplift-erosion passes from a tilted rough seed, then the steepest angle enforced.
+
+    Shared by both synthetic worlds (the physical one sets ``steepness`` and ``critical`` by rock class).
+    """
     outlet = np.zeros(rough.shape, dtype=np.float32)
     surface = np.float32(p.seed_tilt) * north
     for i in range(p.coarse_passes):

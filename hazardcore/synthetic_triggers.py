@@ -264,6 +264,12 @@ def seasonal_cycle(days: pd.DatetimeIndex, climate: RainClimate,
                         strict=True))
     shift = dict(zip(years, climate.onset_sd_days * rng.standard_normal(len(years)),
                      strict=True))
+    return seasonal_profile(days, strength, shift, climate)
+
+
+def seasonal_profile(days: pd.DatetimeIndex, strength: dict[int, float], shift: dict[int, float],
+                     climate: RainClimate) -> tuple[np.ndarray, np.ndarray]:
+    """Domain-mean daily rain (mm/day) and wet-day probability from each year's monsoon strength and onset shift."""
     doy = days.day_of_year.to_numpy(dtype=np.float64)
     year_strength = np.array([strength[y] for y in days.year])
     year_shift = np.array([shift[y] for y in days.year])
