@@ -9,6 +9,8 @@ The public API, for notebooks and scripts (the ``hazard`` command line calls the
     model_config, train_config = hc.demo_configs()
     run, evaluation = hc.fit_run("out/work", model_config, train_config)  # train, predict, evaluate
     summary = hc.cross_validate("out/work", model_config, train_config, folds=4, seeds=[0, 1, 2])
+    ensemble = hc.train_ensemble("out/work", model_config, train_config, members=5)
+    evaluation = hc.evaluate_ensemble("out/work", ensemble)  # mean, spread, interval coverage
 
 Names are imported on first use, so ``import hazardcore`` stays light (no PyTorch until a
 training or prediction function is touched). ``prepare_workdir`` and ``train_run`` are
@@ -46,6 +48,9 @@ PUBLIC: dict[str, str] = {
     "roc_curves": "hazardcore.figure_data",
     "cross_validate": "hazardcore.cv",
     "leave_one_slice_out": "hazardcore.folds",
+    "train_ensemble": "hazardcore.ensemble",
+    "predict_ensemble": "hazardcore.ensemble",
+    "evaluate_ensemble": "hazardcore.ensemble",
     "HazardcoreError": "hazardcore.errors",
 }
 

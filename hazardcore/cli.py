@@ -167,6 +167,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _leave_one_slice_out(args, model_config, train_config)
     if args.test_slice is not None:
         train_config.param.update(test_slice=args.test_slice)
+    if args.members > 1:
+        return _train_ensemble(args, model_config, train_config)
     results = train(args.workdir, model_config, train_config, stage=args.stage, resume=args.resume,
                     progress=not args.quiet, distributed=args.distributed)
     if not is_main_process():
@@ -175,6 +177,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(format_table([("stage", "  ".join(f"{c:>10}" for c in STAGE_COLUMNS))] + [
         (stage, "  ".join(f"{record.get(c, float('nan')):>10.4g}" for c in STAGE_COLUMNS))
         for stage, record in results.items()]))
+    return 0
+
+
+def _train_ensemble(args: argparse.Namespace, model_config: Any, train_config: Any) -> int:
+    from hazardcore.ensemble import member_runs, train_ensemble
+
+    folder = train_ensemble(args.workdir, model_config, train_config, args.members, progress=not args.quiet)
+    print(format_table([("ensemble", folder)] + [(f"member {k}", run.name)
+                                                 for k, run in enumerate(member_runs(folder))]))
+    print(f"next: hazard evaluate {args.workdir} --ensemble {folder.name}")
     return 0
 
 
@@ -213,10 +225,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import find_run, predict_run
 
 
-    run = find_run(args.workdir, args.run, args.split)
-    predictions = predict_run(args.workdir, run, device=args.device, stride_cells=args.stride,
-                              calibration=args.calibration, progress=not args.quiet,
-                              threshold_rule=args.threshold_rule)
+    if args.ensemble:
+        from hazardcore.ensemble import find_ensemble, predict_ensemble
+
+        run = find_ensemble(args.workdir, args.ensemble)
+        predictions = predict_ensemble(args.workdir, run, device=args.device, stride_cells=args.stride,
+                                       calibration=args.calibration, progress=not args.quiet,
+                                       threshold_rule=args.threshold_rule)
+    else:
+        run = find_run(args.workdir, args.run, args.split)
+        predictions = predict_run(args.workdir, run, device=args.device, stride_cells=args.stride,
+                                  calibration=args.calibration, progress=not args.quiet,
+                                  threshold_rule=args.threshold_rule)
     calibration = predictions.attrs["calibration"]
     print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
                         ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
@@ -238,8 +258,14 @@ def metrics_rows(metrics: RunMetrics) -> list[tuple[str, Any]]:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from hazardcore.pipeline import evaluate_run, find_run
 
-    run = find_run(args.workdir, args.run, args.split)
-    evaluation = evaluate_run(args.workdir, run, reference=args.reference, progress=not args.quiet)
+    if args.ensemble:
+        from hazardcore.ensemble import evaluate_ensemble, find_ensemble
+
+        run = find_ensemble(args.workdir, args.ensemble)
+        evaluation = evaluate_ensemble(args.workdir, run, reference=args.reference, progress=not args.quiet)
+    else:
+        run = find_run(args.workdir, args.run, args.split)
+        evaluation = evaluate_run(args.workdir, run, reference=args.reference, progress=not args.quiet)
     metrics = evaluation.metrics
     print(f"{metrics['split']} split: {metrics['test_cells']} test cell-slices "
           f"({metrics['positive_test_cells']} positive) in {', '.join(metrics['slices'])}; "
@@ -397,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--stage", default="all", metavar="STAGE",
                     help="all, or one stage of hazardcore.stages (susceptibility, density); later stages "
                          "start from earlier stages' best weights")
+    tr.add_argument("--members", type=int, default=1, metavar="K",
+                    help="train an ensemble of K members (seeds of weights, batch order and augmentation; one "
+                         "split), each a resumable run, listed in WORKDIR/ensembles/<id>; rerunning resumes them")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run where it stopped")
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto = CUDA (bf16, data on the GPU) when present, else CPU")
@@ -439,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "calibrate probabilities on the validation cells and write "
                                     "runs/<id>/predictions.nc and calibration.json.")
     _add_run_options(pr)
+    pr.add_argument("--ensemble", metavar="ID",
+                    help="an ensemble (folder name under WORKDIR/ensembles, from `hazard train --members K`) "
+                         "instead of a run: its members' mean and spread")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     pr.add_argument("--stride", type=int, default=2, help="window stride in cells (divides the patch; default 2)")
     pr.add_argument("--calibration", choices=["platt", "isotonic", "none"], default="platt")
@@ -451,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "cases) the oracle on the run's test cells; write runs/<id>/metrics.json, "
                                     "report.html and products/ (COGs, CF NetCDF, manifest.json).")
     _add_run_options(ev)
+    ev.add_argument("--ensemble", metavar="ID",
+                    help="an ensemble (folder name under WORKDIR/ensembles, from `hazard train --members K`) "
+                         "instead of a run: its members' mean and spread")
     ev.add_argument("--reference", type=Path,
                     help="folder of the original study's published maps, shown beside runs on its grid")
     ev.set_defaults(func=_cmd_evaluate)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any, TypeVar
 
+import numpy as np
 import param
 
 from hazardcore.errors import ConfigError, describe
@@ -83,7 +84,10 @@ class ModelConfig(Config):
 class TrainConfig(Config):
     """Staged training (METHOD.md §6)."""
 
-    seed = param.Integer(default=0, doc="random seed (weights, batch order, dropout)")
+    seed = param.Integer(default=0, doc="random seed (split, weights, batch order, dropout)")
+    member = param.Integer(default=0, bounds=(0, None),
+                           doc="ensemble member (`hazard train --members K`): seeds the weights, batch order, "
+                               "augmentation and dropout apart from `seed`, which keeps the split of every member")
     batch_size = param.Integer(default=16, bounds=(1, None), doc="patches per step")
     learning_rate = param.Number(default=1e-3, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
                                  doc="Adam's initial learning rate (susceptibility)")
@@ -146,6 +150,13 @@ class TrainConfig(Config):
     num_threads = param.Integer(default=0, bounds=(0, None), doc="CPU threads (0 = torch default)")
 
 
+def weights_seed(config: TrainConfig) -> int:
+    """The seed of a member's weights, batch order, augmentation and dropout (``seed`` itself for member 0)."""
+    if config.member == 0:
+        return int(config.seed)
+    return int(np.random.SeedSequence([config.seed, config.member]).generate_state(1)[0] % 1_000_003)
+
+
 def demo_configs() -> tuple[ModelConfig, TrainConfig]:
     """Small settings that train all stages on the default region in minutes on 2 CPU cores.
 
@@ -165,10 +176,13 @@ def demo_configs() -> tuple[ModelConfig, TrainConfig]:
 #: Settings of where and how fast a run computes, not of what it computes: outside a run's identity,
 #: so a model trained on a GPU is the same run (and resumes) on a CPU.
 EXECUTION_SETTINGS = ("device", "num_threads")
+#: Settings added after runs existed, left out of a run's identity at this value, so those runs keep their ids.
+LATER_DEFAULTS = {"member": 0}
 
 
 def config_hash(*configs: Config) -> str:
     """Short stable hash of configurations (names a run folder), execution settings left out."""
-    text = json.dumps([{key: value for key, value in c.to_dict().items() if key not in EXECUTION_SETTINGS}
+    text = json.dumps([{key: value for key, value in c.to_dict().items()
+                        if key not in EXECUTION_SETTINGS and LATER_DEFAULTS.get(key, None) != value}
                        for c in configs], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]

@@ -116,6 +116,7 @@ class RunMetrics(EvaluationResult, total=False):
     leaked_fraction: float
     density_units: str
     split_config: dict[str, Any]
+    uncertainty: dict[str, Any]
 
 
 #: The columns of the score tables, in the order they are shown (report, dashboard, CLI).

@@ -16,6 +16,10 @@ A run lives in ``WORKDIR/runs/<run_id>``, where the id is the hash of its config
     products/          GeoTIFFs, NetCDF, manifest           (evaluate)
     importance.json    permutation importance               (explain)
 
+An ensemble (:mod:`hazardcore.ensemble`) lives in ``WORKDIR/ensembles/<id>``: ``ensemble.json``
+(its member runs, each a run folder above) beside the files of a run it predicts and
+evaluates (config, status, calibration, predictions, scores, metrics, report, products).
+
 Every other module asks this one for a path instead of spelling a file name.
 """
 
@@ -38,6 +42,8 @@ METRICS = "metrics.json"
 REPORT = "report.html"
 PRODUCTS = "products"
 IMPORTANCE = "importance.json"
+ENSEMBLES = "ensembles"
+ENSEMBLE = "ensemble.json"
 #: What a fresh training makes stale: the trained model and everything derived from it.
 OUTPUTS = (MODEL, CALIBRATION, PREDICTIONS, SCORES, METRICS, REPORT, PRODUCTS, IMPORTANCE)
 
@@ -50,6 +56,11 @@ def runs_folder(workdir: str | Path) -> Path:
 def run_path(workdir: str | Path, run_id: str) -> Path:
     """``WORKDIR/runs/<run_id>``."""
     return runs_folder(workdir) / run_id
+
+
+def ensembles_folder(workdir: str | Path) -> Path:
+    """``WORKDIR/ensembles``."""
+    return Path(workdir) / ENSEMBLES
 
 
 def workdir_of(run: Path) -> Path:

@@ -44,7 +44,7 @@ from hazardcore.atomic import append_line, remove_temporaries, write_text
 from hazardcore.augment import random_element, transform_batch
 from hazardcore.averaging import WeightAverage
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from hazardcore.config import ModelConfig, TrainConfig, config_hash
+from hazardcore.config import ModelConfig, TrainConfig, config_hash, weights_seed
 from hazardcore.cube import PreparedCube
 from hazardcore.datasets import PatchDataset, load_tensors, split_of, valid_pixels
 from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
@@ -195,9 +195,10 @@ def train_epoch(model: HazardModel, stage: str, data: Batch, config: TrainConfig
     ranks = ranks or Ranks(0, 1, 0, device)
     module = module if module is not None else REGISTRY[stage].module(model)
     module.train()
-    order = epoch_order(len(data["image"]), config.seed, stage, epoch)[:config.samples_per_epoch or None]
-    generator = epoch_generator(config.seed, stage, epoch, stream=1)  # augmentation draws
-    torch.manual_seed(epoch_seed(config.seed, stage, epoch, stream=2))  # dropout draws: resumable at any epoch
+    seed = weights_seed(config)
+    order = epoch_order(len(data["image"]), seed, stage, epoch)[:config.samples_per_epoch or None]
+    generator = epoch_generator(seed, stage, epoch, stream=1)  # augmentation draws
+    torch.manual_seed(epoch_seed(seed, stage, epoch, stream=2))  # dropout draws: resumable at any epoch
     losses = []
     for start in range(0, len(order), config.batch_size):
         batch = {key: value[order[start:start + config.batch_size]] for key, value in data.items()}
@@ -471,7 +472,7 @@ def train_ranks(ranks: Ranks, workdir: str | Path, model_config: ModelConfig, tr
     device = ranks.device
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
-    torch.manual_seed(train_config.seed)
+    torch.manual_seed(weights_seed(train_config))
     model = build_model(model_config, "hazard")
     assert isinstance(model, HazardModel)
     model.to(device)

@@ -1,0 +1,115 @@
+"""Seed ensembles: members share the split, differ in weights; combined spreads and coverage (issue 19)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hazardcore.cli import main
+from hazardcore.config import TrainConfig, config_hash, demo_configs
+from hazardcore.ensemble import (
+    evaluate_ensemble,
+    find_ensemble,
+    member_runs,
+    predict_ensemble,
+    train_ensemble,
+    within,
+)
+from hazardcore.errors import CheckpointError
+from hazardcore.export import open_predictions
+from hazardcore.runstatus import is_trained
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from conftest import tiny_run_configs
+
+    from hazardcore.prepare import prepare
+    from hazardcore.synthetic import synthesize
+
+    root = tmp_path_factory.mktemp("ensemble")
+    report = synthesize(root / "region", seed=5, size_km=16, n_slices=3)
+    prepare(report.catalog_path, root / "work")
+    model, config = tiny_run_configs()
+    return root / "work", train_ensemble(root / "work", model, config, members=3)
+
+
+def test_the_demo_run_keeps_its_id_now_that_configurations_name_a_member() -> None:
+    """Member 0 is the single run: adding ``member`` did not rename any existing run."""
+    model, config = demo_configs()
+    assert config_hash(model, config) == "b6d95fad05"  # the demo run of docs/results (README tables)
+    assert config_hash(model, TrainConfig.from_dict(config.to_dict() | {"member": 1})) != "b6d95fad05"
+
+
+def test_members_share_the_split_and_differ_in_their_weights(ensemble: tuple[Path, Path]) -> None:
+    workdir, folder = ensemble
+    runs = member_runs(folder)
+    assert len({run.name for run in runs}) == 3 and all(is_trained(run) for run in runs)
+    predictions = predict_ensemble(workdir, folder, device="cpu")
+    members = [open_predictions(run / "predictions.nc") for run in runs]
+    for member in members[1:]:
+        for side in ("train", "validation", "test"):
+            assert np.array_equal(member[side].values, members[0][side].values)
+        assert np.nanmax(np.abs(member["logit"].values - members[0]["logit"].values)) > 1e-3
+    density = np.stack([member["density"].values for member in members])
+    valid = predictions["valid"].values.astype(bool)
+    mixture = predictions["density"].values[valid]
+    assert np.all(mixture >= np.nanmin(density, axis=0)[valid] - 1e-4)
+    assert np.all(mixture <= np.nanmax(density, axis=0)[valid] + 1e-4)
+    for name in ("susceptibility", "density", "hazard"):
+        low, mid, high = (predictions[f"{name}_p{level:02d}"].values[valid] for level in (5, 50, 95))
+        assert np.all(low <= mid + 1e-6) and np.all(mid <= high + 1e-6)
+        assert np.nanmean(predictions[f"{name}_std"].values[valid]) > 0
+        assert predictions[f"{name}_std"].attrs["cell_methods"] == "realization: standard_deviation"
+    assert predictions.attrs["members"] == ", ".join(run.name for run in runs)
+
+
+def test_evaluating_an_ensemble_scores_its_mean_and_the_coverage_of_its_intervals(
+        ensemble: tuple[Path, Path]) -> None:
+    workdir, folder = ensemble
+    assert main(["evaluate", str(workdir), "--ensemble", folder.name, "--quiet"]) == 0
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["run_id"] == folder.name and 0.5 < metrics["susceptibility"]["auc"] <= 1.0
+    uncertainty = metrics["uncertainty"]
+    assert uncertainty["members"] == 3
+    positive = metrics["positive_test_cells"]
+    assert uncertainty["density"]["cells"] == uncertainty["hazard"]["cells"] == positive > 0
+    assert uncertainty["susceptibility"]["cells"] == metrics["test_cells"]
+    for name in ("susceptibility", "density", "hazard"):
+        assert 0.0 <= uncertainty[name]["coverage"] <= 1.0 and uncertainty[name]["mean_width"] > 0
+    assert (folder / "report.html").is_file() and (folder / "products").is_dir()
+
+
+def test_a_killed_member_is_named_and_resumed_never_dropped(ensemble: tuple[Path, Path]) -> None:
+    from conftest import tiny_run_configs
+
+    workdir, folder = ensemble
+    first, second, _ = member_runs(folder)
+    kept = (first / "model.pt").stat().st_mtime_ns
+    (second / "model.pt").unlink()
+    with pytest.raises(CheckpointError, match=second.name):
+        find_ensemble(workdir, folder.name)
+    with pytest.raises(CheckpointError, match="resumes them"):
+        predict_ensemble(workdir, folder)
+    model, config = tiny_run_configs()
+    assert train_ensemble(workdir, model, config, members=3) == folder
+    assert is_trained(second) and (first / "model.pt").stat().st_mtime_ns == kept
+    assert find_ensemble(workdir, folder.name) == folder
+
+
+def test_an_unknown_ensemble_is_refused_with_the_known_ones(ensemble: tuple[Path, Path], capsys) -> None:  # type: ignore[no-untyped-def]
+    workdir, folder = ensemble
+    assert main(["predict", str(workdir), "--ensemble", "nope-k2", "--quiet"]) != 0
+    assert folder.name in capsys.readouterr().err
+
+
+def test_interval_coverage_counts_the_cells_whose_truth_is_inside() -> None:
+    truth = np.array([0.5, 2.0, 3.0, np.nan, 1.0])
+    low = np.array([0.0, 0.0, 3.5, 0.0, 0.9])
+    high = np.array([1.0, 1.0, 4.0, 1.0, 1.1])
+    cells = np.array([True, True, True, True, False])
+    assert within(truth, low, high, cells) == {"coverage": pytest.approx(1 / 3), "cells": 3,
+                                               "mean_width": pytest.approx((1.0 + 1.0 + 0.5) / 3)}
