@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -30,12 +29,12 @@ from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.folds import trained_run
+from hazardcore.intervals import PERCENTILES, percentile_name
 from hazardcore.pipeline import Evaluation, calibrate, compute_evaluation, predict_run
 from hazardcore.runfolder import (
     CALIBRATION,
     CONFIG,
     ENSEMBLE,
-    METRICS,
     PREDICTIONS,
     ensembles_folder,
     run_path,
@@ -43,8 +42,6 @@ from hazardcore.runfolder import (
 )
 from hazardcore.runstatus import is_trained, recording, step_state
 
-#: Percentiles across members stored beside each ensemble mean (the 90 % interval and the median).
-PERCENTILES = (5, 50, 95)
 #: The quantities whose spread across members is stored.
 SPREAD_OF = {"susceptibility": "1", "density": "%", "hazard": "%"}
 
@@ -130,7 +127,7 @@ def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tup
                             "long_name": f"{name}: standard deviation across {members} ensemble members"})}
     percentiles = np.percentile(values, PERCENTILES, axis=0)
     for level, layer in zip(PERCENTILES, percentiles, strict=True):
-        out[f"{name}_p{level:02d}"] = (layer, {"units": units, "cell_methods": f"realization: percentile {level}",
+        out[percentile_name(name, level)] = (layer, {"units": units, "cell_methods": f"realization: percentile {level}",
                                                "long_name": f"{name}: {level}th percentile across {members} "
                                                             "ensemble members"})
     return out
@@ -194,48 +191,16 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
     return combined
 
 
-def within(truth: np.ndarray, low: np.ndarray, high: np.ndarray, cells: np.ndarray) -> dict[str, float]:
-    """Share of ``cells`` whose ``truth`` lies in [low, high], the cell count and the mean interval width."""
-    chosen = cells & np.isfinite(truth) & np.isfinite(low) & np.isfinite(high)
-    inside = (truth[chosen] >= low[chosen]) & (truth[chosen] <= high[chosen])
-    return {"coverage": float(inside.mean()) if chosen.any() else float("nan"), "cells": int(chosen.sum()),
-            "mean_width": float((high[chosen] - low[chosen]).mean()) if chosen.any() else float("nan")}
-
-
-def uncertainty_scores(predictions: xr.Dataset) -> dict[str, Any]:
-    """How often the members' 5–95 % interval holds the known truth on the test cells.
-
-    For the density given occurrence and the hazard the cells are the positive test cells (the
-    issue's target: 85–95 % for a 90 % interval); for the susceptibility every test cell.
-    Empty when the truth is unknown (real data).
-    """
-    test = predictions["test"].values.astype(bool)
-    positive = test & (predictions["presence"].values > 0)
-    truths = {"susceptibility": ("true_probability", test), "density": ("true_density_given_occurrence", positive),
-              "hazard": ("true_hazard", positive)}
-    scores: dict[str, Any] = {"interval": f"p{PERCENTILES[0]:02d}-p{PERCENTILES[-1]:02d} across members",
-                              "members": len(str(predictions.attrs.get("members", "")).split(", "))}
-    for name, (truth, cells) in truths.items():
-        if truth in predictions:
-            scores[name] = within(predictions[truth].values, predictions[f"{name}_p05"].values,
-                                  predictions[f"{name}_p95"].values, cells)
-    return scores
-
-
 def evaluate_ensemble(workdir: str | Path, folder: Path, reference: Path | None = None, device: str = "auto",
                       progress: bool = False) -> Evaluation:
     """Score the ensemble mean like a run (metrics, report, products), plus interval coverage.
 
     Predicts first when the ensemble has no finished prediction. ``metrics.json`` gets an
-    ``uncertainty`` block (:func:`uncertainty_scores`).
+    ``uncertainty`` block (:func:`hazardcore.intervals.interval_scores`).
     """
     folder = find_ensemble(workdir, Path(folder).name)
     predicted = step_state(folder, "predict") == "finished" and (folder / PREDICTIONS).is_file()
     predictions = export.open_predictions(folder / PREDICTIONS) if predicted else predict_ensemble(
         workdir, folder, device=device, progress=progress)
     with recording(folder, "evaluate"):
-        evaluation = compute_evaluation(workdir, folder, predictions, reference)
-        # compute_evaluation narrowed predictions["test"] to the cells every source scores: those scored here
-        evaluation.metrics["uncertainty"] = uncertainty_scores(predictions)
-        export.write_json(evaluation.metrics, folder / METRICS)
-    return evaluation
+        return compute_evaluation(workdir, folder, predictions, reference)

@@ -30,6 +30,7 @@ from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
 from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
 from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
 from hazardcore.integrity import verify_folder
+from hazardcore.intervals import has_intervals, interval_scores
 from hazardcore.predictors import ChannelScaling
 from hazardcore.report import build_report
 from hazardcore.result import RunMetrics
@@ -276,6 +277,8 @@ def compute_evaluation(workdir: str | Path, run: Path, predictions: xr.Dataset, 
     metrics |= {"calibration": calibration, "leaked_fraction": leaked_fraction(
         split, cube.samples(), cube.windows, (cube.grid.n_rows, cube.grid.n_cols), cube.patch_cells),
         "density_units": "% of the cell", "split_config": split_config(config)}
+    if has_intervals(predictions):  # an ensemble's: how often its intervals hold the truth
+        metrics["uncertainty"] = interval_scores(predictions)
     scores = roc_inputs(sources, observed, masks["test"])
     reference_maps = reference_for(reference, cube, predictions)
     export.write_netcdf(scores_dataset(predictions, sources, masks["test"]), run / SCORES)

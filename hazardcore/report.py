@@ -35,6 +35,7 @@ from scipy.ndimage import gaussian_filter
 from hazardcore import figure_data as fd
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
+from hazardcore.intervals import PERCENTILES, has_intervals, percentile_name
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.triggers import slice_seasons
 
@@ -81,6 +82,10 @@ CAPTIONS = {
                     "the test cells; bin counts below; ECE in the title."),
     "contours": ("Density vs susceptibility", "Smoothed 2-D histogram of predicted density given occurrence "
                  "(log axis) against susceptibility over all valid cells of each slice; dots: the cells."),
+    "uncertainty": ("Uncertainty of the hazard", "Width of the ensemble's interval of the hazard (95th − 5th "
+                    "percentile across its members, % of the cell), shared log scale; all valid cells. The "
+                    "interval is of the expected density, the model's uncertainty, not of the area a period "
+                    "realises; its coverage of the known truth is in the table below."),
     "reference_maps": ("Published maps beside ours", "Susceptibility, density and hazard of this run (ours) and "
                        "of the original study (published) per slice, on shared colour scales."),
 }
@@ -347,6 +352,12 @@ def _fig_density(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 def _fig_hazard(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     planes = _planes(ds, "hazard")
     return _map_figure(ds, planes, _density_norm(planes), _cmap("inferno_r"), "expected density (% of cell)")
+
+
+def _fig_uncertainty(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    low, high = PERCENTILES[0], PERCENTILES[-1]
+    planes = _planes(ds, percentile_name("hazard", high)) - _planes(ds, percentile_name("hazard", low))
+    return _map_figure(ds, planes, _density_norm(planes), _cmap("cividis_r"), "interval width of hazard (% of cell)")
 
 
 def _fig_residuals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
@@ -639,6 +650,7 @@ def _fig_reference(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 
 FIGURES: dict[str, Callable[[xr.Dataset, dict[str, Any]], Figure]] = {
     "maps_susceptibility": _fig_susceptibility, "maps_density": _fig_density, "maps_hazard": _fig_hazard,
+    "uncertainty": _fig_uncertainty,
     "confusion": _fig_confusion, "residuals": _fig_residuals, "scatter": _fig_scatter, "roc": _fig_roc,
     "totals": _fig_totals, "legacy": _fig_legacy, "reliability": _fig_reliability, "contours": _fig_contours,
     "reference_maps": _fig_reference,
@@ -681,7 +693,8 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     thresholds, _ = _decision(ds, metrics)
     ctx = {"scores": scores, "thresholds": thresholds, "reference": reference, "legacy": legacy_curve(ds),
            "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics)}
-    skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None}
+    skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None,
+               "uncertainty": not has_intervals(ds)}
     return {name: _png(FIGURES[name](ds, ctx)) for name in FIGURES if not skipped.get(name, False)}
 
 
@@ -744,6 +757,18 @@ def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
     return _table(["slice", "start", "end", *sus, *den, *(f"in slice: {key}" for key in inner)], rows)
 
 
+def _coverage_table(metrics: Mapping[str, Any]) -> str:
+    """How often the ensemble's interval holds the known truth (empty without an ensemble or a truth)."""
+    scores = metrics.get("uncertainty", {})
+    rows = [[html.escape(name), format_value(block["coverage"]), str(block["cells"]), format_value(block["mean_width"])]
+            for name, block in scores.items() if isinstance(block, dict)]
+    if not rows:
+        return ""
+    return (f"<p>{html.escape(str(scores.get('interval', '')))}, {scores.get('members', DASH)} members; nominal "
+            "coverage 0.90; cells: every test cell (susceptibility) or the positive ones (density, hazard).</p>"
+            + _table(["quantity", "coverage of the truth", "cells", "mean width"], rows))
+
+
 def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]], thresholds: np.ndarray) -> str:
     rows = [[html.escape(label), format_value(threshold)] + [str(c[key]) for key in ("tp", "fp", "fn", "tn")]
             for label, threshold, c in zip(_labels(ds), thresholds, counts, strict=True)]
@@ -801,7 +826,8 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
              "<h3>Per slice (model)</h3>", _per_slice_table(ds, metrics)]
     for name, png in pngs.items():
         caption = CAPTIONS[name][1].format(rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0)
-        extra = _counts_table(ds, counts, thresholds) if name == "confusion" else ""
+        extra = {"confusion": _counts_table(ds, counts, thresholds),
+                 "uncertainty": _coverage_table(metrics)}.get(name, "")
         parts.append(_figure_html(name, png, caption, extra))
     body = "\n".join(part for part in parts if part)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

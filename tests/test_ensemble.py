@@ -11,15 +11,14 @@ import pytest
 from hazardcore.cli import main
 from hazardcore.config import TrainConfig, config_hash, demo_configs
 from hazardcore.ensemble import (
-    evaluate_ensemble,
     find_ensemble,
     member_runs,
     predict_ensemble,
     train_ensemble,
-    within,
 )
 from hazardcore.errors import CheckpointError
 from hazardcore.export import open_predictions
+from hazardcore.intervals import within
 from hazardcore.runstatus import is_trained
 
 
@@ -80,7 +79,9 @@ def test_evaluating_an_ensemble_scores_its_mean_and_the_coverage_of_its_interval
     assert uncertainty["susceptibility"]["cells"] == metrics["test_cells"]
     for name in ("susceptibility", "density", "hazard"):
         assert 0.0 <= uncertainty[name]["coverage"] <= 1.0 and uncertainty[name]["mean_width"] > 0
-    assert (folder / "report.html").is_file() and (folder / "products").is_dir()
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert 'id="uncertainty"' in page and "coverage of the truth" in page
+    assert (folder / "products").is_dir()
 
 
 def test_a_killed_member_is_named_and_resumed_never_dropped(ensemble: tuple[Path, Path]) -> None:
