@@ -4,7 +4,8 @@
 # folder holding a CPU-only torch wheel, while torchvision (needed by
 # segmentation-models-pytorch through timm) only exists on the registry, built against the
 # registry's torch. We therefore install with that configuration switched off, so torch and
-# torchvision come from the registry as a matched pair.
+# torchvision come from the registry as a matched pair. They belong to the `train` extra
+# (hazardcore[train]); .venv gets every extra: train, dev and dashboard.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,7 +26,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q $(TORCH_PAIR)
-	$(PIP) install -q -e ".[dev,dashboard]" $(TORCH_PAIR)
+	$(PIP) install -q -e ".[train,dev,dashboard]" $(TORCH_PAIR)
 	$(PY) -c "import segmentation_models_pytorch, torchvision, hazardcore"
 	touch $(STAMP)
 

@@ -25,7 +25,7 @@ from hazardcore.config import config_hash, demo_configs
 from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError
 from hazardcore.integrity import read_verified
-from hazardcore.pipeline import list_runs, run_split_protocol
+from hazardcore.pipeline import list_runs
 from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, PERIOD_CHANNELS, STATIC_CHANNELS
 from hazardcore.runfolder import (
     CHECKPOINTS,
@@ -41,8 +41,7 @@ from hazardcore.runfolder import (
     run_path,
     workdir_of,
 )
-from hazardcore.runstatus import is_trained, step_state, summary
-from hazardcore.stages import epoch_offsets
+from hazardcore.runstatus import is_trained, run_split_protocol, step_state, summary
 
 #: Folders never searched for working folders (run contents, products, caches).
 SKIP_FOLDERS = {RUNS, CHECKPOINTS, PRODUCTS, "region", "__pycache__", "node_modules"}
@@ -278,4 +277,6 @@ def demo_progress(out: Path) -> float:
         return 0.93
     if not (work / "prepare.json").exists():
         return 0.05 if (out / "region" / "catalog.yaml").exists() else 0.01
+    from hazardcore.stages import epoch_offsets  # PyTorch: only while a demo trains
+
     return 0.15 + 0.75 * min(1.0, len(log_records(run / LOG)) / epoch_offsets(train_config)["total"])

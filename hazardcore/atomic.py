@@ -3,17 +3,23 @@
 Used by every writer (``export`` for products and inputs it generates, ``checkpoint``
 for training state), so an interrupted write never leaves a truncated file and the
 previous version survives until the new one is complete.
+
+Locks between processes come from ``filelock`` (``flock`` on POSIX, ``LockFileEx`` on
+Windows), so this module, and every module above it, imports where ``fcntl`` does not exist.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import getpass
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from filelock import FileLock
 
 
 def _umask() -> int:
@@ -114,21 +120,38 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def lock_file(folder: str | Path) -> Path:
+    """The file whose lock stands for ``folder``'s: one per folder, outside it.
+
+    It lives in a per-user folder of the system's temporary folder, named by a hash of
+    ``folder``'s resolved path, so the locked folder holds only what its writers put there
+    (a product folder's listing stays what its manifest records).
+    """
+    key = hashlib.sha256(os.path.normcase(Path(folder).resolve()).encode("utf-8")).hexdigest()[:32]
+    return Path(tempfile.gettempdir()) / f"hazardcore-locks-{_user()}" / f"{key}.lock"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's arbitrary user)
+        return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on a folder between processes (POSIX ``flock``).
+    """Hold an exclusive lock on a folder between processes and threads (:func:`lock_file`).
 
     For read-modify-write of a small shared file in the folder (a manifest, a run's status)
-    by several processes; it leaves nothing behind.
+    by several processes. The operating system releases it when its holder dies, even by
+    SIGKILL; it waits as long as another holder keeps it.
     """
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    lock = lock_file(path)
+    lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with FileLock(lock):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def write_text(text: str, path: str | Path) -> Path:

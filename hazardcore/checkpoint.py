@@ -5,6 +5,9 @@ configurations (JSON-able dicts), the weights, the channel names and scaling sta
 fitted on the training split, the slice labels, package versions, and, for resuming, the
 optimiser, scheduler and early-stopping state of the stage. Its SHA-256 is recorded in
 the folder's ``manifest.json`` and checked before the file is unpickled.
+
+PyTorch is imported when a checkpoint is written or read, so :func:`package_versions`
+(which the products' manifest records) works without the ``train`` extra.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import importlib.metadata
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.integrity import checked_path, read_verified
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_VERSION = 1
 REFIT = "re-create it: `hazard train WORKDIR --resume` rewrites a run's checkpoints from the last intact one"
@@ -54,6 +58,8 @@ class Checkpoint:
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
     """Write ``checkpoint`` to ``path`` atomically (temporary file, fsync, rename), checksum recorded."""
+    import torch
+
     payload = {"format": FORMAT_VERSION, **checkpoint.__dict__}
     with checked_path(path) as tmp:
         torch.save(payload, tmp)
@@ -73,6 +79,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     IntegrityError
         If it is truncated or corrupted, or no checksum of it was recorded.
     """
+    import torch
+
     source = Path(path)
     if not source.exists():
         raise CheckpointError(describe("checkpoint not found", source=source,

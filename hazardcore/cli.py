@@ -333,8 +333,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from hazardcore.pipeline import run_split_protocol, verify_run
-    from hazardcore.runstatus import summary
+    from hazardcore.runstatus import run_split_protocol, summary, verify_run
 
     if not args.workdir.is_dir():
         raise HazardcoreError(describe("no such working folder", source=args.workdir,

@@ -5,6 +5,9 @@
 ``metrics.json``, ``report.html`` and ``products/`` (COGs, CF NetCDF, manifest).
 :func:`fit_run` does train → predict → evaluate of one run with progress callbacks; the
 demo, notebooks and the dashboard's training job call it.
+
+PyTorch is imported only inside the functions that train or predict (``hazardcore[train]``),
+so listing, evaluating and reading runs work without it.
 """
 
 from __future__ import annotations
@@ -24,19 +27,15 @@ from hazardcore.baselines import cell_features, fit_baselines
 from hazardcore.checkpoint import package_versions
 from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
 from hazardcore.cube import PreparedCube
-from hazardcore.datasets import split_of
 from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, describe
 from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
 from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
-from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
-from hazardcore.integrity import verify_folder
 from hazardcore.intervals import has_intervals, interval_scores
 from hazardcore.predictors import ChannelScaling
 from hazardcore.report import build_report
 from hazardcore.result import RunMetrics
 from hazardcore.runfolder import (
     CALIBRATION,
-    CHECKPOINTS,
     CONFIG,
     METRICS,
     MODEL,
@@ -49,10 +48,9 @@ from hazardcore.runfolder import (
     run_path,
     runs_folder,
 )
-from hazardcore.runstatus import is_trained, recording, step_state, summary
+from hazardcore.runstatus import is_trained, recording, run_split_protocol, step_state, summary
+from hazardcore.runstatus import verify_run as verify_run  # re-exported (it moved to runstatus)
 from hazardcore.splits import SIDES, Split, leaked_fraction
-from hazardcore.stages import epoch_offsets
-from hazardcore.train import resolve_device, train
 
 
 def list_runs(workdir: str | Path) -> list[Path]:
@@ -73,26 +71,6 @@ def require_trained(run: Path) -> Path:
         raise CheckpointError(describe("run is not trained: its model is missing or unfinished", source=run,
                                        found=summary(run), fix="wait for it, or resume / re-train it"))
     return run
-
-
-def verify_run(run: Path) -> dict[str, str | None]:
-    """Check every file the run's manifests record (run folder, checkpoints, products).
-
-    Returns
-    -------
-    dict
-        Path relative to the run → ``None`` when intact, else the error message.
-    """
-    outcome = {}
-    for folder in (run, run / CHECKPOINTS, run / PRODUCTS):
-        for name, error in verify_folder(folder).items():
-            outcome[str((folder / name).relative_to(run))] = error
-    return outcome
-
-
-def run_split_protocol(run: Path) -> str:
-    """The split protocol a run was trained with."""
-    return str(read_config(run)["train"].get("split", "spatial"))
 
 
 def find_run(workdir: str | Path, run_id: str | None = None, split: str | None = None) -> Path:
@@ -181,6 +159,9 @@ def predict_run(workdir: str | Path, run: Path | None = None, device: str = "aut
 def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
                         batch_size: int, progress: bool, threshold_rule: str = "expected_f1") -> xr.Dataset:
     """:func:`predict_run` of a trained run (its status recorded by the caller)."""
+    from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
+    from hazardcore.train import resolve_device
+
     cube = PreparedCube.open(workdir)
     torch_device = resolve_device(device)
     model, checkpoint = load_model(run / MODEL, torch_device)
@@ -197,6 +178,13 @@ def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cell
     export.write_json(record, run / CALIBRATION)
     export.write_netcdf(predictions, run / PREDICTIONS)
     return predictions
+
+
+def split_of(cube: PreparedCube, train_config: TrainConfig) -> Split:
+    """:func:`hazardcore.datasets.split_of`, imported on use (that module imports PyTorch)."""
+    from hazardcore import datasets
+
+    return datasets.split_of(cube, train_config)
 
 
 def trained_split(state: dict[str, Any], cube: PreparedCube, train_config: TrainConfig) -> Split:
@@ -389,6 +377,9 @@ def fit_run(workdir: str | Path, model_config: ModelConfig, train_config: TrainC
     tuple
         The run folder and its :class:`Evaluation`.
     """
+    from hazardcore.stages import epoch_offsets
+    from hazardcore.train import train
+
     report = on_progress or (lambda fraction, message: None)
     offsets = epoch_offsets(train_config)
 

@@ -8,6 +8,9 @@ listed or opened as a trained run (``pipeline.list_runs``, the dashboard).
 
 A fresh training (not ``--resume``) makes the run's earlier outputs stale: they are
 removed and the later steps' records dropped when it starts.
+
+It also answers ``hazard runs``: each run's split and whether its recorded files are intact
+(:func:`verify_run`), importing neither PyTorch nor the pipeline, so listing stays fast.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from hazardcore.atomic import folder_lock, write_text
-from hazardcore.runfolder import MODEL, OUTPUTS, STATUS
+from hazardcore.integrity import verify_folder
+from hazardcore.runfolder import CHECKPOINTS, MODEL, OUTPUTS, PRODUCTS, STATUS, read_config
 
 STEPS = ("train", "predict", "evaluate")
 RESUME_HINT = {"train": "resume: `hazard train WORKDIR --resume` (same configuration)",
@@ -59,14 +65,8 @@ def _now() -> str:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+    """Whether a process with ``pid`` exists on this host (also one owned by another user)."""
+    return bool(psutil.pid_exists(pid))
 
 
 def _read(run: Path) -> dict[str, Any]:
@@ -146,3 +146,23 @@ def recording(run: str | Path, step: str, enabled: bool = True) -> Iterator[None
         _write(folder, step, started | {"state": "failed", "ended": _now(), "error": error})
         raise
     _write(folder, step, started | {"state": "finished", "ended": _now()})
+
+
+def run_split_protocol(run: Path) -> str:
+    """The split protocol a run was trained with."""
+    return str(read_config(run)["train"].get("split", "spatial"))
+
+
+def verify_run(run: Path) -> dict[str, str | None]:
+    """Check every file the run's manifests record (run folder, checkpoints, products).
+
+    Returns
+    -------
+    dict
+        Path relative to the run → ``None`` when intact, else the error message.
+    """
+    outcome = {}
+    for folder in (run, run / CHECKPOINTS, run / PRODUCTS):
+        for name, error in verify_folder(folder).items():
+            outcome[str((folder / name).relative_to(run))] = error
+    return outcome
