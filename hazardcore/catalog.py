@@ -52,6 +52,7 @@ from hazardcore.catalog_options import (
     ShakeMapOptions,
     parse_date,
     parse_options,
+    refuse_unknown_keys,
 )
 from hazardcore.errors import (
     CatalogError,
@@ -172,6 +173,8 @@ def _require(mapping: dict[str, Any], key: str, where: str, source: Path) -> Any
 def _parse_grid(raw: dict[str, Any], source: Path) -> GridSpec:
     spec = _require(raw, "grid", "the catalog", source)
     values = {key: _require(spec, key, "grid", source) for key in GRID_KEYS}
+    refuse_unknown_keys(spec, (*GRID_KEYS, "cell_size_m", "pixels_per_cell"), "grid has keys a grid does not have",
+                        source)
     numbers = {key: grid_number(spec[key], f"grid.{key}", source, whole=key in WHOLE_GRID_KEYS)
                for key in (*GRID_KEYS[1:], "cell_size_m", "pixels_per_cell") if key in spec}
     return GridSpec(crs=str(values["crs"]), **numbers)
@@ -198,6 +201,8 @@ def _parse_slices(raw: dict[str, Any], source: Path) -> list[SliceSpec]:
         where = f"slices[{i}]"
         start = parse_date(_require(item, "start", where, source), f"{where}.start", source)
         end = parse_date(_require(item, "end", where, source), f"{where}.end", source)
+        refuse_unknown_keys(item, ("label", "start", "end", "monsoons"), f"{where} has keys a slice does not have",
+                            source)
         if end <= start:
             raise CatalogError(describe(f"{where} ends before it starts", source=source,
                                         expected="start < end", found=f"{start} .. {end}"))
@@ -216,6 +221,8 @@ def _parse_events(raw: dict[str, Any], source: Path) -> list[EventSpec]:
     events = []
     for i, item in enumerate(raw.get("events", [])):
         date = parse_date(_require(item, "date", f"events[{i}]", source), f"events[{i}].date", source)
+        refuse_unknown_keys(item, ("name", "date", "magnitude"), f"events[{i}] has keys an event does not have",
+                            source)
         magnitude = item.get("magnitude")
         events.append(EventSpec(str(_require(item, "name", f"events[{i}]", source)), date,
                                 None if magnitude is None else float(magnitude)))

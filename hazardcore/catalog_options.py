@@ -11,7 +11,8 @@ being ignored.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,23 @@ def accepted_keys(options: type[Options]) -> list[str]:
     return [*ENTRY_KEYS, *(f.name for f in fields(options)), *ABOUT_KEYS]
 
 
+def refuse_unknown_keys(mapping: Mapping[Any, Any], accepted: Sequence[str], what: str, source: Path) -> None:
+    """Refuse keys of ``mapping`` outside ``accepted``, naming each with the closest accepted key.
+
+    Raises
+    ------
+    CatalogError
+        ``what``, then each unknown key with its likely intended spelling (``nodat`` → ``nodata``).
+    """
+    unknown = sorted(str(key) for key in mapping if key not in accepted)
+    if not unknown:
+        return
+    named = [f"`{key}` (did you mean `{close[0]}`?)" if (close := difflib.get_close_matches(key, accepted, n=1))
+             else f"`{key}`" for key in unknown]
+    raise CatalogError(describe(f"{what}: {', '.join(named)}", source=source, expected=list(accepted), found=unknown,
+                                fix="correct the spelling, or remove the key"))
+
+
 def parse_options(format_name: str, item: Mapping[str, Any], where: str, source: Path) -> Options | None:
     """The typed options of an entry (``None`` for a format the catalog does not read: its reader says so).
 
@@ -262,11 +280,7 @@ def parse_options(format_name: str, item: Mapping[str, Any], where: str, source:
     if format_name not in FORMAT_OPTIONS:
         return None
     options = FORMAT_OPTIONS[format_name]
-    unknown = sorted(str(key) for key in item if key not in accepted_keys(options))
-    if unknown:
-        raise CatalogError(describe(f"{where} has keys a {format_name} entry does not read", source=source,
-                                    expected=accepted_keys(options), found=unknown,
-                                    fix="correct the spelling, or remove the key"))
+    refuse_unknown_keys(item, accepted_keys(options), f"{where} has keys a {format_name} entry does not read", source)
     values = {f.name: f.metadata["parse"](item[f.name], f"{where}.{f.name}", source)
               for f in fields(options) if item.get(f.name) is not None}
     parsed = options(**values)

@@ -31,6 +31,19 @@ def test_a_misspelt_key_is_refused_with_the_keys_the_format_reads(region_copy: P
     assert "varaible" in str(caught.value) and "'variable'" in str(caught.value)
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda c: c["layers"]["dem"].update(nodat=-9999), r"layers\.dem has keys .*: `nodat` \(did you mean `nodata`\?\)"),
+    (lambda c: c["grid"].update(cell_size=1000), r"grid has keys .*: `cell_size` \(did you mean `cell_size_m`\?\)"),
+    (lambda c: c["slices"][1].update(monsoon=1), r"slices\[1\] has keys .*: `monsoon` \(did you mean `monsoons`\?\)"),
+    (lambda c: c["events"][0].update(magnitud=7), r"events\[0\] has keys .*: `magnitud` \(did you mean `magnitude`"),
+    (lambda c: c["layers"]["dem"].update(zzz=1), r"layers\.dem has keys a GeoTIFF entry does not read: `zzz`\n"),
+], ids=["layer option", "grid", "slice", "event", "nothing close"])
+def test_an_unknown_key_is_refused_naming_the_closest_valid_one(region_copy: Path, edit: object, message: str) -> None:
+    builders.edit_catalog(region_copy, edit)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(region_copy)
+
+
 @pytest.mark.parametrize(("layer", "key", "value", "message"), [
     ("dem", "band", "three", "layers.dem.band has the wrong type"),
     ("inventory", "dates", "2015-04-01", "layers.inventory.dates has the wrong type"),
