@@ -23,10 +23,12 @@ import zarr
 
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
+from hazardcore.integrity import record_tree, verify_tree
 from hazardcore.patches import window_cells
 from hazardcore.predictors import CHANNELS, assemble_image
 
 CUBE_NAME = "prepared.zarr"
+REPREPARE = "run `hazard prepare CATALOG --out WORKDIR` again"
 IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
 
 
@@ -42,6 +44,7 @@ class CubeWriter:
     """
 
     def __init__(self, folder: Path, attrs: dict[str, Any]) -> None:
+        self.folder = Path(folder)
         self.group = zarr.open_group(str(folder), mode="w", zarr_format=3)
         self.group.attrs.update(attrs)
 
@@ -61,6 +64,14 @@ class CubeWriter:
         array[...] = values.astype(dtype) if values.dtype.kind in "UO" else values
         if attrs:
             array.attrs.update(attrs)
+
+    def seal(self) -> None:
+        """Record the checksum of every file of the cube (chunks and metadata) in its ``manifest.json``.
+
+        Call it once every array is written, before the folder is renamed into place;
+        :meth:`PreparedCube.open` refuses a cube that no longer matches.
+        """
+        record_tree(self.folder)
 
 
 
@@ -102,11 +113,15 @@ class PreparedCube:
         ------
         HazardcoreError
             If the folder holds no prepared cube.
+        IntegrityError
+            If a file of the cube is missing, truncated, corrupted or not recorded in its
+            ``manifest.json`` (every file is hashed on opening: about a second per GB).
         """
         path = Path(workdir) / CUBE_NAME
         if not (path / "zarr.json").exists():
             raise HazardcoreError(describe("no prepared data", source=path,
                                            fix="run `hazard prepare CATALOG --out WORKDIR` first"))
+        verify_tree(path, fix=REPREPARE)
         group = zarr.open_group(str(path), mode="r")
         attrs: dict[str, Any] = dict(group.attrs)
         if list(attrs.get("channels", [])) != list(CHANNELS) or "period" not in group:

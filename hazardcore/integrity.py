@@ -131,6 +131,18 @@ def check_record(path: str | Path, found: dict[str, Any], fix: str) -> None:
             expected=f"an entry '{source.name}' in {manifest}",
             found="no manifest" if not manifest.exists() else "a manifest without it",
             fix="keep files in the folder they were written to (with its manifest.json); " + fix))
+    refuse_mismatch(source, found, records, manifest, fix)
+
+
+def refuse_mismatch(source: Path, found: dict[str, Any], records: list[dict[str, Any]], manifest: Path,
+                    fix: str) -> None:
+    """Raise unless ``found`` (a file's size and hash) matches one of ``records`` (from ``manifest``).
+
+    Raises
+    ------
+    IntegrityError
+        Naming the file, whether it is truncated or corrupted, what was recorded and the fix.
+    """
     if not any(record["bytes"] == found["bytes"] and record["sha256"] == found["sha256"] for record in records):
         want = records[0]
         state = "truncated" if found["bytes"] < want["bytes"] else "corrupted"
@@ -187,3 +199,50 @@ def verify_folder(folder: str | Path) -> dict[str, str | None]:
         except IntegrityError as exc:
             outcome[name] = str(exc)
     return outcome
+
+
+def record_tree(folder: str | Path) -> Path:
+    """Record the size and SHA-256 of every file under ``folder`` in its ``manifest.json``.
+
+    For a folder written whole and then renamed into place (the prepared Zarr cube, by
+    :func:`hazardcore.atomic.atomic_dir`): call it once every file is written, before the
+    rename, so the manifest covers every chunk and metadata file (paths relative to the folder).
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest.
+    """
+    root = Path(folder)
+    files = {path.relative_to(root).as_posix(): file_record(path) for path in sorted(root.rglob("*"))
+             if path.is_file() and path != root / MANIFEST}
+    manifest = {"covers": "every file of this folder", "files": files}
+    return write_text(json.dumps(manifest, indent=2) + "\n", root / MANIFEST)
+
+
+def verify_tree(folder: str | Path, fix: str) -> None:
+    """Check every file under ``folder`` against the manifest :func:`record_tree` wrote.
+
+    Raises
+    ------
+    IntegrityError
+        If there is no manifest, a recorded file is missing, truncated or corrupted, or a
+        file is there that the manifest does not record.
+    """
+    root = Path(folder)
+    files = read_manifest(root).get("files")
+    if not isinstance(files, dict) or not files:
+        raise IntegrityError(describe("no checksums recorded for this folder, so it cannot be trusted", source=root,
+                                      expected=f"{root / MANIFEST} listing every file", found="no manifest",
+                                      fix=fix))
+    present = {path.relative_to(root).as_posix() for path in root.rglob("*")
+               if path.is_file() and path != root / MANIFEST}
+    missing, extra = sorted(set(files) - present), sorted(present - set(files))
+    if missing or extra:
+        raise IntegrityError(describe(
+            "files of the folder differ from those recorded when it was written", source=root,
+            expected=f"the {len(files)} files of {root / MANIFEST}",
+            found="; ".join(part for part in (f"missing {missing[:3]}" if missing else "",
+                                              f"not recorded {extra[:3]}" if extra else "") if part), fix=fix))
+    for name, record in files.items():
+        refuse_mismatch(root / name, file_record(root / name), [record], root / MANIFEST, fix)

@@ -324,6 +324,7 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
         step("inventory")
         arrays = write_targets(writer, catalog, valid)
         step("write")
+        writer.seal()
     summary = summarise(catalog, arrays, time.perf_counter() - start)
     export.write_json(summary, workdir / "prepare.json")
     return summary
