@@ -23,7 +23,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from xml.etree import ElementTree
@@ -36,6 +36,7 @@ import xarray as xr
 import yaml
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
+from rasterio.warp import transform_bounds
 
 from hazardcore.catalog_options import (
     ABOUT_KEYS,
@@ -54,8 +55,22 @@ from hazardcore.catalog_options import (
     parse_options,
     refuse_unknown_keys,
 )
+from hazardcore.consistency import (
+    cf_days,
+    check_band_dates,
+    check_nodata,
+    check_plausible,
+    check_unique_days,
+    check_unit,
+    file_unit,
+    layer_name,
+    local_days,
+    nodata_mask,
+    packing,
+)
 from hazardcore.errors import (
     CatalogError,
+    CoverageError,
     CRSError,
     InvalidValueError,
     InventoryError,
@@ -289,9 +304,16 @@ def load_catalog(path: str | Path) -> Catalog:
     if not source.exists():
         raise MissingFileError(describe("catalog file not found", source=source,
                                         fix="run `hazard synth OUT` first, or pass OUT/catalog.yaml"))
+    text = source.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        tabs = [i for i, line in enumerate(text.splitlines(), 1) if "\t" in line[:len(line) - len(line.lstrip())]]
+        if tabs:
+            raise CatalogError(describe("YAML forbids tabs for indentation", source=source,
+                                        expected="spaces only at the start of lines",
+                                        found=f"a tab in the indentation of line(s) {tabs[:5]}",
+                                        fix="replace the tabs by spaces (e.g. two per level)")) from exc
         raise CatalogError(describe("catalog is not valid YAML", source=source, found=str(exc))) from exc
     if not isinstance(raw, dict):
         raise CatalogError(describe("catalog must be a mapping", source=source, found=type(raw).__name__))
@@ -337,8 +359,7 @@ def mask_nodata(da: xr.DataArray, nodata: float | None, source: Path | str) -> x
                 expected=f"no NaN (nodata pixels hold {nodata})", found=f"{n_nan} NaN pixels",
                 fix="replace NaN by the nodata value, or declare `nodata: .nan` in the catalog"))
     data = values.astype("float32", copy=True)
-    if nodata is not None and not np.isnan(nodata):
-        data[values == nodata] = np.nan
+    data[nodata_mask(values, nodata)] = np.nan
     return da.copy(data=data)
 
 
@@ -368,10 +389,30 @@ def open_raster(entry: LayerEntry) -> xr.DataArray:
     InventoryError
         If a point catalogue of events is given as an inventory (points have no area).
     """
-    if entry.format in POINT_FIELD_FORMATS:
-        return open_point_field_on_grid(entry)
     if entry.format in POLYGON_FORMATS:
         return open_polygon_inventory(entry)
+    out = open_point_field_on_grid(entry) if entry.format in POINT_FIELD_FORMATS else _open_geotiff(entry)
+    if entry.role in ("dem", "pga"):
+        check_layer_values(out.values, entry)
+    return _dem_in_metres(out, entry) if entry.role == "dem" else out
+
+
+def check_layer_values(values: np.ndarray, entry: LayerEntry) -> None:
+    """Refuse values impossible for the entry's quantity (:func:`hazardcore.consistency.check_plausible`).
+
+    Raises
+    ------
+    InvalidValueError
+        Naming the file, the layer, the count and the range found.
+    """
+    kind = ROLE_KIND[entry.role]
+    log_units = (entry.units or "").strip() in LOG_UNITS
+    factor = 1.0 if log_units else unit_factor(kind, entry.units, entry.path, label=ROLE_LABEL[entry.role])
+    check_plausible(values, entry.role, factor, entry.units, entry.nodata, entry.path, log_units=log_units)
+
+
+def _open_geotiff(entry: LayerEntry) -> xr.DataArray:
+    """A GeoTIFF/COG layer read as the file says: its metadata checked against the entry (:mod:`consistency`)."""
     if entry.format in EVENT_POINT_FORMATS:
         raise InventoryError(describe("a point catalogue of landslide events cannot give landslide area",
                                       source=entry.path, expected="polygons or gridded area per mapping date",
@@ -383,17 +424,64 @@ def open_raster(entry: LayerEntry) -> xr.DataArray:
                                     found=entry.format))
     da = rioxarray.open_rasterio(entry.path, masked=False, cache=False)
     assert isinstance(da, xr.DataArray)
-    band = options_of(entry, RasterOptions).band
-    if band is not None:
-        da = _select_band(da, band, entry.path)
-    nodata = entry.nodata if entry.nodata is not None else da.rio.nodata
+    options = options_of(entry, RasterOptions)
+    band_index = None
+    if options.band is not None:
+        da = _select_band(da, options.band, entry.path)
+        band_index = int(options.band) - 1
+    file_nodata = da.rio.nodata
+    check_nodata(entry.nodata, None if file_nodata is None else float(file_nodata), entry.path, entry.role)
+    if entry.role in ROLE_KIND:
+        check_unit(ROLE_KIND[entry.role], entry.units, file_unit(da.attrs, band_index), entry.path, entry.role)
+    if options.dates:
+        names = da.attrs.get("long_name")
+        check_band_dates(list(names) if isinstance(names, tuple | list) else [names] if names else [],
+                         options.dates, entry.path, entry.role)
+    scale, offset = packing(da.attrs, entry.path, band_index)
+    nodata = entry.nodata if entry.nodata is not None else file_nodata
     da = _resolve_crs(da.load(), entry)
     crs = da.rio.crs
     out = mask_nodata(da, None if nodata is None else float(nodata), entry.path)
+    if (scale, offset) != (1.0, 0.0):  # packed integers: GDAL's value = stored × scale + offset
+        out = (out * np.float32(scale) + np.float32(offset)).assign_attrs(
+            out.attrs, scale_factor=1.0, add_offset=0.0,
+            unpacked=f"stored × {scale!r} + {offset!r} (the file's scale/offset)")
     out = out.rio.write_crs(crs) if crs is not None else out
-    out = out.rio.write_nodata(np.nan, encoded=False).assign_attrs(units=entry.units or "", source=str(entry.path),
-                                                                   source_crs=str(crs), **_role_attrs(entry))
-    return _dem_in_metres(out, entry) if entry.role == "dem" else out
+    if entry.role == "pga":
+        _check_field_covers(out, entry)
+    file_units = file_unit(da.attrs, band_index)
+    return out.rio.write_nodata(np.nan, encoded=False).assign_attrs(
+        units=entry.units or "", source=str(entry.path), source_crs=str(crs), **_role_attrs(entry),
+        **({"units_tag_in_file": file_units} if file_units else {}))
+
+
+def _check_field_covers(field_: xr.DataArray, entry: LayerEntry) -> None:
+    """Refuse nodata pixels of a PGA raster on or next to the grid (resampling would fill them from neighbours).
+
+    Raises
+    ------
+    CoverageError
+        Naming the count and the first such pixel.
+    """
+    grid, crs = entry.grid, field_.rio.crs
+    values = field_.values
+    if grid is None or crs is None or not np.isnan(values).any():
+        return
+    left, bottom, right, top = transform_bounds(grid.crs, crs, *grid.bounds)
+    step_x, step_y = (abs(float(step)) for step in field_.rio.resolution())
+    near_x = np.flatnonzero((field_["x"].values >= left - step_x) & (field_["x"].values <= right + step_x))
+    near_y = np.flatnonzero((field_["y"].values >= bottom - step_y) & (field_["y"].values <= top + step_y))
+    holes = np.isnan(values[..., near_y[:, None], near_x[None, :]]).any(axis=0)
+    if holes.any():
+        row, col = (int(i[0]) for i in np.nonzero(holes))
+        raise CoverageError(describe(
+            f"{int(holes.sum())} nodata pixels of the PGA field lie on or next to the grid",
+            source=layer_name(entry.path, entry.role),
+            expected="a PGA value at every pixel the grid's cells are interpolated from",
+            found=f"{int(holes.sum())} nodata pixels, first at x={float(field_['x'][near_x[col]]):.6g}, "
+                  f"y={float(field_['y'][near_y[row]]):.6g}",
+            fix="use a PGA field that covers the grid with values (e.g. a ShakeMap of a wider area), "
+                "or shrink the grid"))
 
 
 def _select_band(da: xr.DataArray, band: int, source: Path) -> xr.DataArray:
@@ -439,27 +527,21 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
     xarray.DataArray
         Daily rainfall with ``units`` from the catalog, NaN for nodata, and a CRS.
     """
+    nodata = entry.nodata
     if entry.format in POINT_SERIES_FORMATS:
-        return open_point_series_on_grid(entry)
+        out = open_point_series_on_grid(entry)  # nodata masked in the series, before spreading
+        check_layer_values(out.values, entry)
+        return out
     if entry.format == "NetCDF":
-        netcdf = options_of(entry, NetCDFOptions)
-        with xr.open_dataset(entry.path, decode_coords="all") as ds:
-            name = netcdf.variable
-            if name not in ds:
-                raise CatalogError(describe("rainfall variable not found", source=entry.path,
-                                            expected=name, found=list(ds.data_vars)))
-            da = ds[name].load()
-        renames = {k: v for k, v in {"latitude": "y", "lat": "y", "longitude": "x", "lon": "x"}.items()
-                   if k in da.dims}
-        da = da.rename(renames).transpose("time", "y", "x")
-        da = da.rio.set_spatial_dims(x_dim="x", y_dim="y")
-        da = da.isel(time=np.flatnonzero(within(pd.DatetimeIndex(da["time"].values), netcdf.start, netcdf.end)))
+        da, nodata = _netcdf_rain(entry)
     elif entry.format in RASTER_FORMATS:
         da = open_raster(entry).rename(band="time")
+        nodata = None  # masked by open_raster
         dates = list(options_of(entry, RasterOptions).dates)
         if len(dates) != da.sizes["time"]:
             raise CatalogError(describe("a GeoTIFF rainfall stack needs one date per band", source=entry.path,
                                         expected=f"{da.sizes['time']} dates in `dates:`", found=len(dates)))
+        check_unique_days(pd.DatetimeIndex(dates), entry.path)
         da = da.assign_coords(time=np.array(dates, dtype="datetime64[ns]"))
     else:
         raise CatalogError(describe("unsupported rainfall format", source=entry.path,
@@ -469,8 +551,41 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
                                 fix="add `crs: EPSG:4326` (for CHIRPS) to the catalog entry"))
     da = _resolve_crs(da, entry)
     crs = da.rio.crs
-    out = mask_nodata(da, entry.nodata, entry.path).rio.write_crs(crs)
+    out = mask_nodata(da, nodata, entry.path).rio.write_crs(crs)
+    check_layer_values(out.values, entry)
     return out.assign_attrs(units=entry.units or str(da.attrs.get("units", "")), source=str(entry.path))
+
+
+def _netcdf_rain(entry: LayerEntry) -> tuple[xr.DataArray, float | None]:
+    """A NetCDF rainfall variable as (time, y, x) on days, and the nodata left to mask.
+
+    Times are decoded by :func:`hazardcore.consistency.cf_days` (calendars, offsets); the
+    variable's ``units``, ``_FillValue`` / ``missing_value`` are checked against the entry
+    (xarray has masked the file's own fill values already).
+    """
+    netcdf = options_of(entry, NetCDFOptions)
+    with xr.open_dataset(entry.path, decode_coords="all", decode_times=False) as ds:
+        name = netcdf.variable
+        if name not in ds:
+            raise CatalogError(describe("rainfall variable not found", source=entry.path,
+                                        expected=name, found=list(ds.data_vars)))
+        if "time" not in ds[name].dims:
+            raise CatalogError(describe("the rainfall variable has no time axis", source=entry.path,
+                                        expected="dims (time, lat, lon) or (time, y, x)", found=ds[name].dims))
+        da = ds[name].load()
+    check_unit("rain rate", entry.units, file_unit(da.attrs), entry.path, entry.role)
+    fill = da.encoding.get("_FillValue", da.encoding.get("missing_value"))
+    fill = None if fill is None else float(np.ravel(fill)[0])
+    check_nodata(entry.nodata, fill, entry.path, entry.role)
+    time = da["time"]
+    days = cf_days(time.values, str(time.attrs.get("units", "")), time.attrs.get("calendar"), entry.path)
+    check_unique_days(days, entry.path)
+    renames = {k: v for k, v in {"latitude": "y", "lat": "y", "longitude": "x", "lon": "x"}.items()
+               if k in da.dims}
+    da = da.assign_coords(time=days).rename(renames).transpose("time", "y", "x")
+    da = da.rio.set_spatial_dims(x_dim="x", y_dim="y").sortby("time")
+    da = da.isel(time=np.flatnonzero(within(pd.DatetimeIndex(da["time"].values), netcdf.start, netcdf.end)))
+    return da, None if fill is not None else entry.nodata
 
 
 @dataclass(frozen=True)
@@ -662,10 +777,8 @@ def read_point_series(entry: LayerEntry) -> PointSeries:
     options = options_of(entry, PointSeriesOptions)
     frame = pd.read_csv(entry.path)
     date_column = options.date_column
-    time = pd.to_datetime(_column(frame, date_column, entry.path)).dt.normalize()
-    if time.duplicated().any():
-        raise CatalogError(describe("a day appears twice in the series", source=entry.path,
-                                    found=str(time[time.duplicated()].iloc[0].date())))
+    time = pd.Series(local_days(_column(frame, date_column, entry.path), entry.path))
+    check_unique_days(pd.DatetimeIndex(time), entry.path)
     names = list(options.stations) if options.stations is not None else [
         str(c) for c in frame.columns if c != date_column]
     keep = within(pd.DatetimeIndex(time), options.start, options.end)
@@ -684,11 +797,9 @@ def _erddap_file(path: Path, variable: str) -> tuple[pd.Series, float, float, st
     if missing or frame.empty:
         raise CatalogError(describe("not an ERDDAP CSV extract of the variable", source=path,
                                     expected=["time", "latitude", "longitude", variable], found=list(frame.columns)))
-    time = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None).dt.normalize()
+    time = local_days(frame["time"], path)
+    check_unique_days(time, path)
     values = pd.Series(pd.to_numeric(frame[variable], errors="coerce").to_numpy("float64"), index=time)
-    if values.index.duplicated().any():
-        raise CatalogError(describe("a day appears twice in the series", source=path,
-                                    found=str(values.index[values.index.duplicated()][0].date())))
     return (values, float(frame["longitude"].iloc[0]), float(frame["latitude"].iloc[0]),
             str(units[variable].iloc[0]).strip())
 
@@ -748,6 +859,9 @@ def open_point_series_on_grid(entry: LayerEntry) -> xr.DataArray:
         If a cell is farther than ``max_distance_km`` (default 100) from every point.
     """
     series = read_erddap_series(entry) if entry.format == "ERDDAPCSV" else read_point_series(entry)
+    series = replace(series, values=np.where(nodata_mask(series.values, entry.nodata), np.nan, series.values))
+    if entry.role == "rainfall":
+        check_layer_values(series.values, entry)  # at the points: a sentinel is named before spreading mixes it
     grid = _needs_grid(entry).expanded(MARGIN_CELLS)
     x, y = project(series.x, series.y, series.crs, grid)
     options = options_of(entry, SeriesOptions)

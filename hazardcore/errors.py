@@ -91,3 +91,7 @@ class CheckpointError(HazardcoreError):
 
 class IntegrityError(HazardcoreError):
     """A written file (checkpoint, product) does not match the checksum recorded in its manifest."""
+
+
+class MetadataConflictError(CatalogError):
+    """A file's own metadata (unit, nodata, band dates) contradicts its catalog entry."""

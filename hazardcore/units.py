@@ -5,7 +5,8 @@ unit the pipeline works in (m for elevation, m/s² for ground motion, mm/day for
 m² for mapped landslide area), and the unit is recorded in the DataArray's attrs. A missing
 or unknown unit is an error that lists the units accepted, never a silent assumption.
 Unit spellings follow the usual ones of the formats (ShakeMap writes ``pctg`` for % g,
-CF NetCDF ``kg m-2 s-1`` for a rain rate).
+CF NetCDF ``kg m-2 s-1`` for a rain rate); common other spellings of the same units
+(``m/s²``, ``mm d-1``, ``percent g``, upper case) are read as them by :func:`canonical`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,41 @@ CELL_RELATIVE = {"%": 0.01, "percent": 0.01, "fraction": 1.0, "1": 1.0}
 # a standard deviation of ln(PGA) is dimensionless ("natural-log units")
 LOG_UNITS = ("ln", "ln(g)", "natural log")
 
+# other spellings of the accepted units (after Unicode superscripts, case and spaces are normalised)
+ALIASES = {"m s^-2": "m s-2", "m s**-2": "m s-2", "m.s-2": "m s-2", "m/s/s": "m/s2", "m/sec2": "m/s2",
+           "m/sec^2": "m/s2", "percent g": "%g", "% of g": "%g", "pct g": "%g", "percent_g": "%g",
+           "mm d-1": "mm day-1", "mm d^-1": "mm day-1", "mm day^-1": "mm day-1", "mm.d-1": "mm day-1",
+           "mm.day-1": "mm day-1", "mm/24h": "mm/day", "mm per day": "mm/day", "millimeters/day": "mm/day",
+           "millimetres/day": "mm/day", "millimeter/day": "mm/day", "millimetre/day": "mm/day",
+           "kg m^-2 s^-1": "kg m-2 s-1", "kg/m2/s": "kg m-2 s-1", "kg m-2 d-1": "mm day-1",
+           "kg m-2 day-1": "mm day-1", "mm h-1": "mm/h", "mm/hr": "mm/h", "sq m": "m2",
+           "metre^2": "m2", "meter^2": "m2"}
+SUPERSCRIPTS = str.maketrans({"²": "2", "³": "3", "⁻": "-", "¹": "1", "·": " ", "⋅": " "})
+
 TABLES = {"acceleration": ACCELERATION_TO_MS2, "rain rate": RAIN_TO_MM_DAY, "length": LENGTH_TO_M,
           "area": AREA_TO_M2}
 TARGET = {"acceleration": "m/s2", "rain rate": "mm/day", "length": "m", "area": "m2"}
 ROLE_KIND = {"dem": "length", "pga": "acceleration", "rainfall": "rain rate", "inventory": "area"}
 ROLE_LABEL = {"dem": "elevation", "pga": "PGA", "rainfall": "rainfall", "inventory": "landslide area"}
+
+
+def canonical(unit: str | None) -> str:
+    """The accepted spelling of a unit written another common way (``m/s²``, ``mm d-1``, ``Percent G``).
+
+    Unicode superscripts, case, spaces and the aliases of :data:`ALIASES` are normalised; a
+    spelling that is not a unit of any kind is returned stripped, unchanged otherwise.
+    """
+    text = (unit or "").strip()
+    plain = " ".join(text.translate(SUPERSCRIPTS).lower().split())
+    known = {name for table in (*TABLES.values(), CELL_RELATIVE) for name in table} | set(LOG_UNITS)
+    if plain in known:
+        return plain
+    return ALIASES.get(plain, text)
+
+
+def is_unit(unit: str | None) -> bool:
+    """Whether a text (e.g. a file's unit tag) spells a unit of any kind this module knows."""
+    return any(canonical(unit) in accepted(kind) for kind in TABLES)
 
 
 def accepted(kind: str) -> list[str]:
@@ -58,7 +89,7 @@ def check_declared(kind: str, units: str | None, source: str | Path, label: str 
     UnitError
         If ``units`` is missing or not accepted for ``kind``.
     """
-    unit = (units or "").strip()
+    unit = canonical(units)
     if unit not in accepted(kind):
         raise UnitError(describe(f"{label or kind} unit missing or unknown", source=source,
                                  expected=" | ".join(accepted(kind)), found=unit or "no `units:`",
@@ -104,6 +135,7 @@ def same_unit(kind: str, declared: str, in_file: str) -> bool:
     A std of a logarithm is dimensionless whatever unit is inside the log, so ``ln`` matches
     ShakeMap's ``ln(pctg)``.
     """
+    declared, in_file = canonical(declared), canonical(in_file)
     if declared in LOG_UNITS and in_file.startswith("ln"):
         return True
     table = TABLES[kind]

@@ -94,6 +94,7 @@ def test_inventory_dates_not_increasing(region_copy: Path, tmp_path: Path) -> No
         dates[1], dates[2] = dates[2], dates[1]
 
     builders.edit_catalog(region_copy, swap)
+    rewrite_raster(region_copy.parent / "inventory.tif", lambda v: v, -1.0)  # bands without dated descriptions
     with pytest.raises(InventoryError, match="inventory dates are not increasing"):
         prepare(region_copy, tmp_path / "work")
 
