@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,11 @@ import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import yaml
+from rasterio.warp import transform_bounds
 
+from hazardcore import qgis_project, styles
 from hazardcore.atomic import folder_lock, write_text
+from hazardcore.catalog import Catalog, load_catalog
 from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, MissingFileError, describe
 from hazardcore.hazard import decision_thresholds
 from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest, verify_file
@@ -34,6 +38,21 @@ COG_VARIABLES = (*CORE_VARIABLES, "observed_density",
                  "true_probability", "true_density_given_occurrence", "true_hazard")
 TIME_ENCODING = {"units": "days since 1970-01-01 00:00:00", "calendar": "standard", "dtype": "float64",
                  "_FillValue": None}
+#: The product users read (CF, ACDD) and the model's internals beside it (same layout).
+USER_PRODUCT = "hazard.nc"
+DIAGNOSTICS_PRODUCT = "hazard_diagnostics.nc"
+#: The QGIS project that opens the GeoTIFF products with their styles.
+QGIS_PROJECT = "hazard.qgs"
+#: Variables of the predictions that describe the model or its evaluation, not the hazard: they go to
+#: :data:`DIAGNOSTICS_PRODUCT`. Every other variable (core maps, valid mask, decision threshold, an
+#: ensemble's spread, ...) goes to :data:`USER_PRODUCT`.
+DIAGNOSTIC_VARIABLES = ("logit", "susceptibility_uncalibrated", "observed_density", "presence",
+                        "train", "validation", "test", "windows")
+DIAGNOSTIC_PREFIXES = ("true_",)
+#: CF cell methods of the area densities: the share of the cell's area (a mean over the cell) that new
+#: landslides covered during the slice (a sum over its time).
+DENSITY_CELL_METHODS = "area: mean time: sum"
+CONVENTIONS = "CF-1.9, ACDD-1.3"  # CF-1.9: the unsigned byte masks are a CF type since 1.9
 MASK_FLAGS = {"valid": "invalid valid", "test": "not_test test"}
 METHOD_REFERENCE = ("Dahal, A., Tanyas, H., van Westen, C., van der Meijde, M., Mai, P. M., Huser, R. and "
                     "Lombardo, L.: Space-time landslide hazard modeling via Ensemble Neural Networks, "
@@ -154,7 +173,8 @@ def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence
     tags
         Extra dataset-level tags; ``units`` and ``long_name`` come from ``da.attrs``.
     band_tags
-        Metadata tags of each band (one dict per slice), e.g. its decision threshold.
+        Metadata tags of each band (one dict per slice), e.g. its dates and decision threshold.
+        Every band's unit is ``da.attrs["units"]`` (GDAL's band unit type).
     dtype
         On-disk type (``float32``; ``uint8`` for classes, with a ``nodata`` it can hold).
 
@@ -174,25 +194,30 @@ def write_cog(da: xr.DataArray, path: str | Path, *, band_descriptions: Sequence
     """
     _check_slice_stack(da, band_descriptions)
     _require_cog_driver()
-    all_tags: dict[str, Any] = {"units": str(da.attrs.get("units", "")),
-                                "long_name": str(da.attrs.get("long_name", da.name)), **(tags or {})}
-    if band_tags is not None:
-        all_tags["band_tags"] = [dict(band) for band in band_tags]  # rioxarray writes them band by band
-    out = da.astype("float32").fillna(nodata).astype(dtype).rio.write_nodata(nodata)
-    out = out.assign_attrs(long_name=tuple(str(d) for d in band_descriptions))
-    with checked_path(path) as tmp:
-        out.rio.to_raster(tmp, driver="COG", compress="DEFLATE", tags=all_tags)
+    units = str(da.attrs.get("units", ""))
+    all_tags = {"units": units, "long_name": str(da.attrs.get("long_name", da.name)), **(tags or {})}
+    values = da.astype("float32").fillna(nodata).astype(dtype).values
+    profile = {"driver": "COG", "compress": "DEFLATE", "count": values.shape[0], "height": values.shape[1],
+               "width": values.shape[2], "dtype": dtype, "crs": da.rio.crs, "transform": da.rio.transform(),
+               "nodata": nodata}
+    with checked_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(values)
+        dst.update_tags(**all_tags)
+        for band, description in enumerate(band_descriptions, start=1):
+            dst.set_band_description(band, str(description))
+            dst.set_band_unit(band, units)
+            if band_tags is not None:
+                dst.update_tags(band, **band_tags[band - 1])
     return Path(path)
 
 
 def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
-    """Turn the ``slice`` dim into CF ``time`` (slice start) with ``time_bnds`` and ``slice_label``."""
+    """Turn the ``slice`` dim into CF ``time`` (slice start) with ``time_bnds`` and a ``slice_label`` coordinate."""
     start = predictions["slice_start"].values.astype("datetime64[ns]")
     end = predictions["slice_end"].values.astype("datetime64[ns]")
     labels = np.array([str(v) for v in predictions["slice"].values], dtype=object)
     ds = predictions.drop_vars(["slice", "slice_start", "slice_end"]).rename(slice="time")
-    ds = ds.assign_coords(time=("time", start))
-    ds["slice_label"] = xr.DataArray(labels, dims="time", attrs={"long_name": "time slice label"})
+    ds = ds.assign_coords(time=("time", start), slice_label=("time", labels, {"long_name": "time slice label"}))
     ds["time_bnds"] = xr.DataArray(np.stack([start, end], axis=1), dims=("time", "nv"))
     if "monsoons" in ds.coords:
         ds["monsoons"].attrs.update(long_name="monsoons since the earthquake", units="1")
@@ -200,6 +225,8 @@ def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
                             bounds="time_bnds")
     for name in ("time", "time_bnds"):
         ds[name].encoding.update(TIME_ENCODING)
+    for var in ds.variables.values():  # the predictions' own `coordinates` name the dropped slice dates
+        var.encoding = {key: value for key, value in var.encoding.items() if key != "coordinates"}
     return ds
 
 
@@ -208,6 +235,7 @@ def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
     ds = ds.rio.write_crs(crs).rio.write_coordinate_system()
     for dim in ("x", "y"):
         ds[dim].attrs["units"] = "m"
+        ds[dim].encoding = {**ds[dim].encoding, "_FillValue": None}  # CF 2.5.1: no fill value on coordinates
     for var in ds.data_vars.values():
         if {"x", "y"} <= set(var.dims):
             var.encoding["grid_mapping"] = "spatial_ref"
@@ -222,10 +250,34 @@ def _cf_masks(ds: xr.Dataset) -> xr.Dataset:
         meanings = MASK_FLAGS.get(str(name), f"not_{name} {name}")
         ds[name] = ds[name].astype("uint8").assign_attrs(
             flag_values=np.array([0, 1], dtype="uint8"), flag_meanings=meanings,
-            long_name=ds[name].attrs.get("long_name", f"{name} mask"), units="1")
+            long_name=ds[name].attrs.get("long_name", f"{name} mask"))
+        ds[name].attrs.pop("units", None)  # CF 3.5: flags have no units
     if "windows" in ds:
         ds["windows"].attrs.setdefault("long_name", "number of prediction windows averaged per cell")
         ds["windows"].attrs.setdefault("units", "1")
+    return ds
+
+
+def _coverage_content_type(name: str, var: xr.DataArray) -> str:
+    """ACDD ``coverage_content_type`` of a product variable."""
+    if "flag_values" in var.attrs:
+        return "qualityInformation"
+    if name.startswith(DIAGNOSTIC_PREFIXES):
+        return "referenceInformation"  # the synthetic world's known truth
+    if name in ("observed_density", "presence"):
+        return "physicalMeasurement"
+    return "auxiliaryInformation" if "time" not in var.dims or {"x", "y"} - set(var.dims) else "modelResult"
+
+
+def _cf_variable_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """ACDD ``coverage_content_type`` of every variable and ``cell_methods`` of the area densities
+    (:data:`DENSITY_CELL_METHODS`; the other maps have none that fits). A variable's own
+    ``cell_methods`` (e.g. an ensemble's ``realization: standard_deviation``) is kept."""
+    densities = (styles.SCHEMES["density"], styles.SCHEMES["hazard"])
+    for name, var in ds.data_vars.items():
+        var.attrs["coverage_content_type"] = _coverage_content_type(str(name), var)
+        if var.dims == ("time", "y", "x") and styles.scheme_for(str(name)) in densities:
+            var.attrs.setdefault("cell_methods", DENSITY_CELL_METHODS)
     return ds
 
 
@@ -236,18 +288,48 @@ def _hazardcore_version() -> str:
         return "unknown"
 
 
-def _cf_global_attrs(predictions: xr.Dataset) -> dict[str, Any]:
-    """Global attributes of the CF product (run attributes of ``predictions`` kept)."""
+def _iso_date(value: np.datetime64) -> str:
+    return str(np.datetime_as_string(value.astype("datetime64[s]"), unit="s")) + "Z"
+
+
+def _acdd_coverage(ds: xr.Dataset, crs: Any) -> dict[str, Any]:
+    """ACDD time and geospatial coverage: the slices' first start and last end, the grid's lat/lon box."""
+    x_min, y_min, x_max, y_max = ds.rio.bounds()
+    lon_min, lat_min, lon_max, lat_max = transform_bounds(crs, "EPSG:4326", x_min, y_min, x_max, y_max,
+                                                          densify_pts=21)
+    bounds = ds["time_bnds"].values
+    return {"time_coverage_start": _iso_date(bounds.min()), "time_coverage_end": _iso_date(bounds.max()),
+            "geospatial_lat_min": round(lat_min, 6), "geospatial_lat_max": round(lat_max, 6),
+            "geospatial_lon_min": round(lon_min, 6), "geospatial_lon_max": round(lon_max, 6),
+            "geospatial_lat_units": "degrees_north", "geospatial_lon_units": "degrees_east",
+            "geospatial_bounds_crs": "EPSG:4326", "geospatial_bounds": _lat_lon_box(lat_min, lon_min, lat_max, lon_max)}
+
+
+def _lat_lon_box(lat_min: float, lon_min: float, lat_max: float, lon_max: float) -> str:
+    """ACDD ``geospatial_bounds``: the lat/lon box as a WKT polygon in EPSG:4326's axis order (lat lon)."""
+    corners = [(lat_min, lon_min), (lat_max, lon_min), (lat_max, lon_max), (lat_min, lon_max), (lat_min, lon_min)]
+    return "POLYGON ((" + ", ".join(f"{lat:.6f} {lon:.6f}" for lat, lon in corners) + "))"
+
+
+def _cf_global_attrs(predictions: xr.Dataset, ds: xr.Dataset, about: dict[str, str], what: str) -> dict[str, Any]:
+    """Global attributes of a CF/ACDD product (run attributes of ``predictions`` kept; ``about`` from the catalog)."""
     run_id = str(predictions.attrs.get("run_id", "unknown"))
-    return {**predictions.attrs, "Conventions": "CF-1.8",
-            "title": f"Space-time landslide hazard per 1 km cell and time slice (run {run_id})",
+    return {**predictions.attrs, "Conventions": CONVENTIONS,
+            "title": f"Space-time landslide {what} per 1 km cell and time slice (run {run_id})",
+            "summary": "Susceptibility (probability of new landslides), density given occurrence and hazard "
+                       "(their product, the expected new landslide area density) of each 1 km cell in each time "
+                       "slice, predicted by hazardcore's ensemble neural network.",
+            "keywords": "landslide, hazard, susceptibility, landslide area density, space-time",
+            "id": run_id, "cdm_data_type": "Grid", "product_version": _hazardcore_version(),
+            "processing_level": "model output",
             "institution": str(predictions.attrs.get("institution", "hazardcore users")),
             "source": f"hazardcore {_hazardcore_version()} ensemble neural network (susceptibility x density)",
             "history": "created by hazardcore.export.cf_dataset",
             "references": METHOD_REFERENCE,
             "comment": "time = start of each slice; time_bnds = [start, end]; hazard = susceptibility x density, "
                        "the expected new landslide area density (%) of the cell in the slice",
-            "time_coordinate": "slice start"}
+            "time_coordinate": "slice start",
+            **_acdd_coverage(ds, predictions.rio.crs), **about}
 
 
 def _check_cf_ready(predictions: xr.Dataset) -> None:
@@ -267,21 +349,27 @@ def _check_cf_ready(predictions: xr.Dataset) -> None:
                                          fix="prepare the data again (`hazard prepare`): the cube records slice dates"))
 
 
-def cf_dataset(predictions: xr.Dataset) -> xr.Dataset:
-    """Return the predictions as a CF-1.8 Dataset (no IO).
+def cf_dataset(predictions: xr.Dataset, about: dict[str, str] | None = None, what: str = "hazard") -> xr.Dataset:
+    """Return the predictions as a CF-1.9 / ACDD-1.3 Dataset (no IO).
 
     Parameters
     ----------
     predictions
-        The (slice, y, x) predictions Dataset with ``slice_start``/``slice_end`` coordinates
-        and a CRS (rioxarray).
+        The (slice, y, x) predictions Dataset (or a part of it, see :func:`product_parts`)
+        with ``slice_start``/``slice_end`` coordinates and a CRS (rioxarray).
+    about
+        Global attributes from the data catalog (``license``, ``creator_name``, ...; see
+        :func:`catalog_attributes`).
+    what
+        What the file holds, for its title (``hazard``, ``hazard diagnostics``).
 
     Returns
     -------
     xarray.Dataset
         Dims (time, y, x): ``time`` = slice start, ``time_bnds`` = [start, end], a
         ``slice_label`` coordinate, a ``spatial_ref`` grid mapping referenced by every
-        gridded variable, byte masks with flag attributes and CF global attributes.
+        gridded variable, byte masks with flag attributes, ``cell_methods`` of the area
+        densities, CF and ACDD global attributes (time and lat/lon coverage).
 
     Raises
     ------
@@ -291,22 +379,71 @@ def cf_dataset(predictions: xr.Dataset) -> xr.Dataset:
         If a slice has no start or end date (NaT).
     """
     _check_cf_ready(predictions)
-    ds = _cf_space(_cf_masks(_cf_time(predictions)), predictions.rio.crs)
-    return ds.assign_attrs(_cf_global_attrs(predictions))
+    ds = _cf_space(_cf_variable_attrs(_cf_masks(_cf_time(predictions))), predictions.rio.crs)
+    return ds.assign_attrs(_cf_global_attrs(predictions, ds, about or {}, what))
 
 
-def write_cf_netcdf(predictions: xr.Dataset, path: str | Path) -> Path:
-    """Write the predictions as a zlib-compressed CF-1.8 NetCDF-4 file, atomically.
+def write_cf_netcdf(predictions: xr.Dataset, path: str | Path, about: dict[str, str] | None = None,
+                    what: str = "hazard") -> Path:
+    """Write the predictions as a zlib-compressed CF-1.9 / ACDD-1.3 NetCDF-4 file, atomically.
 
     Returns
     -------
     pathlib.Path
-        The written path (see :func:`cf_dataset` for its content).
+        The written path (see :func:`cf_dataset` for its content and the arguments).
     """
-    ds = cf_dataset(predictions)
-    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-    ds.attrs["history"] = f"{stamp}: written by hazardcore.export.write_cf_netcdf"
+    ds = cf_dataset(predictions, about, what)
+    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ds.attrs["history"] = f"{stamp.isoformat()}: written by hazardcore.export.write_cf_netcdf"
+    ds.attrs["date_created"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     return write_netcdf(ds, path)
+
+
+def is_diagnostic(name: str) -> bool:
+    """Whether the predictions' variable ``name`` goes to the diagnostics product (see :data:`DIAGNOSTIC_VARIABLES`)."""
+    return name in DIAGNOSTIC_VARIABLES or name.startswith(DIAGNOSTIC_PREFIXES)
+
+
+def product_parts(predictions: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    """The predictions split into what users read and the model's diagnostics (no IO).
+
+    Returns
+    -------
+    tuple of xarray.Dataset
+        (user, diagnostics), both with every coordinate and the CRS. Every data variable is
+        in exactly one: diagnostics are :func:`is_diagnostic`; the rest (core maps, valid
+        mask, decision threshold and any other, e.g. an ensemble's spread) is the user's.
+    """
+    names = [str(name) for name in predictions.data_vars if name != "spatial_ref"]
+    diagnostics = [name for name in names if is_diagnostic(name)]
+    user = predictions.drop_vars([*diagnostics, *(["spatial_ref"] if "spatial_ref" in predictions.data_vars else [])])
+    return user, predictions[diagnostics]
+
+
+def catalog_attributes(source: Catalog | None) -> dict[str, str]:
+    """ACDD attributes from the data catalog: ``license`` (its ``licence``), ``creator_name`` (its
+    ``creator``, where it has one), ``project`` (the case) and the data sources' citations."""
+    if source is None:
+        return {}
+    raw = source.raw
+    about = {"license": raw.get("licence"), "creator_name": raw.get("creator"), "project": source.case,
+             "source_data_citation": raw.get("citation")}
+    citations = sorted({str(entry.about["citation"]) for role in source.layers for entry in source.layer_list(role)
+                        if entry.about.get("citation")})
+    if citations:
+        about["acknowledgement"] = "Input data: " + "; ".join(citations)
+    return {key: str(value) for key, value in about.items() if value}
+
+
+def source_catalog(input_files: Sequence[Path]) -> Catalog | None:
+    """The data catalog among a run's input files (the first YAML file that loads as one), or None."""
+    for path in input_files:
+        if Path(path).suffix in (".yaml", ".yml"):
+            try:
+                return load_catalog(path)
+            except HazardcoreError:
+                continue
+    return None
 
 
 def with_decision_threshold(predictions: xr.Dataset) -> xr.Dataset:
@@ -359,9 +496,90 @@ def predicted_occurrence(predictions: xr.Dataset) -> xr.DataArray | None:
                              f"threshold ({rule} rule)")
 
 
+def slice_band_tags(predictions: xr.Dataset) -> list[dict[str, str]]:
+    """One tag dict per slice (no IO): ``slice`` (its label), ``start_date`` and ``end_date`` (ISO 8601,
+    the slice's ``[start, end)``), and ``decision_threshold``/``threshold_rule`` where recorded."""
+    dates = [{"slice": str(label), "start_date": _iso_date(np.datetime64(start, "ns")),
+              "end_date": _iso_date(np.datetime64(end, "ns"))}
+             for label, start, end in zip(predictions["slice"].values, predictions["slice_start"].values,
+                                          predictions["slice_end"].values, strict=True)]
+    decided = decision_band_tags(predictions)
+    return dates if decided is None else [{**day, **band} for day, band in zip(dates, decided, strict=True)]
+
+
+def cog_variables(predictions: xr.Dataset) -> list[str]:
+    """The variables written as GeoTIFFs: :data:`COG_VARIABLES` present, then every other float
+    (slice, y, x) map of the user product (e.g. an ensemble's spread)."""
+    names = [name for name in COG_VARIABLES if name in predictions]
+    user, _ = product_parts(predictions)
+    extras = [str(name) for name, var in user.data_vars.items() if name not in names
+              and var.dims == ("slice", "y", "x") and np.issubdtype(var.dtype, np.floating)]
+    return names + extras
+
+
+def write_style(da: xr.DataArray, path: str | Path) -> Path:
+    """Write the QGIS style (``.qml``) of the product ``da`` (its :func:`hazardcore.styles.scheme_for`)."""
+    scheme = styles.scheme_for(str(da.name), str(da.attrs.get("units", "1")), da.values)
+    return checked_text(styles.qml(scheme), path)
+
+
+def _relative_source(path: Path, folder: Path) -> str:
+    """``path`` as QGIS stores a layer source relative to the project's folder (absolute across drives)."""
+    try:
+        relative = Path(os.path.relpath(Path(path).resolve(), folder.resolve())).as_posix()
+    except ValueError:
+        return Path(path).resolve().as_posix()
+    return relative if relative.startswith(".") else f"./{relative}"
+
+
+def project_groups(predictions: xr.Dataset, tifs: Sequence[str]) -> list[qgis_project.ProductGroup]:
+    """One project group per GeoTIFF (named with its units), one layer per slice; ``hazard`` shown first."""
+    labels = [str(label) for label in predictions["slice"].values]
+    starts = [naive_datetime(v) for v in predictions["slice_start"].values]
+    ends = [naive_datetime(v) for v in predictions["slice_end"].values]
+    groups = []
+    for name in sorted(tifs, key=lambda n: (n != "hazard", is_diagnostic(n))):
+        da = predictions[name] if name in predictions else None
+        units = str(da.attrs.get("units", "1")) if da is not None else "1"
+        scheme = styles.scheme_for(name, units, None if da is None else da.values)
+        layers = tuple(qgis_project.SliceLayer(f"{name} {label}", band, start, end)
+                       for band, (label, start, end) in enumerate(zip(labels, starts, ends, strict=True), start=1))
+        groups.append(qgis_project.ProductGroup(f"{name} ({units})", f"./{name}.tif", scheme, layers,
+                                                visible=name == "hazard"))
+    return groups
+
+
+def naive_datetime(value: np.datetime64) -> dt.datetime:
+    """A numpy datetime as a naive (UTC) :class:`datetime.datetime`."""
+    return dt.datetime.fromisoformat(_iso_date(value).removesuffix("Z"))
+
+
+def write_qgis_project(predictions: xr.Dataset, tifs: Sequence[str], folder: str | Path,
+                       dem: Path | None = None) -> Path:
+    """Write the run's QGIS project (:data:`QGIS_PROJECT`): every GeoTIFF product styled, on a time slider,
+    over a hillshade of ``dem`` (see :mod:`hazardcore.qgis_project`)."""
+    out = Path(folder)
+    crs = predictions.rio.crs
+    epsg = crs.to_epsg()
+    grid = qgis_project.ProjectGrid(crs.to_wkt(), f"EPSG:{epsg}" if epsg else "", tuple(predictions.rio.bounds()))
+    title = f"Landslide hazard, run {predictions.attrs.get('run_id', '')}".strip()
+    dem_source = _relative_source(dem, out) if dem is not None and Path(dem).exists() else None
+    text = qgis_project.project_xml(title, project_groups(predictions, tifs), grid, dem_source)
+    return checked_text(text, out / QGIS_PROJECT)
+
+
+def _catalog_dem(source: Catalog | None) -> Path | None:
+    """The catalog's DEM file, if it has one (the project's hillshade)."""
+    if source is None or "dem" not in source.layers:
+        return None
+    entries = source.layer_list("dem")
+    return Path(entries[0].path) if entries else None
+
+
 def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[str, Any],
-                   input_files: Sequence[Path] = ()) -> dict[str, Path]:
-    """Write a run's products: one COG per map, the CF NetCDF and, last, ``manifest.json``.
+                   input_files: Sequence[Path] = (), source: Catalog | None = None) -> dict[str, Path]:
+    """Write a run's products: COGs with their QGIS styles, the QGIS project, the CF NetCDF files and,
+    last, ``manifest.json``.
 
     Parameters
     ----------
@@ -373,16 +591,24 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
         The caller's manifest (run id, config, versions, metrics); not modified.
     input_files
         Files the run read; their checksums go into the manifest's ``inputs``.
+    source
+        The run's data catalog (licence, creator, DEM); default: the first of ``input_files``
+        that loads as a catalog (:func:`source_catalog`).
 
     Returns
     -------
     dict of str to pathlib.Path
         File name → path: ``<variable>.tif`` for susceptibility, density, hazard,
-        observed_density and the truth maps present, ``predicted_occurrence.tif`` (uint8:
-        1 where the susceptibility reaches its slice's decision threshold, 0 below, 255 on
-        invalid cells; see :func:`predicted_occurrence`), ``hazard.nc`` (with the
-        ``decision_threshold`` of each time slice) and ``manifest.json``. Each band of
-        ``susceptibility.tif`` and ``predicted_occurrence.tif`` is tagged with its slice's
+        observed_density, the truth maps present and any other float map of the user product
+        (:func:`cog_variables`), ``predicted_occurrence.tif`` (uint8: 1 where the
+        susceptibility reaches its slice's decision threshold, 0 below, 255 on invalid cells;
+        see :func:`predicted_occurrence`), a ``<variable>.qml`` QGIS style beside each
+        GeoTIFF (:mod:`hazardcore.styles`), ``hazard.qgs`` (a QGIS project of them all,
+        :func:`write_qgis_project`), ``hazard.nc`` (what users read: the maps, valid mask and
+        ``decision_threshold`` of each time slice, CF/ACDD), ``hazard_diagnostics.nc`` (the
+        model's internals, :func:`product_parts`) and ``manifest.json``. Every band of a
+        GeoTIFF carries its unit and its slice's ``start_date``/``end_date``; those of
+        ``susceptibility.tif`` and ``predicted_occurrence.tif`` also their slice's
         ``decision_threshold`` and ``threshold_rule``. Predictions without a recorded
         threshold get neither the decision product nor the tags.
 
@@ -397,22 +623,46 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
                                        expected=list(CORE_VARIABLES), found=list(predictions.data_vars)))
     out = Path(folder)
     predictions = with_decision_threshold(predictions)
-    labels = [str(v) for v in predictions["slice"].values]
-    tags = {"run_id": str(predictions.attrs.get("run_id", "")), "slices": ",".join(labels)}
-    decided = decision_band_tags(predictions)
-    written = {f"{name}.tif": write_cog(predictions[name], out / f"{name}.tif", band_descriptions=labels, tags=tags,
-                                        band_tags=decided if name == "susceptibility" else None)
-               for name in COG_VARIABLES if name in predictions}
-    occurrence = predicted_occurrence(predictions)
-    if occurrence is not None:
-        written[f"{OCCURRENCE}.tif"] = write_cog(occurrence, out / f"{OCCURRENCE}.tif", band_descriptions=labels,
-                                                 tags=tags, band_tags=decided, nodata=OCCURRENCE_NODATA, dtype="uint8")
-    written["hazard.nc"] = write_cf_netcdf(predictions, out / "hazard.nc")
+    source = source if source is not None else source_catalog(input_files)
+    written = _write_geotiffs(predictions, out)
+    about = catalog_attributes(source)
+    user, diagnostics = product_parts(predictions)
+    written[USER_PRODUCT] = write_cf_netcdf(user, out / USER_PRODUCT, about)
+    if diagnostics.data_vars:
+        written[DIAGNOSTICS_PRODUCT] = write_cf_netcdf(diagnostics, out / DIAGNOSTICS_PRODUCT, about,
+                                                       what="hazard diagnostics")
+    tifs = [name[: -len(".tif")] for name in written if name.endswith(".tif")]
+    written[QGIS_PROJECT] = write_qgis_project(predictions.assign({OCCURRENCE: predicted_occurrence(predictions)})
+                                               if f"{OCCURRENCE}.tif" in written else predictions,
+                                               tifs, out, _catalog_dem(source))
     inputs = {str(path): file_record(path) for path in input_files}
     with folder_lock(out):  # the products' checksums were recorded as each was written
         recorded = read_manifest(out).get("files", {})
         record = {**manifest, "files": {name: recorded[name] for name in written}, "inputs": inputs}
         written[MANIFEST] = write_text(json.dumps(record, indent=2, default=str) + "\n", out / MANIFEST)
+    return written
+
+
+def _write_geotiffs(predictions: xr.Dataset, out: Path) -> dict[str, Path]:
+    """Every GeoTIFF product with its ``.qml`` style beside it (see :func:`write_products`)."""
+    labels = [str(v) for v in predictions["slice"].values]
+    tags = {"run_id": str(predictions.attrs.get("run_id", "")), "slices": ",".join(labels),
+            "time_coverage_start": _iso_date(predictions["slice_start"].values.min()),
+            "time_coverage_end": _iso_date(predictions["slice_end"].values.max())}
+    dated = [{key: value for key, value in band.items() if key not in ("decision_threshold", "threshold_rule")}
+             for band in slice_band_tags(predictions)]
+    decided = slice_band_tags(predictions) if "decision_threshold" in predictions else dated
+    maps = {name: predictions[name] for name in cog_variables(predictions)}
+    occurrence = predicted_occurrence(predictions)
+    written: dict[str, Path] = {}
+    for name, da in maps.items():
+        written[f"{name}.tif"] = write_cog(da, out / f"{name}.tif", band_descriptions=labels, tags=tags,
+                                           band_tags=decided if name == "susceptibility" else dated)
+        written[f"{name}.qml"] = write_style(da, out / f"{name}.qml")
+    if occurrence is not None:
+        written[f"{OCCURRENCE}.tif"] = write_cog(occurrence, out / f"{OCCURRENCE}.tif", band_descriptions=labels,
+                                                 tags=tags, band_tags=decided, nodata=OCCURRENCE_NODATA, dtype="uint8")
+        written[f"{OCCURRENCE}.qml"] = write_style(occurrence, out / f"{OCCURRENCE}.qml")
     return written
 
 

@@ -1,10 +1,13 @@
-"""Products: COG GeoTIFFs, the CF-1.8 NetCDF and the checksummed manifest (hazardcore.export)."""
+"""Products: COG GeoTIFFs with QGIS styles and project, the CF/ACDD NetCDF files and the checksummed manifest
+(hazardcore.export)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ import rasterio
 import xarray as xr
 from affine import Affine
 
-from hazardcore import export, integrity
+from hazardcore import export, integrity, styles
 
 CRS = "EPSG:32645"
 LABELS = ["2015-co", "2015-post", "2016-pre"]
@@ -74,7 +77,9 @@ def products(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_write_products_names_every_file(products: dict[str, Path]) -> None:
-    expected = {f"{name}.tif" for name in EXPECTED_COGS} | {"predicted_occurrence.tif", "hazard.nc", "manifest.json"}
+    tifs = [*EXPECTED_COGS, "predicted_occurrence"]
+    expected = ({f"{name}.tif" for name in tifs} | {f"{name}.qml" for name in tifs}  # a QGIS style beside each
+                | {"hazard.nc", "hazard_diagnostics.nc", "hazard.qgs", "manifest.json"})
     assert set(products) == expected
     assert {p.name for p in products["hazard.nc"].parent.iterdir()} == expected
 
@@ -162,22 +167,34 @@ def test_cog_layout(products: dict[str, Path]) -> None:
         assert src.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
 
 
-def test_masks_and_extra_floats_are_not_cogs(tmp_path: Path) -> None:
+def test_masks_and_diagnostic_floats_are_not_cogs(tmp_path: Path) -> None:
     written = export.write_products(predictions(with_truth=False), tmp_path, {})
     assert {p for p in written if p.endswith(".tif")} == {"susceptibility.tif", "density.tif", "hazard.tif",
                                                           "observed_density.tif", "predicted_occurrence.tif"}
 
 
+def test_extra_user_maps_pass_through_to_every_product(tmp_path: Path) -> None:
+    """A variable the export does not know (e.g. an ensemble's spread) is a user map: its own COG and style,
+    a variable of hazard.nc and a group of the QGIS project."""
+    source = predictions(with_truth=False)
+    spread = (source["hazard"] * 0.1).assign_attrs(units="%", long_name="ensemble spread of the hazard")
+    written = export.write_products(source.assign(hazard_spread=spread), tmp_path, {})
+    assert {"hazard_spread.tif", "hazard_spread.qml"} <= set(written)
+    with xr.open_dataset(written["hazard.nc"]) as ds:
+        assert "hazard_spread" in ds and ds["hazard_spread"].attrs["units"] == "%"
+    assert "./hazard_spread.tif" in written["hazard.qgs"].read_text()
+
+
 def test_cf_netcdf_time_bounds_and_crs(products: dict[str, Path]) -> None:
     with xr.open_dataset(products["hazard.nc"], decode_coords="all") as ds:
-        assert ds.attrs["Conventions"] == "CF-1.8"
+        assert ds.attrs["Conventions"] == "CF-1.9, ACDD-1.3"  # CF-1.9: its unsigned byte masks are CF types
         assert {"title", "institution", "source", "history", "references"} <= set(ds.attrs)
         assert ds.attrs["run_id"] == "abc123"
         np.testing.assert_array_equal(ds["time"].values, np.array(STARTS, dtype="datetime64[ns]"))
         assert ds["time"].encoding["bounds"] == "time_bnds"  # decode_coords="all" moves it to encoding
         np.testing.assert_array_equal(ds["time_bnds"].values,
                                       np.array(list(zip(STARTS, ENDS, strict=True)), dtype="datetime64[ns]"))
-        assert list(ds["slice_label"].values) == LABELS
+        assert list(ds["slice_label"].values) == LABELS and "slice_label" in ds.coords
         assert ds["x"].attrs["standard_name"] == "projection_x_coordinate" and ds["x"].attrs["units"] == "m"
         assert ds["y"].attrs["standard_name"] == "projection_y_coordinate" and ds["y"].attrs["units"] == "m"
         for name, var in ds.data_vars.items():
@@ -197,6 +214,13 @@ def test_cf_netcdf_raw_attributes(products: dict[str, Path]) -> None:
         assert "_FillValue" not in raw["time"].attrs
         assert raw["valid"].dtype == np.uint8
         assert list(raw["valid"].attrs["flag_values"]) == [0, 1]
+        assert "_FillValue" not in raw["x"].attrs and "_FillValue" not in raw["y"].attrs  # CF 2.5.1
+        for name in ("susceptibility", "density", "hazard", "valid"):  # no stale slice_start/slice_end
+            assert set(raw[name].attrs["coordinates"].split()) == {"slice_label", "monsoons"}, name
+        assert raw["hazard"].attrs["cell_methods"] == raw["density"].attrs["cell_methods"] == "area: mean time: sum"
+        assert "cell_methods" not in raw["susceptibility"].attrs
+    # The model's internals (masks of the split, window counts) are in the diagnostics file, not the user's.
+    with xr.open_dataset(products["hazard_diagnostics.nc"], decode_cf=False) as raw:
         assert raw["test"].attrs["flag_meanings"] == "not_test test"
         assert raw["windows"].dims == ("y", "x") and raw["windows"].attrs["grid_mapping"] == "spatial_ref"
 
@@ -262,3 +286,171 @@ def test_write_cog_without_cog_driver_fails_clearly(tmp_path: Path, monkeypatch:
     with pytest.raises(HazardcoreError, match="COG driver"):
         export.write_cog(predictions()["hazard"], tmp_path / "h.tif", band_descriptions=LABELS)
     assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- QGIS-ready GeoTIFFs (issue 21 item 1)
+TIFS = [*EXPECTED_COGS, "predicted_occurrence"]
+
+
+def iso(day: str) -> str:
+    return f"{day}T00:00:00Z"
+
+
+@pytest.mark.parametrize("name", TIFS)
+def test_every_band_has_its_unit_and_slice_dates(products: dict[str, Path], name: str) -> None:
+    """GDAL (through rasterio) reads each band's unit and its slice's label, start and end date."""
+    with rasterio.open(products[f"{name}.tif"]) as src:
+        assert src.units == (FLOAT_UNITS.get(name, "1"),) * len(LABELS)
+        bands = [src.tags(k + 1) for k in range(src.count)]
+        assert src.tags()["time_coverage_start"] == iso(STARTS[0])
+        assert src.tags()["time_coverage_end"] == iso(ENDS[-1])
+    assert [band["slice"] for band in bands] == LABELS
+    assert [band["start_date"] for band in bands] == [iso(day) for day in STARTS]
+    assert [band["end_date"] for band in bands] == [iso(day) for day in ENDS]
+
+
+@pytest.mark.parametrize("name", TIFS)
+def test_a_style_beside_each_geotiff_names_its_band_and_classes(products: dict[str, Path], name: str) -> None:
+    """QGIS applies ``<name>.qml`` when it opens ``<name>.tif``: single band, the documented classes."""
+    text = products[f"{name}.qml"].read_text(encoding="utf-8")
+    assert products[f"{name}.qml"].with_suffix(".tif") == products[f"{name}.tif"]
+    renderer = ET.fromstring(text.split("\n", 1)[1]).find("pipe/rasterrenderer")
+    assert renderer is not None and renderer.get("band") == "1"
+    scheme = styles.scheme_for(name)
+    assert renderer.get("type") == ("paletted" if scheme.categorical else "singlebandpseudocolor")
+    items = renderer.findall("rastershader/colorrampshader/item") + renderer.findall("colorPalette/paletteEntry")
+    assert [item.get("label") for item in items] == scheme.labels()
+    assert [item.get("color") for item in items] == list(scheme.colours)
+    if not scheme.categorical:
+        assert renderer.find("rastershader/colorrampshader").get("colorRampType") == "DISCRETE"
+
+
+def test_the_qgis_project_shows_every_band_in_its_slice(products: dict[str, Path]) -> None:
+    """One layer per product and slice: its file (relative to the project), band, style and temporal range."""
+    root = ET.fromstring(products["hazard.qgs"].read_text(encoding="utf-8").split("\n", 1)[1])
+    folder = products["hazard.qgs"].parent
+    layers = root.findall("projectlayers/maplayer")
+    assert len(layers) == len(TIFS) * len(LABELS)  # no DEM in this catalog-less run: no hillshade
+    for layer in layers:
+        source, name = layer.findtext("datasource"), layer.findtext("layername")
+        assert source is not None and name is not None and (folder / source).is_file()
+        product, label = name.split(" ")
+        k = LABELS.index(label)
+        renderer = layer.find("pipe/rasterrenderer")
+        assert source == f"./{product}.tif" and renderer is not None and renderer.get("band") == str(k + 1)
+        assert renderer.get("type") == ("paletted" if product == "predicted_occurrence" else "singlebandpseudocolor")
+        assert layer.find("temporal").get("enabled") == "1"
+        assert layer.findtext("temporal/fixedRange/start") == iso(STARTS[k])
+        assert layer.findtext("temporal/fixedRange/end") == f"{(np.datetime64(ENDS[k]) - 1).astype(str)}T23:59:59Z"
+    groups = {group.get("name"): group.get("checked") for group in root.findall("layer-tree-group/layer-tree-group")}
+    assert groups["hazard (%)"] == "Qt::Checked" and groups["density (%)"] == "Qt::Unchecked"
+    assert root.findtext("ProjectTimeSettings/TemporalRange/start") == iso(STARTS[0])
+    assert root.findtext("projectCrs/spatialrefsys/authid") == "EPSG:32645"
+
+
+def fake_catalog(dem: Path) -> SimpleNamespace:
+    """The parts of a :class:`hazardcore.catalog.Catalog` the products read: licence, creator, case, DEM."""
+    entry = SimpleNamespace(path=dem, about={"citation": "a DEM provider"})
+    return SimpleNamespace(raw={"licence": "CC-BY-4.0", "creator": "Example Survey", "citation": "example case"},
+                           case="example", layers={"dem": entry}, layer_list=lambda role: [entry])
+
+
+def test_catalog_licence_creator_and_dem_reach_the_products(tmp_path: Path) -> None:
+    dem_da = predictions()["hazard"].isel(slice=0, drop=True).drop_vars("monsoons", errors="ignore")
+    dem = export.write_geotiff(dem_da.rio.write_crs(CRS), tmp_path / "inputs" / "dem.tif", nodata=-9999.0)
+    written = export.write_products(predictions(), tmp_path / "run", {}, source=fake_catalog(dem))  # type: ignore[arg-type]
+    with xr.open_dataset(written["hazard.nc"]) as ds:
+        assert ds.attrs["license"] == "CC-BY-4.0" and ds.attrs["creator_name"] == "Example Survey"
+        assert ds.attrs["project"] == "example" and "a DEM provider" in ds.attrs["acknowledgement"]
+    root = ET.fromstring(written["hazard.qgs"].read_text(encoding="utf-8").split("\n", 1)[1])
+    (hillshade,) = [layer for layer in root.findall("projectlayers/maplayer")
+                    if layer.find("pipe/rasterrenderer").get("type") == "hillshade"]
+    assert hillshade.findtext("datasource") == "../inputs/dem.tif"
+    assert (written["hazard.qgs"].parent / "../inputs/dem.tif").resolve() == dem.resolve()
+
+
+# ---------------------------------------------------------------- CF-valid NetCDF (issue 21 item 2)
+def cf_errors(path: Path, version: str = "cf:1.9", strict: bool = True) -> list[str]:
+    """The messages of the failed high-priority checks (errors) of the IOOS compliance checker's CF suite.
+
+    Its standard-name table ships with the package; a file without ``standard_name_vocabulary``
+    is checked against it offline. ``strict``: a check that crashed is a failure too.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # its deprecated SOS checkers warn when loaded
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from compliance_checker.base import BaseCheck
+        from compliance_checker.runner import CheckSuite
+
+        suite = CheckSuite()
+        suite.load_all_available_checkers()
+    results, crashed = suite.run_all(suite.load_dataset(str(path)), [version], skip_checks=[])[version]
+    assert not (strict and crashed), crashed
+    failed = [r for r in results if r.weight == BaseCheck.HIGH
+              and (r.value[0] < r.value[1] if isinstance(r.value, tuple) else not r.value)]
+    return [f"{r.name}: {message}" for r in failed for message in r.msgs]
+
+
+@pytest.mark.parametrize("name", ["hazard.nc", "hazard_diagnostics.nc"])
+def test_the_cf_checker_finds_no_error(products: dict[str, Path], name: str) -> None:
+    assert cf_errors(products[name]) == []
+
+
+def test_the_cf_checker_finds_the_errors_of_a_plain_netcdf(tmp_path: Path) -> None:
+    """The checker is awake: the predictions written as they are (x/y with fill values) fail it."""
+    errors = cf_errors(export.write_netcdf(predictions(), tmp_path / "predictions.nc"), strict=False)
+    assert any("'x' must not have the _FillValue" in error for error in errors)
+
+
+def test_user_and_diagnostic_products_hold_every_variable_once(products: dict[str, Path]) -> None:
+    source = {str(name) for name in predictions().data_vars}
+    with xr.open_dataset(products["hazard.nc"]) as user, xr.open_dataset(products["hazard_diagnostics.nc"]) as diag:
+        held = [{str(n) for n in ds.data_vars} - {"time_bnds", "spatial_ref"} for ds in (user, diag)]
+        assert held[0] == {"susceptibility", "density", "hazard", "valid", "decision_threshold"}
+        assert held[1] == {"susceptibility_uncalibrated", "observed_density", "presence", "test", "windows",
+                           "true_probability", "true_density_given_occurrence", "true_hazard"}
+        assert held[0] | held[1] == source and not held[0] & held[1]
+        assert user.attrs["title"] != diag.attrs["title"]
+
+
+def test_acdd_time_and_space_coverage(products: dict[str, Path]) -> None:
+    from pyproj import Transformer
+
+    with xr.open_dataset(products["hazard.nc"]) as ds:
+        attrs = ds.attrs
+    assert attrs["time_coverage_start"] == iso(STARTS[0]) and attrs["time_coverage_end"] == iso(ENDS[-1])
+    corners_x = [X0 - 500.0, X0 - 500.0 + 1000.0 * N_X]
+    corners_y = [Y0 + 500.0 - 1000.0 * N_Y, Y0 + 500.0]
+    lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(
+        [x for x in corners_x for _ in corners_y], [y for _ in corners_x for y in corners_y])
+    assert attrs["geospatial_lat_min"] == pytest.approx(min(lat), abs=1e-5)
+    assert attrs["geospatial_lat_max"] == pytest.approx(max(lat), abs=1e-5)
+    assert attrs["geospatial_lon_min"] == pytest.approx(min(lon), abs=1e-5)
+    assert attrs["geospatial_lon_max"] == pytest.approx(max(lon), abs=1e-5)
+    assert attrs["geospatial_bounds_crs"] == "EPSG:4326" and attrs["geospatial_bounds"].startswith("POLYGON ((")
+    assert {"summary", "keywords", "date_created", "id", "product_version"} <= set(attrs)
+
+
+@pytest.mark.slow
+def test_products_open_styled_in_headless_qgis(products: dict[str, Path]) -> None:
+    """Where a QGIS with Python bindings is installed (Debian's python3-qgis), open every GeoTIFF (its
+    style applied) and the project (every layer valid, on its slice's time range)."""
+    import subprocess
+
+    python = "/usr/bin/python3"
+    if not Path(python).exists() or subprocess.run([python, "-c", "import qgis.core"], capture_output=True).returncode:
+        pytest.skip("no QGIS Python bindings (apt-get install python3-qgis)")
+    script = Path(__file__).with_name("qgis_open_products.py")
+    done = subprocess.run([python, str(script), str(products["hazard.qgs"].parent)], capture_output=True, text=True,
+                          timeout=300, env={"QT_QPA_PLATFORM": "offscreen", "HOME": str(products["hazard.qgs"].parent)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    opened = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in TIFS:
+        layer = opened["files"][f"{name}.tif"]
+        assert layer["valid"] and layer["band"] == 1, name
+        assert layer["legend"] == styles.scheme_for(name).labels(), name
+    project = opened["project"]
+    assert project["read"] and project["crs"] == "EPSG:32645" and project["layers"] == len(TIFS) * len(LABELS)
+    assert project["all_valid"] and project["time_range"] == [STARTS[0], ENDS[-1]]
+    assert sorted(project["ranges"]["hazard"]) == [[start, end] for start, end in zip(STARTS, ENDS, strict=True)]
