@@ -541,7 +541,7 @@ def open_rainfall(entry: LayerEntry) -> xr.DataArray:
         if len(dates) != da.sizes["time"]:
             raise CatalogError(describe("a GeoTIFF rainfall stack needs one date per band", source=entry.path,
                                         expected=f"{da.sizes['time']} dates in `dates:`", found=len(dates)))
-        check_unique_days(pd.DatetimeIndex(dates), entry.path)
+        check_unique_days(pd.DatetimeIndex(dates), layer_name(entry.path, entry.role))
         da = da.assign_coords(time=np.array(dates, dtype="datetime64[ns]"))
     else:
         raise CatalogError(describe("unsupported rainfall format", source=entry.path,
@@ -578,8 +578,9 @@ def _netcdf_rain(entry: LayerEntry) -> tuple[xr.DataArray, float | None]:
     fill = None if fill is None else float(np.ravel(fill)[0])
     check_nodata(entry.nodata, fill, entry.path, entry.role)
     time = da["time"]
-    days = cf_days(time.values, str(time.attrs.get("units", "")), time.attrs.get("calendar"), entry.path)
-    check_unique_days(days, entry.path)
+    where = layer_name(entry.path, entry.role)
+    days = cf_days(time.values, str(time.attrs.get("units", "")), time.attrs.get("calendar"), where)
+    check_unique_days(days, where)
     renames = {k: v for k, v in {"latitude": "y", "lat": "y", "longitude": "x", "lon": "x"}.items()
                if k in da.dims}
     da = da.assign_coords(time=days).rename(renames).transpose("time", "y", "x")

@@ -248,8 +248,9 @@ def check_plausible(values: np.ndarray, role: str, to_pipeline: float, units: st
            f"{low / scale:g} … {high / scale:g} {declared}")
     if sentinel is not None:
         found += f"; {sentinel[1]} of them are {sentinel[0]!r}, a nodata sentinel the catalog does not declare"
+        declared_nodata = "declares no nodata" if nodata is None else f"declares nodata: {nodata!r}"
         fix = (f"declare `nodata: {sentinel[0]!r}` in the catalog entry if these are gaps "
-               f"(the catalog now says nodata: {nodata!r}), or correct the values")
+               f"(the entry {declared_nodata}), or correct the values")
     raise InvalidValueError(describe(
         f"values impossible for {role}", source=layer_name(source, role),
         expected=f"{low:g} … {high:g} {unit}" + ("" if declared == unit else f" ({low / scale:g} … {high / scale:g} "

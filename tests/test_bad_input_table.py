@@ -134,17 +134,163 @@ def rain_variable_missing(tmp: Path) -> object:
     return prepare_region(edited(tmp, lambda c: c["layers"]["rainfall"].update(variable="precipitation")))
 
 
+# ---------------------------------------------------------------- files whose own metadata lies (issue 22)
+def write_tagged(path: Path, values: np.ndarray, dtype: str, nodata: float | None, units: str | None = None,
+                 descriptions: list[str] | None = None) -> None:
+    """Rewrite a GeoTIFF of the region with rasterio, as real files carry their tags (band unit, descriptions)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": len(values),
+                   "dtype": dtype, "crs": src.crs, "transform": src.transform, "nodata": nodata}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values.astype(dtype))
+        for band in range(1, len(values) + 1):
+            if units:
+                dst.set_band_unit(band, units)
+            if descriptions:
+                dst.set_band_description(band, descriptions[band - 1])
+
+
+def stored(path: Path) -> np.ndarray:
+    return rioxarray.open_rasterio(path).values.astype("float64")
+
+
+def pga_tagged_percent_g(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "pga_mainshock.tif"
+    write_tagged(path, stored(path) * 100.0, "float32", -1.0, units="%g")
+    return prepare_region(catalog)
+
+
+def rain_units_attribute_contradicts(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "rain.nc"
+    with xr.open_dataset(path) as ds:
+        rain = ds.load()
+    rain["precip"] = (rain["precip"] / 86400.0).assign_attrs(units="kg m-2 s-1")
+    rain.to_netcdf(path)
+    return prepare_region(catalog)
+
+
+def nodata_tag_contradicts(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "dem.tif"
+    write_tagged(path, stored(path), "float32", -32768.0)
+    return prepare_region(catalog)
+
+
+def band_dates_contradict(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "inventory.tif"
+    write_tagged(path, stored(path), "float32", -1.0,
+                 descriptions=["2015-04-01", "2015-07-15", "2015-11-15", "2016-05-15"])
+    return prepare_region(catalog)
+
+
+def undeclared_float32_minimum(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "dem.tif"
+    values = stored(path)
+    values[0, :3] = -3.4028234663852e38  # a float32 minimum rounded by a float64 writer
+    write_tagged(path, values, "float64", None)
+    return prepare_region(builders.edit_catalog(catalog, lambda c: c["layers"]["dem"].pop("nodata")))
+
+
+def undeclared_minus_9999_in_rain(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "rain.nc"
+    with xr.open_dataset(path) as ds:
+        rain = ds.load()
+    rain["precip"][100:103] = -9999.0
+    rain.to_netcdf(path)
+    return prepare_region(catalog)
+
+
+def pga_nodata_at_the_edge(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "pga_mainshock.tif"
+    values = stored(path)
+    values[:, :, :6] = -1.0
+    write_tagged(path, values, "float32", -1.0)
+    return prepare_region(catalog)
+
+
+def dem_in_centimetres(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "dem.tif"
+    write_tagged(path, stored(path) * 100.0, "float32", -9999.0)
+    return prepare_region(catalog)
+
+
+def pga_percent_g_declared_g(tmp: Path) -> object:
+    catalog = region(tmp)
+    path = catalog.parent / "pga_mainshock.tif"
+    write_tagged(path, stored(path) * 100.0, "float32", -1.0)
+    return prepare_region(catalog)
+
+
+def rain_with_time(catalog: Path, offsets: np.ndarray, units: str, calendar: str) -> Path:
+    path = catalog.parent / "rain.nc"
+    with xr.open_dataset(path) as ds:
+        rain = ds.load().isel(time=slice(0, len(offsets)))
+    rain = rain.assign_coords(time=("time", offsets, {"units": units, "calendar": calendar}))
+    rain.to_netcdf(path, encoding={"time": {"dtype": "float64"}})
+    return catalog
+
+
+def rain_in_360_day_calendar(tmp: Path) -> object:
+    return prepare_region(rain_with_time(region(tmp), np.arange(400.0), "days since 2015-04-02", "360_day"))
+
+
+def rain_in_noleap_calendar(tmp: Path) -> object:
+    days = pd.date_range("2015-04-02", "2016-05-15", freq="D")
+    days = days[~((days.month == 2) & (days.day == 29))]
+    offsets = np.array([(d - pd.Timestamp("2015-01-01")).days for d in days], dtype="float64")
+    offsets[days >= pd.Timestamp("2016-03-01")] -= 1
+    return prepare_region(rain_with_time(region(tmp), offsets, "days since 2015-01-01", "noleap"))
+
+
+def rain_with_a_duplicate_day(tmp: Path) -> object:
+    offsets = np.arange(410.0)
+    offsets[200] = 199.5
+    return prepare_region(rain_with_time(region(tmp), offsets, "days since 2015-04-02", "standard"))
+
+
+def tab_in_catalog(tmp: Path) -> object:
+    catalog = region(tmp)
+    catalog.write_text(catalog.read_text().replace("\n  dem:", "\n\tdem:", 1))
+    return load(catalog)
+
+
+def damaged_cube(tmp: Path) -> object:
+    from hazardcore.cube import PreparedCube
+
+    prepare_region(region(tmp))
+    chunk = sorted((tmp / "work" / "prepared.zarr" / "static").rglob("c/*/*/*"))[0]
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    chunk.write_bytes(bytes(data))
+    return PreparedCube.open(tmp / "work")
+
+
 # ---------------------------------------------------------------- inventories
 def dates_not_increasing(tmp: Path) -> object:
     def swap(c: dict) -> None:  # type: ignore[type-arg]
         dates = c["layers"]["inventory"]["dates"]
         dates[1], dates[2] = dates[2], dates[1]
 
-    return prepare_region(edited(tmp, swap))
+    return prepare_region(undated_bands(edited(tmp, swap)))
 
 
 def dates_not_fitting_slices(tmp: Path) -> object:
-    return prepare_region(edited(tmp, lambda c: c["layers"]["inventory"]["dates"].pop(1)))
+    return prepare_region(undated_bands(edited(tmp, lambda c: c["layers"]["inventory"]["dates"].pop(1))))
+
+
+def undated_bands(catalog: Path) -> Path:
+    """The inventory rewritten without band descriptions (dated ones would contradict the edited `dates:`)."""
+    rewrite(catalog.parent / "inventory.tif", lambda v: v, -1.0)
+    return catalog
 
 
 def negative_area(tmp: Path) -> object:
@@ -305,12 +451,35 @@ CASES = [
     Case("catalog", "a layer's file missing", missing_layer_file, "points to a missing file"),
     Case("catalog", "unknown units of a layer (`furlongs`)", unknown_units, "furlongs"),
     Case("catalog", "grid in a geographic CRS", geographic_grid, "projected CRS"),
+    Case("catalog", "a tab in the catalog's indentation", tab_in_catalog, "YAML forbids tabs"),
     Case("rasters", "DEM without a CRS (none in the file or the catalog)", dem_without_crs, "layer has no CRS"),
     Case("rasters", "DEM CRS contradicting the catalog", dem_crs_contradicts, "file CRS differs"),
     Case("rasters", "DEM not covering the grid", dem_not_covering, "does not cover the grid"),
     Case("rasters", "NaN in a raster whose nodata is another value", undeclared_nan, "NaN values"),
     Case("triggers", "rainfall ending before the last slice", rain_not_covering_a_slice, "does not cover slice"),
     Case("triggers", "rainfall variable not in the NetCDF file", rain_variable_missing, "precipitation"),
+    Case("file metadata", "PGA raster whose band unit is % g, declared `units: g`", pga_tagged_percent_g,
+         "the file's own unit contradicts the catalog's `units:`"),
+    Case("file metadata", "NetCDF `units` attribute contradicting the catalog", rain_units_attribute_contradicts,
+         "'kg m-2 s-1' in the file's metadata"),
+    Case("file metadata", "a nodata tag differing from the catalog's `nodata:`", nodata_tag_contradicts,
+         "the file's nodata contradicts the catalog's `nodata:`"),
+    Case("file metadata", "band descriptions holding other dates than `dates:`", band_dates_contradict,
+         "band descriptions contradict the catalog's `dates:`"),
+    Case("impossible values", "undeclared float32 minimum (rounded, in a float64 DEM)", undeclared_float32_minimum,
+         "a nodata sentinel the catalog does not declare"),
+    Case("impossible values", "undeclared −9999 in the rainfall", undeclared_minus_9999_in_rain,
+         "declare `nodata: -9999.0`"),
+    Case("impossible values", "PGA nodata at the field's edge inside the grid", pga_nodata_at_the_edge,
+         "nodata pixels of the PGA field lie on or next to the grid"),
+    Case("impossible values", "DEM in centimetres declared `units: m`", dem_in_centimetres,
+         "values impossible for dem"),
+    Case("impossible values", "PGA in % g declared `units: g` (no unit in the file)", pga_percent_g_declared_g,
+         "values impossible for pga"),
+    Case("time", "rainfall in a CF `360_day` calendar", rain_in_360_day_calendar, "`360_day` calendar"),
+    Case("time", "rainfall in a CF `noleap` calendar across 29 February 2016", rain_in_noleap_calendar,
+         "first 2016-02-29"),
+    Case("time", "a day twice in the rainfall", rain_with_a_duplicate_day, "a day appears twice"),
     Case("inventories", "mapping dates not increasing", dates_not_increasing, "not increasing"),
     Case("inventories", "mapping dates not fitting the slices", dates_not_fitting_slices,
          "does not end on a mapping date"),
@@ -336,6 +505,7 @@ CASES = [
     Case("runs", "no finished run with the requested split", no_trained_run,
          "no finished run trained with --split temporal"),
     Case("runs", "predicting with a run whose training failed", untrained_run, "run is not trained"),
+    Case("runs", "a prepared cube with a damaged chunk", damaged_cube, "file is corrupted"),
     Case("dashboard", "a path outside the dashboard's root", dashboard_path_outside_root, "outside the dashboard"),
 ]
 
@@ -355,7 +525,8 @@ def table(rows: list[tuple[Case, str, str]]) -> str:
              "Generated by `tests/test_bad_input_table.py` (each row is a test: the input is built, the public "
              "function a command reaches is called, and this is the error it raises). `<tmp>` stands for the "
              "folder of the input. Errors are subclasses of `hazardcore.errors.HazardcoreError`; the `hazard` "
-             "command prints them as `error: ...` without a traceback and exits with status 2.", "",
+             "command prints them as `error: ...` without a traceback and exits with status 3 for an error of the "
+             "data, 2 for a setting out of bounds (`ConfigError`) and 1 for the others (`hazard --help`).", "",
              "| # | area | bad input | error | message |", "|---|---|---|---|---|"]
     for i, (case, name, text) in enumerate(rows, 1):
         shown = text.replace("|", "\\|").replace("\n", "<br>")
