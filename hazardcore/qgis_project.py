@@ -19,6 +19,8 @@ from pathlib import PurePosixPath
 
 from hazardcore.styles import QGIS_VERSION, ClassScheme, pipe_element
 
+#: Opacity of the product layers over the hillshade (which shows the terrain through them).
+OVER_HILLSHADE_OPACITY = 0.75
 #: One second: a slice's layer ends this long before its slice does (QGIS ranges include their end).
 END_MARGIN = dt.timedelta(seconds=1)
 
@@ -120,14 +122,15 @@ def hillshade_pipe() -> ET.Element:
     return pipe
 
 
-def _add_products(tree: ET.Element, layers: ET.Element, groups: Sequence[ProductGroup], grid: ProjectGrid) -> None:
+def _add_products(tree: ET.Element, layers: ET.Element, groups: Sequence[ProductGroup], grid: ProjectGrid,
+                  opacity: float) -> None:
     for group in groups:
         branch = _tree_group(tree, group.name, group.visible)
         for layer in group.layers:
-            layer_id = f"{PurePosixPath(group.source).stem}_{layer.band:03d}"
+            layer_id = f"{PurePosixPath(group.source).stem}_slice_{layer.band:03d}"  # QGIS keeps ids > 10 characters
             _tree_layer(branch, layer_id, layer.name, group.source, group.visible)
-            layers.append(_map_layer(layer_id, layer.name, group.source, grid, pipe_element(group.scheme, layer.band),
-                                     (layer.start, layer.end)))
+            pipe = pipe_element(group.scheme, layer.band, opacity)
+            layers.append(_map_layer(layer_id, layer.name, group.source, grid, pipe, (layer.start, layer.end)))
 
 
 def _time_settings(root: ET.Element, groups: Sequence[ProductGroup]) -> None:
@@ -164,7 +167,7 @@ def project_xml(title: str, groups: Sequence[ProductGroup], grid: ProjectGrid, d
     tree = ET.SubElement(root, "layer-tree-group")
     ET.SubElement(tree, "customproperties")
     layers = ET.SubElement(root, "projectlayers")
-    _add_products(tree, layers, groups, grid)
+    _add_products(tree, layers, groups, grid, 1.0 if dem_source is None else OVER_HILLSHADE_OPACITY)
     if dem_source is not None:
         _tree_layer(_tree_group(tree, "terrain", True), "dem_hillshade", "hillshade of the DEM", dem_source, True)
         layers.append(_map_layer("dem_hillshade", "hillshade of the DEM", dem_source, grid, hillshade_pipe(), None))

@@ -149,21 +149,21 @@ def _colour_items(parent: ET.Element, scheme: ClassScheme, tag: str) -> None:
         ET.SubElement(parent, tag, value=value, label=label, color=colour, alpha="255")
 
 
-def renderer_element(scheme: ClassScheme, band: int = 1) -> ET.Element:
-    """The QGIS ``rasterrenderer`` element showing ``band`` in ``scheme``'s classes.
+def renderer_element(scheme: ClassScheme, band: int = 1, opacity: float = 1.0) -> ET.Element:
+    """The QGIS ``rasterrenderer`` element showing ``band`` in ``scheme``'s classes (``opacity`` 0 to 1).
 
     A categorical scheme gives a paletted renderer (one entry per value), any other a
     single-band pseudocolour renderer with a discrete colour ramp.
     """
     if scheme.categorical:
-        renderer = ET.Element("rasterrenderer", type="paletted", band=str(band), opacity="1", alphaBand="-1",
+        renderer = ET.Element("rasterrenderer", type="paletted", band=str(band), opacity=f"{opacity:g}", alphaBand="-1",
                               nodataColor="")
         ET.SubElement(renderer, "rasterTransparency")
         _colour_items(ET.SubElement(renderer, "colorPalette"), scheme, "paletteEntry")
         return renderer
     finite = [b for b in scheme.upper_bounds if math.isfinite(b)]
     low, high = f"{min(0.0, finite[0]):g}", f"{finite[-1]:g}"
-    renderer = ET.Element("rasterrenderer", type="singlebandpseudocolor", band=str(band), opacity="1",
+    renderer = ET.Element("rasterrenderer", type="singlebandpseudocolor", band=str(band), opacity=f"{opacity:g}",
                           alphaBand="-1", classificationMin=low, classificationMax=high, nodataColor="")
     ET.SubElement(renderer, "rasterTransparency")
     limits = ET.SubElement(renderer, "minMaxOrigin")
@@ -176,13 +176,13 @@ def renderer_element(scheme: ClassScheme, band: int = 1) -> ET.Element:
     return renderer
 
 
-def pipe_element(scheme: ClassScheme, band: int = 1) -> ET.Element:
+def pipe_element(scheme: ClassScheme, band: int = 1, opacity: float = 1.0) -> ET.Element:
     """A layer's ``pipe``: the renderer, neutral brightness/hue and nearest-neighbour resampling."""
     pipe = ET.Element("pipe")
     provider = ET.SubElement(pipe, "provider")
     ET.SubElement(provider, "resampling", enabled="false", zoomedInResamplingMethod="nearestNeighbour",
                   zoomedOutResamplingMethod="nearestNeighbour", maxOversampling="2")
-    pipe.append(renderer_element(scheme, band))
+    pipe.append(renderer_element(scheme, band, opacity))
     ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
     ET.SubElement(pipe, "huesaturation", saturation="0", colorizeOn="0", colorizeRed="255", colorizeGreen="128",
                   colorizeBlue="128", colorizeStrength="100", grayscaleMode="0", invertColors="0")
@@ -206,8 +206,8 @@ def qml(scheme: ClassScheme, band: int = 1) -> str:
 def markdown_table() -> str:
     """The schemes as the Markdown table of ``docs/products.md`` (a test keeps the two equal)."""
     uses: dict[str, list[str]] = {}
-    for variable, scheme in VARIABLE_SCHEMES.items():
-        uses.setdefault(scheme, []).append(f"`{variable}`")
+    for variable, key in VARIABLE_SCHEMES.items():
+        uses.setdefault(key, []).append(f"`{variable}`")
     rows = ["| scheme | variables | class (range) | colour |", "|---|---|---|---|"]
     for key, scheme in SCHEMES.items():
         for k, (label, colour) in enumerate(zip(scheme.labels(), scheme.colours, strict=True)):

@@ -38,7 +38,10 @@ def project(folder: Path) -> dict:
         if layer.temporalProperties().isActive():
             ranges.setdefault(layer.name().split(" ")[0], []).append([day(fixed.begin()), day(fixed.end(), 1)])
     span = instance.timeSettings().temporalRange()
+    legend = instance.layerTreeRoot().findLayers()
     return {"read": read, "layers": len(layers), "all_valid": all(layer.isValid() for layer in layers),
+            "legend_resolved": len(legend) == len(layers) and all(node.layer() is not None for node in legend),
+            "shown": sorted(node.layer().name() for node in legend if node.layer() is not None and node.isVisible()),
             "crs": instance.crs().authid(), "time_range": [day(span.begin()), day(span.end(), 1)], "ranges": ranges}
 
 

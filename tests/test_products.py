@@ -453,4 +453,6 @@ def test_products_open_styled_in_headless_qgis(products: dict[str, Path]) -> Non
     project = opened["project"]
     assert project["read"] and project["crs"] == "EPSG:32645" and project["layers"] == len(TIFS) * len(LABELS)
     assert project["all_valid"] and project["time_range"] == [STARTS[0], ENDS[-1]]
+    assert project["legend_resolved"]  # every legend entry is a loaded layer (QGIS kept the ids)
+    assert project["shown"] == [f"hazard {label}" for label in sorted(LABELS)]  # only hazard is switched on
     assert sorted(project["ranges"]["hazard"]) == [[start, end] for start, end in zip(STARTS, ENDS, strict=True)]
