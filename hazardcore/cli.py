@@ -231,12 +231,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         run = find_ensemble(args.workdir, args.ensemble)
         predictions = predict_ensemble(args.workdir, run, device=args.device, stride_cells=args.stride,
                                        calibration=args.calibration, progress=not args.quiet,
-                                       threshold_rule=args.threshold_rule)
+                                       threshold_rule=args.threshold_rule, exceedance=args.exceedance)
     else:
         run = find_run(args.workdir, args.run, args.split)
         predictions = predict_run(args.workdir, run, device=args.device, stride_cells=args.stride,
                                   calibration=args.calibration, progress=not args.quiet,
-                                  threshold_rule=args.threshold_rule)
+                                  threshold_rule=args.threshold_rule, exceedance=args.exceedance)
     calibration = predictions.attrs["calibration"]
     print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
                         ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
@@ -471,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an ensemble (folder name under WORKDIR/ensembles, from `hazard train --members K`) "
                          "instead of a run: its members' mean and spread")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pr.add_argument("--exceedance", type=float, nargs="+", default=[], metavar="PCT",
+                    help="densities (%% of the cell, e.g. 1 5 10) whose exceedance probabilities to predict: "
+                         "density_exceedance (given occurrence) and hazard_exceedance in predictions.nc")
     pr.add_argument("--stride", type=int, default=2, help="window stride in cells (divides the patch; default 2)")
     pr.add_argument("--calibration", choices=["platt", "isotonic", "none"], default="platt")
     pr.add_argument("--threshold-rule", choices=["expected_f1", "validation"], default="expected_f1",

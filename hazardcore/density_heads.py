@@ -115,6 +115,28 @@ def expected_density(head: str, raw: torch.Tensor, log_offset: torch.Tensor | No
     return mean(head, parameters(head, raw, log_offset))
 
 
+def survival(head: str, params: dict[str, torch.Tensor], threshold: float) -> torch.Tensor:
+    """P(density > ``threshold`` % | occurrence) per cell of the fitted distribution.
+
+    gamma: the regularised upper incomplete gamma Q(k, k x / m); lognormal: ½ erfc((ln x − μ)
+    / (σ √2)); eGPD: 1 − H(x/σ)^κ; ``mae`` (a point, not a distribution): 1 where the
+    median exceeds x, else 0.
+    """
+    if threshold <= 0:
+        raise ConfigError(describe("an exceedance threshold must be a positive density", found=threshold,
+                                   expected="% of the cell, > 0 (e.g. 1, 5, 10)", fix="pass positive thresholds"))
+    if head == "gamma":
+        shape = params["shape"].double()
+        return torch.special.gammaincc(shape, threshold * shape / params["log_mean"].double().exp()).float()
+    if head == "lognormal":
+        z = (math.log(threshold) - params["mu"]) / (params["sigma"] * math.sqrt(2.0))
+        return 0.5 * torch.special.erfc(z)
+    if head == "egpd":
+        log_tail = -torch.log1p(params["xi"] * threshold / params["scale"]) / params["xi"]  # ln(1 − H(x/σ))
+        return -torch.expm1(params["kappa"] * torch.log1p(-log_tail.exp().clamp(max=1 - 1e-12)))
+    return (params["median"] > threshold).float()
+
+
 def sample(head: str, params: dict[str, torch.Tensor], generator: torch.Generator) -> torch.Tensor:
     """One draw of the density given occurrence (%) per cell from the fitted distribution.
 

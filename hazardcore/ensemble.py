@@ -19,6 +19,7 @@ values (the model's uncertainty), not of the landslide area a period will realis
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -109,14 +110,18 @@ def find_ensemble(workdir: str | Path, ensemble_id: str) -> Path:
 
 
 def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
-                      batch_size: int, progress: bool, threshold_rule: str) -> xr.Dataset:
-    """A member's finished predictions at ``stride_cells``, predicted first when missing or made otherwise."""
+                      batch_size: int, progress: bool, threshold_rule: str,
+                      exceedance: Sequence[float] = ()) -> xr.Dataset:
+    """A member's finished predictions as asked, predicted first when missing or made otherwise."""
     if step_state(run, "predict") == "finished" and (run / PREDICTIONS).is_file():
         stored = export.open_predictions(run / PREDICTIONS)
         made = json.loads(stored.attrs["calibration"])
-        if int(stored.attrs.get("stride_cells", -1)) == stride_cells and made.get("method") == calibration:
+        thresholds = stored["threshold"].values.tolist() if "threshold" in stored.coords else []
+        if (int(stored.attrs.get("stride_cells", -1)) == stride_cells and made.get("method") == calibration
+                and len(thresholds) == len(exceedance) and np.allclose(thresholds, exceedance)):
             return stored
-    return predict_run(workdir, run, device, stride_cells, calibration, batch_size, progress, threshold_rule)
+    return predict_run(workdir, run, device, stride_cells, calibration, batch_size, progress, threshold_rule,
+                       exceedance)
 
 
 def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, str]]]:
@@ -152,8 +157,8 @@ def combine_members(members: list[xr.Dataset]) -> xr.Dataset:
         mixture = np.where(weight > 0, (probability * density).sum(axis=0) / weight, density.mean(axis=0))
     mean_logit = logit.mean(axis=0)
     dims = members[0]["logit"].dims
-    out = members[0].drop_vars([name for name in ("susceptibility", "hazard", "decision_threshold")
-                                if name in members[0]])
+    out = members[0].drop_vars([name for name in ("susceptibility", "hazard", "decision_threshold",
+                                                  "hazard_exceedance") if name in members[0]])
     out["logit"] = (dims, mean_logit.astype("float32"), {"units": "1", "long_name": "mean logit of landslide "
                                                          f"occurrence over windows and {len(members)} members"})
     out["susceptibility_uncalibrated"] = (dims, (1.0 / (1.0 + np.exp(-mean_logit))).astype("float32"),
@@ -161,6 +166,12 @@ def combine_members(members: list[xr.Dataset]) -> xr.Dataset:
     out["density"] = (dims, mixture.astype("float32"),
                       {"units": "%", "long_name": "predicted new landslide area density given occurrence "
                                                   f"(mean of the {len(members)} members' mixture)"})
+    if "density_exceedance" in out:  # the mixture's P(density > x | occurrence)
+        survival = np.stack([ds["density_exceedance"].values.astype("float64") for ds in members])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mixed = np.where(weight > 0, (probability[:, None] * survival).sum(axis=0) / weight, survival.mean(axis=0))
+        out["density_exceedance"] = (out["density_exceedance"].dims, mixed.astype("float32"),
+                                     out["density_exceedance"].attrs)
     quantities = {"susceptibility": probability, "density": density, "hazard": probability * density}
     for name, values in quantities.items():
         for variable, (layer, attrs) in spread_variables(values, SPREAD_OF[name], name).items():
@@ -170,8 +181,11 @@ def combine_members(members: list[xr.Dataset]) -> xr.Dataset:
 
 def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", stride_cells: int = 2,
                      calibration: str = "platt", batch_size: int = 64, progress: bool = False,
-                     threshold_rule: str = "expected_f1") -> xr.Dataset:
+                     threshold_rule: str = "expected_f1", exceedance: Sequence[float] = ()) -> xr.Dataset:
     """Predict with every member (reusing finished predictions), combine, calibrate; write ``predictions.nc``.
+
+    ``exceedance``: densities (% of the cell) whose exceedance probabilities to predict (the
+    members' mixture given occurrence, and times the ensemble's susceptibility).
 
     Returns
     -------
@@ -182,7 +196,8 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
     runs = member_runs(find_ensemble(workdir, folder.name))
     with recording(folder, "predict"):
         members = [member_prediction(workdir, run, device, stride_cells, calibration, batch_size, progress,
-                                     threshold_rule) for run in tqdm(runs, desc="members", disable=not progress)]
+                                     threshold_rule, exceedance)
+                   for run in tqdm(runs, desc="members", disable=not progress)]
         combined, record = calibrate(combine_members(members), calibration, threshold_rule)
         combined = combined.assign_attrs(run_id=folder.name, calibration=json.dumps(record),
                                          members=", ".join(run.name for run in runs))

@@ -15,6 +15,7 @@ outputs back into coordinates: :func:`prediction_dataset` builds the (slice, y, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -113,23 +114,31 @@ def strip_windows(strips: np.ndarray, size_px: int, stride_px: int) -> torch.Ten
 
 
 def run_windows(model: HazardModel, windows: torch.Tensor, device: torch.device,
-                batch_size: int) -> dict[str, np.ndarray]:
-    """``logit`` and ``density`` (n, patch, patch) of a stack of scaled windows."""
-    outputs: dict[str, list[np.ndarray]] = {"logit": [], "density": []}
+                batch_size: int, thresholds: Sequence[float] = ()) -> dict[str, np.ndarray]:
+    """``logit``, ``density`` and one ``exceedance_<k>`` per threshold (n, patch, patch) of scaled windows."""
+    keys = ["logit", "density", *(exceedance_key(k) for k in range(len(thresholds)))]
+    outputs: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     for start in range(0, len(windows), batch_size):
         batch = to_device({"image": windows[start:start + batch_size]}, device)["image"]
         with autocast(device):
-            out = model(batch)
+            out = model(batch, thresholds) if thresholds else model(batch)
+        for k in range(len(thresholds)):
+            out[exceedance_key(k)] = out["exceedance"][..., k]
         for key, values in outputs.items():
             values.append(out[key].float().cpu().numpy())
     return {key: np.concatenate(values) for key, values in outputs.items()}
 
 
+def exceedance_key(k: int) -> str:
+    """The window output of the ``k``-th exceedance threshold."""
+    return f"exceedance_{k}"
+
+
 @torch.inference_mode()
 def predict_cells(model: HazardModel, cube: PreparedCube, scaling: ChannelScaling, cell_px: int,
                   device: torch.device, stride_cells: int = 2, batch_size: int = 64,
-                  progress: bool = False) -> dict[str, np.ndarray]:
-    """Mean logit, mean density and window count of every cell and slice.
+                  progress: bool = False, thresholds: Sequence[float] = ()) -> dict[str, np.ndarray]:
+    """Mean logit, mean density (and exceedance probabilities) and window count of every cell and slice.
 
     Parameters
     ----------
@@ -149,11 +158,14 @@ def predict_cells(model: HazardModel, cube: PreparedCube, scaling: ChannelScalin
         Windows per forward pass.
     progress
         Show a progress bar over window rows.
+    thresholds
+        Densities (% of the cell) whose exceedance probability given occurrence to predict.
 
     Returns
     -------
     dict of str to numpy.ndarray
         ``logit`` and ``density`` (slice, row, col) float32, NaN on invalid cells;
+        ``exceedance`` (threshold, slice, row, col) when ``thresholds`` are given;
         ``windows`` (row, col) int16, the number of windows averaged per cell.
     """
     n_slices, n_rows, n_cols = cube.valid.shape
@@ -161,11 +173,13 @@ def predict_cells(model: HazardModel, cube: PreparedCube, scaling: ChannelScalin
     rows, cols = window_origins(n_rows, patch, stride_cells), window_origins(n_cols, patch, stride_cells)
     lead = patch - stride_cells
     width = int(cols[-1]) + lead + patch
-    sums = {key: np.zeros((n_slices, n_rows, n_cols), dtype="float64") for key in ("logit", "density")}
+    keys = ("logit", "density", *(exceedance_key(k) for k in range(len(thresholds))))
+    sums = {key: np.zeros((n_slices, n_rows, n_cols), dtype="float64") for key in keys}
     counts = np.zeros((n_rows, n_cols), dtype="int16")
     for row in tqdm(rows, desc="predict", unit="row", disable=not progress):
         strips = strip_canvases(cube, scaling, int(row), cell_px, lead, width)
-        out = run_windows(model, strip_windows(strips, patch * cell_px, stride_cells * cell_px), device, batch_size)
+        out = run_windows(model, strip_windows(strips, patch * cell_px, stride_cells * cell_px), device, batch_size,
+                          thresholds)
         top, bottom = max(int(row), 0), min(int(row) + patch, n_rows)
         for key, values in out.items():
             strip = strip_sum(values.reshape(n_slices, len(cols), patch, patch), cols, lead, width, stride_cells)
@@ -174,8 +188,10 @@ def predict_cells(model: HazardModel, cube: PreparedCube, scaling: ChannelScalin
         counts[top:bottom] += strip_sum(ones, cols, lead, width, stride_cells)[0, top - row:bottom - row,
                                                                                lead:lead + n_cols].astype("int16")
     valid = cube.valid.astype(bool)
-    return {key: np.where(valid, value / counts, np.nan).astype("float32") for key, value in sums.items()} | {
-        "windows": counts}
+    means = {key: np.where(valid, value / counts, np.nan).astype("float32") for key, value in sums.items()}
+    if thresholds:
+        means["exceedance"] = np.stack([means.pop(exceedance_key(k)) for k in range(len(thresholds))])
+    return means | {"windows": counts}
 
 
 def strip_sum(values: np.ndarray, cols: np.ndarray, lead: int, width: int, stride_cells: int) -> np.ndarray:
@@ -197,7 +213,7 @@ def slice_coordinates(cube: PreparedCube) -> dict[str, tuple[str, np.ndarray]]:
 
 
 def prediction_dataset(cube: PreparedCube, cells: dict[str, np.ndarray],
-                       masks: dict[str, np.ndarray] | None = None) -> xr.Dataset:
+                       masks: dict[str, np.ndarray] | None = None, thresholds: Sequence[float] = ()) -> xr.Dataset:
     """The (slice, y, x) Dataset of predictions, observations and truth on the 1 km grid.
 
     Parameters
@@ -208,6 +224,8 @@ def prediction_dataset(cube: PreparedCube, cells: dict[str, np.ndarray],
         Output of :func:`predict_cells`.
     masks
         Extra (slice, row, col) bool masks to store as uint8 (e.g. the split's ``test``).
+    thresholds
+        The densities (% of the cell) of ``cells["exceedance"]``, when predicted.
 
     Returns
     -------
@@ -240,6 +258,12 @@ def prediction_dataset(cube: PreparedCube, cells: dict[str, np.ndarray],
         data_vars[name] = (dims, mask.astype("uint8"), {"long_name": f"{name} cell (1) or not (0)"})
     data_vars["windows"] = (("y", "x"), cells["windows"], {"long_name": "prediction windows averaged per cell"})
     coords = {"slice": cube.slice_labels, **slice_coordinates(cube), **cube.grid.coords("1km")}
+    if "exceedance" in cells:
+        data_vars["density_exceedance"] = (("threshold", *dims), cells["exceedance"], {
+            "units": "1", "long_name": "probability that the new landslide area density exceeds the threshold, "
+                                       "given occurrence"})
+        coords["threshold"] = ("threshold", np.asarray(thresholds, dtype="float32"),
+                               {"units": "%", "long_name": "new landslide area density threshold (% of the cell)"})
     return xr.Dataset(data_vars, coords=coords).rio.write_crs(cube.grid.crs).rio.write_transform(
         cube.grid.transform("1km"))
 

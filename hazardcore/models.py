@@ -265,6 +265,12 @@ class DensityNet(nn.Module):
         """E[density | occurrence] (%, (B, n, n)) of raw head outputs and the cells' susceptibility logits."""
         return density_heads.expected_density(self.config.density_head, raw, self.offset(logit))
 
+    def exceedance(self, raw: torch.Tensor, logit: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
+        """P(density > x | occurrence) (B, n, n, len(thresholds)) for each threshold x (% of the cell)."""
+        head = self.config.density_head
+        params = density_heads.parameters(head, raw, self.offset(logit))
+        return torch.stack([density_heads.survival(head, params, float(x)) for x in thresholds], dim=-1)
+
 
 def susceptibility_net(config: ModelConfig) -> nn.Module:
     """The susceptibility network ``config.trigger_response`` asks for."""
@@ -286,20 +292,25 @@ class HazardModel(nn.Module):
         self.susceptibility = susceptibility_net(config)
         self.density = DensityNet(config)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, thresholds: Sequence[float] = ()) -> dict[str, torch.Tensor]:
         """Outputs of a batch (B, C, P, P), each (B, patch_cells, patch_cells).
 
         Returns
         -------
         dict of str to Tensor
             ``logit``, ``probability`` (sigmoid of logit, uncalibrated), ``density``
-            (E[density | occurrence], % of the cell) and ``hazard`` (probability × density).
+            (E[density | occurrence], % of the cell) and ``hazard`` (probability × density);
+            with ``thresholds`` (% of the cell) also ``exceedance`` (B, n, n, T):
+            P(density > x | occurrence) for each.
         """
         logit = self.susceptibility(image)
         probability = torch.sigmoid(logit)
-        density = self.density.mean(self.density(image), logit)
-        return {"logit": logit, "probability": probability, "density": density,
-                "hazard": probability * density}
+        raw = self.density(image)
+        out = {"logit": logit, "probability": probability, "density": self.density.mean(raw, logit)}
+        out["hazard"] = probability * out["density"]
+        if thresholds:
+            out["exceedance"] = self.density.exceedance(raw, logit, thresholds)
+        return out
 
 
 MODEL_KINDS: dict[str, Callable[[ModelConfig], nn.Module]] = {

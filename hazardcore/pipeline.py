@@ -131,6 +131,12 @@ def calibrate(predictions: xr.Dataset, method: str,
                             {"units": "1", "rule": threshold_rule,
                              "long_name": "susceptibility at or above which a cell is predicted to have new "
                                           "landslides in the slice"}))
+    if "density_exceedance" in predictions:
+        out["hazard_exceedance"] = (predictions["density_exceedance"].dims,
+                                    (probability * predictions["density_exceedance"].values).astype("float32"),
+                                    {"units": "1", "long_name": "probability that new landslides cover more than "
+                                                                "the threshold in the slice (susceptibility x "
+                                                                "exceedance given occurrence)"})
     record = calibration.to_dict() | {"threshold": threshold, "fitted_on": "validation cells",
                                       "validation_cells": int(validation.sum()), "threshold_rule": threshold_rule,
                                       "thresholds_per_slice": dict(zip(
@@ -141,23 +147,28 @@ def calibrate(predictions: xr.Dataset, method: str,
 
 def predict_run(workdir: str | Path, run: Path | None = None, device: str = "auto", stride_cells: int = 2,
                 calibration: str = "platt", batch_size: int = 64, progress: bool = False,
-                threshold_rule: str = "expected_f1") -> xr.Dataset:
+                threshold_rule: str = "expected_f1", exceedance: Sequence[float] = ()) -> xr.Dataset:
     """Predict every cell and slice with a run's model; write ``predictions.nc`` and ``calibration.json``.
+
+    ``exceedance`` names densities (% of the cell) whose exceedance probabilities to predict.
 
     Returns
     -------
     xarray.Dataset
         See :func:`hazardcore.infer.prediction_dataset`, plus ``susceptibility`` (calibrated)
-        and ``hazard``, and uint8 masks ``train`` / ``validation`` / ``test``.
+        and ``hazard``, and uint8 masks ``train`` / ``validation`` / ``test``; with
+        ``exceedance``, ``density_exceedance`` (given occurrence) and ``hazard_exceedance``
+        (threshold, slice, y, x).
     """
     run = require_trained(run) if run else find_run(workdir)
     with recording(run, "predict"):
         return compute_predictions(workdir, run, device, stride_cells, calibration, batch_size, progress,
-                                   threshold_rule)
+                                   threshold_rule, exceedance)
 
 
 def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
-                        batch_size: int, progress: bool, threshold_rule: str = "expected_f1") -> xr.Dataset:
+                        batch_size: int, progress: bool, threshold_rule: str = "expected_f1",
+                        exceedance: Sequence[float] = ()) -> xr.Dataset:
     """:func:`predict_run` of a trained run (its status recorded by the caller)."""
     from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
     from hazardcore.train import resolve_device
@@ -168,9 +179,9 @@ def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cell
     check_checkpoint_matches(checkpoint, cube)
     train_config = TrainConfig.from_dict(checkpoint.train_config | {"device": device})
     cells = predict_cells(model, cube, ChannelScaling.from_dict(checkpoint.scaling), ModelConfig.from_dict(
-        checkpoint.model_config).cell_px, torch_device, stride_cells, batch_size, progress)
+        checkpoint.model_config).cell_px, torch_device, stride_cells, batch_size, progress, exceedance)
     split = trained_split(checkpoint.state, cube, train_config)
-    predictions = prediction_dataset(cube, cells, side_masks(cube, split))
+    predictions = prediction_dataset(cube, cells, side_masks(cube, split), exceedance)
     predictions, record = calibrate(predictions, calibration, threshold_rule)
     predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
                                            calibration=json.dumps(record), stride_cells=stride_cells,

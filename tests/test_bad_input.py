@@ -122,6 +122,6 @@ def test_rainfall_not_covering_a_slice(region_copy: Path, tmp_path: Path) -> Non
 def test_cli_reports_bad_input_without_traceback(region_copy: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     (region_copy.parent / "rain.nc").unlink()
-    assert main(["prepare", str(region_copy), "--out", str(tmp_path / "work"), "--quiet"]) == 2
+    assert main(["prepare", str(region_copy), "--out", str(tmp_path / "work"), "--quiet"]) == 3  # a data error
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "rain.nc" in err and "Traceback" not in err

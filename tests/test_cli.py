@@ -70,3 +70,56 @@ def test_bare_hazard_prints_help_version_and_a_missing_workdir_fails(capsys, tmp
     assert done.value.code == 0 and __version__ in capsys.readouterr().out
     assert main(["runs", str(tmp_path / "no-such-dir")]) == 2
     assert "no such working folder" in capsys.readouterr().err
+
+
+def test_runs_json_lists_each_run_with_its_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "runs" / "0123456789"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model": {}, "train": {"split": "temporal"}}))
+    (run / "status.json").write_text(json.dumps({"train": {"state": "failed", "started": "2026-01-01T00:00:00+00:00",
+                                                           "ended": "2026-01-01T00:01:00+00:00", "error": "boom"}}))
+    assert main(["runs", str(tmp_path), "--json", "--verify"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["run"] == "0123456789" and record["split"] == "temporal" and record["files"] == {}
+    assert record["steps"]["train"]["state"] == "failed" and "train failed" in record["summary"]
+    assert main(["runs", str(tmp_path / "runs" / "0123456789"), "--json"]) == 0  # no runs: an empty list
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "no runs" not in captured.err
+
+
+def test_verbosity_goes_to_stderr_and_results_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("no runs under")  # a hint, not a result
+    assert main(["-q", "runs", str(tmp_path)]) == 0 and capsys.readouterr().err == ""
+    assert main(["runs", str(tmp_path), "-vv"]) == 0
+    assert "debug: hazardcore: hazard runs" in capsys.readouterr().err
+    assert main(["runs", str(tmp_path), "-qq"]) == 0 and capsys.readouterr().err == ""
+
+
+def test_exit_status_says_usage_data_or_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hazardcore.cli import EXIT_STATUS, exit_status
+    from hazardcore.errors import CatalogError, CheckpointError, ConfigError, IntegrityError, MissingFileError
+
+    assert [exit_status(e("x")) for e in (ConfigError, CatalogError, MissingFileError, IntegrityError,
+                                          CheckpointError)] == [2, 3, 3, 3, 1]
+    with pytest.raises(SystemExit) as done:
+        main(["runs", str(tmp_path), "--no-such-option"])
+    assert done.value.code == 2
+    assert main(["prepare", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "w")]) == 3
+    assert "catalog file not found" in capsys.readouterr().err
+    text = build_parser().format_help()
+    assert all(f"  {code}  " in text.split("exit status:")[1] for code in EXIT_STATUS)
+
+
+def test_a_command_needing_torch_names_the_extra(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """(tests/test_portable.py runs it where torch really is missing.)"""
+    from hazardcore import cli
+
+    def without_torch(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(cli, "_cmd_train", without_torch)
+    assert main(["train", str(tmp_path), "-q"]) == 1
+    assert "pip install 'hazardcore[train]'" in capsys.readouterr().err

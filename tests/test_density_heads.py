@@ -117,6 +117,29 @@ def test_draws_follow_the_fitted_law(head: str, params: dict[str, float]) -> Non
     assert draws.mean().item() == pytest.approx(density_heads.mean(head, tensors)[0].item(), rel=0.02)
 
 
+@pytest.mark.parametrize(("head", "params"), [
+    ("gamma", {"log_mean": math.log(1.7), "shape": 0.6}),
+    ("lognormal", {"mu": -0.3, "sigma": 0.9}),
+    ("egpd", {"scale": 0.6, "xi": 0.2, "kappa": 0.8})])
+def test_exceedance_probabilities_match_the_draws_of_the_same_law(head: str, params: dict[str, float]) -> None:
+    """P(density > x | occurrence) of the closed forms against the share of 200,000 draws above x."""
+    tensors = {name: torch.full((200_000,), value) for name, value in params.items()}
+    draws = density_heads.sample(head, tensors, torch.Generator().manual_seed(4))
+    one = {name: value[:1] for name, value in tensors.items()}
+    levels = [0.1, 1.0, 5.0, 10.0]
+    survival = [density_heads.survival(head, one, x).item() for x in levels]
+    for x, value in zip(levels, survival, strict=True):
+        assert value == pytest.approx((draws > x).float().mean().item(), abs=0.004)
+    assert survival == sorted(survival, reverse=True) and survival[0] < 1.0
+
+
+def test_a_median_head_exceeds_a_threshold_all_or_nothing_and_thresholds_must_be_positive() -> None:
+    median = {"median": torch.tensor([0.5, 3.0])}
+    assert density_heads.survival("mae", median, 1.0).tolist() == [0.0, 1.0]
+    with pytest.raises(ConfigError, match="positive density"):
+        density_heads.survival("gamma", {"log_mean": torch.zeros(1), "shape": torch.ones(1)}, 0.0)
+
+
 def test_the_occurrence_offset_is_the_poisson_count_factor() -> None:
     """E[N | N ≥ 1] = Λ / (1 − e^(−Λ)) for N ~ Poisson(Λ), with P(N ≥ 1) = σ(logit)."""
     rates = np.array([0.01, 0.5, 2.0, 6.0])

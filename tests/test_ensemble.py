@@ -114,3 +114,20 @@ def test_interval_coverage_counts_the_cells_whose_truth_is_inside() -> None:
     cells = np.array([True, True, True, True, False])
     assert within(truth, low, high, cells) == {"coverage": pytest.approx(1 / 3), "cells": 3,
                                                "mean_width": pytest.approx((1.0 + 1.0 + 0.5) / 3)}
+
+
+def test_exceedance_probabilities_are_predicted_for_the_thresholds_asked(ensemble: tuple[Path, Path]) -> None:
+    """P(density > x) from the density heads' laws, consistent with their means (Markov: P(D > x) ≤ E[D] / x)."""
+    workdir, folder = ensemble
+    assert main(["predict", str(workdir), "--ensemble", folder.name, "--exceedance", "0.5", "2", "--quiet"]) == 0
+    predictions = open_predictions(folder / "predictions.nc")
+    assert predictions["threshold"].values.tolist() == [0.5, 2.0]
+    valid = predictions["valid"].values.astype(bool)
+    given = predictions["density_exceedance"].values[:, valid]
+    unconditional = predictions["hazard_exceedance"].values[:, valid]
+    assert np.all(given[1] <= given[0] + 1e-6) and 0.0 < given[0].mean() < 1.0
+    for k, x in enumerate((0.5, 2.0)):
+        assert np.all(given[k] <= predictions["density"].values[valid] / x + 1e-4)
+    assert np.all(unconditional <= predictions["susceptibility"].values[valid] + 1e-6)
+    members = [open_predictions(run / "predictions.nc") for run in member_runs(folder)]
+    assert all(member["threshold"].values.tolist() == [0.5, 2.0] for member in members)

@@ -83,7 +83,7 @@ def test_report_holds_every_figure(evaluated: Path) -> None:
 
 
 def test_commands_without_a_run_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", str(tmp_path), "--quiet"]) == 2
+    assert main(["evaluate", str(tmp_path), "--quiet"]) == 1  # no run to evaluate: neither usage nor data
     error = capsys.readouterr().err
     assert "no finished" in error and "hazard train" in error
 

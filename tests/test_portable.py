@@ -38,10 +38,11 @@ sys.meta_path.insert(0, _Absent())
 
 TORCH = ("torch", "torchvision", "segmentation_models_pytorch", "timm")
 
-#: What a user without the training extra runs: ``hazard runs / prepare / evaluate``, the product
-#: readers and the dashboard's viewing modules.
-TORCH_FREE_MODULES = ("hazardcore", "hazardcore.cli", "hazardcore.runstatus", "hazardcore.prepare",
-                      "hazardcore.evaluate", "hazardcore.pipeline", "hazardcore.export", "hazardcore.checkpoint",
+#: What a user without the training extra runs: ``hazard runs / synth / prepare / evaluate``, the
+#: product readers and the dashboard's viewing modules.
+TORCH_FREE_MODULES = ("hazardcore", "hazardcore.cli", "hazardcore.runstatus", "hazardcore.synthetic",
+                      "hazardcore.prepare", "hazardcore.evaluate", "hazardcore.pipeline", "hazardcore.export",
+                      "hazardcore.checkpoint",
                       "dashboard.app", "dashboard.state", "dashboard.views", "dashboard.loaders")
 
 
@@ -85,10 +86,12 @@ for name in {TORCH_FREE_MODULES!r}:
     importlib.import_module(name)
 assert main(["runs", sys.argv[1]]) == 0
 assert main(["prepare", sys.argv[2], "--out", sys.argv[3], "--quiet"]) == 0
+assert main(["train", sys.argv[3], "--quiet"]) == 1  # names the extra to install
 print(sorted(name for name in sys.modules if name.split(".")[0] in {TORCH!r}))
 """
     done = run_python(code, str(tmp_path / "work"), str(tiny_catalog), str(tmp_path / "prepared"))
     assert "0123456789  random split; no status recorded" in done.stdout
+    assert "pip install 'hazardcore[train]'" in done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -135,3 +138,25 @@ def test_process_alive_for_this_process_and_not_for_a_finished_one() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait(timeout=60)
     assert process_alive(os.getpid()) and not process_alive(child.pid)
+
+
+def test_evaluate_and_the_product_readers_work_without_torch(evaluated_root: Path, tmp_path: Path) -> None:
+    """``hazard evaluate --json`` of a predicted run, and reading its predictions, in a torch-free interpreter."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(evaluated_root / "work", work)
+    code = BLOCK.format(blocked=set(TORCH)) + f"""
+from pathlib import Path
+from hazardcore.cli import main
+from hazardcore.export import open_predictions
+
+assert main(["evaluate", sys.argv[1], "-q", "--json"]) == 0
+(run,) = Path(sys.argv[1], "runs").iterdir()
+assert "susceptibility" in open_predictions(run / "predictions.nc")
+assert not [name for name in sys.modules if name.split(".")[0] in {TORCH!r}]
+"""
+    done = run_python(code, str(work))
+    result = json.loads(done.stdout)
+    assert result["metrics"]["run_id"] == result["run"] and 0 <= result["metrics"]["susceptibility"]["auc"] <= 1
+    assert Path(result["files"]["report"]).is_file() and "error" not in done.stderr
