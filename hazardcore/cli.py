@@ -4,25 +4,62 @@
 WORKDIR`` turns a catalog into predictors, targets and patch windows; ``hazard train``,
 ``hazard predict`` and ``hazard evaluate`` work on a run under ``WORKDIR/runs``; ``hazard
 runs`` lists them with their status (``--verify`` checks their files' checksums); ``hazard
-demo`` runs the pipeline on the embedded default. Errors of bad input are printed as one
-clear message (no traceback) and exit with status 2.
+demo`` runs the pipeline on the embedded default.
+
+Results go to stdout (``--json`` for ``runs`` and ``evaluate``); hints, warnings and errors go
+to stderr through :mod:`logging` (``-v`` / ``-q``). Errors of bad input are printed as one
+clear message (no traceback); the exit status says which kind (:data:`EXIT_STATUS`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import logging
 import math
 import sys
-from collections.abc import Sequence
+import textwrap
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hazardcore.errors import ConfigError, HazardcoreError, describe
+from hazardcore.errors import (
+    CatalogError,
+    ConfigError,
+    CoverageError,
+    CRSError,
+    GridMismatchError,
+    HazardcoreError,
+    IntegrityError,
+    InvalidValueError,
+    InventoryError,
+    UnitError,
+    describe,
+)
 from hazardcore.runfolder import METRICS, PREDICTIONS, PRODUCTS, all_runs
 
 if TYPE_CHECKING:
     from hazardcore.result import RunMetrics
+
+log = logging.getLogger("hazardcore")
+
+#: Exit status of ``hazard``: what went wrong, for scripts (also in ``hazard --help``).
+EXIT_STATUS = {0: "success",
+               1: "failure: a run not trained or unfinished, damaged files found by `runs --verify`, a failed fold, "
+                  "the training extra missing, or an error of the program (with a traceback)",
+               2: "usage error: an unknown option or command, a value out of bounds (options, --set), a missing "
+                  "working folder",
+               3: "data error: the catalog or an input file (missing, malformed, CRS, coverage, units, values) or "
+                  "a file that fails its checksum"}
+EXIT_FAILURE, EXIT_USAGE, EXIT_DATA = 1, 2, 3
+#: Errors of the data a command was given (exit status 3); every other HazardcoreError is 1, ConfigError 2.
+DATA_ERRORS = (CatalogError, CRSError, CoverageError, GridMismatchError, IntegrityError, InvalidValueError,
+               InventoryError, UnitError)
+#: The distributions of the ``train`` extra (``pip install 'hazardcore[train]'``).
+TRAIN_EXTRA = ("torch", "torchvision", "segmentation_models_pytorch", "timm")
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -267,6 +304,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         run = find_run(args.workdir, args.run, args.split)
         evaluation = evaluate_run(args.workdir, run, reference=args.reference, progress=not args.quiet)
     metrics = evaluation.metrics
+    if args.json:
+        print(json_text({"run": run.name, "metrics": metrics, "files": {
+            "metrics": run / METRICS, "report": evaluation.report, "products": run / PRODUCTS}}))
+        return 0
     print(f"{metrics['split']} split: {metrics['test_cells']} test cell-slices "
           f"({metrics['positive_test_cells']} positive) in {', '.join(metrics['slices'])}; "
           f"leaked fraction {metrics['leaked_fraction']:.3f}")
@@ -336,11 +377,13 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from hazardcore.runstatus import run_split_protocol, summary, verify_run
 
     if not args.workdir.is_dir():
-        raise HazardcoreError(describe("no such working folder", source=args.workdir,
-                                       fix="give the folder written by `hazard prepare CATALOG --out WORKDIR`"))
+        raise ConfigError(describe("no such working folder", source=args.workdir,
+                                   fix="give the folder written by `hazard prepare CATALOG --out WORKDIR`"))
     runs = all_runs(args.workdir)
+    if args.json:
+        return _runs_json(runs, args.verify)
     if not runs:
-        print(f"no runs under {args.workdir / 'runs'}: train one with `hazard train {args.workdir}`")
+        log.info("no runs under %s: train one with `hazard train %s`", args.workdir / "runs", args.workdir)
         return 0
     print(format_table([(run.name, f"{run_split_protocol(run)} split; {summary(run)}") for run in runs]))
     if not args.verify:
@@ -354,12 +397,43 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
+def _runs_json(runs: list[Path], verify: bool) -> int:
+    """``hazard runs --json``: a list with, per run, its id, folder, split, summary and steps (and files)."""
+    from hazardcore.runstatus import read_status, run_split_protocol, summary, verify_run
+
+    records, damaged = [], 0
+    for run in runs:
+        steps = {step: dataclasses.asdict(status) for step, status in read_status(run).items()}
+        record: dict[str, Any] = {"run": run.name, "path": str(run), "split": run_split_protocol(run),
+                                  "summary": summary(run), "steps": steps}
+        if verify:
+            record["files"] = verify_run(run)
+            damaged += sum(error is not None for error in record["files"].values())
+        records.append(record)
+    print(json_text(records))
+    return EXIT_FAILURE if damaged else 0
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON (NaN and infinities as ``null``, paths and dates as text) for ``--json``."""
+
+    def strict(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {str(key): strict(v) for key, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [strict(v) for v in item]
+        return item
+
+    return json.dumps(strict(json.loads(json.dumps(value, default=str))), indent=2, allow_nan=False)
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workdir", type=Path, help="folder written by `hazard prepare` holding runs/")
     parser.add_argument("--run", help="run id (folder name under WORKDIR/runs); default the newest finished run")
     parser.add_argument("--split", choices=["spatial", "random", "temporal", "forward"],
                         help="take the newest run trained with this split")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _add_world_option(parser: argparse.ArgumentParser) -> None:
@@ -378,12 +452,33 @@ def _add_case_options(parser: argparse.ArgumentParser) -> None:
                         help="folder gorkha_real of the real data (default ../shared/data/gorkha_real)")
 
 
+def add_verbosity(parser: argparse.ArgumentParser, default: Any = argparse.SUPPRESS) -> None:
+    """``-v`` / ``-q`` (repeatable), before or after the subcommand.
+
+    Subcommands take them with a suppressed default, so one given before the subcommand is
+    not reset by the subcommand's parser. Subcommands must not define their own ``--quiet``.
+    """
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="more messages on stderr: -v hazardcore's debug messages, -vv also the libraries'")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="no progress bars and only warnings and errors on stderr; -qq errors only")
+
+
+def epilog() -> str:
+    """The exit statuses, as ``hazard --help`` ends."""
+    lines = [textwrap.fill(text, 100, initial_indent=f"  {code}  ", subsequent_indent="     ")
+             for code, text in EXIT_STATUS.items()]
+    return "exit status:\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hazard`` and its subcommands."""
     from hazardcore import __version__
 
-    parser = argparse.ArgumentParser(prog="hazard", description="Space-time landslide hazard modelling.")
+    parser = argparse.ArgumentParser(prog="hazard", description="Space-time landslide hazard modelling.",
+                                     epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hazard (hazardcore) {__version__}")
+    add_verbosity(parser, default=0)
     sub = parser.add_subparsers(dest="command")
     synth = sub.add_parser("synth", help="write the embedded synthetic region with known truth",
                            description="Generate a synthetic mountain region (DEM, PGA, daily rain, "
@@ -396,7 +491,6 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--crs", default="EPSG:32645", help="projected CRS of the region (default UTM 45N)")
     _add_world_option(synth)
     _add_case_options(synth)
-    synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
     prep = sub.add_parser("prepare", help="build predictors, targets and patches from a catalog",
                           description="Read CATALOG, bring every layer onto its grid, compute the 16 "
@@ -408,7 +502,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="compute the predictors in N x N-pixel tiles as Dask tasks (N a multiple of 128; e.g. "
                            "1024) so regions larger than memory prepare; runs on a dask.distributed cluster when "
                            "DASK_SCHEDULER_ADDRESS names one; default 0 = whole layers in memory")
-    prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_cmd_prepare)
     tr = sub.add_parser("train", help="train the susceptibility and density networks in stages",
                         description="Train on WORKDIR's prepared data: susceptibility, then the density "
@@ -443,7 +536,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="data-parallel training across the processes of a torchrun launch, e.g. "
                          "`torchrun --nproc_per_node 2 -m hazardcore.cli train WORKDIR --distributed` "
                          "(one process per GPU; gloo on the CPU); --config's batch_size is the global batch")
-    tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
     cv = sub.add_parser("cv", help="cross-validate: every block (or slice) a test once, over seeds, with intervals",
                         description="Train, predict and evaluate one run per fold and seed (each resumable), "
@@ -460,7 +552,6 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--config", choices=["default", "demo"], default="default", help="as for `hazard train`")
     cv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for `hazard train`")
     cv.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    cv.add_argument("--quiet", action="store_true", help="no progress bars")
     cv.set_defaults(func=_cmd_cv)
     pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",
                         description="Slide overlapping windows over the grid, average each cell's outputs, "
@@ -488,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ensemble", metavar="ID",
                     help="an ensemble (folder name under WORKDIR/ensembles, from `hazard train --members K`) "
                          "instead of a run: its members' mean and spread")
+    ev.add_argument("--json", action="store_true",
+                    help="print the run, its metrics (as metrics.json) and its files as one JSON object")
     ev.add_argument("--reference", type=Path,
                     help="folder of the original study's published maps, shown beside runs on its grid")
     ev.set_defaults(func=_cmd_evaluate)
@@ -512,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "recorded (exit status 1 when a file is damaged).")
     ru.add_argument("workdir", type=Path, help="folder written by `hazard prepare` holding runs/")
     ru.add_argument("--verify", action="store_true", help="check the checksums of every recorded file")
+    ru.add_argument("--json", action="store_true",
+                    help="print a JSON list: per run its id, folder, split, summary, steps (and files with --verify)")
     ru.set_defaults(func=_cmd_runs)
     de = sub.add_parser("demo", help="synth -> prepare -> train -> predict -> evaluate on the embedded default",
                         description="The whole pipeline on the embedded synthetic default region with small "
@@ -521,9 +616,64 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--size-km", type=_size, default=32, help="region size: N (square) or ROWSxCOLS in km")
     _add_world_option(de)
     _add_case_options(de)
-    de.add_argument("--quiet", action="store_true", help="no progress bars")
     de.set_defaults(func=_cmd_demo)
+    for command in sub.choices.values():
+        add_verbosity(command)
     return parser
+
+
+class _Formatter(logging.Formatter):
+    """``warning: ...`` / ``error: ...`` (info without a prefix; debug with the logger's name)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno == logging.INFO:
+            return message
+        if record.levelno == logging.DEBUG:
+            return f"debug: {record.name}: {message}"
+        return f"{record.levelname.lower()}: {message}"
+
+
+def _warning_to_log(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    file: Any = None, line: str | None = None) -> None:
+    """Python warnings as log records (hazardcore's own without their source line)."""
+    where = "" if "hazardcore" in Path(filename).parts else f" ({category.__name__}, {Path(filename).name}:{lineno})"
+    log.warning("%s%s", message, where)
+
+
+@contextlib.contextmanager
+def logging_to_stderr(verbose: int, quiet: int) -> Iterator[None]:
+    """Log to stderr for the block: info by default, -v debug, -vv every library's debug, -q warnings, -qq errors.
+
+    Python warnings are logged too. Levels, handlers and the warning hook are restored after
+    the block (``main`` may run several times in one process, as in the tests).
+    """
+    if quiet:
+        level = logging.WARNING if quiet == 1 else logging.ERROR
+    else:
+        level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    loggers = [log, logging.getLogger()] if verbose > 1 else [log]
+    levels = [logger.level for logger in loggers]
+    showwarning, warnings.showwarning = warnings.showwarning, _warning_to_log
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        warnings.showwarning = showwarning
+        for logger, before in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(before)
+
+
+def exit_status(error: HazardcoreError) -> int:
+    """2 for a usage error (ConfigError), 3 for a data error (:data:`DATA_ERRORS`), else 1."""
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    return EXIT_DATA if isinstance(error, DATA_ERRORS) else EXIT_FAILURE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -533,11 +683,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # bare `hazard`: what it can do, not an error
         parser.print_help()
         return 0
-    try:
-        return int(args.func(args))
-    except HazardcoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with logging_to_stderr(args.verbose, args.quiet):
+        log.debug("hazard %s (python %s)", " ".join(sys.argv[1:] if argv is None else argv), sys.version.split()[0])
+        try:
+            return int(args.func(args))
+        except HazardcoreError as exc:
+            log.error("%s", exc)
+            return exit_status(exc)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.split(".")[0] not in TRAIN_EXTRA:
+                raise
+            log.error("`hazard %s` needs PyTorch (%s is not installed): pip install 'hazardcore[train]'",
+                      args.command, exc.name)
+            return EXIT_FAILURE
 
 
 if __name__ == "__main__":
