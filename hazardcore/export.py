@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,14 @@ DIAGNOSTIC_PREFIXES = ("true_",)
 #: CF cell methods of the area densities: the share of the cell's area (a mean over the cell) that new
 #: landslides covered during the slice (a sum over its time).
 DENSITY_CELL_METHODS = "area: mean time: sum"
-CONVENTIONS = "CF-1.9, ACDD-1.3"  # CF-1.9: the unsigned byte masks are a CF type since 1.9
+DENSITY_VARIABLES = ("density", "hazard", "observed_density", "true_density_given_occurrence", "true_hazard")
+#: Suffix of an ensemble's summary of a variable across members (``hazard_std``, ``density_p95``).
+ENSEMBLE_SUFFIX = re.compile(r"_(mean|median|std|p\d{1,2})$")
+#: An ensemble's percentile as its variables state it (``realization: percentile 95``), not a CF-1.8 method.
+PERCENTILE_METHOD = re.compile(r"(\w+): percentile (\d+)")
+#: CF-1.8, the newest version every CF checker knows (cfchecker 4.1 stops there): no unsigned types, so the
+#: masks are signed bytes and the grid mapping an int, and no variable-length strings (the labels are chars).
+CONVENTIONS = "CF-1.8, ACDD-1.3"
 MASK_FLAGS = {"valid": "invalid valid", "test": "not_test test"}
 METHOD_REFERENCE = ("Dahal, A., Tanyas, H., van Westen, C., van der Meijde, M., Mai, P. M., Huser, R. and "
                     "Lombardo, L.: Space-time landslide hazard modeling via Ensemble Neural Networks, "
@@ -218,6 +226,7 @@ def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
     labels = np.array([str(v) for v in predictions["slice"].values], dtype=object)
     ds = predictions.drop_vars(["slice", "slice_start", "slice_end"]).rename(slice="time")
     ds = ds.assign_coords(time=("time", start), slice_label=("time", labels, {"long_name": "time slice label"}))
+    ds["slice_label"].encoding["dtype"] = "S1"  # a char array: CF-1.8 checkers refuse variable-length strings
     ds["time_bnds"] = xr.DataArray(np.stack([start, end], axis=1), dims=("time", "nv"))
     if "monsoons" in ds.coords:
         ds["monsoons"].attrs.update(long_name="monsoons since the earthquake", units="1")
@@ -233,6 +242,7 @@ def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
 def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
     """Attach the grid mapping (``spatial_ref``) and CF attributes of the projection coordinates."""
     ds = ds.rio.write_crs(crs).rio.write_coordinate_system()
+    ds["spatial_ref"].encoding["dtype"] = "int32"  # CF-1.8 has no int64
     for dim in ("x", "y"):
         ds[dim].attrs["units"] = "m"
         ds[dim].encoding = {**ds[dim].encoding, "_FillValue": None}  # CF 2.5.1: no fill value on coordinates
@@ -246,10 +256,10 @@ def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
 def _cf_masks(ds: xr.Dataset) -> xr.Dataset:
     """Give the 0/1 byte masks ``flag_values``/``flag_meanings`` (``valid``, ``test`` and any other)."""
     masks = [name for name, var in ds.data_vars.items() if var.dtype == np.uint8 or name in MASK_FLAGS]
-    for name in masks:
+    for name in masks:  # signed bytes: CF-1.8 has no unsigned types
         meanings = MASK_FLAGS.get(str(name), f"not_{name} {name}")
-        ds[name] = ds[name].astype("uint8").assign_attrs(
-            flag_values=np.array([0, 1], dtype="uint8"), flag_meanings=meanings,
+        ds[name] = ds[name].astype("int8").assign_attrs(
+            flag_values=np.array([0, 1], dtype="int8"), flag_meanings=meanings,
             long_name=ds[name].attrs.get("long_name", f"{name} mask"))
         ds[name].attrs.pop("units", None)  # CF 3.5: flags have no units
     if "windows" in ds:
@@ -269,15 +279,30 @@ def _coverage_content_type(name: str, var: xr.DataArray) -> str:
     return "auxiliaryInformation" if "time" not in var.dims or {"x", "y"} - set(var.dims) else "modelResult"
 
 
+def _cf_percentile(attrs: dict[str, Any]) -> dict[str, Any]:
+    """CF-1.8 has no ``percentile`` cell method: ``X: percentile 50`` becomes ``X: median``; another
+    percentile leaves ``cell_methods`` for a ``percentile`` attribute and a comment."""
+    match = PERCENTILE_METHOD.search(str(attrs.get("cell_methods", "")))
+    if match is None:
+        return attrs
+    name, level = match.group(1), int(match.group(2))
+    if level == 50:
+        return {**attrs, "cell_methods": PERCENTILE_METHOD.sub(f"{name}: median", attrs["cell_methods"])}
+    rest = " ".join(PERCENTILE_METHOD.sub("", attrs["cell_methods"]).split())
+    out = {**attrs, "percentile": level, "comment": f"{level}th percentile over {name}"}
+    return {**out, "cell_methods": rest} if rest else {k: v for k, v in out.items() if k != "cell_methods"}
+
+
 def _cf_variable_attrs(ds: xr.Dataset) -> xr.Dataset:
     """ACDD ``coverage_content_type`` of every variable and ``cell_methods`` of the area densities
     (:data:`DENSITY_CELL_METHODS`; the other maps have none that fits). A variable's own
-    ``cell_methods`` (e.g. an ensemble's ``realization: standard_deviation``) is kept."""
-    densities = (styles.SCHEMES["density"], styles.SCHEMES["hazard"])
+    ``cell_methods`` (e.g. an ensemble's ``realization: median``) follows them."""
     for name, var in ds.data_vars.items():
-        var.attrs["coverage_content_type"] = _coverage_content_type(str(name), var)
-        if var.dims == ("time", "y", "x") and styles.scheme_for(str(name)) in densities:
-            var.attrs.setdefault("cell_methods", DENSITY_CELL_METHODS)
+        var.attrs = _cf_percentile({**var.attrs, "coverage_content_type": _coverage_content_type(str(name), var)})
+        own = str(var.attrs.get("cell_methods", ""))
+        density = ENSEMBLE_SUFFIX.sub("", str(name)) in DENSITY_VARIABLES
+        if var.dims == ("time", "y", "x") and density and "area:" not in own:
+            var.attrs["cell_methods"] = f"{DENSITY_CELL_METHODS} {own}".strip()
     return ds
 
 
@@ -350,7 +375,7 @@ def _check_cf_ready(predictions: xr.Dataset) -> None:
 
 
 def cf_dataset(predictions: xr.Dataset, about: dict[str, str] | None = None, what: str = "hazard") -> xr.Dataset:
-    """Return the predictions as a CF-1.9 / ACDD-1.3 Dataset (no IO).
+    """Return the predictions as a CF-1.8 / ACDD-1.3 Dataset (no IO).
 
     Parameters
     ----------
@@ -385,7 +410,7 @@ def cf_dataset(predictions: xr.Dataset, about: dict[str, str] | None = None, wha
 
 def write_cf_netcdf(predictions: xr.Dataset, path: str | Path, about: dict[str, str] | None = None,
                     what: str = "hazard") -> Path:
-    """Write the predictions as a zlib-compressed CF-1.9 / ACDD-1.3 NetCDF-4 file, atomically.
+    """Write the predictions as a zlib-compressed CF-1.8 / ACDD-1.3 NetCDF-4 file, atomically.
 
     Returns
     -------

@@ -70,7 +70,7 @@ def test_products_open_in_gis_tools_with_checksums(evaluated: Path) -> None:
         assert src.crs.to_epsg() == 32645 and src.count == 3
         assert list(src.descriptions) == ["2015-co", "2015-post", "2016-pre"]
     with xr.open_dataset(products / "hazard.nc") as ds:
-        assert ds.attrs["Conventions"] == "CF-1.9, ACDD-1.3" and ds.sizes["time"] == 3  # CF-1.9: uint8 masks
+        assert ds.attrs["Conventions"] == "CF-1.8, ACDD-1.3" and ds.sizes["time"] == 3
         assert "slice_label" in ds.coords and "logit" not in ds  # internals are in hazard_diagnostics.nc
     assert (products / "hazard.qgs").is_file() and (products / "hazard.qml").is_file()
 
