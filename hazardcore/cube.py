@@ -13,6 +13,7 @@ slice labels and dates, patch size, catalog.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,23 @@ import zarr
 
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
-from hazardcore.integrity import record_tree, verify_tree
+from hazardcore.integrity import tree_records, verify_tree
 from hazardcore.patches import window_cells
 from hazardcore.predictors import CHANNELS, assemble_image
 
 CUBE_NAME = "prepared.zarr"
 REPREPARE = "run `hazard prepare CATALOG --out WORKDIR` again"
+CHECKSUMS = "checksums"  # the empty array whose attributes record the cube's files
+
+
+def recorded_checksums(path: Path) -> dict[str, Any]:
+    """The file records of a cube's ``checksums`` array (``{}`` when it has none or they cannot be read)."""
+    try:
+        meta = json.loads((path / CHECKSUMS / "zarr.json").read_text(encoding="utf-8"))
+        files = meta["attributes"]["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return files if isinstance(files, dict) else {}
 IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
 
 
@@ -66,12 +78,16 @@ class CubeWriter:
             array.attrs.update(attrs)
 
     def seal(self) -> None:
-        """Record the checksum of every file of the cube (chunks and metadata) in its ``manifest.json``.
+        """Record the size and SHA-256 of every file of the cube (chunks and metadata).
 
-        Call it once every array is written, before the folder is renamed into place;
-        :meth:`PreparedCube.open` refuses a cube that no longer matches.
+        Call it once every array is written, before the folder is renamed into place. The
+        records are the attributes of an empty array ``checksums`` (a file beside the Zarr
+        arrays would not be a Zarr node, and Zarr warns about it whenever the group is listed);
+        :meth:`PreparedCube.open` refuses a cube that no longer matches them.
         """
-        record_tree(self.folder)
+        records = tree_records(self.folder, skip=CHECKSUMS)
+        array = self.group.create_array(CHECKSUMS, shape=(0,), dtype="uint8", dimension_names=[CHECKSUMS])
+        array.attrs.update({"files": records, "covers": "every file of the cube but this array's"})
 
 
 
@@ -115,13 +131,13 @@ class PreparedCube:
             If the folder holds no prepared cube.
         IntegrityError
             If a file of the cube is missing, truncated, corrupted or not recorded in its
-            ``manifest.json`` (every file is hashed on opening: about a second per GB).
+            ``checksums`` (every file is hashed on opening: about a second per GB).
         """
         path = Path(workdir) / CUBE_NAME
         if not (path / "zarr.json").exists():
             raise HazardcoreError(describe("no prepared data", source=path,
                                            fix="run `hazard prepare CATALOG --out WORKDIR` first"))
-        verify_tree(path, fix=REPREPARE)
+        verify_tree(path, recorded_checksums(path), CHECKSUMS, path / CHECKSUMS / "zarr.json", REPREPARE)
         group = zarr.open_group(str(path), mode="r")
         attrs: dict[str, Any] = dict(group.attrs)
         if list(attrs.get("channels", [])) != list(CHANNELS) or "period" not in group:

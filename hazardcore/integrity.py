@@ -201,48 +201,53 @@ def verify_folder(folder: str | Path) -> dict[str, str | None]:
     return outcome
 
 
-def record_tree(folder: str | Path) -> Path:
-    """Record the size and SHA-256 of every file under ``folder`` in its ``manifest.json``.
+def tree_records(folder: str | Path, skip: str) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file under ``folder`` (paths relative to it), except those under ``skip``.
 
     For a folder written whole and then renamed into place (the prepared Zarr cube, by
-    :func:`hazardcore.atomic.atomic_dir`): call it once every file is written, before the
-    rename, so the manifest covers every chunk and metadata file (paths relative to the folder).
-
-    Returns
-    -------
-    pathlib.Path
-        The manifest.
+    :func:`hazardcore.atomic.atomic_dir`): taken once every file is written, before the
+    rename, and kept inside the folder under ``skip`` (which cannot record itself).
     """
     root = Path(folder)
-    files = {path.relative_to(root).as_posix(): file_record(path) for path in sorted(root.rglob("*"))
-             if path.is_file() and path != root / MANIFEST}
-    manifest = {"covers": "every file of this folder", "files": files}
-    return write_text(json.dumps(manifest, indent=2) + "\n", root / MANIFEST)
+    return {name: file_record(path) for path in sorted(root.rglob("*"))
+            if path.is_file() and not (name := path.relative_to(root).as_posix()).startswith(skip + "/")}
 
 
-def verify_tree(folder: str | Path, fix: str) -> None:
-    """Check every file under ``folder`` against the manifest :func:`record_tree` wrote.
+def verify_tree(folder: str | Path, records: dict[str, Any], skip: str, source: str | Path, fix: str) -> None:
+    """Check every file under ``folder`` (but those under ``skip``) against ``records`` of :func:`tree_records`.
+
+    Parameters
+    ----------
+    folder
+        The folder.
+    records
+        What :func:`tree_records` returned when it was written.
+    skip
+        The subfolder holding the records.
+    source
+        Where the records are kept (for messages).
+    fix
+        How to re-create the folder.
 
     Raises
     ------
     IntegrityError
-        If there is no manifest, a recorded file is missing, truncated or corrupted, or a
-        file is there that the manifest does not record.
+        If no records are given, a recorded file is missing, truncated or corrupted, or a file
+        is there that the records do not hold.
     """
     root = Path(folder)
-    files = read_manifest(root).get("files")
-    if not isinstance(files, dict) or not files:
+    if not records:
         raise IntegrityError(describe("no checksums recorded for this folder, so it cannot be trusted", source=root,
-                                      expected=f"{root / MANIFEST} listing every file", found="no manifest",
-                                      fix=fix))
-    present = {path.relative_to(root).as_posix() for path in root.rglob("*")
-               if path.is_file() and path != root / MANIFEST}
-    missing, extra = sorted(set(files) - present), sorted(present - set(files))
+                                      expected=f"the size and sha256 of every file in {source}",
+                                      found="none", fix=fix))
+    present = {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+    present = {name for name in present if not name.startswith(skip + "/")}
+    missing, extra = sorted(set(records) - present), sorted(present - set(records))
     if missing or extra:
         raise IntegrityError(describe(
             "files of the folder differ from those recorded when it was written", source=root,
-            expected=f"the {len(files)} files of {root / MANIFEST}",
+            expected=f"the {len(records)} files recorded in {source}",
             found="; ".join(part for part in (f"missing {missing[:3]}" if missing else "",
                                               f"not recorded {extra[:3]}" if extra else "") if part), fix=fix))
-    for name, record in files.items():
-        refuse_mismatch(root / name, file_record(root / name), [record], root / MANIFEST, fix)
+    for name, record in records.items():
+        refuse_mismatch(root / name, file_record(root / name), [record], Path(source), fix)
