@@ -245,7 +245,9 @@ def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
     ds["spatial_ref"].encoding["dtype"] = "int32"  # CF-1.8 has no int64
     for dim in ("x", "y"):
         ds[dim].attrs["units"] = "m"
-        ds[dim].encoding = {**ds[dim].encoding, "_FillValue": None}  # CF 2.5.1: no fill value on coordinates
+    for dim in ds.dims:  # CF 2.5.1: no fill value on coordinate variables (x, y, an exceedance threshold)
+        if dim in ds.coords:
+            ds[dim].encoding = {**ds[dim].encoding, "_FillValue": None}
     for var in ds.data_vars.values():
         if {"x", "y"} <= set(var.dims):
             var.encoding["grid_mapping"] = "spatial_ref"

@@ -183,14 +183,21 @@ def test_extra_user_maps_pass_through_to_every_product(tmp_path: Path) -> None:
         base = source[name.rsplit("_", 1)[0]]
         source[name] = (base * 0.1).assign_attrs(units=base.attrs["units"], long_name=long_name,
                                                  **({"cell_methods": f"realization: {method}"} if method else {}))
+    thresholds = xr.DataArray(np.array([1.0, 5.0], dtype="float32"), dims="threshold", attrs={"units": "%"})
+    source = source.assign_coords(threshold=thresholds)
+    exceedance = (source["susceptibility"] * 0.5 * xr.ones_like(thresholds)).transpose("threshold", "slice", "y", "x")
+    source["hazard_exceedance"] = exceedance.assign_attrs(
+        units="1", long_name="probability that new landslides cover more than the threshold")
     written = export.write_products(source, tmp_path, {})
     assert {f"{name}.{ext}" for name in extra for ext in ("tif", "qml")} <= set(written)
+    assert "hazard_exceedance.tif" not in written  # (threshold, slice, y, x): the NetCDF only
     with xr.open_dataset(written["hazard.nc"]) as ds:
         assert ds["hazard_spread"].attrs["units"] == "%" and "cell_methods" not in ds["hazard_spread"].attrs  # unknown
         assert ds["hazard_std"].attrs["cell_methods"] == "area: mean time: sum realization: standard_deviation"
         assert ds["hazard_p50"].attrs["cell_methods"] == "area: mean time: sum realization: median"
         assert "cell_methods" not in ds["susceptibility_p95"].attrs  # CF-1.8 has no percentile method
         assert ds["susceptibility_p95"].attrs["percentile"] == 95
+        assert ds["hazard_exceedance"].dims == ("threshold", "time", "y", "x")
     assert "./hazard_spread.tif" in written["hazard.qgs"].read_text()
     assert cf_errors(written["hazard.nc"]) == []
 
