@@ -586,7 +586,8 @@ def _netcdf_rain(entry: LayerEntry) -> tuple[xr.DataArray, float | None]:
     da = da.assign_coords(time=days).rename(renames).transpose("time", "y", "x")
     da = da.rio.set_spatial_dims(x_dim="x", y_dim="y").sortby("time")
     da = da.isel(time=np.flatnonzero(within(pd.DatetimeIndex(da["time"].values), netcdf.start, netcdf.end)))
-    return da, None if fill is not None else entry.nodata
+    calendar = str(time.attrs.get("calendar", "standard")).lower()
+    return da.assign_attrs(calendar_in_file=calendar), None if fill is not None else entry.nodata
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,15 @@ def slice_days(slice_spec: SliceSpec) -> pd.DatetimeIndex:
     return pd.date_range(slice_spec.start + dt.timedelta(days=1), slice_spec.end, freq="D")
 
 
+def _coverage_fix(rain: xr.DataArray, missing: pd.DatetimeIndex) -> str:
+    """How to fix missing days; a 365-day calendar's missing 29 February is named as such."""
+    calendar = str(rain.attrs.get("calendar_in_file", ""))
+    if calendar in ("noleap", "365_day") and ((missing.month == 2) & (missing.day == 29)).all():
+        return (f"the file's `{calendar}` calendar has no 29 February: add that day to the file (e.g. the mean "
+                "of 28 February and 1 March, or 0), or shorten the slice")
+    return "extend the rainfall series or shorten the slice"
+
+
 def _check_rain_covers(rain: xr.DataArray, slice_spec: SliceSpec, source: str) -> pd.DatetimeIndex:
     days = slice_days(slice_spec)
     have = pd.DatetimeIndex(rain["time"].values).normalize()
@@ -114,7 +123,7 @@ def _check_rain_covers(rain: xr.DataArray, slice_spec: SliceSpec, source: str) -
             f"rainfall does not cover slice {slice_spec.label}", source=source,
             expected=f"every day {days[0].date()} .. {days[-1].date()}",
             found=f"{len(missing)} days missing, first {missing[0].date()}, last {missing[-1].date()}",
-            fix="extend the rainfall series or shorten the slice"))
+            fix=_coverage_fix(rain, missing)))
     return days
 
 

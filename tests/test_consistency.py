@@ -251,8 +251,20 @@ def test_a_noleap_calendar_keeps_dates_and_its_missing_29_february_is_named(regi
     rain_with_time(region_copy, offsets, "days since 2015-01-01", "noleap")
     rain = open_rainfall(entry(region_copy, "rainfall"))
     assert (pd.DatetimeIndex(rain["time"].values) == noleap).all()
-    with pytest.raises(CoverageError, match="1 days missing, first 2016-02-29"):
+    with pytest.raises(CoverageError, match=r"1 days missing, first 2016-02-29(.|\n)*`noleap` calendar has no 29 Feb"):
         prepare(region_copy, region_copy.parent.parent / "work")
+
+
+def test_packed_netcdf_rain_is_unpacked_by_its_cf_attributes(region_copy: Path) -> None:
+    before = open_rainfall(entry(region_copy, "rainfall"))
+    path = region_copy.parent / "rain.nc"
+    with xr.open_dataset(path) as ds:
+        rain = ds.load()
+    rain.to_netcdf(path, encoding={"precip": {"dtype": "int16", "scale_factor": 0.1, "add_offset": 0.0,
+                                              "_FillValue": -32768}})
+    after = open_rainfall(entry(region_copy, "rainfall"))
+    np.testing.assert_allclose(after.values, before.values, atol=0.05)
+    assert float(after.max()) == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("calendar", ["360_day", "all_leap", "julian"])
