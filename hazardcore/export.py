@@ -248,6 +248,8 @@ def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
     for dim in ds.dims:  # CF 2.5.1: no fill value on coordinate variables (x, y, an exceedance threshold)
         if dim in ds.coords:
             ds[dim].encoding = {**ds[dim].encoding, "_FillValue": None}
+            if "standard_name" not in ds[dim].attrs:  # CF 3.3: a name that says what it is
+                ds[dim].attrs.setdefault("long_name", str(dim))
     for var in ds.data_vars.values():
         if {"x", "y"} <= set(var.dims):
             var.encoding["grid_mapping"] = "spatial_ref"
