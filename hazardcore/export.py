@@ -245,11 +245,11 @@ def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
     ds["spatial_ref"].encoding["dtype"] = "int32"  # CF-1.8 has no int64
     for dim in ("x", "y"):
         ds[dim].attrs["units"] = "m"
-    for dim in ds.dims:  # CF 2.5.1: no fill value on coordinate variables (x, y, an exceedance threshold)
-        if dim in ds.coords:
-            ds[dim].encoding = {**ds[dim].encoding, "_FillValue": None}
-            if "standard_name" not in ds[dim].attrs:  # CF 3.3: a name that says what it is
-                ds[dim].attrs.setdefault("long_name", str(dim))
+    for name in ds.dims:  # CF 2.5.1: no fill value on coordinate variables (x, y, an exceedance threshold)
+        if name in ds.coords:
+            ds[name].encoding = {**ds[name].encoding, "_FillValue": None}
+            if "standard_name" not in ds[name].attrs:  # CF 3.3: a name that says what it is
+                ds[name].attrs.setdefault("long_name", str(name))
     for var in ds.data_vars.values():
         if {"x", "y"} <= set(var.dims):
             var.encoding["grid_mapping"] = "spatial_ref"
