@@ -569,9 +569,13 @@ def _netcdf_rain(entry: LayerEntry) -> tuple[xr.DataArray, float | None]:
         if name not in ds:
             raise CatalogError(describe("rainfall variable not found", source=entry.path,
                                         expected=name, found=list(ds.data_vars)))
-        if "time" not in ds[name].dims:
-            raise CatalogError(describe("the rainfall variable has no time axis", source=entry.path,
-                                        expected="dims (time, lat, lon) or (time, y, x)", found=ds[name].dims))
+        dims = set(ds[name].dims)
+        spatial = {"y", "x"} <= dims or ({"lat", "latitude"} & dims and {"lon", "longitude"} & dims)
+        if "time" not in dims or "time" not in ds.coords or len(dims) != 3 or not spatial:
+            raise CatalogError(describe("the rainfall variable is not a (time, lat, lon) stack", source=entry.path,
+                                        expected="dims (time, lat, lon) or (time, y, x) with a time coordinate",
+                                        found=f"dims {tuple(ds[name].dims)}, coordinates {list(ds.coords)}",
+                                        fix="rename the dimensions (e.g. with `ncrename`) or select one level"))
         da = ds[name].load()
     check_unit("rain rate", entry.units, file_unit(da.attrs), entry.path, entry.role)
     fill = da.encoding.get("_FillValue", da.encoding.get("missing_value"))

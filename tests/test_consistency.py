@@ -283,6 +283,15 @@ def test_a_duplicate_day_is_an_error(region_copy: Path) -> None:
         open_rainfall(entry(region_copy, "rainfall"))
 
 
+def test_a_rain_stack_with_other_dimensions_is_refused_without_a_traceback(region_copy: Path) -> None:
+    path = region_copy.parent / "rain.nc"
+    with xr.open_dataset(path) as ds:
+        rain = ds.load()
+    rain.rename(latitude="rlat").to_netcdf(path)
+    with pytest.raises(CatalogError, match=r"not a \(time, lat, lon\) stack(.|\n)*found: dims \('time', 'rlat'"):
+        open_rainfall(entry(region_copy, "rainfall"))
+
+
 def test_timezone_aware_timestamps_in_a_csv_are_their_local_days(region_copy: Path) -> None:
     days = pd.date_range("2015-04-02", "2016-05-15", freq="D")
     values = np.stack([builders.rain_frame(days)] * 2, axis=1).astype("float64")
