@@ -450,13 +450,13 @@ def product_parts(predictions: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
 
 
 def catalog_attributes(source: Catalog | None) -> dict[str, str]:
-    """ACDD attributes from the data catalog: ``license`` (its ``licence``), ``creator_name`` (its
+    """ACDD attributes from the data catalog: ``license`` (its ``licence`` or ``license``), ``creator_name`` (its
     ``creator``, where it has one), ``project`` (the case) and the data sources' citations."""
     if source is None:
         return {}
     raw = source.raw
-    about = {"license": raw.get("licence"), "creator_name": raw.get("creator"), "project": source.case,
-             "source_data_citation": raw.get("citation")}
+    about = {"license": raw.get("licence", raw.get("license")), "creator_name": raw.get("creator"),
+             "project": source.case, "source_data_citation": raw.get("citation")}
     citations = sorted({str(entry.about["citation"]) for role in source.layers for entry in source.layer_list(role)
                         if entry.about.get("citation")})
     if citations:

@@ -474,3 +474,11 @@ def test_products_open_styled_in_headless_qgis(products: dict[str, Path]) -> Non
     assert project["legend_resolved"]  # every legend entry is a loaded layer (QGIS kept the ids)
     assert project["shown"] == [f"hazard {label}" for label in sorted(LABELS)]  # only hazard is switched on
     assert sorted(project["ranges"]["hazard"]) == [[start, end] for start, end in zip(STARTS, ENDS, strict=True)]
+
+
+def test_catalog_attributes_read_either_spelling_of_the_licence() -> None:
+    catalog = fake_catalog(Path("dem.tif"))
+    catalog.raw = {"license": "CC0-1.0"}
+    assert export.catalog_attributes(catalog) == {  # type: ignore[arg-type]
+        "license": "CC0-1.0", "project": "example", "acknowledgement": "Input data: a DEM provider"}
+    assert export.catalog_attributes(None) == {}
