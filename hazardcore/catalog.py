@@ -67,6 +67,7 @@ from hazardcore.consistency import (
     local_days,
     nodata_mask,
     packing,
+    same_nodata,
 )
 from hazardcore.errors import (
     CatalogError,
@@ -591,7 +592,8 @@ def _netcdf_rain(entry: LayerEntry) -> tuple[xr.DataArray, float | None]:
     da = da.rio.set_spatial_dims(x_dim="x", y_dim="y").sortby("time")
     da = da.isel(time=np.flatnonzero(within(pd.DatetimeIndex(da["time"].values), netcdf.start, netcdf.end)))
     calendar = str(time.attrs.get("calendar", "standard")).lower()
-    return da.assign_attrs(calendar_in_file=calendar), None if fill is not None else entry.nodata
+    masked_by_xarray = fill is not None and entry.nodata is not None and same_nodata(fill, entry.nodata)
+    return da.assign_attrs(calendar_in_file=calendar), None if masked_by_xarray else entry.nodata
 
 
 @dataclass(frozen=True)

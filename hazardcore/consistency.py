@@ -9,6 +9,8 @@ functions here; :mod:`hazardcore.catalog` reads the files and calls them):
   that is no unit (``metres above EGM96 geoid``) is kept in the layer's attrs, not compared.
 * **Nodata.** The file's nodata (GDAL nodata, NetCDF ``_FillValue`` / ``missing_value``) and the
   entry's ``nodata:`` must agree where both are given (NaN agrees with NaN); either alone is used.
+  A NaN fill in the file (xarray's default) does not contradict a numeric ``nodata:``: both mean
+  missing, and a NaN in such a layer is the error of :func:`hazardcore.catalog.mask_nodata`.
 * **Packed values.** GDAL scale/offset tags are applied (value = stored × scale + offset, as
   GDAL defines them); ``nodata`` names a stored value, ``units:`` the unpacked ones. NetCDF's
   ``scale_factor``/``add_offset`` are applied by xarray.
@@ -120,6 +122,8 @@ def check_nodata(declared: float | None, in_file: float | None, source: str | Pa
         If both are given and differ.
     """
     if declared is None or in_file is None or same_nodata(float(declared), float(in_file)):
+        return
+    if np.isnan(in_file):  # a NaN fill (xarray's and many writers' default) names no stored number
         return
     raise MetadataConflictError(describe(
         "the file's nodata contradicts the catalog's `nodata:`", source=layer_name(source, role),

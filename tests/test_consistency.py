@@ -141,6 +141,19 @@ def test_a_nodata_tag_differing_from_the_catalogs_is_refused(region_copy: Path) 
     assert "found: nodata -32768.0 in the file's metadata" in str(info.value)
 
 
+def test_a_netcdf_nan_fill_does_not_contradict_a_declared_number(region_copy: Path) -> None:
+    path = region_copy.parent / "rain.nc"
+    with xr.open_dataset(path) as ds:
+        rain = ds.load()
+    rain["precip"][5:7] = -9999.0  # gaps written as -9999 by a tool whose _FillValue is xarray's NaN
+    rain.to_netcdf(path)
+    edit(region_copy, "rainfall", nodata=-9999.0)
+    out = open_rainfall(entry(region_copy, "rainfall"))
+    assert np.isnan(out.values[5:7]).all() and not np.isnan(out.values[7:]).any()
+    rain.to_netcdf(path, encoding={"precip": {"_FillValue": -9999.0}})  # the CHIRPS form: fill = nodata
+    assert np.isnan(open_rainfall(entry(region_copy, "rainfall")).values[5:7]).all()
+
+
 # ------------------------------------------------------------------ sentinels nobody declared
 def test_a_rounded_float32_minimum_in_a_float64_file(region_copy: Path) -> None:
     dem = region_copy.parent / "dem.tif"
