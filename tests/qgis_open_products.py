@@ -5,10 +5,13 @@ Run by tests/test_products.py with the system Python that has QGIS's bindings (D
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer  # type: ignore[import-not-found]
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display needed
+
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer  # type: ignore[import-not-found]
 
 
 def day(moment, seconds: int = 0) -> str:  # moment: a QDateTime
@@ -49,7 +52,7 @@ def main(folder: Path) -> None:
     app = QgsApplication([], False)
     app.setPrefixPath("/usr", True)
     app.initQgis()
-    print(json.dumps({"qgis": app.applicationVersion() if hasattr(app, "applicationVersion") else "",
+    print(json.dumps({"qgis": Qgis.QGIS_VERSION,
                       "files": files(folder), "project": project(folder)}))
     app.exitQgis()
 
