@@ -35,7 +35,8 @@ DIVERGING_CHANNELS = ("northness", "eastness", "profile_curvature", "planar_curv
 LABELS = {"susceptibility": ("susceptibility", "1"), "density": ("density given occurrence", "%"),
           "hazard": ("hazard", "%"), "observed_density": ("observed density", "%"),
           "residual": ("observed − hazard", "%"), "true_probability": ("true probability", "1"),
-          "true_hazard": ("true hazard", "%")}
+          "true_hazard": ("true hazard", "%"),
+          "hazard_interval": ("width of the hazard's 5–95 % interval across ensemble members", "%")}
 
 
 def value_dimension(name: str) -> hv.Dimension:

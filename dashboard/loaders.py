@@ -30,6 +30,8 @@ from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, PER
 from hazardcore.runfolder import (
     CHECKPOINTS,
     CONFIG,
+    ENSEMBLE,
+    ENSEMBLES,
     IMPORTANCE,
     LOG,
     METRICS,
@@ -37,6 +39,7 @@ from hazardcore.runfolder import (
     PREDICTIONS,
     PRODUCTS,
     RUNS,
+    all_ensembles,
     all_runs,
     run_path,
     workdir_of,
@@ -44,7 +47,7 @@ from hazardcore.runfolder import (
 from hazardcore.runstatus import is_trained, run_split_protocol, step_state, summary
 
 #: Folders never searched for working folders (run contents, products, caches).
-SKIP_FOLDERS = {RUNS, CHECKPOINTS, PRODUCTS, "region", "__pycache__", "node_modules"}
+SKIP_FOLDERS = {RUNS, ENSEMBLES, CHECKPOINTS, PRODUCTS, "region", "__pycache__", "node_modules"}
 #: How deep below the root working folders are searched for.
 MAX_DEPTH = 4
 #: Longest side (pixels) of the hillshade drawn under the 1 km maps; larger DEMs are averaged down first.
@@ -78,9 +81,14 @@ def find_workdirs(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Trained runs (``WORKDIR/runs/<id>`` whose training finished) under ``root``, newest first."""
-    runs = [run for workdir in find_workdirs(root) for run in list_runs(workdir)]
-    return sorted(runs, key=lambda run: stamp(run / MODEL), reverse=True)
+    """Trained runs (``WORKDIR/runs/<id>`` whose training finished) under ``root``, newest first, then the
+    predicted ensembles (``WORKDIR/ensembles/<id>``, shown like runs with their intervals)."""
+    workdirs = find_workdirs(root)
+    runs = [run for workdir in workdirs for run in list_runs(workdir)]
+    ensembles = [folder for workdir in workdirs for folder in all_ensembles(workdir)
+                 if step_state(folder, "predict") == "finished" and (folder / PREDICTIONS).is_file()]
+    return (sorted(runs, key=lambda run: stamp(run / MODEL), reverse=True)
+            + sorted(ensembles, key=lambda folder: stamp(folder / PREDICTIONS), reverse=True))
 
 
 def unfinished_runs(root: Path) -> dict[Path, str]:
@@ -98,7 +106,8 @@ def run_label(run: Path, root: Path) -> str:
     except (OSError, KeyError, ValueError):
         split = "?"
     state = "" if step_state(run, "evaluate") == "finished" else ", not evaluated"
-    return f"{run.name} ({where}, {split} split{state})"
+    kind = "ensemble, " if (run / ENSEMBLE).is_file() else ""
+    return f"{run.name} ({kind}{where}, {split} split{state})"
 
 
 @pn.cache(max_items=4)

@@ -27,12 +27,16 @@ from dashboard import elements, loaders
 from dashboard.state import PREDICTED_LAYERS, DashboardState
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
+from hazardcore.intervals import has_intervals, interval_width
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.runfolder import REPORT, workdir_of
 from hazardcore.runstatus import step_state
 
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
+#: The map of the hazard's interval width (ensembles only).
+INTERVAL_LAYER = "hazard_interval"
+NO_INTERVALS = "hazard interval: an ensemble's (hazard train --members K)"
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
 NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in the **Runs** tab."
 #: The score columns of the tables (``hazardcore.result``; the threshold rule is said beside the maps).
@@ -452,7 +456,7 @@ class MapsView(StateView):
 
     def _maps(self, geo: bool) -> pn.pane.HoloViews:
         frames = {name: self.dynamic(self._frame, "slice", "run", "revision", name=name, geo=geo)
-                  for name in (*PREDICTED_LAYERS, "observed_density")}
+                  for name in (*PREDICTED_LAYERS, "observed_density", INTERVAL_LAYER)}
         if not geo:
             self.frames.update(frames)
         maps = [self.tappable(frame, geo) for frame in frames.values()]
@@ -466,8 +470,10 @@ class MapsView(StateView):
     def image(self, name: str, slice_index: int | None = None, geo: bool = False) -> hv.Image:
         """The map of variable ``name`` of the predictions in a slice (default: the state's)."""
         predictions = self.state.predictions
+        if predictions is not None and name == INTERVAL_LAYER and has_intervals(predictions):
+            predictions = predictions.assign({name: interval_width(predictions, "hazard")})
         if predictions is None or name not in predictions:
-            return elements.empty_map(name)
+            return elements.empty_map(NO_INTERVALS if name == INTERVAL_LAYER else name)
         k = self.state.slice if slice_index is None else slice_index
         plane = predictions[name].isel(slice=k)
         return elements.layer_map(plane, name, self.slice_title(name), self.density_clim(),

@@ -32,6 +32,13 @@ def has_intervals(predictions: xr.Dataset) -> bool:
                                                                                          PERCENTILES[-1]))
 
 
+def interval_width(predictions: xr.Dataset, quantity: str) -> xr.DataArray:
+    """The width of a quantity's interval across members (its outer percentiles' difference), same units."""
+    low, high = (predictions[percentile_name(quantity, level)] for level in (PERCENTILES[0], PERCENTILES[-1]))
+    return (high - low).assign_attrs(units=high.attrs.get("units", ""), long_name=f"{quantity}: width of the "
+                                     f"{PERCENTILES[0]}-{PERCENTILES[-1]} % interval across ensemble members")
+
+
 def within(truth: np.ndarray, low: np.ndarray, high: np.ndarray, cells: np.ndarray) -> dict[str, float]:
     """Share of ``cells`` whose ``truth`` lies in [low, high], the cell count and the mean interval width."""
     chosen = cells & np.isfinite(truth) & np.isfinite(low) & np.isfinite(high)

@@ -35,7 +35,7 @@ from scipy.ndimage import gaussian_filter
 from hazardcore import figure_data as fd
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
-from hazardcore.intervals import PERCENTILES, has_intervals, percentile_name
+from hazardcore.intervals import has_intervals, interval_width
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.triggers import slice_seasons
 
@@ -355,8 +355,7 @@ def _fig_hazard(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 
 
 def _fig_uncertainty(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
-    low, high = PERCENTILES[0], PERCENTILES[-1]
-    planes = _planes(ds, percentile_name("hazard", high)) - _planes(ds, percentile_name("hazard", low))
+    planes = _north_up(interval_width(ds, "hazard"))
     return _map_figure(ds, planes, _density_norm(planes), _cmap("cividis_r"), "interval width of hazard (% of cell)")
 
 

@@ -78,6 +78,11 @@ def all_runs(workdir: str | Path) -> list[Path]:
     return sorted(path.parent for path in runs_folder(workdir).glob(f"*/{CONFIG}"))
 
 
+def all_ensembles(workdir: str | Path) -> list[Path]:
+    """Every ensemble folder of a working folder (one with an ``ensemble.json``), by name."""
+    return sorted(path.parent for path in ensembles_folder(workdir).glob(f"*/{ENSEMBLE}"))
+
+
 def read_config(run: Path) -> dict[str, Any]:
     """A run's ``config.json``: ``{"model": {...}, "train": {...}}``."""
     return dict(json.loads((Path(run) / CONFIG).read_text(encoding="utf-8")))

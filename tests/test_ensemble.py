@@ -131,3 +131,24 @@ def test_exceedance_probabilities_are_predicted_for_the_thresholds_asked(ensembl
     assert np.all(unconditional <= predictions["susceptibility"].values[valid] + 1e-6)
     members = [open_predictions(run / "predictions.nc") for run in member_runs(folder)]
     assert all(member["threshold"].values.tolist() == [0.5, 2.0] for member in members)
+
+
+def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[Path, Path]) -> None:
+    pytest.importorskip("panel")
+    from dashboard.jobs import JobRunner
+    from dashboard.state import DashboardState
+    from dashboard.views import INTERVAL_LAYER, MapsView
+
+    workdir, folder = ensemble
+    state = DashboardState(root=workdir.parent, runner=JobRunner())
+    labels = [label for label, path in state.param.run.objects.items() if Path(path) == folder.resolve()]
+    assert len(labels) == 1 and "ensemble" in labels[0]
+    state.run = state.param.run.objects[labels[0]]
+    maps = MapsView(state)
+    state.slice = 1
+    shown = maps.frames[INTERVAL_LAYER][()].data[INTERVAL_LAYER]
+    predictions = open_predictions(folder / "predictions.nc")
+    expected = (predictions["hazard_p95"] - predictions["hazard_p05"]).isel(slice=1)
+    shown_north_up = shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values
+    np.testing.assert_allclose(shown_north_up, expected.sortby("y", ascending=False).sortby("x").values)
+    assert np.nanmax(shown_north_up) > 0
