@@ -30,7 +30,7 @@ from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.folds import trained_run
-from hazardcore.intervals import PERCENTILES, percentile_name
+from hazardcore.intervals import PERCENTILES, SCORE_GRID, percentile_name
 from hazardcore.pipeline import Evaluation, calibrate, compute_evaluation, predict_run
 from hazardcore.runfolder import (
     CALIBRATION,
@@ -185,7 +185,8 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
     """Predict with every member (reusing finished predictions), combine, calibrate; write ``predictions.nc``.
 
     ``exceedance``: densities (% of the cell) whose exceedance probabilities to predict (the
-    members' mixture given occurrence, and times the ensemble's susceptibility).
+    members' mixture given occurrence, and times the ensemble's susceptibility), besides the
+    grid :data:`hazardcore.intervals.SCORE_GRID` on which evaluation scores the distribution.
 
     Returns
     -------
@@ -194,6 +195,7 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
         spread variables of :func:`combine_members`; attribute ``members`` lists the run ids.
     """
     runs = member_runs(find_ensemble(workdir, folder.name))
+    exceedance = sorted({*SCORE_GRID, *(float(x) for x in exceedance)})  # the grid scores the distribution
     with recording(folder, "predict"):
         members = [member_prediction(workdir, run, device, stride_cells, calibration, batch_size, progress,
                                      threshold_rule, exceedance)

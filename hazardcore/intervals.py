@@ -5,6 +5,12 @@ An ensemble (:mod:`hazardcore.ensemble`) stores beside each mean the percentiles
 form the reported interval (5–95 %: nominally 90 %). On synthetic cases the truth is
 known, so the interval can be checked: a 90 % interval of the expected density given
 occurrence should hold the truth's in about 90 % of the positive test cells.
+
+The *realised* density of a positive cell is scored against the predictive distribution
+itself (the members' mixture of their density laws, from ``density_exceedance`` on the grid
+:data:`SCORE_GRID`): its probability integral transform (PIT, uniform for a calibrated
+distribution), the share of observed densities inside the central 90 % of the distribution,
+and the continuous ranked probability score (CRPS, % of the cell; lower is better).
 """
 
 from __future__ import annotations
@@ -13,12 +19,21 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy.integrate import trapezoid
 
 #: Percentiles across members stored beside each ensemble mean (the interval's ends and the median).
 PERCENTILES = (5, 50, 95)
 #: Quantity → (truth variable, whether only positive test cells are scored).
 TRUTH_OF = {"susceptibility": ("true_probability", False), "density": ("true_density_given_occurrence", True),
             "hazard": ("true_hazard", True)}
+
+
+#: Densities (% of the cell) at which an ensemble predicts P(density > x | occurrence) for scoring its
+#: distribution: 4 per decade from 0.01 % to 100 % of the cell.
+SCORE_GRID: tuple[float, ...] = tuple(float(x) for x in np.round(np.geomspace(0.01, 100.0, 17), 6))
+#: Fewest thresholds the distribution is scored on (a user's 1-5-10 % maps are not enough).
+MIN_GRID = 8
+PIT_BINS = 10
 
 
 def percentile_name(quantity: str, level: int) -> str:
@@ -65,4 +80,55 @@ def interval_scores(predictions: xr.Dataset) -> dict[str, Any]:
             scores[quantity] = within(predictions[truth].values, predictions[percentile_name(quantity, low)].values,
                                       predictions[percentile_name(quantity, high)].values,
                                       positive if positive_only else test)
-    return scores
+    distribution = distribution_scores(predictions)
+    return scores | ({"observed_density": distribution} if distribution else {})
+
+
+def pit_and_crps(observed: np.ndarray, thresholds: np.ndarray, cdf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PIT and CRPS of observed densities under CDFs known on a grid of thresholds.
+
+    Parameters
+    ----------
+    observed
+        (n,) observed densities (% of the cell), > 0.
+    thresholds
+        (T,) increasing densities (% of the cell).
+    cdf
+        (T, n) P(density <= threshold) of each cell's predictive distribution.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        PIT (n,): the CDF at the observation, linear in log density between thresholds, and
+        half the CDF at the first threshold below it (the mass under the grid is not resolved);
+        CRPS (n,): ∫ (F(x) − 1{y ≤ x})² dx by the trapezoid rule over the grid's span, the
+        tails beyond it left out.
+    """
+    log_grid = np.log(thresholds)
+    pit = np.array([np.interp(np.log(y), log_grid, column, left=column[0] / 2, right=column[-1])
+                    for y, column in zip(observed, cdf.T, strict=True)])
+    step = (cdf - (observed[None, :] <= thresholds[:, None])) ** 2
+    crps = trapezoid(step, thresholds, axis=0)
+    return pit, crps
+
+
+def distribution_scores(predictions: xr.Dataset) -> dict[str, Any]:
+    """PIT histogram, central-90 % coverage and CRPS of the observed densities on the positive test cells.
+
+    Empty unless the predictions carry ``density_exceedance`` on at least :data:`MIN_GRID`
+    thresholds (an ensemble predicts on :data:`SCORE_GRID`).
+    """
+    if "density_exceedance" not in predictions or predictions.sizes.get("threshold", 0) < MIN_GRID:
+        return {}
+    cells = (predictions["test"].values.astype(bool) & (predictions["presence"].values > 0)
+             & np.isfinite(predictions["observed_density"].values))
+    survival = predictions["density_exceedance"].values[:, cells]
+    keep = np.isfinite(survival).all(axis=0)
+    observed = predictions["observed_density"].values[cells][keep]
+    thresholds = predictions["threshold"].values.astype("float64")
+    pit, crps = pit_and_crps(observed, thresholds, 1.0 - survival[:, keep].astype("float64"))
+    counts, _ = np.histogram(pit, bins=PIT_BINS, range=(0.0, 1.0))
+    return {"cells": int(observed.size), "pit_histogram": counts.tolist(),
+            "central_90_coverage": float(np.mean((pit >= 0.05) & (pit <= 0.95))) if observed.size else float("nan"),
+            "crps": float(np.mean(crps)) if observed.size else float("nan"),
+            "grid": f"{thresholds.size} densities from {thresholds[0]:g} to {thresholds[-1]:g} % of the cell"}

@@ -760,12 +760,17 @@ def _coverage_table(metrics: Mapping[str, Any]) -> str:
     """How often the ensemble's interval holds the known truth (empty without an ensemble or a truth)."""
     scores = metrics.get("uncertainty", {})
     rows = [[html.escape(name), format_value(block["coverage"]), str(block["cells"]), format_value(block["mean_width"])]
-            for name, block in scores.items() if isinstance(block, dict)]
+            for name, block in scores.items() if isinstance(block, dict) and "coverage" in block]
     if not rows:
         return ""
+    observed = scores.get("observed_density", {})
+    distribution = (f"<p>Observed densities of the {observed['cells']} positive test cells against the predictive "
+                    f"distribution (the members' mixture, {html.escape(observed['grid'])}): central 90 % holds "
+                    f"{format_value(observed['central_90_coverage'])}, CRPS {format_value(observed['crps'])} % of the "
+                    f"cell, PIT histogram (10 bins) {observed['pit_histogram']}.</p>") if observed else ""
     return (f"<p>{html.escape(str(scores.get('interval', '')))}, {scores.get('members', DASH)} members; nominal "
             "coverage 0.90; cells: every test cell (susceptibility) or the positive ones (density, hazard).</p>"
-            + _table(["quantity", "coverage of the truth", "cells", "mean width"], rows))
+            + _table(["quantity", "coverage of the truth", "cells", "mean width"], rows) + distribution)
 
 
 def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]], thresholds: np.ndarray) -> str:

@@ -18,7 +18,7 @@ from hazardcore.ensemble import (
 )
 from hazardcore.errors import CheckpointError
 from hazardcore.export import open_predictions
-from hazardcore.intervals import within
+from hazardcore.intervals import SCORE_GRID, pit_and_crps, within
 from hazardcore.runstatus import is_trained
 
 
@@ -79,8 +79,11 @@ def test_evaluating_an_ensemble_scores_its_mean_and_the_coverage_of_its_interval
     assert uncertainty["susceptibility"]["cells"] == metrics["test_cells"]
     for name in ("susceptibility", "density", "hazard"):
         assert 0.0 <= uncertainty[name]["coverage"] <= 1.0 and uncertainty[name]["mean_width"] > 0
+    distribution = uncertainty["observed_density"]
+    assert distribution["cells"] == positive and sum(distribution["pit_histogram"]) == positive
+    assert 0.0 <= distribution["central_90_coverage"] <= 1.0 and distribution["crps"] > 0
     page = (folder / "report.html").read_text(encoding="utf-8")
-    assert 'id="uncertainty"' in page and "coverage of the truth" in page
+    assert 'id="uncertainty"' in page and "coverage of the truth" in page and "PIT histogram" in page
     assert (folder / "products").is_dir()
 
 
@@ -121,16 +124,17 @@ def test_exceedance_probabilities_are_predicted_for_the_thresholds_asked(ensembl
     workdir, folder = ensemble
     assert main(["predict", str(workdir), "--ensemble", folder.name, "--exceedance", "0.5", "2", "--quiet"]) == 0
     predictions = open_predictions(folder / "predictions.nc")
-    assert predictions["threshold"].values.tolist() == [0.5, 2.0]
+    thresholds = predictions["threshold"].values.tolist()
+    assert thresholds == pytest.approx(sorted({0.5, 2.0, *SCORE_GRID}), rel=1e-6)
     valid = predictions["valid"].values.astype(bool)
     given = predictions["density_exceedance"].values[:, valid]
     unconditional = predictions["hazard_exceedance"].values[:, valid]
-    assert np.all(given[1] <= given[0] + 1e-6) and 0.0 < given[0].mean() < 1.0
-    for k, x in enumerate((0.5, 2.0)):
+    assert np.all(np.diff(given, axis=0) <= 1e-6) and 0.0 < given[thresholds.index(0.5)].mean() < 1.0
+    for k, x in enumerate(thresholds):
         assert np.all(given[k] <= predictions["density"].values[valid] / x + 1e-4)
     assert np.all(unconditional <= predictions["susceptibility"].values[valid] + 1e-6)
     members = [open_predictions(run / "predictions.nc") for run in member_runs(folder)]
-    assert all(member["threshold"].values.tolist() == [0.5, 2.0] for member in members)
+    assert all(member["threshold"].values.tolist() == thresholds for member in members)
 
 
 def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[Path, Path]) -> None:
@@ -152,3 +156,18 @@ def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[P
     shown_north_up = shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values
     np.testing.assert_allclose(shown_north_up, expected.sortby("y", ascending=False).sortby("x").values)
     assert np.nanmax(shown_north_up) > 0
+
+
+def test_pit_and_crps_of_a_known_law_match_their_closed_forms() -> None:
+    """Exponential law of mean 2 %: CRPS(y) = y + 2μ e^(−y/μ) − 3μ/2; PIT of its own draws is uniform."""
+    mean = 2.0
+    thresholds = np.geomspace(1e-4, 200.0, 4000)
+    observed = np.random.default_rng(0).exponential(mean, 4000)
+    cdf = np.repeat((1 - np.exp(-thresholds / mean))[:, None], observed.size, axis=1)
+    pit, crps = pit_and_crps(observed, thresholds, cdf)
+    expected = observed + 2 * mean * np.exp(-observed / mean) - 1.5 * mean
+    np.testing.assert_allclose(crps, expected, rtol=5e-3, atol=1e-2)  # the grid resolves the step at y to ~0.4 %
+    counts, _ = np.histogram(pit, bins=10, range=(0, 1))
+    assert counts.min() > 330 and counts.max() < 470  # 400 expected per bin
+    shifted, _ = pit_and_crps(observed * 3, thresholds, cdf)  # a law too small for the data: PIT piles at 1
+    assert np.mean(shifted > 0.9) > 0.4
