@@ -259,8 +259,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from hazardcore import extrapolation
     from hazardcore.pipeline import find_run, predict_run
-
 
     if args.ensemble:
         from hazardcore.ensemble import find_ensemble, predict_ensemble
@@ -277,6 +277,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     calibration = predictions.attrs["calibration"]
     print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
                         ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
+    for line in extrapolation.lines(extrapolation.of(predictions)):
+        log.warning("outside the training range: %s", line)
     return 0
 
 

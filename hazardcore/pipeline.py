@@ -29,6 +29,7 @@ from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_config
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import CatalogError, CheckpointError, HazardcoreError, describe
 from hazardcore.evaluate import Decision, evaluate_sources, roc_inputs, usable
+from hazardcore.extrapolation import trigger_ranges
 from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
 from hazardcore.intervals import has_intervals, interval_scores
 from hazardcore.predictors import ChannelScaling
@@ -181,11 +182,13 @@ def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cell
     cells = predict_cells(model, cube, ChannelScaling.from_dict(checkpoint.scaling), ModelConfig.from_dict(
         checkpoint.model_config).cell_px, torch_device, stride_cells, batch_size, progress, exceedance)
     split = trained_split(checkpoint.state, cube, train_config)
-    predictions = prediction_dataset(cube, cells, side_masks(cube, split), exceedance)
+    masks = side_masks(cube, split)
+    predictions = prediction_dataset(cube, cells, masks, exceedance)
     predictions, record = calibrate(predictions, calibration, threshold_rule)
     predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
                                            calibration=json.dumps(record), stride_cells=stride_cells,
-                                           split_definition=json.dumps(split.to_dict()))
+                                           split_definition=json.dumps(split.to_dict()),
+                                           extrapolation=json.dumps(trigger_ranges(cube, masks["train"])))
     export.write_json(record, run / CALIBRATION)
     export.write_netcdf(predictions, run / PREDICTIONS)
     return predictions

@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.ndimage import gaussian_filter
 
+from hazardcore import extrapolation
 from hazardcore import figure_data as fd
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
@@ -796,6 +797,9 @@ def _header(ds: xr.Dataset, metrics: Mapping[str, Any], title: str) -> str:
              "decision threshold per slice": f"{RULES.get(rule, rule)}: " + ", ".join(
                  f"{label} {format_value(value)}" for label, value in zip(_labels(ds), thresholds, strict=True)),
              "pooled validation threshold": format_value(pooled)}
+    outside = extrapolation.lines(extrapolation.of(ds))
+    if outside:
+        facts["triggers outside the training range (the model extrapolates)"] = "; ".join(outside)
     items = "".join(f"<li><b>{key}</b>: {format_value(value)}</li>" for key, value in facts.items())
     return f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import xarray as xr
 
 from hazardcore.cli import held_out_slice_argument, main
 from hazardcore.folds import RESULT_NAME, leave_one_slice_out, summary
@@ -42,6 +43,9 @@ def test_every_slice_is_held_out_once_with_its_own_run(folds: tuple[Path, dict])
         expected = scores["positive_cells_predicted"] / scores["positive_cells_observed"]
         assert row["count_ratio"] == pytest.approx(expected)
         assert row["oracle_auc"] == metrics["oracle"]["within_slices"]["per_slice"][row["slice"]]["auc"]
+    with xr.open_dataset(workdir / "runs" / result["rows"][0]["run_id"] / "predictions.nc") as predictions:
+        outside = json.loads(predictions.attrs["extrapolation"])  # 2015-co held out: no earthquake in training
+    assert outside["2015-co"]["earthquake_in_slice"]["cells_outside"] == 1.0
 
 
 def test_rerun_reuses_finished_folds(folds: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
