@@ -5,6 +5,8 @@ The thread never touches the UI: it writes its progress, status and result on th
 (a periodic callback calls ``DashboardState.poll``). One :class:`JobRunner` is shared by
 the sessions of a server process, so two browser tabs cannot train at once on the same
 CPU cores.
+Every session sees the running job, but only the session that started it (its ``owner``)
+may cancel it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Job:
     kind: str
     description: str
     cancellable: bool = True
+    owner: str = ""  # the session that started it: the only one that may cancel it ("" = anyone)
     progress: float = 0.0
     status: str = "starting"
     result: Any = None
@@ -104,17 +107,20 @@ class JobRunner:
         finally:
             job.finished = time.monotonic()
 
-    def cancel(self) -> Job:
-        """Ask the running job to stop at its next check.
+    def cancel(self, owner: str = "") -> Job:
+        """Ask the running job to stop at its next check, on behalf of the session ``owner``.
 
         Raises
         ------
         JobRefusedError
-            If nothing runs, or the running job cannot be cancelled.
+            If nothing runs, the running job cannot be cancelled, or another session started it.
         """
         job = self.current
         if job is None or not job.running:
             raise JobRefusedError("nothing to cancel: no job is running")
+        if job.owner and job.owner != owner:
+            raise JobRefusedError(describe(f"{job.description} was started in another session: only that session "
+                                           "can cancel it", fix="wait until it ends, or ask whoever started it"))
         if not job.cancellable:
             raise JobRefusedError(describe(f"{job.description} cannot be cancelled",
                                            fix="wait until it ends (or stop the server)"))

@@ -105,9 +105,20 @@ def run_label(run: Path, root: Path) -> str:
         split = run_split_protocol(run)
     except (OSError, KeyError, ValueError):
         split = "?"
-    state = "" if step_state(run, "evaluate") == "finished" else ", not evaluated"
     kind = "ensemble, " if (run / ENSEMBLE).is_file() else ""
-    return f"{run.name} ({kind}{where}, {split} split{state})"
+    return f"{run.name} ({kind}{where}, {split} split{run_state(run, ensemble=bool(kind))})"
+
+
+def run_state(run: Path, ensemble: bool = False) -> str:
+    """What the chooser adds to a run's label: "" when evaluated, else what it lacks (", not evaluated")."""
+    training = step_state(run, "train")
+    if training == "running":
+        return ", being trained"
+    if not ensemble and not is_trained(run):
+        return ", model missing" if training == "finished" else f", training {training}"
+    if step_state(run, "predict") == "finished" and not (run / PREDICTIONS).is_file():
+        return ", predictions missing"
+    return "" if step_state(run, "evaluate") == "finished" and (run / METRICS).is_file() else ", not evaluated"
 
 
 @pn.cache(max_items=4)

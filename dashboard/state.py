@@ -12,12 +12,18 @@ Long work runs in a background thread (``dashboard.jobs``); the thread never set
 param. :meth:`poll` (a periodic callback in the app; called directly in scripts and
 tests, or through :meth:`wait`) copies the job's progress into ``job_*``, reads the
 followed run's ``log.jsonl`` into ``log``, and, when a job ends, lists the runs again and
-selects the new one.
+selects the new one; it also lists the runs again when the selected run's files change (a
+retraining removed them, a file was deleted or rewritten), so no view shows a stale state.
+
+Nothing a user did is lost from the browser: training with an existing run's exact settings
+opens that run and waits for an explicit confirmation before replacing it
+(:meth:`DashboardState.start_training`), and only the session that started a job may cancel it.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +42,19 @@ from hazardcore.errors import HazardcoreError, describe
 from hazardcore.hazard import decision_thresholds
 from hazardcore.predictors import CHANNELS
 from hazardcore.report import DEFAULT_THRESHOLD, RULES
-from hazardcore.runfolder import LOG, run_path, workdir_of
-from hazardcore.runstatus import is_trained, summary
+from hazardcore.runfolder import ENSEMBLE, LOG, METRICS, MODEL, PREDICTIONS, STATUS, run_path, workdir_of
+from hazardcore.runstatus import is_trained, step_state, summary
 
 #: The maps a run predicts, per slice.
 PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
+
+
+class RunExistsError(HazardcoreError):
+    """Training was asked for with the settings of a run that exists: it is opened, not replaced."""
+
+    def __init__(self, message: str, run: Path) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 def hidden(**kwargs: Any) -> dict[str, Any]:
@@ -83,6 +97,10 @@ class DashboardState(param.Parameterized):
     job_status = param.String(default="idle", **hidden(doc="what the job is doing"))
     job_progress = param.Number(default=0.0, bounds=(0.0, 1.0), **hidden())
     job_running = param.Boolean(default=False, **hidden())
+    job_cancellable = param.Boolean(default=False, **hidden(
+        doc="whether this session started the running job and may cancel it"))
+    replace_run = param.String(default="", **hidden(
+        doc="run folder with the training settings, waiting for a confirmation to replace it"))
     log = param.DataFrame(default=None, allow_None=True, **hidden(doc="epochs of the followed run's log.jsonl"))
     message = param.String(default="", **hidden(doc="last message for the user"))
     message_is_error = param.Boolean(default=False, **hidden(doc="whether the last message reports a problem"))
@@ -97,11 +115,14 @@ class DashboardState(param.Parameterized):
             params = {"model_config": model_config, "train_config": train_config} | params
         super().__init__(root=str(root_path), reference=str(reference_path or ""), **params)
         self._runner = runner or SHARED_RUNNER
+        self._session = uuid.uuid4().hex  # owns the jobs started here: only it may cancel them
+        self._files_key: tuple[Any, ...] | None = None
         self._job: Job | None = None
         self._job_handled = True
         self._follow: Path | None = None
         self._log_key: tuple[str, int, int] | None = None
         self.refresh()
+        self._files_key = self.files_key()
 
     # ------------------------------------------------------------------ paths and data
     @property
@@ -144,6 +165,15 @@ class DashboardState(param.Parameterized):
     def importance(self) -> dict[str, Any] | None:
         """The selected run's ``importance.json`` (None before ``hazard explain``)."""
         return loaders.importance(self.run_path) if self.run_path else None
+
+    @property
+    def can_evaluate(self) -> bool:
+        """Whether the selected run is trained (or an ensemble) but lacks readable predictions or metrics:
+        "Predict + evaluate" computes them again (e.g. after ``predictions.nc`` was removed)."""
+        run = self.run_path
+        if run is None or not (is_trained(run) or (run / ENSEMBLE).is_file()):
+            return False
+        return self.predictions is None or self.metrics is None
 
     @property
     def cube(self) -> PreparedCube | None:
@@ -280,20 +310,54 @@ class DashboardState(param.Parameterized):
         return loaders.cell_predictors(self.workdir_path, *self.cell)
 
     # ------------------------------------------------------------------ jobs
-    def start_training(self) -> Job:
+    def start_training(self, replace: bool = False) -> Job:
         """Train ``model_config`` / ``train_config`` on the working folder, then predict and evaluate.
+
+        A run folder named by these settings may exist already; training would delete its
+        model, predictions and metrics. Then nothing starts: a trained run is opened instead,
+        and ``replace_run`` names the folder until :meth:`start_training` is called again with
+        ``replace=True`` (the explicit confirmation) and the same settings.
 
         Raises
         ------
         JobRefusedError
             If a job is running.
+        RunExistsError
+            If the settings' run folder exists and replacing it is not confirmed.
         HazardcoreError
-            If there is no prepared working folder.
+            If there is no prepared working folder, or a process elsewhere trains that run now.
         """
         workdir = self._prepared_workdir()
         run = run_path(workdir, config_hash(self.model_config, self.train_config))
+        if not self._runner.busy:  # a running job refuses first (in _start), whatever the settings
+            self._check_replace(run, confirmed=replace and self.replace_run == str(run))
         target = tasks.training(workdir, self.model_config, self.train_config, self.reference_path)
-        return self._start(Job("train", f"training run {run.name}"), target, follow=run)
+        job = self._start(Job("train", f"training run {run.name}"), target, follow=run)
+        self.replace_run = ""
+        return job
+
+    def _check_replace(self, run: Path, confirmed: bool) -> None:
+        """Refuse to train over an existing run folder unless replacing it was confirmed."""
+        if not run.exists():
+            return
+        if step_state(run, "train") == "running":
+            raise HazardcoreError(describe(f"run {run.name} is being trained now (by another process)",
+                                           source=run, found=summary(run),
+                                           fix="wait until it ends, or change a setting to train a new run"))
+        if confirmed:
+            return
+        self.replace_run = str(run)
+        if is_trained(run):
+            self.refresh(select=run)
+            text = (f"run {run.name} has exactly these settings and is trained: opened it (nothing was deleted). "
+                    f"To train it again, which deletes its model, predictions and metrics, press "
+                    f"**Replace run {run.name}**; or change a setting to train a new run.")
+        else:
+            text = (f"run {run.name} (these settings) exists unfinished: {summary(run)}. Training again deletes its "
+                    f"checkpoints and log: press **Replace run {run.name}** to do so, or resume it with "
+                    "`hazard train WORKDIR --resume`.")
+        self.notify(text)
+        raise RunExistsError(text, run)
 
     def start_evaluation(self) -> Job:
         """Predict (when needed) and evaluate the selected run in the background."""
@@ -327,9 +391,9 @@ class DashboardState(param.Parameterized):
         Raises
         ------
         JobRefusedError
-            If nothing runs or the job cannot be cancelled.
+            If nothing runs, the job cannot be cancelled, or another session started it.
         """
-        job = self._runner.cancel()
+        job = self._runner.cancel(owner=self._session)
         self.notify(f"{job.description}: cancel requested")
         self.poll()
 
@@ -341,6 +405,7 @@ class DashboardState(param.Parameterized):
         return self.resolve(workdir)
 
     def _start(self, job: Job, target: Any, follow: Path | None = None) -> Job:
+        job.owner = self._session
         try:
             self._runner.start(job, target)
         except HazardcoreError as exc:
@@ -362,17 +427,39 @@ class DashboardState(param.Parameterized):
             if job.kind == "demo" and job.running:
                 job.report(loaders.demo_progress(self.root_path), job.status)
             self.param.update(job_kind=job.kind, job_status=job.status, job_progress=job.progress,
-                              job_running=job.running)
+                              job_running=job.running, job_cancellable=job.running and job.cancellable)
             if not job.running and not self._job_handled:
                 self._job_handled = True
                 self._finish(job)
         elif current is not None and current.running:
             self.param.update(job_kind=current.kind, job_status=f"{current.status} (started in another session)",
-                              job_progress=current.progress, job_running=True)
+                              job_progress=current.progress, job_running=True, job_cancellable=False)
         elif self.job_running:  # another session's job ended: its run may be new
-            self.param.update(job_status="idle", job_running=False)
+            self.param.update(job_status="idle", job_running=False, job_cancellable=False)
             self.refresh()
+        self._watch_files()
         self._refresh_log()
+
+    def files_key(self) -> tuple[Any, ...] | None:
+        """What the views show of the selected run's folder: its file names and the stamps of the
+        files they read (None without a run)."""
+        run = self.run_path
+        if run is None:
+            return None
+        try:
+            names = tuple(sorted(path.name for path in run.iterdir()))
+        except OSError:
+            names = ()
+        return (str(run), names, *(loaders.stamp(run / name) for name in (STATUS, MODEL, PREDICTIONS, METRICS)))
+
+    def _watch_files(self) -> None:
+        """List the runs again (keeping the selected one) when its files changed since the last look."""
+        key = self.files_key()
+        previous, self._files_key = self._files_key, key
+        if previous is None or key is None or previous[0] != key[0] or previous == key:
+            return
+        run = self.run_path
+        self.refresh(select=run if run is not None and run.is_dir() else None)
 
     def _finish(self, job: Job) -> None:
         result = job.result if isinstance(job.result, Path) else None

@@ -14,6 +14,8 @@ from pathlib import Path
 from dashboard.jobs import Job
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.pipeline import demo, evaluate_run, fit_run, predict_run
+from hazardcore.runfolder import ENSEMBLE, PREDICTIONS
+from hazardcore.runstatus import step_state
 
 Target = Callable[[Job], Path]
 #: What the demo writes under its output folder.
@@ -36,13 +38,24 @@ def training(workdir: Path, model_config: ModelConfig, train_config: TrainConfig
 
 
 def evaluation(workdir: Path, run: Path, reference: Path | None) -> Target:
-    """Predict (when needed) and evaluate a trained run."""
+    """Predict (when its ``predictions.nc`` is missing or unfinished) and evaluate a trained run or an ensemble."""
+
+    ensemble = (run / ENSEMBLE).is_file()
 
     def target(job: Job) -> Path:
-        job.report(0.05, "predicting every cell and slice")
-        predict_run(workdir, run)
+        from hazardcore.ensemble import evaluate_ensemble, predict_ensemble
+
+        if step_state(run, "predict") != "finished" or not (run / PREDICTIONS).is_file():
+            job.report(0.05, "predicting every cell and slice")
+            if ensemble:
+                predict_ensemble(workdir, run)
+            else:
+                predict_run(workdir, run)
         job.report(0.7, "evaluating on the test cells")
-        evaluate_run(workdir, run, reference=reference)
+        if ensemble:
+            evaluate_ensemble(workdir, run, reference=reference)
+        else:
+            evaluate_run(workdir, run, reference=reference)
         return run
 
     return target
@@ -52,7 +65,7 @@ def demo_run(out: Path) -> Target:
     """The whole demo (synthesise, prepare, train, predict, evaluate) under ``out``."""
 
     def target(job: Job) -> Path:
-        job.report(0.01, "demo: synthesising the region, preparing, training, predicting, evaluating")
+        job.report(0.01, "synthesising the region, preparing, training, predicting, evaluating")
         return demo(out).run
 
     return target

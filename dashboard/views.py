@@ -24,14 +24,14 @@ import xarray as xr
 from holoviews.operation.datashader import rasterize
 
 from dashboard import elements, loaders
-from dashboard.state import PREDICTED_LAYERS, DashboardState
+from dashboard.state import PREDICTED_LAYERS, DashboardState, RunExistsError
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
 from hazardcore.intervals import has_intervals, interval_width
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.runfolder import REPORT, workdir_of
-from hazardcore.runstatus import step_state
+from hazardcore.runstatus import step_state, summary
 
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
 #: The map of the hazard's interval width (ensembles only).
@@ -190,8 +190,7 @@ class RunChooser(StateView):
             sizing_mode="stretch_width")
 
     def _needs_evaluation(self, **_: Any) -> bool:
-        run = self.state.run_path
-        return run is not None and step_state(run, "evaluate") != "finished"
+        return self.state.can_evaluate
 
     def unfinished(self, **_: Any) -> str:
         """Markdown list of the runs under the root that are not trained (running, failed, interrupted)."""
@@ -222,10 +221,16 @@ class RunChooser(StateView):
             return (f"No finished run under `{where}`. **Run the demo** (writes `region/` and `work/` there, "
                     "a few minutes on 2 CPU cores), or restart with `--root DIR` / `HAZARD_ROOT`.")
         config = loaders.run_config(run).get("train", {})
+        files = sorted(p.name for p in run.iterdir()) if run.is_dir() else []
         lines = [f"**Run** `{run.name}` in `{workdir_of(run)}`",
                  f"- split: {config.get('split', '?')}, loss: {config.get('loss', '?')}, "
                  f"seed: {config.get('seed', '?')}",
-                 f"- files: {', '.join(sorted(p.name for p in run.iterdir()))}"]
+                 f"- status: {summary(run)}",
+                 f"- files: {', '.join(f'`{name}`' for name in files) or 'none'}"]
+        if step_state(run, "train") == "running":
+            lines.append("- being trained now: its earlier model, predictions and metrics were removed")
+        elif self.state.can_evaluate:
+            lines.append("- predictions or metrics missing: **Predict + evaluate this run** computes them again")
         metrics = self.state.metrics
         if metrics is not None:
             s, d = metrics["susceptibility"], metrics["density"]
@@ -239,7 +244,8 @@ class RunChooser(StateView):
 
 def job_panel(state: DashboardState) -> pn.Column:
     """Progress bar, status and Cancel button of the background job."""
-    cancel = pn.widgets.Button(label="Cancel", color="warning", visible=state.param.job_running)
+    # only the session that started the job may cancel it; the others see it running
+    cancel = pn.widgets.Button(label="Cancel", color="warning", visible=state.param.job_cancellable)
 
     def on_cancel(_: Any) -> None:
         try:
@@ -386,6 +392,9 @@ class TrainView(StateView):
         start.on_click(lambda _: self.start())
         reset = pn.widgets.Button(label="Demo settings", color="default")
         reset.on_click(lambda _: self.reset())
+        replace = pn.widgets.Button(label=self.bind(self._replace_label, "replace_run"), color="danger",
+                                    visible=self.bind(lambda replace_run: bool(replace_run), "replace_run"))
+        replace.on_click(lambda _: self.replace())
         configs = pn.Accordion(("Model", pn.Param(self.state.model_config, show_name=False)),
                                ("Training", pn.Param(self.state.train_config, show_name=False)),
                                active=[0, 1], width=380)
@@ -394,7 +403,8 @@ class TrainView(StateView):
         where = pn.pane.Markdown(self.bind(self.describe, "workdir", "revision"))
         # the description above, not in the settings' column: its long line would widen the column and push
         # the curves off the window
-        return pn.Column(where, pn.Row(pn.Column(pn.Row(start, reset), job_panel(self.state), configs), curves))
+        return pn.Column(where, pn.Row(pn.Column(pn.Row(start, reset), replace, job_panel(self.state), configs),
+                                       curves))
 
     def describe(self, **_: Any) -> str:
         workdir = self.state.workdir_path
@@ -405,7 +415,19 @@ class TrainView(StateView):
 
     @reported
     def start(self) -> None:
-        self.state.start_training()
+        try:
+            self.state.start_training()
+        except RunExistsError:
+            pass  # the run with these settings is opened, and the message asks before replacing it
+
+    @reported
+    def replace(self) -> None:
+        """The explicit confirmation: train again over the run with these settings (deleting its results)."""
+        self.state.start_training(replace=True)
+
+    @staticmethod
+    def _replace_label(replace_run: str) -> str:
+        return f"Replace run {Path(replace_run).name} (deletes its results)" if replace_run else "Replace"
 
     def reset(self) -> None:
         from hazardcore.config import demo_configs
@@ -563,7 +585,9 @@ class EvaluationView(StateView):
     def _missing(self, **_: Any) -> str:
         if self.state.run is None:
             return NOTHING
-        return "" if self.state.metrics is not None and self.state.predictions is not None else NOT_EVALUATED
+        if self.state.predictions is None:
+            return NOT_PREDICTED
+        return "" if self.state.metrics is not None else NOT_EVALUATED
 
     def _maps(self, geo: bool) -> pn.pane.HoloViews:
         names = ("slice", "test_only", "run", "revision")
