@@ -103,7 +103,7 @@ def slice_player(state: DashboardState) -> pn.widgets.Player:
 def sidebar(state: DashboardState) -> list[pn.viewable.Viewable]:
     """Run and slice choosers, layer / channel, switches, the job and the last message."""
     def slice_text(*_: object) -> str:
-        return f"**Slice {state.slice + 1}**: {state.slice_label}"
+        return f"**Slice {state.slice + 1}**: {state.slice_period}"  # the label and the period's dates
 
     label = pn.pane.Markdown(pn.bind(slice_text, state.param.slice, state.param.run, state.param.revision))
     def message_text(text: str) -> str:

@@ -151,14 +151,17 @@ def empty_map(title: str) -> hv.Image:
 
 
 def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylabel: str,
-           logy: bool = False) -> hv.Overlay:
-    """One curve (with points) per column of ``frame`` against column ``x``; hover shows the values."""
+           logy: bool = False, labels: Mapping[str, str] | None = None) -> hv.Overlay:
+    """One curve (with points) per column of ``frame`` against column ``x``; hover shows the values.
+
+    ``labels`` names the columns in the legend (default: the column name, with spaces).
+    """
     layers = []
     for column in columns:
         if column not in frame or frame[column].isna().all():
             continue
         data = frame[[x, column]].dropna()
-        label = column.replace("_", " ")
+        label = (labels or {}).get(column, column.replace("_", " "))
         layers.append(hv.Curve(data, x, (column, ylabel), label=label).opts(logy=logy))
         layers.append(hv.Scatter(data, x, (column, ylabel), label=label).opts(size=5, tools=["hover"], logy=logy))
     overlay = hv.Overlay(layers or [hv.Curve([], x, ylabel)])

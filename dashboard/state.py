@@ -39,6 +39,7 @@ from dashboard.jobs import SHARED_RUNNER, Job, JobRunner
 from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
 from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
+from hazardcore.figure_data import period_labels
 from hazardcore.hazard import decision_thresholds
 from hazardcore.predictors import CHANNELS
 from hazardcore.report import DEFAULT_THRESHOLD, RULES
@@ -191,6 +192,14 @@ class DashboardState(param.Parameterized):
     @property
     def slice_label(self) -> str:
         labels = self.slice_labels
+        return labels[self.slice] if self.slice < len(labels) else ""
+
+    @property
+    def slice_period(self) -> str:
+        """The current slice's label with its dates when the predictions carry them
+        (``2015-co (2015-04-01 – 2015-06-15)``, ``hazardcore.figure_data.period_labels``)."""
+        predictions = self.predictions
+        labels = period_labels(predictions) if predictions is not None else self.slice_labels
         return labels[self.slice] if self.slice < len(labels) else ""
 
     @property

@@ -40,6 +40,20 @@ NO_INTERVALS = "hazard interval: an ensemble's (hazard train --members K)"
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
 NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in the **Runs** tab."
 #: The score columns of the tables (``hazardcore.result``; the threshold rule is said beside the maps).
+#: The hazard-over-time plots of the Maps tab: title, y label, and the series (``figure_data.regional_series``)
+#: each draws with its legend.
+TIME_PLOTS = {
+    "area": ("New landslide area in the region, per period", "area (km²)",
+             {"hazard_km2": "predicted (expected area, Σ hazard)", "observed_km2": "observed",
+              "true_hazard_km2": "known truth"}),
+    "probability": ("Probability of new landslides, mean over the region", "probability",
+                    {"susceptibility_mean": "predicted (mean susceptibility)",
+                     "presence_fraction": "observed (fraction of cells)", "true_probability_mean": "known truth"}),
+    "density": ("Density given occurrence, mean over the region", "density (%)",
+                {"density_positive_mean": "predicted, cells with new landslides",
+                 "observed_density_positive_mean": "observed, cells with new landslides",
+                 "density_mean": "predicted, every cell"}),
+}
 TABLE_KEYS = {"susceptibility": tuple(key for key in SUSCEPTIBILITY_COLUMNS if key != "threshold_rule"),
               "density": DENSITY_COLUMNS}
 
@@ -463,10 +477,34 @@ class MapsView(StateView):
         # ranges to include (0, 0), leaving the region a speck in a corner
         self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
         return pn.Column(self.notice(self._missing, "run", "revision"), self.basemap_switch(self._maps),
+                         self._time_story(),
                          pn.pane.Markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
                          pn.pane.Markdown(self.bind(self.reference_note, "run", "revision")),
                          pn.panel(self.bind(self._reference_row, "run", "revision")))
+
+    def _time_story(self) -> pn.viewable.Viewable:
+        """The hazard over time: the region's predicted and observed totals and means per period."""
+        plots = [pn.pane.HoloViews(self.bind(self.time_plot, "run", "revision", name=name)) for name in TIME_PLOTS]
+        return pn.Column(pn.pane.Markdown("#### Hazard over time: the whole region, per period (valid cells)",
+                                          visible=self.bind(self._predicted, "run", "revision")),
+                         pn.FlexBox(*plots, visible=self.bind(self._predicted, "run", "revision")))
+
+    def _predicted(self, **_: Any) -> bool:
+        return self.state.predictions is not None
+
+    def regional_frame(self) -> pd.DataFrame:
+        """The region's series per slice (``figure_data.regional_series``), with ``period``: label and dates."""
+        predictions = self.state.predictions
+        if predictions is None:
+            return pd.DataFrame(columns=["period"])
+        return pd.DataFrame({"period": fd.period_labels(predictions), **fd.regional_series(predictions)})
+
+    def time_plot(self, name: str, **_: Any) -> hv.Overlay:
+        """One of :data:`TIME_PLOTS`: predicted against observed (and the known truth) per period."""
+        title, ylabel, labels = TIME_PLOTS[name]
+        return elements.curves(self.regional_frame(), "period", list(labels), title, ylabel,
+                               labels=labels).opts(xrotation=15)
 
     def _reference_row(self, **_: Any) -> pn.viewable.Viewable | None:
         """The published pair, in the page only when there are published maps: a hidden pane's

@@ -346,3 +346,75 @@ def scatter_values(predictions: xr.Dataset, positive: str = "presence",
     observed = values["observed_density"]
     return {"all": _scatter_panel(observed, values["hazard"]),
             "positive": _scatter_panel(observed[is_positive], values["density"][is_positive])}
+
+
+def period_labels(predictions: xr.Dataset) -> list[str]:
+    """Each slice's label with its dates, e.g. ``2015-co (2015-04-01 – 2015-06-15)``; the label alone when the
+    predictions carry no ``slice_start`` / ``slice_end`` coordinates."""
+    labels = [str(label) for label in predictions["slice"].values]
+    if "slice_start" not in predictions.coords or "slice_end" not in predictions.coords:
+        return labels
+    starts, ends = (np.datetime_as_string(predictions[name].values.astype("datetime64[D]"), unit="D")
+                    for name in ("slice_start", "slice_end"))
+    return [f"{label} ({start} – {end})" for label, start, end in zip(labels, starts, ends, strict=True)]
+
+
+def cell_area_km2(predictions: xr.Dataset) -> float:
+    """Area of one cell of the predictions' grid (km²), from its coordinate spacing (1 km² for a single cell)."""
+    spacing = [float(np.abs(np.diff(predictions[axis].values)).mean()) if predictions.sizes[axis] > 1 else 1000.0
+               for axis in ("x", "y")]
+    return spacing[0] * spacing[1] / 1e6
+
+
+def regional_series(predictions: xr.Dataset) -> dict[str, np.ndarray]:
+    """The region's predicted and observed totals and means per slice: the hazard over time.
+
+    Every series is over the same cells of each slice: valid, with a finite hazard and a
+    finite observed density.
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset (``hazard``, ``susceptibility``, ``density``, ``observed_density``,
+        ``presence``, ``valid``; ``true_hazard`` and ``true_probability`` when the truth is known).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        One value per slice: ``cells`` (their number); ``hazard_km2`` and ``observed_km2``, the
+        expected and the observed new landslide area (Σ density / 100 × cell area, km²), and
+        ``true_hazard_km2``; ``susceptibility_mean`` and ``presence_fraction``, the mean
+        predicted probability of new landslides and the fraction of cells that had some, and
+        ``true_probability_mean``; ``density_mean``, the mean predicted density given occurrence
+        (%), and on the cells with new landslides ``density_positive_mean`` and
+        ``observed_density_positive_mean``, the mean predicted and observed density (%).
+        Series whose variable is absent are left out; a slice without cells has NaN means.
+    """
+    cells = ((predictions["valid"] > 0) & np.isfinite(predictions["hazard"])
+             & np.isfinite(predictions["observed_density"])).values
+    count = cells.sum(axis=(1, 2))
+
+    def total(name: str) -> np.ndarray:
+        values = predictions[name].values
+        return np.where(cells & np.isfinite(values), values, 0.0).sum(axis=(1, 2))
+
+    def mean(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        where = where & np.isfinite(values)
+        n = where.sum(axis=(1, 2))
+        sums = np.where(where, values, 0.0).sum(axis=(1, 2))
+        return np.divide(sums, n, out=np.full(len(n), np.nan), where=n > 0)
+
+    area = cell_area_km2(predictions)
+    series = {"cells": count, "hazard_km2": total("hazard") / 100 * area,
+              "observed_km2": total("observed_density") / 100 * area}
+    if "true_hazard" in predictions:
+        series["true_hazard_km2"] = total("true_hazard") / 100 * area
+    series["susceptibility_mean"] = mean(predictions["susceptibility"].values, cells)
+    series["presence_fraction"] = mean((predictions["observed_density"].values > 0).astype(float), cells)
+    if "true_probability" in predictions:
+        series["true_probability_mean"] = mean(predictions["true_probability"].values, cells)
+    positive = cells & (predictions["observed_density"].values > 0)
+    series["density_mean"] = mean(predictions["density"].values, cells)
+    series["density_positive_mean"] = mean(predictions["density"].values, positive)
+    series["observed_density_positive_mean"] = mean(predictions["observed_density"].values, positive)
+    return series

@@ -1,0 +1,97 @@
+"""The hazard over time in the Maps tab (issue 23): the region's series per period, predicted against
+observed, with dates in the period labels; the plotted numbers are the predictions' sums and means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import pytest
+import xarray as xr
+
+pytest.importorskip("panel")
+
+from dashboard.jobs import JobRunner
+from dashboard.state import DashboardState
+from dashboard.views import TIME_PLOTS, MapsView
+from hazardcore import export
+from hazardcore import figure_data as fd
+
+
+@pytest.fixture(scope="module")
+def predictions(evaluated_root: Path) -> xr.Dataset:
+    (path,) = (evaluated_root / "work" / "runs").glob("*/predictions.nc")
+    return export.open_predictions(path)
+
+
+def plotted(overlay: hv.Overlay, label: str) -> tuple[list[str], np.ndarray]:
+    """The x labels and y values of the curve called ``label`` in a plot."""
+    (curve,) = [element for element in overlay if isinstance(element, hv.Curve) and element.label == label]
+    return list(curve.dimension_values(0)), curve.dimension_values(1).astype(float)
+
+
+def test_the_plotted_series_are_the_predictions_sums(evaluated_root: Path, predictions: xr.Dataset) -> None:
+    view = MapsView(DashboardState(root=evaluated_root, runner=JobRunner()))
+    cells = (predictions["valid"] > 0) & np.isfinite(predictions["hazard"]) & np.isfinite(
+        predictions["observed_density"])
+    km2_per_cell = 1.0  # the 1 km grid
+    by_hand = {"predicted (expected area, Σ hazard)": (predictions["hazard"].where(cells).sum(("y", "x"))
+                                                      / 100 * km2_per_cell),
+               "observed": predictions["observed_density"].where(cells).sum(("y", "x")) / 100 * km2_per_cell,
+               "known truth": predictions["true_hazard"].where(cells).sum(("y", "x")) / 100 * km2_per_cell}
+    area = view.time_plot("area")
+    for label, expected in by_hand.items():
+        periods, values = plotted(area, label)
+        np.testing.assert_allclose(values, expected.values, rtol=1e-5, err_msg=label)
+    assert periods == ["2015-co (2015-04-01 – 2015-06-15)", *periods[1:]]
+    starts = [str(day)[:10] for day in predictions["slice_start"].values]
+    ends = [str(day)[:10] for day in predictions["slice_end"].values]
+    assert all(f"{label} ({start} – {end})" == period for label, start, end, period
+               in zip(predictions["slice"].values, starts, ends, periods, strict=True))
+
+    probability = view.time_plot("probability")
+    _, mean_susceptibility = plotted(probability, "predicted (mean susceptibility)")
+    np.testing.assert_allclose(mean_susceptibility, predictions["susceptibility"].where(cells).mean(("y", "x")),
+                               rtol=1e-5)
+    _, fraction = plotted(probability, "observed (fraction of cells)")
+    positive = cells & (predictions["observed_density"] > 0)
+    np.testing.assert_allclose(fraction, positive.sum(("y", "x")) / cells.sum(("y", "x")))
+    _, observed_density = plotted(view.time_plot("density"), "observed, cells with new landslides")
+    np.testing.assert_allclose(observed_density, predictions["observed_density"].where(positive).mean(("y", "x")),
+                               rtol=1e-5)
+    assert set(TIME_PLOTS) == {"area", "probability", "density"}
+    from bokeh.document import Document
+    from bokeh.models import Title
+
+    titles = {model.text for model in view.__panel__().get_root(Document()).references() if isinstance(model, Title)}
+    assert {title for title, _, _ in TIME_PLOTS.values()} <= titles  # the tab draws its time story
+
+
+def test_a_slice_without_cells_has_no_mean_and_labels_without_dates_stay_plain() -> None:
+    nan = np.nan
+    hazard = np.array([[[1.0, 2.0], [nan, 4.0]], [[nan, nan], [nan, nan]]], dtype="float32")
+    cube = ("slice", "y", "x")
+    predictions = xr.Dataset(
+        {"hazard": (cube, hazard), "observed_density": (cube, np.ones_like(hazard)),
+         "susceptibility": (cube, np.full_like(hazard, 0.5)), "density": (cube, hazard * 2),
+         "valid": (cube, np.ones(hazard.shape, dtype="uint8"))},
+        coords={"slice": ["a", "b"], "y": [1500.0, 500.0], "x": [500.0, 1500.0]})
+    series = fd.regional_series(predictions)
+    np.testing.assert_array_equal(series["cells"], [3, 0])
+    np.testing.assert_allclose(series["hazard_km2"], [0.07, 0.0])
+    np.testing.assert_allclose(series["observed_km2"], [0.03, 0.0])
+    np.testing.assert_allclose(series["density_mean"], [14 / 3, nan])
+    assert "true_hazard_km2" not in series
+    assert fd.period_labels(predictions) == ["a", "b"]
+
+
+def test_the_sidebar_names_the_slice_with_its_dates(evaluated_root: Path, predictions: xr.Dataset) -> None:
+    from dashboard.app import sidebar
+
+    state = DashboardState(root=evaluated_root, runner=JobRunner())
+    label = next(item for item in sidebar(state) if "Slice" in str(getattr(item, "object", "")))
+    state.slice = 1
+    start, end = (str(predictions[name].values[1])[:10] for name in ("slice_start", "slice_end"))
+    assert state.slice_period == f"2015-post ({start} – {end})"
+    assert label.object == f"**Slice 2**: 2015-post ({start} – {end})"
