@@ -30,7 +30,7 @@ from hazardcore.errors import HazardcoreError
 from hazardcore.intervals import has_intervals, interval_width
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
-from hazardcore.runfolder import REPORT, workdir_of
+from hazardcore.runfolder import REPORT, run_path, workdir_of
 from hazardcore.runstatus import step_state, summary
 
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
@@ -45,7 +45,8 @@ NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in th
 TIME_PLOTS = {
     "area": ("New landslide area in the region, per period", "area (km²)",
              {"hazard_km2": "predicted (expected area, Σ hazard)", "observed_km2": "observed",
-              "true_hazard_km2": "known truth"}),
+              "true_hazard_km2": "known truth", "hazard_km2_p05": "ensemble members: 5 % of their totals",
+              "hazard_km2_p95": "ensemble members: 95 % of their totals"}),
     "probability": ("Probability of new landslides, mean over the region", "probability",
                     {"susceptibility_mean": "predicted (mean susceptibility)",
                      "presence_fraction": "observed (fraction of cells)", "true_probability_mean": "known truth"}),
@@ -498,7 +499,22 @@ class MapsView(StateView):
         predictions = self.state.predictions
         if predictions is None:
             return pd.DataFrame(columns=["period"])
-        return pd.DataFrame({"period": fd.period_labels(predictions), **fd.regional_series(predictions)})
+        frame = pd.DataFrame({"period": fd.period_labels(predictions), **fd.regional_series(predictions)})
+        totals = self.member_totals()
+        if totals is not None:  # an ensemble: the spread of the members' regional totals
+            frame["hazard_km2_p05"], frame["hazard_km2_p95"] = np.percentile(totals, [5, 95], axis=0)
+        return frame
+
+    def member_totals(self) -> np.ndarray | None:
+        """An ensemble's members' expected new landslide area per slice (members × slices, km²); None for a run
+        (or when no member's predictions are readable)."""
+        predictions, run = self.state.predictions, self.state.run_path
+        if predictions is None or run is None or not predictions.attrs.get("members"):
+            return None
+        runs = [run_path(workdir_of(run), name.strip()) for name in str(predictions.attrs["members"]).split(",")]
+        members = [loaders.predictions(self.state.resolve(member)) for member in runs if member.is_dir()]
+        totals = [fd.regional_series(member)["hazard_km2"] for member in members if member is not None]
+        return np.array(totals) if totals else None
 
     def time_plot(self, name: str, **_: Any) -> hv.Overlay:
         """One of :data:`TIME_PLOTS`: predicted against observed (and the known truth) per period."""

@@ -3,6 +3,7 @@ observed, with dates in the period labels; the plotted numbers are the predictio
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import holoviews as hv
@@ -95,3 +96,34 @@ def test_the_sidebar_names_the_slice_with_its_dates(evaluated_root: Path, predic
     start, end = (str(predictions[name].values[1])[:10] for name in ("slice_start", "slice_end"))
     assert state.slice_period == f"2015-post ({start} – {end})"
     assert label.object == f"**Slice 2**: 2015-post ({start} – {end})"
+
+
+def test_an_ensemble_shows_the_spread_of_its_members_totals(evaluated_root: Path, predictions: xr.Dataset,
+                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The ensemble's members (stand-ins: the run's predictions with the hazard scaled) each give a regional
+    total per period; the plot draws their 5 and 95 % beside the ensemble's own total."""
+    import dashboard.loaders
+
+    root = tmp_path / "root"
+    shutil.copytree(evaluated_root, root, ignore=shutil.ignore_patterns("products", "checkpoints"))
+    state = DashboardState(root=root, runner=JobRunner())
+    assert MapsView(state).member_totals() is None  # a run, not an ensemble
+    run = state.run_path
+    assert run is not None
+    scales = {"m0": 0.5, "m1": 1.0, "m2": 3.0}
+    for name in scales:
+        (run.parent / name).mkdir()
+    ensemble = predictions.assign_attrs(members=", ".join(scales))
+
+    def fake(folder: Path) -> xr.Dataset:
+        if folder.name in scales:
+            return predictions.assign(hazard=predictions["hazard"] * scales[folder.name])
+        return ensemble
+
+    monkeypatch.setattr(dashboard.loaders, "predictions", fake)
+    area = MapsView(state).time_plot("area")
+    _, total = plotted(area, "predicted (expected area, Σ hazard)")
+    members = np.array([total * scale for scale in scales.values()])
+    for percent in (5, 95):
+        _, values = plotted(area, f"ensemble members: {percent} % of their totals")
+        np.testing.assert_allclose(values, np.percentile(members, percent, axis=0), rtol=1e-5)
