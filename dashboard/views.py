@@ -24,6 +24,7 @@ import xarray as xr
 from holoviews.operation.datashader import rasterize
 
 from dashboard import elements, loaders
+from dashboard.confine import is_inside
 from dashboard.state import PREDICTED_LAYERS, DashboardState, RunExistsError
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
@@ -512,7 +513,8 @@ class MapsView(StateView):
         if predictions is None or run is None or not predictions.attrs.get("members"):
             return None
         runs = [run_path(workdir_of(run), name.strip()) for name in str(predictions.attrs["members"]).split(",")]
-        members = [loaders.predictions(self.state.resolve(member)) for member in runs if member.is_dir()]
+        members = [loaders.predictions(self.state.resolve(member)) for member in runs
+                   if member.is_dir() and is_inside(self.state.root_path, member)]  # never read outside the root
         totals = [fd.regional_series(member)["hazard_km2"] for member in members if member is not None]
         return np.array(totals) if totals else None
 
