@@ -117,7 +117,7 @@ def sidebar(state: DashboardState) -> list[pn.viewable.Viewable]:
     return [pn.widgets.Select.from_param(state.param.run, label="Run"),
             label,
             slice_player(state),
-            pn.widgets.Select.from_param(state.param.layer, label="Layer beside the published map"),
+            pn.widgets.Select.from_param(state.param.layer, label="Layer: published map, two periods"),
             pn.widgets.Select.from_param(state.param.channel, label="Predictor channel"),
             pn.widgets.Checkbox.from_param(state.param.test_only, label="Evaluation: test cells only"),
             pn.widgets.Checkbox.from_param(state.param.basemap, label="Web basemap (needs internet)"),

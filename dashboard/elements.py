@@ -105,6 +105,20 @@ def residual_map(plane: xr.DataArray, title: str, crs: Any = None) -> hv.Image:
     return image.opts(**map_options(title, DIVERGING_CMAP, robust_range(plane.values, symmetric=True)))
 
 
+def difference_map(plane: xr.DataArray, name: str, title: str, crs: Any = None) -> hv.Image:
+    """The change of a predicted layer between two periods on a symmetric diverging scale (red: higher now)."""
+    label, unit = LABELS.get(name, (name, ""))
+    data = plane.reset_coords(drop=True).rename("difference")
+    dimension = hv.Dimension("difference", label=f"{label} difference", unit=unit or None)
+    if crs is not None:
+        import geoviews as gv
+
+        image = gv.Image(data, kdims=["x", "y"], vdims=[dimension], crs=crs)
+    else:
+        image = hv.Image(data, kdims=["x", "y"], vdims=[dimension])
+    return image.opts(**map_options(title, DIVERGING_CMAP, robust_range(plane.values, symmetric=True)))
+
+
 def confusion_image(codes: xr.DataArray, title: str, crs: Any = None) -> hv.Image:
     """Confusion codes (0 TN, 1 FP, 2 FN, 3 TP; NaN elsewhere) in the report's colours."""
     image = grid_image(codes.astype("float32"), "confusion", crs)

@@ -39,7 +39,7 @@ from dashboard.jobs import SHARED_RUNNER, Job, JobRunner
 from hazardcore.config import ModelConfig, TrainConfig, config_hash, demo_configs
 from hazardcore.cube import CUBE_NAME, PreparedCube
 from hazardcore.errors import HazardcoreError, describe
-from hazardcore.figure_data import period_labels
+from hazardcore.figure_data import period_labels as dated_labels
 from hazardcore.hazard import decision_thresholds
 from hazardcore.predictors import CHANNELS
 from hazardcore.report import DEFAULT_THRESHOLD, RULES
@@ -87,7 +87,9 @@ class DashboardState(param.Parameterized):
                          doc="trained run whose predictions are shown")
     slice = param.Integer(default=0, bounds=(0, 0), doc="time slice (index)")
     layer: param.Selector = param.Selector(default="hazard", objects=list(PREDICTED_LAYERS),
-                           doc="predicted map compared with the published one")
+                           doc="predicted map compared with the published one and between two periods")
+    compare: param.Selector = param.Selector(objects={}, default=None, allow_None=True, check_on_set=True, **hidden(
+        doc="slice (index) the current one is compared with in the Maps tab's difference map"))
     channel: param.Selector = param.Selector(default="slope", objects=list(CHANNELS), doc="predictor channel")
     test_only = param.Boolean(default=True, doc="evaluation maps: test cells only")
     basemap = param.Boolean(default=False, doc="web map tiles under the maps (needs internet)")
@@ -195,11 +197,16 @@ class DashboardState(param.Parameterized):
         return labels[self.slice] if self.slice < len(labels) else ""
 
     @property
-    def slice_period(self) -> str:
-        """The current slice's label with its dates when the predictions carry them
+    def period_labels(self) -> list[str]:
+        """Each slice's label with its dates when the predictions carry them
         (``2015-co (2015-04-01 – 2015-06-15)``, ``hazardcore.figure_data.period_labels``)."""
         predictions = self.predictions
-        labels = period_labels(predictions) if predictions is not None else self.slice_labels
+        return dated_labels(predictions) if predictions is not None else self.slice_labels
+
+    @property
+    def slice_period(self) -> str:
+        """The current slice's label with its dates (:attr:`period_labels`)."""
+        labels = self.period_labels
         return labels[self.slice] if self.slice < len(labels) else ""
 
     @property
@@ -296,6 +303,10 @@ class DashboardState(param.Parameterized):
         self.param.slice.bounds = (0, last)
         if self.slice > last:
             self.slice = last
+        periods = self.period_labels
+        self.param.compare.objects = {label: k for k, label in enumerate(periods)}
+        if self.compare is None or self.compare >= len(periods):
+            self.compare = 0 if periods else None
         rows, cols = (len(self.cell_coords()[axis]) for axis in ("y", "x"))
         if self.cell is not None and not (self.cell[0] < rows and self.cell[1] < cols):
             self.cell = None

@@ -479,7 +479,7 @@ class MapsView(StateView):
         # ranges to include (0, 0), leaving the region a speck in a corner
         self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
         return pn.Column(self.notice(self._missing, "run", "revision"), self.basemap_switch(self._maps),
-                         self._time_story(),
+                         self._time_story(), self._comparison(),
                          pn.pane.Markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
                          pn.pane.Markdown(self.bind(self.reference_note, "run", "revision")),
@@ -491,6 +491,32 @@ class MapsView(StateView):
         return pn.Column(pn.pane.Markdown("#### Hazard over time: the whole region, per period (valid cells)",
                                           visible=self.bind(self._predicted, "run", "revision")),
                          pn.FlexBox(*plots, visible=self.bind(self._predicted, "run", "revision")))
+
+    def _comparison(self) -> pn.viewable.Viewable:
+        """The layer chosen in the sidebar: the current period minus another one, as a map."""
+        frame = self.dynamic(self.difference_image, "slice", "compare", "layer", "run", "revision")
+        self.frames["difference"] = frame
+        chooser = pn.widgets.Select.from_param(self.state.param.compare, label="Compare the current period with",
+                                               width=420)
+        shown = self.bind(self._predicted, "run", "revision")
+        return pn.Column(pn.pane.Markdown("#### Two periods compared (the sidebar's layer)"), chooser,
+                         pn.pane.HoloViews(self.tappable(frame)), visible=shown)
+
+    def difference_plane(self) -> xr.DataArray | None:
+        """The sidebar's layer in the current slice minus the compared slice (None before predictions)."""
+        predictions, compare = self.state.predictions, self.state.compare
+        if predictions is None or compare is None:
+            return None
+        layer = predictions[self.state.layer]
+        return (layer.isel(slice=self.state.slice) - layer.isel(slice=compare)).astype("float32")
+
+    def difference_image(self, **_: Any) -> hv.Image:
+        plane = self.difference_plane()
+        if plane is None:
+            return elements.empty_map("difference")
+        labels, name = self.state.slice_labels, self.state.layer
+        title = f"{elements.LABELS[name][0]}: {labels[self.state.slice]} − {labels[self.state.compare]}"
+        return elements.difference_map(plane, name, title)
 
     def _predicted(self, **_: Any) -> bool:
         return self.state.predictions is not None

@@ -127,3 +127,20 @@ def test_an_ensemble_shows_the_spread_of_its_members_totals(evaluated_root: Path
     for percent in (5, 95):
         _, values = plotted(area, f"ensemble members: {percent} % of their totals")
         np.testing.assert_allclose(values, np.percentile(members, percent, axis=0), rtol=1e-5)
+
+
+def test_two_periods_compared_as_a_difference_map(evaluated_root: Path, predictions: xr.Dataset) -> None:
+    from dashboard.app import sidebar
+
+    state = DashboardState(root=evaluated_root, runner=JobRunner())
+    view = MapsView(state)
+    assert list(state.param.compare.names) == fd.period_labels(predictions) and state.compare == 0
+    for layer, now, before in (("hazard", 2, 0), ("susceptibility", 1, 2), ("density", 0, 1)):
+        state.param.update(layer=layer, slice=now, compare=before)
+        shown = view.frames["difference"][()]
+        expected = predictions[layer].isel(slice=now).values - predictions[layer].isel(slice=before).values
+        data = shown.data["difference"].sortby("y", ascending=False).sortby("x").transpose("y", "x").values
+        np.testing.assert_allclose(data, expected, rtol=1e-6)
+        labels = state.slice_labels
+        assert f"{labels[now]} − {labels[before]}" in shown.opts.get().kwargs["title"]
+    assert any(getattr(item, "label", "") == "Layer: published map, two periods" for item in sidebar(state))
