@@ -411,8 +411,11 @@ class TrainView(StateView):
         replace = pn.widgets.Button(label=self.bind(self._replace_label, "replace_run"), color="danger",
                                     visible=self.bind(lambda replace_run: bool(replace_run), "replace_run"))
         replace.on_click(lambda _: self.replace())
+        # learning rates typed as numbers: a 0-1 slider cannot set (or show: "0") a rate of 0.002
+        rates = {name: {"type": pn.widgets.FloatInput, "step": 1e-4, "format": "0.[000000]"}
+                 for name in ("learning_rate", "learning_rate_density")}
         configs = pn.Accordion(("Model", pn.Param(self.state.model_config, show_name=False)),
-                               ("Training", pn.Param(self.state.train_config, show_name=False)),
+                               ("Training", pn.Param(self.state.train_config, show_name=False, widgets=rates)),
                                active=[0, 1], width=380)
         curves = pn.Column(pn.pane.HoloViews(self.bind(self.loss_curves, "log")),
                            pn.pane.HoloViews(self.bind(self.metric_curves, "log")))
@@ -556,7 +559,9 @@ class MapsView(StateView):
         return self._reference_pane if self.has_reference() else None
 
     def _missing(self, **_: Any) -> str:
-        return "" if self.state.run is None or self.state.predictions is not None else NOT_PREDICTED
+        if self.state.run is None:
+            return NOTHING  # as the other tabs say, rather than blank axes
+        return "" if self.state.predictions is not None else NOT_PREDICTED
 
     def _maps(self, geo: bool) -> pn.pane.HoloViews:
         frames = {name: self.dynamic(self._frame, "slice", "run", "revision", name=name, geo=geo)

@@ -197,3 +197,19 @@ def test_a_run_whose_predictions_were_removed_can_predict_again(root: Path) -> N
     assert state._runner.current is not None and state._runner.current.outcome == "done", state.job_status
     assert (run / "predictions.nc").is_file() and state.predictions is not None and state.metrics is not None
     assert not state.can_evaluate and not evaluate.visible
+
+
+def test_the_learning_rate_is_typed_as_a_number_and_an_empty_root_explains_the_maps(tmp_path: Path) -> None:
+    """Two of the issue's reads-badly items: the rate was a 0-1 slider showing "0" for 0.002; the Maps tab of
+    an empty root showed blank axes where the other tabs show a notice."""
+    from dashboard.views import NOTHING
+
+    state = DashboardState(root=tmp_path / "empty", runner=JobRunner())
+    (settings,) = TrainView(state).__panel__().select(pn.Accordion)
+    widgets = [w for part in settings.objects for w in part.select(pn.widgets.Widget)]
+    rates = [w for w in widgets if w.name.startswith("Learning rate")]
+    assert len(rates) == 2 and all(isinstance(w, pn.widgets.FloatInput) for w in rates)
+    assert rates[0].value == state.train_config.learning_rate == 0.002
+    rates[0].value = 0.0005
+    assert state.train_config.learning_rate == 0.0005
+    assert MapsView(state)._missing() == NOTHING
