@@ -33,7 +33,9 @@ def ensemble(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     report = synthesize(root / "region", seed=5, size_km=16, n_slices=3)
     prepare(report.catalog_path, root / "work")
     model, config = tiny_run_configs()
-    return root / "work", train_ensemble(root / "work", model, config, members=3)
+    folder = train_ensemble(root / "work", model, config, members=3)
+    predict_ensemble(root / "work", folder, device="cpu")  # so that every test can run alone
+    return root / "work", folder
 
 
 def test_the_demo_run_keeps_its_id_now_that_configurations_name_a_member() -> None:
