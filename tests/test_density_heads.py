@@ -106,10 +106,12 @@ def test_an_unknown_head_is_refused() -> None:
         density_heads.parameters("weibull", torch.zeros(1, 2))
 
 
-@pytest.mark.parametrize(("head", "params"), [
-    ("gamma", {"log_mean": math.log(1.7), "shape": 0.6}),
-    ("lognormal", {"mu": -0.3, "sigma": 0.9}),
-    ("egpd", {"scale": 0.6, "xi": 0.2, "kappa": 0.8})])
+#: One law per likelihood head, with the parameters the sampling tests draw from.
+LAWS = [("gamma", {"log_mean": math.log(1.7), "shape": 0.6}), ("lognormal", {"mu": -0.3, "sigma": 0.9}),
+        ("egpd", {"scale": 0.6, "xi": 0.2, "kappa": 0.8})]
+
+
+@pytest.mark.parametrize(("head", "params"), LAWS)
 def test_draws_follow_the_fitted_law(head: str, params: dict[str, float]) -> None:
     tensors = {name: torch.full((200_000,), value) for name, value in params.items()}
     draws = density_heads.sample(head, tensors, torch.Generator().manual_seed(3))
@@ -117,10 +119,7 @@ def test_draws_follow_the_fitted_law(head: str, params: dict[str, float]) -> Non
     assert draws.mean().item() == pytest.approx(density_heads.mean(head, tensors)[0].item(), rel=0.02)
 
 
-@pytest.mark.parametrize(("head", "params"), [
-    ("gamma", {"log_mean": math.log(1.7), "shape": 0.6}),
-    ("lognormal", {"mu": -0.3, "sigma": 0.9}),
-    ("egpd", {"scale": 0.6, "xi": 0.2, "kappa": 0.8})])
+@pytest.mark.parametrize(("head", "params"), LAWS)
 def test_exceedance_probabilities_match_the_draws_of_the_same_law(head: str, params: dict[str, float]) -> None:
     """P(density > x | occurrence) of the closed forms against the share of 200,000 draws above x."""
     tensors = {name: torch.full((200_000,), value) for name, value in params.items()}
