@@ -579,13 +579,16 @@ class MapsView(StateView):
     def image(self, name: str, slice_index: int | None = None, geo: bool = False) -> hv.Image:
         """The map of variable ``name`` of the predictions in a slice (default: the state's)."""
         predictions = self.state.predictions
-        if predictions is not None and name == INTERVAL_LAYER and has_intervals(predictions):
-            predictions = predictions.assign({name: interval_width(predictions, "hazard")})
+        title = None
+        if predictions is not None and name == INTERVAL_LAYER:  # an ensemble's; else a blank map of the region
+            ensemble = has_intervals(predictions)
+            width = interval_width(predictions, "hazard") if ensemble else xr.full_like(predictions["hazard"], np.nan)
+            predictions, title = predictions.assign({name: width}), None if ensemble else NO_INTERVALS
         if predictions is None or name not in predictions:
-            return elements.empty_map(NO_INTERVALS if name == INTERVAL_LAYER else name)
+            return elements.empty_map(name)
         k = self.state.slice if slice_index is None else slice_index
         plane = predictions[name].isel(slice=k)
-        return elements.layer_map(plane, name, self.slice_title(name), self.density_clim(),
+        return elements.layer_map(plane, name, title or self.slice_title(name), self.density_clim(),
                                   crs=self.cartopy_crs() if geo else None)
 
     def density_clim(self) -> tuple[float, float]:

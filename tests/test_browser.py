@@ -133,9 +133,10 @@ def test_the_slice_player_moves_the_maps(dashboard: Any, predictions: Any) -> No
         assert min(shown) <= low + 1 and max(shown) >= high - 1 and max(shown) - min(shown) < 1.5 * (high - low), axis
     dashboard.drawn()
     before = dashboard.shot("susceptibility")
-    assert dashboard.slice_label() == f"Slice 1: {labels[0]}"
+    starts = [str(day)[:10] for day in predictions["slice_start"].values]
+    assert dashboard.slice_label().startswith(f"Slice 1: {labels[0]} ({starts[0]} – ")  # the period's dates too
 
-    assert dashboard.step_slice("ArrowRight") == f"Slice 2: {labels[1]}"
+    assert dashboard.step_slice("ArrowRight").startswith(f"Slice 2: {labels[1]} ({starts[1]} – ")
     dashboard.page.wait_for_function(f"(p) => ({shots.FIGURE_JS})(p)?.title.endsWith({labels[1]!r})",
                                      arg="susceptibility", timeout=dashboard.timeout_ms)
     after = dashboard.changed_shot("susceptibility", before)
