@@ -12,7 +12,8 @@ Combination (METHOD.md §6, ensembles): the mean logit of the members is calibra
 shared validation cells like a single run's; the density given occurrence is the mixture's
 conditional mean Σ p_k μ_k / Σ p_k; the spread of each member's calibrated susceptibility,
 density and hazard is stored as the standard deviation and the 5th / 50th / 95th percentiles
-across members (CF ``cell_methods: realization: ...``). These are intervals of the *expected*
+across members (CF ``cell_methods: realization: standard_deviation`` / ``median``; the 5th and
+95th carry a ``percentile`` attribute, CF having no percentile method). These are intervals of the *expected*
 values (the model's uncertainty), not of the landslide area a period will realise.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -124,7 +126,7 @@ def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells:
                        exceedance)
 
 
-def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, str]]]:
+def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
     """Standard deviation and percentiles across members (axis 0) of one quantity."""
     members = values.shape[0]
     out = {f"{name}_std": (np.std(values, axis=0, ddof=1 if members > 1 else 0),
@@ -132,9 +134,10 @@ def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tup
                             "long_name": f"{name}: standard deviation across {members} ensemble members"})}
     percentiles = np.percentile(values, PERCENTILES, axis=0)
     for level, layer in zip(PERCENTILES, percentiles, strict=True):
-        out[percentile_name(name, level)] = (layer, {"units": units, "cell_methods": f"realization: percentile {level}",
-                                               "long_name": f"{name}: {level}th percentile across {members} "
-                                                            "ensemble members"})
+        # CF-1.8 has a median cell method but no percentile one: the others say theirs in an attribute
+        method: dict[str, Any] = {"cell_methods": "realization: median"} if level == 50 else {"percentile": level}
+        out[percentile_name(name, level)] = (layer, {"units": units, **method, "long_name": f"{name}: {level}th "
+                                                     f"percentile across {members} ensemble members"})
     return out
 
 

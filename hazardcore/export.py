@@ -56,8 +56,6 @@ DENSITY_CELL_METHODS = "area: mean time: sum"
 DENSITY_VARIABLES = ("density", "hazard", "observed_density", "true_density_given_occurrence", "true_hazard")
 #: Suffix of an ensemble's summary of a variable across members (``hazard_std``, ``density_p95``).
 ENSEMBLE_SUFFIX = re.compile(r"_(mean|median|std|p\d{1,2})$")
-#: An ensemble's percentile as its variables state it (``realization: percentile 95``), not a CF-1.8 method.
-PERCENTILE_METHOD = re.compile(r"(\w+): percentile (\d+)")
 #: CF-1.8, the newest version every CF checker knows (cfchecker 4.1 stops there): no unsigned types, so the
 #: masks are signed bytes and the grid mapping an int, and no variable-length strings (the labels are chars).
 CONVENTIONS = "CF-1.8, ACDD-1.3"
@@ -283,26 +281,12 @@ def _coverage_content_type(name: str, var: xr.DataArray) -> str:
     return "auxiliaryInformation" if "time" not in var.dims or {"x", "y"} - set(var.dims) else "modelResult"
 
 
-def _cf_percentile(attrs: dict[str, Any]) -> dict[str, Any]:
-    """CF-1.8 has no ``percentile`` cell method: ``X: percentile 50`` becomes ``X: median``; another
-    percentile leaves ``cell_methods`` for a ``percentile`` attribute and a comment."""
-    match = PERCENTILE_METHOD.search(str(attrs.get("cell_methods", "")))
-    if match is None:
-        return attrs
-    name, level = match.group(1), int(match.group(2))
-    if level == 50:
-        return {**attrs, "cell_methods": PERCENTILE_METHOD.sub(f"{name}: median", attrs["cell_methods"])}
-    rest = " ".join(PERCENTILE_METHOD.sub("", attrs["cell_methods"]).split())
-    out = {**attrs, "percentile": level, "comment": f"{level}th percentile over {name}"}
-    return {**out, "cell_methods": rest} if rest else {k: v for k, v in out.items() if k != "cell_methods"}
-
-
 def _cf_variable_attrs(ds: xr.Dataset) -> xr.Dataset:
     """ACDD ``coverage_content_type`` of every variable and ``cell_methods`` of the area densities
     (:data:`DENSITY_CELL_METHODS`; the other maps have none that fits). A variable's own
     ``cell_methods`` (e.g. an ensemble's ``realization: median``) follows them."""
     for name, var in ds.data_vars.items():
-        var.attrs = _cf_percentile({**var.attrs, "coverage_content_type": _coverage_content_type(str(name), var)})
+        var.attrs = {**var.attrs, "coverage_content_type": _coverage_content_type(str(name), var)}
         own = str(var.attrs.get("cell_methods", ""))
         density = ENSEMBLE_SUFFIX.sub("", str(name)) in DENSITY_VARIABLES
         if var.dims == ("time", "y", "x") and density and "area:" not in own:

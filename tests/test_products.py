@@ -8,6 +8,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -175,14 +176,15 @@ def test_masks_and_diagnostic_floats_are_not_cogs(tmp_path: Path) -> None:
 
 def test_extra_user_maps_pass_through_to_every_product(tmp_path: Path) -> None:
     """A variable the export does not know (e.g. an ensemble's spread) is a user map: its own COG and style,
-    a variable of hazard.nc and a group of the QGIS project; an ensemble's cell methods become CF-1.8 ones."""
+    a variable of hazard.nc and a group of the QGIS project; an ensemble's CF-1.8 cell methods follow the densities'."""
     source = predictions(with_truth=False)
-    extra = {"hazard_spread": ("", "ensemble spread of the hazard"), "hazard_std": ("standard_deviation", "sd"),
-             "hazard_p50": ("percentile 50", "median"), "susceptibility_p95": ("percentile 95", "95th percentile")}
+    extra: dict[str, tuple[dict[str, Any], str]] = {"hazard_spread": ({}, "ensemble spread of the hazard"),
+             "hazard_std": ({"cell_methods": "realization: standard_deviation"}, "sd"),
+             "hazard_p50": ({"cell_methods": "realization: median"}, "median"),
+             "susceptibility_p95": ({"percentile": 95}, "95th percentile")}  # as hazardcore.ensemble writes them
     for name, (method, long_name) in extra.items():
         base = source[name.rsplit("_", 1)[0]]
-        source[name] = (base * 0.1).assign_attrs(units=base.attrs["units"], long_name=long_name,
-                                                 **({"cell_methods": f"realization: {method}"} if method else {}))
+        source[name] = (base * 0.1).assign_attrs(units=base.attrs["units"], long_name=long_name, **method)
     thresholds = xr.DataArray(np.array([1.0, 5.0], dtype="float32"), dims="threshold", attrs={"units": "%"})
     source = source.assign_coords(threshold=thresholds)
     exceedance = (source["susceptibility"] * 0.5 * xr.ones_like(thresholds)).transpose("threshold", "slice", "y", "x")
