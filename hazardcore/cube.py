@@ -3,7 +3,9 @@
 ``hazard prepare`` (:mod:`hazardcore.prepare`) streams the arrays through
 :class:`CubeWriter`; everything downstream (datasets, training, prediction, baselines,
 the dashboard) opens it with :meth:`PreparedCube.open`. The group is Zarr v3 with named
-dimensions, so ``xarray.open_zarr`` reads it too. Arrays: ``static`` (channel, y, x) and
+dimensions and consolidated metadata, so ``xarray.open_zarr`` reads it without warnings, and
+every gridded array names the ``spatial_ref`` grid mapping (CF attributes and WKT of the grid's
+CRS), so ``xarray.open_zarr(...).rio.crs`` is the grid's CRS. Arrays: ``static`` (channel, y, x) and
 ``dynamic`` (slice, channel, y, x) predictors at pixel resolution, ``period`` (slice, 3),
 ``monsoons``, ``density`` (%), ``presence`` and ``valid`` per (slice, 1 km cell),
 ``windows`` (patch corners in cells), ``truth_*`` layers of synthetic regions, and the
@@ -14,6 +16,7 @@ slice labels and dates, patch size, catalog.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from pyproj import CRS
 
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
@@ -31,6 +35,10 @@ from hazardcore.predictors import CHANNELS, assemble_image
 CUBE_NAME = "prepared.zarr"
 REPREPARE = "run `hazard prepare CATALOG --out WORKDIR` again"
 CHECKSUMS = "checksums"  # the empty array whose attributes record the cube's files
+#: The 0-d array holding the CF grid mapping of the cube's CRS (as rioxarray writes it).
+GRID_MAPPING = "spatial_ref"
+#: The (y, x) dimension pairs of the two lattices: pixels (30 m) and 1 km cells.
+SPATIAL_DIMS = (("y", "x"), ("y_1km", "x_1km"))
 
 
 def recorded_checksums(path: Path) -> dict[str, Any]:
@@ -41,6 +49,22 @@ def recorded_checksums(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     return files if isinstance(files, dict) else {}
+
+
+def grid_mapping_attrs(crs: str) -> dict[str, Any]:
+    """CF grid-mapping attributes of ``crs`` with its WKT as ``crs_wkt`` and ``spatial_ref`` (where rioxarray
+    and GDAL look for it)."""
+    attrs = CRS.from_user_input(crs).to_cf()
+    return {**attrs, "spatial_ref": attrs["crs_wkt"]}
+
+
+def spatial_attrs(dims: Sequence[str]) -> dict[str, str]:
+    """The ``grid_mapping``/``coordinates`` attributes of an array over a lattice of the cube (else ``{}``):
+    ``xarray.open_zarr`` then makes ``spatial_ref`` a coordinate, where rioxarray finds the CRS."""
+    gridded = any(y in dims and x in dims for y, x in SPATIAL_DIMS)
+    return {"grid_mapping": GRID_MAPPING, "coordinates": GRID_MAPPING} if gridded else {}
+
+
 IN_MEMORY_BUDGET_BYTES = 2 * 1024**3
 
 
@@ -52,19 +76,25 @@ class CubeWriter:
     folder
         The (temporary) folder of the group, from :func:`atomic_dir`.
     attrs
-        Group attributes (grid, channel names, slice labels, units).
+        Group attributes (grid, channel names, slice labels, units). Its ``grid`` (a
+        :meth:`GridSpec.to_dict`) gives the CRS of the ``spatial_ref`` grid mapping.
     """
 
     def __init__(self, folder: Path, attrs: dict[str, Any]) -> None:
         self.folder = Path(folder)
         self.group = zarr.open_group(str(folder), mode="w", zarr_format=3)
         self.group.attrs.update(attrs)
+        crs = attrs.get("grid", {}).get("crs")
+        if crs:
+            self.write(GRID_MAPPING, np.array(0, dtype="int32"), [], grid_mapping_attrs(str(crs)))
 
     def create(self, name: str, shape: tuple[int, ...], dims: Sequence[str], dtype: str,
                chunks: tuple[int, ...] | None = None, fill_value: Any = None) -> zarr.Array:
         """Create an empty array with named dimensions (readable by ``xarray.open_zarr``)."""
-        return self.group.create_array(name, shape=shape, dtype=dtype, chunks=chunks or shape,
-                                       dimension_names=list(dims), fill_value=fill_value)
+        array = self.group.create_array(name, shape=shape, dtype=dtype, chunks=chunks or shape,
+                                        dimension_names=list(dims), fill_value=fill_value)
+        array.attrs.update(spatial_attrs(dims))
+        return array
 
     def write(self, name: str, values: np.ndarray, dims: Sequence[str],
               attrs: dict[str, Any] | None = None) -> None:
@@ -74,17 +104,22 @@ class CubeWriter:
         array = self.group.create_array(name, shape=values.shape, dtype=dtype,
                                         chunks=chunks if values.shape else "auto", dimension_names=list(dims))
         array[...] = values.astype(dtype) if values.dtype.kind in "UO" else values
-        if attrs:
-            array.attrs.update(attrs)
+        array.attrs.update({**(attrs or {}), **spatial_attrs(dims)})
 
     def seal(self) -> None:
         """Record the size and SHA-256 of every file of the cube (chunks and metadata).
 
-        Call it once every array is written, before the folder is renamed into place. The
-        records are the attributes of an empty array ``checksums`` (a file beside the Zarr
-        arrays would not be a Zarr node, and Zarr warns about it whenever the group is listed);
-        :meth:`PreparedCube.open` refuses a cube that no longer matches them.
+        Call it once every array is written, before the folder is renamed into place. It first
+        consolidates the group's metadata into its ``zarr.json`` (one read opens the cube; xarray
+        warns on opening an unconsolidated store). The records are the attributes of an empty
+        array ``checksums`` (a file beside the Zarr arrays would not be a Zarr node, and Zarr
+        warns about it whenever the group is listed), written after the consolidation, so the
+        records cover the consolidated ``zarr.json`` and the consolidated view leaves the
+        bookkeeping array out; :meth:`PreparedCube.open` refuses a cube that no longer matches them.
         """
+        with warnings.catch_warnings():  # zarr: consolidated metadata is not (yet) part of the v3 spec; xarray reads it
+            warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+            zarr.consolidate_metadata(str(self.folder))
         records = tree_records(self.folder, skip=CHECKSUMS)
         array = self.group.create_array(CHECKSUMS, shape=(0,), dtype="uint8", dimension_names=[CHECKSUMS])
         array.attrs.update({"files": records, "covers": "every file of the cube but this array's"})

@@ -83,11 +83,22 @@ def test_strip_loading_equals_reading_each_patch(tiny_workdir: Path, cell_px: in
     assert {int(w) for w in loaded["window"]} >= {0, 4}  # base and shifted windows among them
 
 
+@pytest.mark.filterwarnings("error")  # consolidated metadata: xarray warns on an unconsolidated store
 def test_cube_opens_with_xarray(tiny_workdir: Path) -> None:
-    ds = xr.open_zarr(tiny_workdir / "prepared.zarr", consolidated=False)
+    import rioxarray  # noqa: F401  (the .rio accessor)
+    from pyproj import CRS
+
+    ds = xr.open_zarr(tiny_workdir / "prepared.zarr")
     assert ds["static"].dims == ("static_channel", "y", "x")
     assert list(ds["slice"].values) == ["2015-co", "2015-post", "2016-pre"]
     assert ds.attrs["grid"]["crs"] == "EPSG:32645"
+    assert "spatial_ref" in ds.coords and "checksums" not in ds.variables  # bookkeeping left out of the view
+    grid_crs = CRS.from_user_input(PreparedCube.open(tiny_workdir).grid.crs)
+    assert CRS.from_user_input(ds.rio.crs) == grid_crs
+    for name in ("static", "dynamic", "density", "valid"):  # both lattices name the grid mapping
+        assert CRS.from_user_input(ds[name].rio.crs) == grid_crs, name
+    ds = xr.open_zarr(tiny_workdir / "prepared.zarr", consolidated=True)  # one read: no listing of the store
+    assert set(ds.data_vars) >= {"static", "dynamic", "density", "presence", "valid", "windows"}
 
 
 def test_inputs_are_never_modified(region_copy: Path, tmp_path: Path) -> None:
