@@ -82,7 +82,7 @@ from hazardcore.errors import (
 from hazardcore.grid import GridSpec
 from hazardcore.points import MARGIN_CELLS, interpolate_log, names_used, project, spread
 from hazardcore.polygons import cumulative_area
-from hazardcore.slices import EventSpec, SliceSpec
+from hazardcore.slices import EventSpec, QuakeScenario, RainScenario, SliceSpec
 from hazardcore.units import LOG_UNITS, ROLE_KIND, ROLE_LABEL, check_declared, same_unit
 from hazardcore.units import factor as unit_factor
 
@@ -110,8 +110,44 @@ class LayerEntry:
 
 
 @dataclass(frozen=True)
+class ForecastSpec:
+    """The triggers of one unmapped period (``forecasts:`` in a catalog): no inventory, never a label.
+
+    ``rainfall`` is a file of its own (a forecast or an observed record), else ``rain`` builds the
+    period's rain from the record (:mod:`hazardcore.scenarios`), else the catalog's rainfall
+    layer covers the period. The earthquake, when there is one, is ``event`` with its ground
+    motion from ``pga`` (a PGA raster, ShakeMap grid.xml or OpenQuake field) or ``quake`` (an
+    event by magnitude and location).
+    """
+
+    label: str
+    rainfall: LayerEntry | None = None
+    rain: RainScenario | None = None
+    event: EventSpec | None = None
+    pga: LayerEntry | None = None
+    quake: QuakeScenario | None = None
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the period's triggers come from, for the products' metadata."""
+        rain: dict[str, Any] = ({"source": "file", "path": str(self.rainfall.path)} if self.rainfall
+                                else {"source": "scenario", **vars(self.rain)} if self.rain
+                                else {"source": "catalog rainfall layer"})
+        out: dict[str, Any] = {"label": self.label, "labelled": False, "rain": rain}
+        if self.event is not None:
+            ground = ({"source": "file", "path": str(self.pga.path), "format": self.pga.format} if self.pga
+                      else {"source": "scenario", **vars(self.quake)} if self.quake else {"source": "none"})
+            out["earthquake"] = {"name": self.event.name, "date": self.event.date.isoformat(),
+                                 "magnitude": self.event.magnitude, "ground_motion": ground}
+        return out
+
+
+@dataclass(frozen=True)
 class Catalog:
-    """A validated catalog: grid, events, slices and layers."""
+    """A validated catalog: grid, events, slices and layers.
+
+    ``slices`` holds the mapped periods and the unmapped ones of ``forecasts`` (their
+    ``labelled`` is False) in time order; ``events`` includes the forecasts' earthquakes.
+    """
 
     path: Path
     case: str
@@ -120,6 +156,7 @@ class Catalog:
     slices: list[SliceSpec]
     layers: dict[str, LayerEntry | list[LayerEntry]]
     raw: dict[str, Any]
+    forecasts: dict[str, ForecastSpec] = field(default_factory=dict)
 
     def layer(self, role: str) -> LayerEntry:
         """Return the single entry of ``role`` (e.g. ``"dem"``)."""
@@ -141,6 +178,11 @@ class Catalog:
     def slice_labels(self) -> list[str]:
         """Slice labels in time order."""
         return [s.label for s in self.slices]
+
+    @property
+    def labelled_slices(self) -> list[SliceSpec]:
+        """The mapped slices: those with an inventory."""
+        return [s for s in self.slices if s.labelled]
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)
@@ -211,20 +253,93 @@ def grid_number(value: Any, where: str, source: Path, whole: bool) -> Any:
     return int(number) if whole else number
 
 
-def _parse_slices(raw: dict[str, Any], source: Path) -> list[SliceSpec]:
-    slices = []
-    for i, item in enumerate(_require(raw, "slices", "the catalog", source)):
-        where = f"slices[{i}]"
-        start = parse_date(_require(item, "start", where, source), f"{where}.start", source)
-        end = parse_date(_require(item, "end", where, source), f"{where}.end", source)
-        refuse_unknown_keys(item, ("label", "start", "end", "monsoons"), f"{where} has keys a slice does not have",
-                            source)
-        if end <= start:
-            raise CatalogError(describe(f"{where} ends before it starts", source=source,
-                                        expected="start < end", found=f"{start} .. {end}"))
-        monsoons = item.get("monsoons")
-        slices.append(SliceSpec(str(_require(item, "label", where, source)), start, end,
-                                None if monsoons is None else int(monsoons)))
+SLICE_KEYS = ("label", "start", "end", "monsoons")
+FORECAST_KEYS = (*SLICE_KEYS, "rainfall", "rain", "earthquake")
+RAIN_SCENARIO_KEYS = ("period", "factor", "return_period_years")
+EARTHQUAKE_KEYS = ("name", "date", "magnitude", "pga", "x", "y", "depth_km")
+
+
+def _parse_period(item: Any, where: str, source: Path, keys: tuple[str, ...], labelled: bool) -> SliceSpec:
+    start = parse_date(_require(item, "start", where, source), f"{where}.start", source)
+    end = parse_date(_require(item, "end", where, source), f"{where}.end", source)
+    refuse_unknown_keys(item, keys, f"{where} has keys a {'slice' if labelled else 'forecast'} does not have",
+                        source)
+    if end <= start:
+        raise CatalogError(describe(f"{where} ends before it starts", source=source,
+                                    expected="start < end", found=f"{start} .. {end}"))
+    monsoons = item.get("monsoons")
+    return SliceSpec(str(_require(item, "label", where, source)), start, end,
+                     None if monsoons is None else int(monsoons), labelled)
+
+
+def _rain_scenario(item: Any, where: str, source: Path) -> RainScenario:
+    refuse_unknown_keys(item, RAIN_SCENARIO_KEYS, f"{where} has keys a rain scenario does not have", source)
+    period = str(_require(item, "period", where, source))
+    years = item.get("return_period_years")
+    factor = grid_number(item.get("factor", 1.0), f"{where}.factor", source, whole=False)
+    if years is None:
+        if factor <= 0:
+            raise CatalogError(describe(f"{where}.factor must be positive", source=source, expected="> 0",
+                                        found=factor))
+        return RainScenario("scaled", period, factor)
+    years = grid_number(years, f"{where}.return_period_years", source, whole=False)
+    if years <= 1:
+        raise CatalogError(describe(f"{where}.return_period_years must exceed 1", source=source,
+                                    expected="e.g. 10, 100", found=years))
+    return RainScenario("return_period", period, 1.0, years)
+
+
+def _parse_forecast(item: Any, index: int, source: Path, grid: GridSpec) -> tuple[SliceSpec, ForecastSpec]:
+    where = f"forecasts[{index}]"
+    spec = _parse_period(item, where, source, FORECAST_KEYS, labelled=False)
+    if "rainfall" in item and "rain" in item:
+        raise CatalogError(describe(f"{where} gives both `rainfall:` (a file) and `rain:` (a scenario)",
+                                    source=source, expected="one of them", fix="remove one"))
+    rainfall = parse_entry("rainfall", item["rainfall"], source, grid) if "rainfall" in item else None
+    rain = _rain_scenario(item["rain"], f"{where}.rain", source) if "rain" in item else None
+    event = pga = quake = None
+    if "earthquake" in item:
+        quake_item, at = item["earthquake"], f"{where}.earthquake"
+        refuse_unknown_keys(quake_item, EARTHQUAKE_KEYS, f"{at} has keys an earthquake does not have", source)
+        date = parse_date(_require(quake_item, "date", at, source), f"{at}.date", source)
+        if not spec.start < date <= spec.end:
+            raise CatalogError(describe(f"{at}.date lies outside its period", source=source,
+                                        expected=f"after {spec.start}, up to {spec.end}", found=str(date)))
+        magnitude = quake_item.get("magnitude")
+        event = EventSpec(str(quake_item.get("name", spec.label)), date,
+                          None if magnitude is None else float(magnitude))
+        if "pga" in quake_item:
+            pga = parse_entry("pga", quake_item["pga"], source, grid)
+        elif "x" in quake_item or "y" in quake_item:
+            numbers = {key: grid_number(_require(quake_item, key, at, source), f"{at}.{key}", source, whole=False)
+                       for key in ("magnitude", "x", "y")}
+            quake = QuakeScenario(numbers["magnitude"], numbers["x"], numbers["y"],
+                                  grid_number(quake_item.get("depth_km", 10.0), f"{at}.depth_km", source, False))
+        else:
+            raise CatalogError(describe(f"{at} has no ground motion", source=source,
+                                        expected="`pga:` (a PGA raster, ShakeMap grid.xml or point field) or "
+                                                 "`magnitude:`, `x:` and `y:` (grid CRS, metres)",
+                                        found=sorted(quake_item)))
+    return spec, ForecastSpec(spec.label, rainfall, rain, event, pga, quake)
+
+
+def _parse_forecasts(raw: dict[str, Any], source: Path, grid: GridSpec) -> list[tuple[SliceSpec, ForecastSpec]]:
+    items = raw.get("forecasts") or []
+    if not isinstance(items, list):
+        raise CatalogError(describe("`forecasts:` must be a list of periods", source=source,
+                                    expected="- {label: ..., start: ..., end: ...}", found=type(items).__name__))
+    return [_parse_forecast(item, i, source, grid) for i, item in enumerate(items)]
+
+
+def _parse_slices(raw: dict[str, Any], source: Path,
+                  forecasts: Sequence[SliceSpec] = ()) -> list[SliceSpec]:
+    slices = [_parse_period(item, f"slices[{i}]", source, SLICE_KEYS, labelled=True)
+              for i, item in enumerate(_require(raw, "slices", "the catalog", source))]
+    slices = sorted([*slices, *forecasts], key=lambda spec: spec.start) if forecasts else slices
+    labels = [spec.label for spec in slices]
+    if len(set(labels)) != len(labels):
+        raise CatalogError(describe("two periods share a label", source=source, expected="unique labels",
+                                    found=sorted({label for label in labels if labels.count(label) > 1})))
     for before, after in itertools.pairwise(slices):
         if after.start < before.end:
             raise CatalogError(describe("slices overlap or are not in time order", source=source,
@@ -319,9 +434,24 @@ def load_catalog(path: str | Path) -> Catalog:
     if not isinstance(raw, dict):
         raise CatalogError(describe("catalog must be a mapping", source=source, found=type(raw).__name__))
     grid = _parse_grid(raw, source)
+    forecasts = _parse_forecasts(raw, source, grid)
+    slices = _parse_slices(raw, source, [spec for spec, _ in forecasts])
+    _check_rain_scenarios([f for _, f in forecasts], slices, source)
+    events = _parse_events(raw, source) + [f.event for _, f in forecasts if f.event is not None]
     return Catalog(path=source, case=str(raw.get("case", source.stem)), grid=grid,
-                   events=_parse_events(raw, source), slices=_parse_slices(raw, source),
-                   layers=_parse_layers(raw, source, grid), raw=raw)
+                   events=sorted(events, key=lambda event: event.date), slices=slices,
+                   layers=_parse_layers(raw, source, grid), raw=raw,
+                   forecasts={f.label: f for _, f in forecasts})
+
+
+def _check_rain_scenarios(forecasts: list[ForecastSpec], slices: list[SliceSpec], source: Path) -> None:
+    """Refuse a rain scenario built from a period that is not a mapped slice of the catalog."""
+    mapped = [spec.label for spec in slices if spec.labelled]
+    for forecast in forecasts:
+        if forecast.rain is not None and forecast.rain.period not in mapped:
+            raise CatalogError(describe(f"forecast {forecast.label}'s rain scenario names an unknown period",
+                                        source=source, expected=f"one of the mapped slices {mapped}",
+                                        found=forecast.rain.period))
 
 
 def _resolve_crs(da: xr.DataArray, entry: LayerEntry) -> xr.DataArray:

@@ -30,7 +30,7 @@ from hazardcore.errors import HazardcoreError, describe
 from hazardcore.grid import GridSpec
 from hazardcore.integrity import tree_records, verify_tree
 from hazardcore.patches import window_cells
-from hazardcore.predictors import CHANNELS, assemble_image
+from hazardcore.predictors import CHANNELS, PGA_CHANNELS, assemble_image
 
 CUBE_NAME = "prepared.zarr"
 REPREPARE = "run `hazard prepare CATALOG --out WORKDIR` again"
@@ -146,6 +146,17 @@ class PreparedCube:
     truth: dict[str, np.ndarray]
     slice_dates: list[tuple[str, str]]  # ISO (start, end) per slice; empty for cubes of older versions
     catalog_path: str  # the catalog the cube was prepared from
+    labelled: np.ndarray | None = None  # (slice,) bool: False for forecast periods (no inventory); None = all
+    pga_event: np.ndarray | None = None  # (k, 2, y, x) PGA channels of forecast periods with their own earthquake
+    pga_of_slice: np.ndarray | None = None  # (slice,) index into pga_event, -1 for the static PGA
+    forecasts: dict[str, Any] | None = None  # each forecast period's provenance (catalog, scenario)
+
+    @property
+    def labelled_mask(self) -> np.ndarray:
+        """(slice,) bool: which slices have an inventory (targets); forecast periods never do."""
+        if self.labelled is None:
+            return np.ones(len(self.slice_labels), dtype=bool)
+        return np.asarray(self.labelled, dtype=bool)
 
     @classmethod
     def open(cls, workdir: str | Path, memory_budget_bytes: int = IN_MEMORY_BUDGET_BYTES) -> PreparedCube:
@@ -201,7 +212,11 @@ class PreparedCube:
                    truth={name.removeprefix("truth_"): loaded(name) for name in group.array_keys()
                           if name.startswith("truth_")},
                    slice_dates=[(str(a), str(b)) for a, b in attrs.get("slice_dates", [])],
-                   catalog_path=str(attrs.get("catalog", "")))
+                   catalog_path=str(attrs.get("catalog", "")),
+                   labelled=loaded("labelled").astype(bool) if "labelled" in group else None,
+                   pga_event=loaded("pga_event") if "pga_event" in group else None,
+                   pga_of_slice=loaded("pga_of_slice") if "pga_of_slice" in group else None,
+                   forecasts=json.loads(str(attrs.get("forecasts", "{}"))) or None)
 
     def window_pixels(self, window: int) -> tuple[slice, slice]:
         """Pixel slices (rows, cols) of a window."""
@@ -224,6 +239,9 @@ class PreparedCube:
             yield self._assemble(static, slice_index, rows, cols)
 
     def _assemble(self, static: np.ndarray, slice_index: int, rows: slice, cols: slice) -> np.ndarray:
+        if self.pga_of_slice is not None and self.pga_event is not None and self.pga_of_slice[slice_index] >= 0:
+            static = static.copy()  # a forecast period's own earthquake replaces the static PGA channels
+            static[-len(PGA_CHANNELS):] = self.pga_event[int(self.pga_of_slice[slice_index]), :, rows, cols]
         image = assemble_image(static, np.asarray(self.dynamic[slice_index, :, rows, cols]),
                                self.period[slice_index])
         image[~np.isfinite(image)] = 0.0  # in place: nan_to_num's copy doubled the read time
@@ -235,7 +253,11 @@ class PreparedCube:
         return blocks[samples[:, 0], samples[:, 1]]
 
     def samples(self) -> np.ndarray:
-        """(slice, window) pairs with at least one valid cell, slice-major."""
-        counts = window_cells(self.valid, self.windows, self.patch_cells).sum(axis=(-1, -2))
+        """(slice, window) pairs of the labelled slices with at least one valid cell, slice-major.
+
+        Forecast periods (``labelled`` False) are never samples: training never sees them.
+        """
+        valid = self.valid & self.labelled_mask[:, None, None]
+        counts = window_cells(valid, self.windows, self.patch_cells).sum(axis=(-1, -2))
         slice_idx, window_idx = np.nonzero(counts)
         return np.stack([slice_idx, window_idx], axis=1).astype("int64")

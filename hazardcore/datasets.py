@@ -20,7 +20,7 @@ from hazardcore.config import TrainConfig
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.patches import window_cells
-from hazardcore.splits import Split, make_split
+from hazardcore.splits import Split, make_split, on_slices
 from hazardcore.triggers import slice_seasons
 
 SAMPLE_KEYS = ("image", "presence", "density", "valid", "slice", "window")
@@ -122,5 +122,7 @@ def split_of(cube: PreparedCube, train_config: TrainConfig) -> Split:
     The seasons of the slices (from their monsoon counts) guide the temporal protocols' choice
     of validation slices (:func:`hazardcore.splits.validation_slices`).
     """
-    return make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(cube.slice_labels), train_config,
-                      cube.patch_cells, slice_seasons(cube.monsoons))
+    labelled = np.flatnonzero(cube.labelled_mask)  # forecast periods are on no side
+    split = make_split(cube.windows, cube.grid.n_rows, cube.grid.n_cols, len(labelled), train_config,
+                       cube.patch_cells, slice_seasons(np.asarray(cube.monsoons)[labelled]))
+    return on_slices(split, labelled, len(cube.slice_labels))

@@ -205,11 +205,12 @@ def strip_sum(values: np.ndarray, cols: np.ndarray, lead: int, width: int, strid
 
 
 def slice_coordinates(cube: PreparedCube) -> dict[str, tuple[str, np.ndarray]]:
-    """``slice_start`` / ``slice_end`` (NaT for cubes without recorded dates) and ``monsoons`` coordinates."""
+    """``slice_start`` / ``slice_end`` (NaT for cubes without recorded dates), ``monsoons`` and ``labelled``."""
     dates = cube.slice_dates or [("NaT", "NaT")] * len(cube.slice_labels)
     return {name: ("slice", pd.to_datetime([pair[i] for pair in dates]).values.astype("datetime64[ns]"))
             for i, name in enumerate(("slice_start", "slice_end"))} | {
-        "monsoons": ("slice", np.asarray(cube.monsoons, dtype="float32"))}
+        "monsoons": ("slice", np.asarray(cube.monsoons, dtype="float32")),
+        "labelled": ("slice", cube.labelled_mask.astype("uint8"))}  # 0: a forecast period (no inventory)
 
 
 def prediction_dataset(cube: PreparedCube, cells: dict[str, np.ndarray],
@@ -236,14 +237,15 @@ def prediction_dataset(cube: PreparedCube, cells: dict[str, np.ndarray],
         ``true_hazard``), uint8 ``valid`` and the masks, int16 ``windows``; CRS set.
     """
     valid = cube.valid.astype(bool)
+    observed = valid & cube.labelled_mask[:, None, None]  # a forecast period has no observations
     dims = ("slice", "y", "x")
     variables = {
         "logit": (cells["logit"], "1", "mean logit of landslide occurrence over windows"),
         "susceptibility_uncalibrated": (1.0 / (1.0 + np.exp(-cells["logit"])), "1",
                                         "probability of >= 1 new landslide (uncalibrated)"),
         "density": (cells["density"], "%", "predicted new landslide area density given occurrence"),
-        "observed_density": (np.where(valid, cube.density, np.nan), "%", "observed new landslide area density"),
-        "presence": (np.where(valid, cube.presence, np.nan), "1", "observed new landslides present (0/1)")}
+        "observed_density": (np.where(observed, cube.density, np.nan), "%", "observed new landslide area density"),
+        "presence": (np.where(observed, cube.presence, np.nan), "1", "observed new landslides present (0/1)")}
     for name, label in TRUTH_NAMES.items():
         if name in cube.truth:
             variables[label] = (np.where(valid, cube.truth[name], np.nan), "%" if "density" in label else "1",

@@ -96,8 +96,8 @@ def find_run(workdir: str | Path, run_id: str | None = None, split: str | None =
 
 
 def side_masks(cube: PreparedCube, split: Split) -> dict[str, np.ndarray]:
-    """(slice, row, col) masks of the valid cells of each side of the split."""
-    valid = cube.valid.astype(bool)
+    """(slice, row, col) masks of the valid cells of each side of the split; forecast periods are on none."""
+    valid = cube.valid.astype(bool) & cube.labelled_mask[:, None, None]
     return {side: split.cell_mask(side, cube.windows, valid.shape, cube.patch_cells) & valid for side in SIDES}
 
 

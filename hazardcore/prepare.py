@@ -12,6 +12,7 @@ locally or on a ``dask.distributed`` cluster; the cube is the same.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from rasterio.enums import Resampling
 from tqdm.auto import tqdm
 
-from hazardcore import export, terrain, tiled_cube
+from hazardcore import export, scenarios, terrain, tiled_cube
 from hazardcore.atomic import atomic_dir
 from hazardcore.catalog import (
     TRUTH_VARIABLES,
@@ -44,6 +46,7 @@ from hazardcore.predictors import (
     CHANNELS,
     DYNAMIC_CHANNELS,
     PERIOD_CHANNELS,
+    PGA_CHANNELS,
     STATIC_CHANNELS,
     cells_all_finite,
     static_layers,
@@ -114,21 +117,127 @@ def pga_layers(catalog: Catalog) -> tuple[xr.DataArray, xr.DataArray]:
                            for pga in pga_events(catalog)])
 
 
+def forecast_quakes(catalog: Catalog) -> dict[str, xr.DataArray]:
+    """The PGA (m/s²) of each forecast period's earthquake on the 30 m lattice, by period label.
+
+    From the period's PGA file (raster, ShakeMap grid.xml, point field) or, for an event by
+    magnitude and location, the synthetic world's median ground-motion law
+    (:func:`hazardcore.scenarios.quake_pga`).
+    """
+    out = {}
+    for label, forecast in catalog.forecasts.items():
+        if forecast.pga is not None:
+            entry = forecast.pga
+            pga = pga_to_ms2(open_raster(entry).squeeze("band", drop=True), entry.units, str(entry.path))
+            out[label] = to_grid(pga, catalog.grid, "30m", "bilinear", str(entry.path))
+        elif forecast.quake is not None:
+            name = forecast.event.name if forecast.event else label
+            out[label] = scenarios.quake_pga(catalog.grid, forecast.quake, name)
+    return out
+
+
+def write_forecast_pga(writer: CubeWriter, catalog: Catalog) -> np.ndarray | None:
+    """Write the PGA channels of forecast periods with an earthquake of their own; their cell validity.
+
+    Such a period's ``pga_max`` and ``pga_std`` are those over the catalog's past events and
+    its own (``pga_event``, one (2, y, x) layer per such period; ``pga_of_slice`` gives each
+    slice's layer, −1 for the static ones). The mapped periods keep the static channels.
+    """
+    quakes = forecast_quakes(catalog)
+    if not quakes:
+        return None
+    grid = catalog.grid
+    past = [to_grid(pga, grid, "30m", "bilinear", pga.attrs["source"]) for pga in pga_events(catalog)]
+    n_y, n_x = grid.shape("30m")
+    array = writer.create("pga_event", (len(quakes), len(PGA_CHANNELS), n_y, n_x),
+                          ["pga_event", "pga_channel", "y", "x"], "float32",
+                          (1, len(PGA_CHANNELS), CHUNK_PX, CHUNK_PX), np.nan)
+    index = np.full(len(catalog.slices), -1, dtype="int32")
+    valid = np.ones((len(catalog.slices), *grid.shape("1km")), dtype=bool)
+    for k, (label, pga) in enumerate(quakes.items()):
+        pga_max, pga_std = pga_statistics([*past, pga.assign_attrs(source=label)])
+        block = np.stack([pga_max.values, pga_std.values]).astype("float32")
+        array[k] = block
+        slice_index = catalog.slice_labels.index(label)
+        index[slice_index] = k
+        valid[slice_index] = cells_all_finite(block, grid.pixels_per_cell)
+    writer.write("pga_of_slice", index, ["slice"], {"long_name": "the slice's pga_event layer (-1: static PGA)"})
+    return valid
+
+
 def rain_statistics(catalog: Catalog) -> xr.Dataset:
     """Per-slice rain statistics (mm/day) on the rainfall's native grid."""
+    return forecast_rain_statistics(catalog)[0]
+
+
+def forecast_rain_statistics(catalog: Catalog) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Per-slice rain statistics (mm/day) on the catalog rainfall's native grid, and each forecast's rain origin.
+
+    A forecast period with a rainfall file of its own has its statistics computed on that
+    file's grid and resampled (bilinear) onto the catalog rainfall's grid when the grids differ;
+    a rain scenario is built from the catalog's record (:mod:`hazardcore.scenarios`); any other
+    period reads the catalog's rainfall layer.
+    """
     entry = catalog.layer("rainfall")
-    rain = rain_to_mm_day(open_rainfall(entry), entry.units, str(entry.path))
-    return rain_slice_statistics(rain, catalog.slices, str(entry.path))
+    source = str(entry.path)
+    rain = rain_to_mm_day(open_rainfall(entry), entry.units, source)
+    own = [spec for spec in catalog.slices if not _has_own_rain(catalog, spec.label)]
+    parts = [rain_slice_statistics(rain, own, source)] if own else []
+    origins: dict[str, Any] = {}
+    for spec in catalog.slices:
+        forecast = catalog.forecasts.get(spec.label)
+        if forecast is None or not _has_own_rain(catalog, spec.label):
+            continue
+        if forecast.rainfall is not None:
+            file_entry = forecast.rainfall
+            series = rain_to_mm_day(open_rainfall(file_entry), file_entry.units, str(file_entry.path))
+            stats = rain_slice_statistics(series, [spec], str(file_entry.path))
+            origins[spec.label] = {"kind": "file", "path": str(file_entry.path)}
+        else:
+            assert forecast.rain is not None
+            series, origins[spec.label] = scenarios.scenario_rain(rain, forecast.rain, catalog.labelled_slices, spec,
+                                                                  source)
+            stats = rain_slice_statistics(series, [spec], f"{source} (scenario {spec.label})")
+        parts.append(_on_grid_of(stats, parts[0] if parts else rain))
+    return xr.concat(parts, dim="slice").sel(slice=catalog.slice_labels).rio.write_crs(rain.rio.crs), origins
+
+
+def _has_own_rain(catalog: Catalog, label: str) -> bool:
+    forecast = catalog.forecasts.get(label)
+    return forecast is not None and (forecast.rainfall is not None or forecast.rain is not None)
+
+
+def _on_grid_of(stats: xr.Dataset, like: xr.Dataset | xr.DataArray) -> xr.Dataset:
+    """Rain statistics on the lattice of ``like`` (unchanged when they already are)."""
+    same = (stats.sizes["x"] == like.sizes["x"] and stats.sizes["y"] == like.sizes["y"]
+            and np.allclose(stats["x"].values, like["x"].values) and np.allclose(stats["y"].values, like["y"].values))
+    if same:
+        return stats.assign_coords(x=like["x"].values, y=like["y"].values)
+    template = like if isinstance(like, xr.DataArray) else like[next(iter(like.data_vars))]
+    if "time" in template.dims:
+        template = template.isel(time=0, drop=True)
+    if "slice" in template.dims:
+        template = template.isel(slice=0, drop=True)
+    regridded = {name: stats[name].rio.write_crs(stats.rio.crs).rio.reproject_match(
+        template.rio.write_crs(like.rio.crs), resampling=Resampling.bilinear) for name in stats.data_vars}
+    return xr.Dataset(regridded).assign_coords(x=template["x"].values, y=template["y"].values)
 
 
 def density_targets(catalog: Catalog) -> xr.DataArray:
-    """Per-slice new-landslide density (%) on the 1 km lattice."""
+    """Per-slice new-landslide density (%) on the 1 km lattice; NaN in the unmapped (forecast) periods."""
     entry = catalog.layer("inventory")
     cumulative = open_raster(entry)
     assert_on_grid(cumulative, catalog.grid, "1km", name=str(entry.path))
     dates = mapping_dates(entry)
-    return new_landslide_density(cumulative, dates, catalog.slices, catalog.grid.cell_area_m2,
-                                 str(entry.path))
+    labelled = catalog.labelled_slices
+    if catalog.forecasts and labelled and dates and dates[-1] > labelled[-1].end:
+        # mapping dates after the last mapped period are withheld (a hindcast): its bands are not read
+        kept = [date for date in dates if date <= labelled[-1].end]
+        cumulative, dates = cumulative.isel(band=slice(0, len(kept))), kept
+    mapped = new_landslide_density(cumulative, dates, labelled, catalog.grid.cell_area_m2, str(entry.path))
+    if len(catalog.labelled_slices) == len(catalog.slices):
+        return mapped
+    return mapped.reindex(slice=catalog.slice_labels)
 
 
 def cube_attrs(catalog: Catalog) -> dict[str, Any]:
@@ -139,7 +248,8 @@ def cube_attrs(catalog: Catalog) -> dict[str, Any]:
             "static_channels": list(STATIC_CHANNELS), "dynamic_channels": list(DYNAMIC_CHANNELS),
             "period_channels": list(PERIOD_CHANNELS),
             "channel_units": CHANNEL_UNITS, "patch_cells": PATCH_CELLS, "shift_cells": SHIFT_CELLS,
-            "density_units": "%"}
+            "density_units": "%", "labelled": [spec.labelled for spec in catalog.slices],
+            "forecasts": json.dumps({label: forecast.provenance() for label, forecast in catalog.forecasts.items()})}
 
 
 def write_coordinates(writer: CubeWriter, catalog: Catalog) -> None:
@@ -153,6 +263,8 @@ def write_coordinates(writer: CubeWriter, catalog: Catalog) -> None:
     writer.write("dynamic_channel", np.array(DYNAMIC_CHANNELS), ["dynamic_channel"])
     writer.write("period_channel", np.array(PERIOD_CHANNELS), ["period_channel"])
     writer.write("slice", np.array(catalog.slice_labels), ["slice"])
+    writer.write("labelled", np.array([spec.labelled for spec in catalog.slices]), ["slice"],
+                 {"long_name": "the slice has an inventory (0: a forecast period, never a label)"})
 
 
 def write_static(writer: CubeWriter, catalog: Catalog, step: Callable[[str], None],
@@ -206,7 +318,10 @@ def write_dynamic(writer: CubeWriter, catalog: Catalog, step: Callable[[str], No
     """
     grid = catalog.grid
     step("rainfall")
-    bands = rain_bands(rain_statistics(catalog))
+    stats, origins = forecast_rain_statistics(catalog)
+    if origins:
+        writer.group.attrs["forecast_rain"] = json.dumps(origins)
+    bands = rain_bands(stats)
     n_y, n_x = grid.shape("30m")
     array = writer.create("dynamic", (len(catalog.slices), len(DYNAMIC_CHANNELS), n_y, n_x),
                           ["slice", "dynamic_channel", "y", "x"], "float32",
@@ -233,7 +348,8 @@ def write_dynamic(writer: CubeWriter, catalog: Catalog, step: Callable[[str], No
 def write_targets(writer: CubeWriter, catalog: Catalog, valid: np.ndarray) -> dict[str, np.ndarray]:
     """Write density, presence, valid and the windows; return them for the summary."""
     density = density_targets(catalog).values
-    valid = valid & np.isfinite(density)
+    labelled = np.array([spec.labelled for spec in catalog.slices])
+    valid = valid & (np.isfinite(density) | ~labelled[:, None, None])  # a forecast period: predictors only
     density = np.where(valid, density, np.nan).astype("float32")
     presence = (np.nan_to_num(density) > 0) & valid
     cell_dims = ["slice", "y_1km", "x_1km"]
@@ -252,7 +368,7 @@ def write_truth(writer: CubeWriter, catalog: Catalog, cell_dims: list[str]) -> N
     if "truth" not in catalog.layers:
         return
     entry = catalog.layer("truth")
-    truth = open_truth(entry, catalog.slice_labels)
+    truth = open_truth(entry, [spec.label for spec in catalog.labelled_slices]).reindex(slice=catalog.slice_labels)
     for name in TRUTH_VARIABLES:
         layer = truth[name].transpose("slice", "y", "x")
         assert_on_grid(layer, catalog.grid, "1km", name=f"{entry.path}:{name}")
@@ -269,6 +385,7 @@ def summarise(catalog: Catalog, arrays: dict[str, np.ndarray], seconds: float) -
         "region_cells": list(catalog.grid.shape("1km")), "region_pixels": list(catalog.grid.shape("30m")),
         "pixel_size_m": catalog.grid.pixel_size_m, "crs": catalog.grid.crs,
         "slices": catalog.slice_labels, "channels": list(CHANNELS),
+        "forecast_periods": [spec.label for spec in catalog.slices if not spec.labelled],
         "patches_per_slice": count_windows(windows),
         "samples_with_valid_cells": int(np.count_nonzero(per_window)),
         "positive_fraction": [round(float(p), 4) for p in presence.sum(axis=(1, 2)) / np.maximum(n_valid, 1)],
@@ -321,6 +438,9 @@ def prepare(catalog_path: str | Path, workdir: str | Path, progress: bool = Fals
         writer = CubeWriter(folder, cube_attrs(catalog))
         write_coordinates(writer, catalog)
         valid = write_static(writer, catalog, step, chunks) & write_dynamic(writer, catalog, step, chunks)
+        quake_valid = write_forecast_pga(writer, catalog)
+        if quake_valid is not None:
+            valid &= quake_valid
         step("inventory")
         arrays = write_targets(writer, catalog, valid)
         step("write")

@@ -21,6 +21,7 @@ class SliceSpec:
     start: dt.date
     end: dt.date
     monsoons: int | None = None
+    labelled: bool = True  # False: a forecast or scenario period, no inventory (never a label)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,38 @@ class EventSpec:
     name: str
     date: dt.date
     magnitude: float | None = None
+
+
+@dataclass(frozen=True)
+class RainScenario:
+    """A period's rain built from the record when no forecast exists (:mod:`hazardcore.scenarios`).
+
+    ``kind`` ``"scaled"``: the daily rain of the past period ``period`` times ``factor``.
+    ``kind`` ``"return_period"``: the past period ``period``'s daily pattern scaled, pixel by
+    pixel, so that its wettest day equals the ``return_period_years`` design daily rainfall of a
+    GEV fitted to the record's annual maxima.
+    """
+
+    kind: str
+    period: str
+    factor: float = 1.0
+    return_period_years: float | None = None
+
+
+@dataclass(frozen=True)
+class QuakeScenario:
+    """An earthquake given by magnitude and location (grid CRS, metres): its median PGA field.
+
+    The field follows the ground-motion law of the synthetic world
+    (:mod:`hazardcore.synthetic_triggers`): a Wells & Coppersmith rupture anchored at
+    (``x``, ``y``) with its top at ``depth_km``, and the median of
+    ``ln PGA[g] = a + b (M − 6) − ln √(R² + h²) − k R``.
+    """
+
+    magnitude: float
+    x: float
+    y: float
+    depth_km: float = 10.0
 
 
 def iso_pairs(slices: Sequence[SliceSpec]) -> list[list[str]]:

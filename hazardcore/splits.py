@@ -109,6 +109,24 @@ class Split:
                    *(array(f"{side}_slices") for side in SIDES))
 
 
+def on_slices(split: Split, slices: np.ndarray, n_slices: int) -> Split:
+    """A split made over a subset of the slices (``slices``: their indices among ``n_slices``), in full indices.
+
+    Used to split only the labelled slices of a cube holding forecast periods: slice index ``k``
+    of the subset becomes ``slices[k]``, and a side over every slice becomes a side over the
+    subset's slices (the forecast periods are on no side).
+    """
+    slices = np.asarray(slices, dtype="int64")
+    if len(slices) == n_slices:
+        return split
+
+    def mapped(values: np.ndarray | None) -> np.ndarray:
+        return slices.copy() if values is None else slices[np.asarray(values, dtype="int64")]
+
+    return Split(split.protocol, split.train_windows, split.validation_windows, split.test_windows,
+                 *(mapped(split.slices(side)) for side in SIDES))
+
+
 def _side(side: str) -> str:
     if side not in SIDES:
         raise ConfigError(describe("unknown split side", expected=list(SIDES), found=side))

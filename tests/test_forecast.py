@@ -1,0 +1,204 @@
+"""Forecast periods (issue 20): unmapped periods in the catalog, scenarios, forecast maps, the hindcast."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import builders
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from hazardcore.catalog import load_catalog
+from hazardcore.config import TrainConfig
+from hazardcore.cube import PreparedCube
+from hazardcore.errors import CatalogError
+from hazardcore.prepare import prepare
+from hazardcore.scenarios import annual_maxima, design_rain, fit_growth_curve, quake_pga, scaled_rain
+from hazardcore.slices import QuakeScenario, SliceSpec
+from hazardcore.synthetic_triggers import GroundMotionModel, median_pga_g
+
+FORECAST = {"label": "2016-post", "start": "2016-05-15", "end": "2016-11-15"}
+
+
+def hindcast_catalog(catalog: Path, out: Path) -> Path:
+    """A copy of a catalog whose last mapped period is withheld: declared a forecast period."""
+    shutil.copy(catalog, out)
+
+    def withhold(data: dict[str, Any]) -> None:
+        data["forecasts"] = [data["slices"].pop()]
+        for item in data["layers"].values():  # the layers stay where they are
+            for entry in item if isinstance(item, list) else [item]:
+                entry["path"] = str(catalog.parent / entry["path"])
+
+    return builders.edit_catalog(out, withhold)
+
+
+@pytest.fixture(scope="module")
+def scenario_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny region with one forecast period after its last mapping: rain 2 × 2015-post and an M 7 quake."""
+    root = tmp_path_factory.mktemp("forecast")
+    grid = builders.grid()
+    quake = {"name": "scenario-M7", "date": "2016-06-01", "magnitude": 7.0, "x": grid.x_min + 4000.0,
+             "y": grid.y_max - 4000.0}
+    catalog = builders.write_region(root / "region", forecasts=[
+        FORECAST | {"rain": {"period": "2015-post", "factor": 2.0}, "earthquake": quake}])
+    prepare(catalog, root / "work")
+    return root / "work"
+
+
+def test_withheld_period_has_the_predictors_of_the_mapped_one(tiny_catalog: Path, tiny_workdir: Path,
+                                                              tmp_path: Path) -> None:
+    """Withholding the last period's inventory changes its labels only: same predictors, no targets."""
+    prepare(hindcast_catalog(tiny_catalog, tmp_path / "hindcast.yaml"), tmp_path / "work")
+    full, held = PreparedCube.open(tiny_workdir), PreparedCube.open(tmp_path / "work")
+    assert held.slice_labels == full.slice_labels
+    assert held.labelled_mask.tolist() == [True, True, False]
+    np.testing.assert_array_equal(held.dynamic, full.dynamic)
+    np.testing.assert_array_equal(held.static, full.static)
+    np.testing.assert_array_equal(held.period, full.period)
+    np.testing.assert_array_equal(held.valid, full.valid)  # valid: the predictors, in a forecast period
+    assert np.isnan(held.density[2]).all() and not held.presence[2].any()
+    np.testing.assert_array_equal(held.density[:2], full.density[:2])
+    assert held.forecasts == {"2016-pre": {"label": "2016-pre", "labelled": False,
+                                           "rain": {"source": "catalog rainfall layer"}}}
+
+
+def test_forecast_periods_are_never_labels(tiny_catalog: Path, tmp_path: Path) -> None:
+    """Samples, every split protocol's sides and the cell masks of training, calibration and test skip them."""
+    from hazardcore.datasets import split_of
+    from hazardcore.pipeline import side_masks
+
+    prepare(hindcast_catalog(tiny_catalog, tmp_path / "hindcast.yaml"), tmp_path / "work")
+    cube = PreparedCube.open(tmp_path / "work")
+    assert set(cube.samples()[:, 0]) == {0, 1}
+    for protocol in ("random", "spatial", "forward", "temporal"):
+        config = TrainConfig(split=protocol, test_slice=-1, split_block_patches=1, temporal_validation="blocks")
+        split = split_of(cube, config)
+        masks = side_masks(cube, split)
+        for side, mask in masks.items():
+            assert not mask[2].any(), (protocol, side)
+            assert not len(split.samples(cube.samples(), side)) or 2 not in split.samples(cube.samples(), side)[:, 0]
+        if protocol in ("forward", "temporal"):
+            assert split.test_slices is not None and split.test_slices.tolist() == [1], protocol
+
+
+def test_catalog_forecast_entries(scenario_workdir: Path) -> None:
+    """A forecast period is a slice in time order, unlabelled, with its earthquake among the events."""
+    catalog = load_catalog(PreparedCube.open(scenario_workdir).catalog_path)
+    assert catalog.slice_labels == ["2015-co", "2015-post", "2016-pre", "2016-post"]
+    assert [spec.labelled for spec in catalog.slices] == [True, True, True, False]
+    assert [event.name for event in catalog.events] == ["mainshock", "aftershock", "scenario-M7"]
+    forecast = catalog.forecasts["2016-post"]
+    assert forecast.rain is not None and forecast.rain.factor == 2.0 and forecast.quake is not None
+    provenance = forecast.provenance()
+    assert provenance["rain"]["period"] == "2015-post" and provenance["earthquake"]["magnitude"] == 7.0
+
+
+def test_scenario_period_predictors(scenario_workdir: Path) -> None:
+    """Scaled rain doubles the past period's wettest day; the quake sets its period and PGA channels."""
+    cube = PreparedCube.open(scenario_workdir)
+    assert cube.labelled_mask.tolist() == [True, True, True, False]
+    rain_max = [float(np.nanmax(cube.dynamic[k, 0])) for k in range(4)]
+    assert rain_max[3] == pytest.approx(2 * rain_max[1])  # 2015-post's 100 mm day, doubled
+    assert cube.period[3].tolist() == [2.0, 1.0, 184.0]  # monsoons since the mainshock, quake in it, days
+    assert cube.pga_of_slice is not None and cube.pga_of_slice.tolist() == [-1, -1, -1, 0]
+    image, before = cube.block_image(3, slice(0, 64), slice(0, 64)), cube.block_image(1, slice(0, 64), slice(0, 64))
+    np.testing.assert_array_equal(image[:8], before[:8])  # terrain unchanged
+    # three uniform events (0.5 g, 0.3 g and the scenario's field): the spread over them is larger than over two
+    assert (image[12] > before[12]).all() and np.allclose(image[11], 0.5 * 9.80665, rtol=1e-6)
+    assert cube.valid[3].all() and np.isnan(cube.density[3]).all()
+
+
+def test_forecast_rain_from_its_own_file(tmp_path: Path) -> None:
+    """A forecast's rain file on another lattice (0.1°) is put on the record's lattice, then on the grid."""
+    import hazardcore.export as export
+
+    grid = builders.grid()
+    lon, lat = builders.lonlat_axes(grid, step_deg=0.1, pad_deg=0.2)
+    days = pd.date_range("2016-05-16", "2016-11-15", freq="D")
+    values = np.full((len(days), len(lat), len(lon)), 7.0, dtype="float32")
+    values[days == pd.Timestamp("2016-07-01")] = 70.0
+    rain = xr.Dataset({"precip": (("time", "latitude", "longitude"), values, {"units": "mm/day"})},
+                      coords={"time": days, "latitude": lat, "longitude": lon}).rio.write_crs("EPSG:4326")
+    (tmp_path / "region").mkdir()
+    export.write_netcdf(rain, tmp_path / "region" / "outlook.nc")
+    entry = {"path": "outlook.nc", "format": "NetCDF", "variable": "precip", "crs": "EPSG:4326", "units": "mm/day"}
+    catalog = builders.write_region(tmp_path / "region", forecasts=[FORECAST | {"rainfall": entry}])
+    prepare(catalog, tmp_path / "work")
+    cube = PreparedCube.open(tmp_path / "work")
+    np.testing.assert_allclose(cube.dynamic[3, 0], 70.0, rtol=1e-5)  # rain_max
+    np.testing.assert_allclose(cube.dynamic[3, 2], 7.0 * (len(days) - 1) + 70.0, rtol=1e-5)  # rain_total
+    assert cube.valid[3].all() and cube.forecasts is not None
+    assert cube.forecasts["2016-post"]["rain"]["path"].endswith("outlook.nc")
+
+
+def test_forecast_errors(region_copy: Path) -> None:
+    """Unknown scenario periods, quakes outside their period and doubled labels are refused at load."""
+    cases = [({"rain": {"period": "1999"}}, "unknown period"),
+             ({"earthquake": {"date": "2010-01-01", "magnitude": 7, "x": 0, "y": 0}}, "outside its period"),
+             ({"earthquake": {"date": "2016-06-01"}}, "no ground motion"),
+             ({"label": "2015-co"}, "share a label")]
+    for extra, message in cases:
+        builders.edit_catalog(region_copy, lambda data, extra=extra: data.update(forecasts=[FORECAST | extra]))
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(region_copy)
+
+
+def record(years: int = 30, seed: int = 1) -> xr.DataArray:
+    """A daily record (time, y, x) whose annual maxima are known: Gumbel (GEV c = 0) draws, scaled per pixel."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("1990-01-01", f"{1990 + years - 1}-12-31", freq="D")
+    scale = np.array([[1.0, 2.0], [3.0, 4.0]], dtype="float32")
+    values = rng.uniform(0, 5, size=(len(days), 2, 2)).astype("float32")
+    peaks = stats.gumbel_r.rvs(loc=50, scale=10, size=years, random_state=rng)
+    for k, year in enumerate(range(1990, 1990 + years)):
+        values[np.flatnonzero(days.year == year)[200]] = peaks[k]
+    da = xr.DataArray(values * scale, dims=("time", "y", "x"),
+                      coords={"time": days, "y": [1.0, 0.0], "x": [0.0, 1.0]})
+    return da
+
+
+def test_design_rainfall_from_annual_maxima() -> None:
+    """The growth curve of a Gumbel record: c near 0, KS not rejecting, the 100-year level at its quantile."""
+    rain = record()
+    maxima = annual_maxima(rain)
+    assert maxima.sizes["year"] == 30
+    fit = fit_growth_curve(maxima, 100.0)
+    assert abs(fit.shape_c) < 0.25 and fit.ks_pvalue > 0.05 and fit.pixels == 4
+    ratios = (maxima / maxima.mean("year")).values.ravel()
+    assert fit.growth_factor == pytest.approx(stats.genextreme.isf(0.01, *stats.genextreme.fit(ratios)), rel=1e-6)
+    past = SliceSpec("p", pd.Timestamp("2000-01-01").date(), pd.Timestamp("2000-12-31").date())
+    target = SliceSpec("t", pd.Timestamp("2021-01-01").date(), pd.Timestamp("2021-12-31").date())
+    designed, fit2 = design_rain(rain, past, target, 100.0)
+    expected = (maxima.mean("year") * fit.growth_factor).values
+    np.testing.assert_allclose(designed.max("time").values, expected, rtol=1e-5)
+    assert designed.sizes["time"] == 364 and fit2 == fit  # the days after the start, up to the end
+    with pytest.raises(CatalogError, match="too short"):
+        fit_growth_curve(annual_maxima(record(years=2)), 10.0)
+
+
+def test_scaled_rain_repeats_the_past_days() -> None:
+    """A longer target period repeats the past days in order; every value is scaled."""
+    rain = record(years=2)
+    past = SliceSpec("p", pd.Timestamp("1990-01-01").date(), pd.Timestamp("1990-01-11").date())  # 10 days
+    target = SliceSpec("t", pd.Timestamp("1995-01-01").date(), pd.Timestamp("1995-01-16").date())  # 15 days
+    out = scaled_rain(rain, past, target, 1.5)
+    block = rain.sel(time=slice("1990-01-02", "1990-01-11")).values
+    np.testing.assert_allclose(out.values, 1.5 * np.concatenate([block, block[:5]]), rtol=1e-6)
+    assert pd.DatetimeIndex(out["time"].values)[0] == pd.Timestamp("1995-01-02")
+
+
+def test_scenario_quake_follows_the_synthetic_law() -> None:
+    """The median PGA at the anchor (R = top depth) is the synthetic world's law at that distance."""
+    grid = builders.grid()
+    x, y = grid.coords("30m")["x"][100], grid.coords("30m")["y"][50]
+    pga = quake_pga(grid, QuakeScenario(7.0, float(x), float(y), depth_km=10.0))
+    expected = median_pga_g(7.0, np.array([10.0]), GroundMotionModel())[0] * 9.80665
+    assert float(pga.values[50, 100]) == pytest.approx(expected, rel=1e-5)
+    assert pga.rio.crs is not None and pga.attrs["units"] == "m/s2"
+    assert float(pga.values[50, 100]) == pytest.approx(float(pga.max()), rel=0.2)
