@@ -37,11 +37,11 @@ from hazardcore import density_heads, metrics
 from hazardcore.config import TrainConfig, config_hash, demo_configs
 from hazardcore.cube import PreparedCube
 from hazardcore.datasets import PatchDataset, load_tensors
-from hazardcore.evaluate import LOW_DENSITY_PERCENT
 from hazardcore.hazard import fit_calibration
 from hazardcore.infer import load_model
 from hazardcore.pipeline import evaluate_run, predict_run, split_of
 from hazardcore.predictors import ChannelScaling
+from hazardcore.result import LOW_DENSITY_PERCENT
 from hazardcore.train import scale_batch_in_place, train
 
 VARIANTS = {"gamma + offset (default)": {}, "gamma": {"density_offset": False},

@@ -45,10 +45,10 @@ from hazardcore.checkpoint import package_versions
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import ConfigError, HazardcoreError, describe
-from hazardcore.evaluate import base_rate_source, density_scores, susceptibility_scores
+from hazardcore.evaluate import base_rate_source
 from hazardcore.folds import trained_run
 from hazardcore.pipeline import evaluate_run
-from hazardcore.result import run_metrics
+from hazardcore.result import density_scores, run_metrics, susceptibility_scores
 from hazardcore.runfolder import METRICS, SCORES
 from hazardcore.splits import block_labels
 

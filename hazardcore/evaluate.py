@@ -28,8 +28,9 @@ given occurrence (%). All are scored the same way on the same test cells:
   that caps R against observations), and ``r_logit_vs_truth``, R of the probability's logit
   with the true logit over all test cells.
 
-Metrics are computed by :mod:`hazardcore.metrics` on plain arrays; this module only
-selects cells and assembles the ``metrics.json`` dictionary (schema in the README).
+Metrics are computed by :mod:`hazardcore.metrics` on plain arrays and each score block by
+:mod:`hazardcore.result`; this module only selects cells and thresholds and assembles the
+``metrics.json`` dictionary (schema in the README).
 """
 
 from __future__ import annotations
@@ -40,77 +41,20 @@ from typing import cast
 
 import numpy as np
 
-from hazardcore import metrics
 from hazardcore.hazard import best_threshold, slice_thresholds
 from hazardcore.result import (
-    DensityScores,
     EvaluationResult,
+    Maps,
     SliceEntry,
-    SliceScores,
     SliceTotals,
     SourceScores,
-    SusceptibilityScores,
     WithinSlices,
+    density_scores,
+    ratio,
+    slice_scores,
+    susceptibility_scores,
+    truth_scores,
 )
-
-Maps = dict[str, np.ndarray]
-
-
-def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: np.ndarray | float,
-                          validation_threshold: float = math.nan) -> SusceptibilityScores:
-    """AUC, ECE, and F1 / IoU at each cell's decision threshold, on one set of cells.
-
-    ``threshold`` is one value per cell (its slice's threshold) or one for all; F1 / IoU at the
-    pooled ``validation_threshold`` are given beside, for comparison.
-    """
-    decided = (probability >= threshold).astype("float64")
-    return {"auc": metrics.or_nan(metrics.auc, presence, probability),
-            "f1": metrics.f1(presence, decided), "iou": metrics.iou(presence, decided),
-            "ece": metrics.expected_calibration_error(presence, probability),
-            "validation_threshold": float(validation_threshold),
-            "f1_validation_threshold": metrics.f1(presence, probability, validation_threshold)
-            if math.isfinite(validation_threshold) else math.nan}
-
-
-LOW_DENSITY_PERCENT = 0.05  # a positive cell predicted below this has a collapsed density
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, NaN when the denominator is not positive."""
-    return float(numerator / denominator) if denominator > 0 else math.nan
-
-
-def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.ndarray,
-                   given: np.ndarray) -> DensityScores:
-    """MAE / R and total ratio of the hazard on all cells; MAE / R / level of the density on positives."""
-    expected = probability * given
-    positive = presence.astype(bool)
-    out: DensityScores = {
-        "mae": metrics.mae(observed, expected), "pearson_r": metrics.or_nan(metrics.pearson_r, observed, expected),
-        "hazard_total_ratio": ratio(float(expected.sum()), float(observed.sum())),
-        "mae_positive": math.nan, "pearson_r_positive": math.nan, "mean_ratio_positive": math.nan,
-        "positive_below_0.05": math.nan, "n_positive": int(positive.sum())}
-    if positive.any():
-        out |= {"mae_positive": metrics.mae(observed[positive], given[positive]),
-                "pearson_r_positive": metrics.or_nan(metrics.pearson_r, observed[positive], given[positive]),
-                "mean_ratio_positive": ratio(float(given[positive].mean()), float(observed[positive].mean())),
-                "positive_below_0.05": float(np.mean(given[positive] < LOW_DENSITY_PERCENT))}
-    return out
-
-
-def logit(probability: np.ndarray) -> np.ndarray:
-    """ln(p / (1 − p)) with p clipped to [1e-6, 1 − 1e-6]."""
-    p = np.clip(np.asarray(probability, dtype="float64"), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndarray) -> DensityScores:
-    """R of the density given occurrence (positive cells) and of the logit (all cells) with the truth."""
-    positive = cells & presence.astype(bool)
-    return {"r_density_vs_truth": metrics.or_nan(metrics.pearson_r, source["density"][positive],
-                                                 truth["density"][positive]),
-            "r_logit_vs_truth": metrics.or_nan(metrics.pearson_r, logit(source["probability"][cells]),
-                                               logit(truth["probability"][cells]))}
 
 
 def score_cells(source: Maps, observed: Maps, cells: np.ndarray, thresholds: np.ndarray,
@@ -127,19 +71,6 @@ def score_cells(source: Maps, observed: Maps, cells: np.ndarray, thresholds: np.
 
 
 WEIGHTED_KEYS = ("auc", "auprc", "brier_skill", "f1", "iou")
-
-
-def slice_scores(presence: np.ndarray, probability: np.ndarray, observed: np.ndarray,
-                 given: np.ndarray, threshold: float) -> SliceScores:
-    """Scores of one slice's cells at the slice's decision threshold."""
-    return {"auc": metrics.or_nan(metrics.auc, presence, probability),
-            "auprc": metrics.or_nan(metrics.average_precision, presence, probability),
-            "brier_skill": metrics.or_nan(metrics.brier_skill_score, presence, probability),
-            "threshold": float(threshold), "f1": metrics.f1(presence, probability, threshold),
-            "iou": metrics.iou(presence, probability, threshold),
-            "positive_cells_predicted": float(probability.sum()), "positive_cells_observed": int(presence.sum()),
-            "predicted_positive_cells": int((probability >= threshold).sum()),
-            "area_predicted": float((probability * given).sum()), "area_observed": float(observed.sum())}
 
 
 def within_slices(source: Maps, observed: Maps, cells: np.ndarray, labels: list[str],

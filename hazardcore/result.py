@@ -3,17 +3,23 @@
 :func:`hazardcore.evaluate.evaluate_sources` builds an :class:`EvaluationResult`;
 ``hazard evaluate`` adds the run's facts (:class:`RunMetrics`) and writes it; the report, the
 CLI and the dashboard read it back with :func:`read_metrics` and render it, using the column
-orders below (one definition: a new score is a key of :data:`SusceptibilityScores` or
-:data:`DensityScores`, computed in :mod:`hazardcore.evaluate`). Units: densities in % of the
-cell, counts in cells.
+orders below. Each score block is computed here too, from plain arrays with the functions of
+:mod:`hazardcore.metrics` (:func:`susceptibility_scores`, :func:`density_scores`,
+:func:`slice_scores`, :func:`truth_scores`); :mod:`hazardcore.evaluate` only chooses the cells
+and thresholds. A new score is therefore a function in ``metrics`` and its key and line here.
+Units: densities in % of the cell, counts in cells.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+import numpy as np
+
+from hazardcore import metrics
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.runfolder import METRICS
 
@@ -126,6 +132,82 @@ DENSITY_COLUMNS: tuple[str, ...] = tuple(key for key in DensityScores.__annotati
 SLICE_COLUMNS: tuple[str, ...] = tuple(SliceScores.__annotations__)
 #: Keys every ``metrics.json`` written by ``hazard evaluate`` has.
 REQUIRED_KEYS = ("susceptibility", "density", "slices", "test_cells", "baselines")
+
+
+# How each score block is computed from plain arrays (the functions in :mod:`hazardcore.metrics`):
+# a new score is a function there and a key plus its line here.
+
+Maps = dict[str, np.ndarray]
+
+
+def susceptibility_scores(presence: np.ndarray, probability: np.ndarray, threshold: np.ndarray | float,
+                          validation_threshold: float = math.nan) -> SusceptibilityScores:
+    """AUC, ECE, and F1 / IoU at each cell's decision threshold, on one set of cells.
+
+    ``threshold`` is one value per cell (its slice's threshold) or one for all; F1 / IoU at the
+    pooled ``validation_threshold`` are given beside, for comparison.
+    """
+    decided = (probability >= threshold).astype("float64")
+    return {"auc": metrics.or_nan(metrics.auc, presence, probability),
+            "f1": metrics.f1(presence, decided), "iou": metrics.iou(presence, decided),
+            "ece": metrics.expected_calibration_error(presence, probability),
+            "validation_threshold": float(validation_threshold),
+            "f1_validation_threshold": metrics.f1(presence, probability, validation_threshold)
+            if math.isfinite(validation_threshold) else math.nan}
+
+
+LOW_DENSITY_PERCENT = 0.05  # a positive cell predicted below this has a collapsed density
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is not positive."""
+    return float(numerator / denominator) if denominator > 0 else math.nan
+
+
+def density_scores(presence: np.ndarray, observed: np.ndarray, probability: np.ndarray,
+                   given: np.ndarray) -> DensityScores:
+    """MAE / R and total ratio of the hazard on all cells; MAE / R / level of the density on positives."""
+    expected = probability * given
+    positive = presence.astype(bool)
+    out: DensityScores = {
+        "mae": metrics.mae(observed, expected), "pearson_r": metrics.or_nan(metrics.pearson_r, observed, expected),
+        "hazard_total_ratio": ratio(float(expected.sum()), float(observed.sum())),
+        "mae_positive": math.nan, "pearson_r_positive": math.nan, "mean_ratio_positive": math.nan,
+        "positive_below_0.05": math.nan, "n_positive": int(positive.sum())}
+    if positive.any():
+        out |= {"mae_positive": metrics.mae(observed[positive], given[positive]),
+                "pearson_r_positive": metrics.or_nan(metrics.pearson_r, observed[positive], given[positive]),
+                "mean_ratio_positive": ratio(float(given[positive].mean()), float(observed[positive].mean())),
+                "positive_below_0.05": float(np.mean(given[positive] < LOW_DENSITY_PERCENT))}
+    return out
+
+
+def logit(probability: np.ndarray) -> np.ndarray:
+    """ln(p / (1 − p)) with p clipped to [1e-6, 1 − 1e-6]."""
+    p = np.clip(np.asarray(probability, dtype="float64"), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def truth_scores(source: Maps, truth: Maps, presence: np.ndarray, cells: np.ndarray) -> DensityScores:
+    """R of the density given occurrence (positive cells) and of the logit (all cells) with the truth."""
+    positive = cells & presence.astype(bool)
+    return {"r_density_vs_truth": metrics.or_nan(metrics.pearson_r, source["density"][positive],
+                                                 truth["density"][positive]),
+            "r_logit_vs_truth": metrics.or_nan(metrics.pearson_r, logit(source["probability"][cells]),
+                                               logit(truth["probability"][cells]))}
+
+
+def slice_scores(presence: np.ndarray, probability: np.ndarray, observed: np.ndarray,
+                 given: np.ndarray, threshold: float) -> SliceScores:
+    """Scores of one slice's cells at the slice's decision threshold."""
+    return {"auc": metrics.or_nan(metrics.auc, presence, probability),
+            "auprc": metrics.or_nan(metrics.average_precision, presence, probability),
+            "brier_skill": metrics.or_nan(metrics.brier_skill_score, presence, probability),
+            "threshold": float(threshold), "f1": metrics.f1(presence, probability, threshold),
+            "iou": metrics.iou(presence, probability, threshold),
+            "positive_cells_predicted": float(probability.sum()), "positive_cells_observed": int(presence.sum()),
+            "predicted_positive_cells": int((probability >= threshold).sum()),
+            "area_predicted": float((probability * given).sum()), "area_observed": float(observed.sum())}
 
 
 def sources_of(result: EvaluationResult) -> dict[str, SourceScores]:
