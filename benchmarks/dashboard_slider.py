@@ -101,7 +101,8 @@ def grid_shape(root: Path, run_id: str) -> tuple[int, int, int]:
     if not paths:
         raise SystemExit(f"run {run_id} under {root} has no predictions.nc")
     with xr.open_dataset(paths[0]) as predictions:
-        return int(predictions.sizes["slice"]), int(predictions.sizes["y"]), int(predictions.sizes["x"])
+        slices = predictions.sizes.get("time", predictions.sizes.get("slice", 0))  # by time since issue 21
+        return int(slices), int(predictions.sizes["y"]), int(predictions.sizes["x"])
 
 
 def main(argv: list[str] | None = None) -> int:

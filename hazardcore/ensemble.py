@@ -207,7 +207,7 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
         combined = combined.assign_attrs(run_id=folder.name, calibration=json.dumps(record),
                                          members=", ".join(run.name for run in runs))
         export.write_json(record, folder / CALIBRATION)
-        export.write_netcdf(combined, folder / PREDICTIONS)
+        export.write_run_netcdf(combined, folder / PREDICTIONS)
     return combined
 
 

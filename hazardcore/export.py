@@ -237,6 +237,65 @@ def _cf_time(predictions: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def time_dataset(predictions: xr.Dataset) -> xr.Dataset:
+    """A run's (slice, y, x) Dataset as it is stored: by ``time``, the slice's start (no IO).
+
+    The working form of hazardcore's code has a ``slice`` dimension labelled by slice, with
+    ``slice_start``/``slice_end`` coordinates; the files (``predictions.nc``, ``scores.nc``,
+    the products) have ``time`` = slice start with CF bounds ``time_bnds`` = [start, end] and
+    the label as the ``slice_label`` coordinate, so ``sel(time=...)`` and ``resample`` work on
+    them. :func:`slice_dataset` turns it back.
+
+    Raises
+    ------
+    GridMismatchError
+        If ``predictions`` lacks the slice coordinates or a CRS.
+    InvalidValueError
+        If a slice has no start or end date (NaT).
+    """
+    _check_cf_ready(predictions)
+    return _cf_time(predictions)
+
+
+def slice_dataset(ds: xr.Dataset, source: str | Path = "dataset") -> xr.Dataset:
+    """A stored run Dataset (:func:`time_dataset`) in hazardcore's working form: ``slice`` dim (no IO).
+
+    ``slice`` holds the ``slice_label`` values, ``slice_start`` the times and ``slice_end`` the
+    upper ``time_bnds``. A Dataset already by ``slice`` (a file written before the files were
+    stored by time) is returned unchanged.
+
+    Raises
+    ------
+    GridMismatchError
+        If ``ds`` has neither a ``slice`` dimension nor ``time`` with ``time_bnds`` and ``slice_label``.
+    """
+    if "slice" in ds.dims:
+        return ds
+    if "time" not in ds.dims or "slice_label" not in ds.coords or "time_bnds" not in ds.variables:
+        raise GridMismatchError(describe(
+            "the file has neither time slices nor a slice dimension", source=source,
+            expected="dims (time, y, x) with time_bnds and a slice_label coordinate, or (slice, y, x)",
+            found=f"dims {dict(ds.sizes)}, coordinates {sorted(map(str, ds.coords))}",
+            fix="write it again with hazardcore (`hazard predict WORKDIR` and `hazard evaluate WORKDIR`)"))
+    labels = np.array([str(label) for label in ds["slice_label"].values])
+    start = ds["time"].values.astype("datetime64[ns]")
+    end = ds["time_bnds"].values[:, 1].astype("datetime64[ns]")
+    out = ds.drop_vars(["time_bnds", "slice_label"]).rename(time="slice")
+    out = out.assign_coords(slice=("slice", labels), slice_start=("slice", start), slice_end=("slice", end))
+    for name in ("slice", "slice_start", "slice_end"):
+        out[name].attrs, out[name].encoding = {}, {}
+    return out
+
+
+def write_run_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a run's (slice, y, x) Dataset (predictions, scores) by ``time`` (:func:`time_dataset`), atomically.
+
+    Read it back with :func:`open_predictions` / :func:`open_scores` (working form) or with
+    ``xarray.open_dataset`` (``time``; ``decode_coords="all"`` for the CRS).
+    """
+    return write_netcdf(time_dataset(ds), path)
+
+
 def _cf_space(ds: xr.Dataset, crs: Any) -> xr.Dataset:
     """Attach the grid mapping (``spatial_ref``) and CF attributes of the projection coordinates."""
     ds = ds.rio.write_crs(crs).rio.write_coordinate_system()
@@ -680,39 +739,61 @@ def _write_geotiffs(predictions: xr.Dataset, out: Path) -> dict[str, Path]:
 
 
 # ---------------------------------------------------------------- run products read back
-def open_predictions(path: str | Path) -> xr.Dataset:
+def open_predictions(path: str | Path, dims: str = "slice") -> xr.Dataset:
     """Read a run's ``predictions.nc`` (written by ``hazard predict``) into memory, CRS restored.
 
+    Parameters
+    ----------
+    path
+        The file.
+    dims
+        ``slice`` (default): hazardcore's working form, a ``slice`` dimension labelled by slice
+        with ``slice_start``/``slice_end`` coordinates (:func:`slice_dataset`), what the
+        evaluation, report, dashboard and ensembles read. ``time``: as stored, ``time`` = slice
+        start with ``time_bnds`` and a ``slice_label`` coordinate (:func:`time_dataset`), for
+        ``sel(time=...)`` and ``resample``. Files of older versions (stored by ``slice``) read in both.
+
     Raises
     ------
     MissingFileError
         If the file does not exist.
     IntegrityError
         If it does not match the checksum recorded when it was written.
+    GridMismatchError
+        If the file is neither by time slices nor by slice.
     """
-    return open_run_netcdf(path, "predictions", "predict again: `hazard predict WORKDIR --run RUN_ID`")
+    return open_run_netcdf(path, "predictions", "predict again: `hazard predict WORKDIR --run RUN_ID`", dims)
 
 
-def open_scores(path: str | Path) -> xr.Dataset:
+def open_scores(path: str | Path, dims: str = "slice") -> xr.Dataset:
     """Read a run's ``scores.nc`` (every source's maps as scored by ``hazard evaluate``) into memory.
 
+    ``dims`` as for :func:`open_predictions`.
+
     Raises
     ------
     MissingFileError
         If the file does not exist.
     IntegrityError
         If it does not match the checksum recorded when it was written.
+    GridMismatchError
+        If the file is neither by time slices nor by slice.
     """
-    return open_run_netcdf(path, "scores", "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`")
+    return open_run_netcdf(path, "scores", "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`", dims)
 
 
-def open_run_netcdf(path: str | Path, what: str, fix: str) -> xr.Dataset:
-    """A checksummed NetCDF file of a run, loaded into memory with its CRS restored."""
+def open_run_netcdf(path: str | Path, what: str, fix: str, dims: str = "slice") -> xr.Dataset:
+    """A checksummed NetCDF file of a run, loaded into memory with its CRS restored, by ``slice`` or ``time``
+    (see :func:`open_predictions`)."""
+    if dims not in ("slice", "time"):
+        raise InvalidValueError(describe("unknown dimension of a run's file", source=str(path),
+                                         expected="'slice' or 'time'", found=repr(dims)))
     source = Path(path)
     if not source.exists():
         raise MissingFileError(describe(f"{what} not found", source=source, fix=fix))
     verify_file(source, fix=fix)
     with xr.open_dataset(source, engine="netcdf4") as ds:
-        loaded = ds.load()
+        loaded = slice_dataset(ds.load(), source)
     crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None
-    return loaded.rio.write_crs(crs) if crs else loaded
+    loaded = loaded.rio.write_crs(crs) if crs else loaded
+    return time_dataset(loaded) if dims == "time" else loaded

@@ -190,7 +190,7 @@ def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cell
                                            split_definition=json.dumps(split.to_dict()),
                                            extrapolation=json.dumps(trigger_ranges(cube, masks["train"])))
     export.write_json(record, run / CALIBRATION)
-    export.write_netcdf(predictions, run / PREDICTIONS)
+    export.write_run_netcdf(predictions, run / PREDICTIONS)
     return predictions
 
 
@@ -283,7 +283,7 @@ def compute_evaluation(workdir: str | Path, run: Path, predictions: xr.Dataset, 
         metrics["uncertainty"] = interval_scores(predictions)
     scores = roc_inputs(sources, observed, masks["test"])
     reference_maps = reference_for(reference, cube, predictions)
-    export.write_netcdf(scores_dataset(predictions, sources, masks["test"]), run / SCORES)
+    export.write_run_netcdf(scores_dataset(predictions, sources, masks["test"]), run / SCORES)
     export.write_json(metrics, run / METRICS)
     html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {cube.path}")
     report = export.write_report(html, run / REPORT)

@@ -75,6 +75,30 @@ def test_products_open_in_gis_tools_with_checksums(evaluated: Path) -> None:
     assert (products / "hazard.qgs").is_file() and (products / "hazard.qml").is_file()
 
 
+def test_run_files_and_products_are_by_time(evaluated: Path) -> None:
+    """predictions.nc, scores.nc and hazard.nc: time = each slice's start, time_bnds its [start, end], the label a
+    coordinate, the grid's CRS; the readers give hazardcore's working form (a slice dimension) back."""
+    from pyproj import CRS
+
+    from hazardcore.cube import PreparedCube
+
+    run = find_run(evaluated)
+    cube = PreparedCube.open(evaluated)
+    starts, ends = (np.array([pair[k] for pair in cube.slice_dates], dtype="datetime64[ns]") for k in (0, 1))
+    for name in ("predictions.nc", "scores.nc", "products/hazard.nc"):
+        with xr.open_dataset(run / name, decode_coords="all") as ds:
+            assert "slice" not in ds.dims and ds["observed_density" if name == "scores.nc" else "hazard"].dims == (
+                "time", "y", "x"), name
+            np.testing.assert_array_equal(ds["time"].values, starts, err_msg=name)
+            np.testing.assert_array_equal(ds["time_bnds"].values, np.stack([starts, ends], axis=1), err_msg=name)
+            assert ds["time"].encoding["bounds"] == "time_bnds", name
+            assert "slice_label" in ds.coords and list(ds["slice_label"].values) == cube.slice_labels, name
+            assert CRS.from_user_input(ds.rio.crs) == CRS.from_user_input(cube.grid.crs), name
+    predictions = open_predictions(run / "predictions.nc")
+    assert predictions["hazard"].dims == ("slice", "y", "x") and list(predictions["slice"].values) == cube.slice_labels
+    np.testing.assert_array_equal(predictions["slice_end"].values, ends)
+
+
 def test_report_holds_every_figure(evaluated: Path) -> None:
     html = (find_run(evaluated) / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 9

@@ -17,6 +17,7 @@ import xarray as xr
 from affine import Affine
 
 from hazardcore import export, integrity, styles
+from hazardcore.errors import GridMismatchError
 
 CRS = "EPSG:32645"
 LABELS = ["2015-co", "2015-post", "2016-pre"]
@@ -484,3 +485,41 @@ def test_catalog_attributes_read_either_spelling_of_the_licence() -> None:
     assert export.catalog_attributes(catalog) == {  # type: ignore[arg-type]
         "license": "CC0-1.0", "project": "example", "acknowledgement": "Input data: a DEM provider"}
     assert export.catalog_attributes(None) == {}
+
+
+# ---------------------------------------------------------------- a run's own files, stored by time
+def test_run_files_are_stored_by_time_and_read_back_by_slice(tmp_path: Path) -> None:
+    source = predictions()
+    path = export.write_run_netcdf(source, tmp_path / "predictions.nc")
+    with xr.open_dataset(path, decode_coords="all") as ds:
+        assert ds["hazard"].dims == ("time", "y", "x") and "slice" not in ds.dims
+        np.testing.assert_array_equal(ds["time"].values, np.array(STARTS, dtype="datetime64[ns]"))
+        np.testing.assert_array_equal(ds["time_bnds"].values[:, 1], np.array(ENDS, dtype="datetime64[ns]"))
+        assert ds["time"].encoding["bounds"] == "time_bnds" and list(ds["slice_label"].values) == LABELS
+        assert "slice_label" in ds.coords and ds.rio.crs.to_epsg() == 32645
+        assert str(ds.sel(time="2015-06-15")["slice_label"].values) == "2015-post"  # sel by date works
+        np.testing.assert_array_equal(ds["hazard"].sel(time="2015-11-15").values, source["hazard"].values[2])
+    back = export.open_predictions(path)
+    assert back["hazard"].dims == ("slice", "y", "x") and list(back["slice"].values) == LABELS
+    np.testing.assert_array_equal(back["slice_end"].values, np.array(ENDS, dtype="datetime64[ns]"))
+    assert back.rio.crs.to_epsg() == 32645
+    for name in source.data_vars:
+        np.testing.assert_array_equal(back[name].values, source[name].values, err_msg=str(name))
+    by_time = export.open_predictions(path, dims="time")
+    assert by_time.sizes["time"] == 3 and list(by_time["slice_label"].values) == LABELS
+
+
+def test_older_run_files_by_slice_still_read(tmp_path: Path) -> None:
+    source = predictions()
+    path = export.write_netcdf(source, tmp_path / "predictions.nc")  # the layout before files were by time
+    back = export.open_predictions(path)
+    assert list(back["slice"].values) == LABELS
+    np.testing.assert_array_equal(back["hazard"].values, source["hazard"].values)
+    assert export.open_predictions(path, dims="time")["hazard"].dims == ("time", "y", "x")
+
+
+def test_a_file_neither_by_time_nor_by_slice_is_refused(tmp_path: Path) -> None:
+    path = export.write_netcdf(predictions().rename(slice="period"), tmp_path / "predictions.nc")
+    with pytest.raises(GridMismatchError, match="neither time slices nor a slice dimension") as caught:
+        export.open_predictions(path)
+    assert "hazard predict" in str(caught.value) and "period" in str(caught.value)
