@@ -136,6 +136,37 @@ def forecast_quakes(catalog: Catalog) -> dict[str, xr.DataArray]:
     return out
 
 
+def describe_forecasts(catalog_path: str | Path) -> dict[str, dict[str, Any]]:
+    """What ``hazard scenario CATALOG`` reports: each forecast period's triggers before anything is prepared.
+
+    Returns
+    -------
+    dict
+        Period label → dates, provenance (a scenario's parameters and its GEV fit: shape, location,
+        scale, Kolmogorov–Smirnov statistic and p-value, years), the region's mean and largest
+        ``rain_max`` (mm/day) and mean ``rain_total`` (mm) on the rainfall's grid, and the largest
+        PGA (m/s²) of the period's own earthquake over the grid.
+    """
+    catalog = load_catalog(catalog_path)
+    stats, origins = forecast_rain_statistics(catalog)
+    quakes = forecast_quakes(catalog)
+    out: dict[str, dict[str, Any]] = {}
+    for spec in catalog.slices:
+        if spec.labelled:
+            continue
+        period = stats.sel(slice=spec.label)
+        entry = {"start": spec.start.isoformat(), "end": spec.end.isoformat(),
+                 "provenance": catalog.forecasts[spec.label].provenance(),
+                 "rain": origins.get(spec.label, {"kind": "catalog rainfall layer"}),
+                 "rain_max_mean_mm_day": float(period["rain_max"].mean()),
+                 "rain_max_largest_mm_day": float(period["rain_max"].max()),
+                 "rain_total_mean_mm": float(period["rain_total"].mean())}
+        if spec.label in quakes:
+            entry["pga_largest_ms2"] = float(quakes[spec.label].max())
+        out[spec.label] = entry
+    return out
+
+
 def write_forecast_pga(writer: CubeWriter, catalog: Catalog) -> np.ndarray | None:
     """Write the PGA channels of forecast periods with an earthquake of their own; their cell validity.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from hazardcore.slices import QuakeScenario, SliceSpec
 from hazardcore.synthetic_triggers import GroundMotionModel, median_pga_g
 
 FORECAST = {"label": "2016-post", "start": "2016-05-15", "end": "2016-11-15"}
+#: The forward split of the tiny region: test the last mapped period, validate on the one before, train on the first.
+FORWARD = {"split": "forward", "test_slice": -1, "temporal_validation": "slices", "validation_slice_count": 1}
 
 
 def hindcast_catalog(catalog: Path, out: Path) -> Path:
@@ -131,8 +134,8 @@ def test_forecast_rain_from_its_own_file(tmp_path: Path) -> None:
     catalog = builders.write_region(tmp_path / "region", forecasts=[FORECAST | {"rainfall": entry}])
     prepare(catalog, tmp_path / "work")
     cube = PreparedCube.open(tmp_path / "work")
-    np.testing.assert_allclose(cube.dynamic[3, 0], 70.0, rtol=1e-5)  # rain_max
-    np.testing.assert_allclose(cube.dynamic[3, 2], 7.0 * (len(days) - 1) + 70.0, rtol=1e-5)  # rain_total
+    np.testing.assert_allclose(np.asarray(cube.dynamic[3, 0]), 70.0, rtol=1e-5)  # rain_max
+    np.testing.assert_allclose(np.asarray(cube.dynamic[3, 2]), 7.0 * (len(days) - 1) + 70.0, rtol=1e-5)  # rain_total
     assert cube.valid[3].all() and cube.forecasts is not None
     assert cube.forecasts["2016-post"]["rain"]["path"].endswith("outlook.nc")
 
@@ -202,3 +205,103 @@ def test_scenario_quake_follows_the_synthetic_law() -> None:
     assert float(pga.values[50, 100]) == pytest.approx(expected, rel=1e-5)
     assert pga.rio.crs is not None and pga.attrs["units"] == "m/s2"
     assert float(pga.values[50, 100]) == pytest.approx(float(pga.max()), rel=0.2)
+
+
+@pytest.fixture(scope="module")
+def forward_and_hindcast(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A forward-split tiny run predicted on the full data, and the same run's hindcast of the last period."""
+    from conftest import tiny_run_configs
+
+    from hazardcore.cli import main
+    from hazardcore.forecast import forecast_path
+    from hazardcore.pipeline import find_run, predict_run
+    from hazardcore.train import train
+
+    root = tmp_path_factory.mktemp("hindcast")
+    model, config = tiny_run_configs()
+    config = TrainConfig.from_dict(config.to_dict() | FORWARD)
+    prepare(tiny_catalog, root / "full")
+    train(root / "full", model, config)
+    run = find_run(root / "full")
+    forward = predict_run(root / "full", run, device="cpu")
+    prepare(hindcast_catalog(tiny_catalog, root / "hindcast.yaml"), root / "held")
+    shutil.copytree(run, root / "held" / "runs" / run.name)
+    assert main(["predict", str(root / "held"), "--run", run.name, "--period", "2016-pre", "--device", "cpu",
+                 "--quiet"]) == 0
+    return {"forward": forward, "path": forecast_path(root / "held" / "runs" / run.name, "2016-pre"),
+            "held": root / "held", "run": run.name}
+
+
+def test_hindcast_is_the_forward_prediction(forward_and_hindcast: dict[str, Any]) -> None:
+    """The forecast of a withheld period equals the forward run's prediction of it: one prediction path."""
+    forward = forward_and_hindcast["forward"].sel(slice="2016-pre")
+    with xr.open_dataset(forward_and_hindcast["path"], decode_coords="all") as maps:
+        assert maps.attrs["product_kind"] == "forecast" and maps.attrs["metrics"].startswith("none")
+        assert maps.attrs["period_start"] == "2015-11-15" and maps.attrs["period_end"] == "2016-05-15"
+        assert maps.rio.crs is not None
+        for name in ("susceptibility", "density", "hazard"):
+            np.testing.assert_allclose(maps[name].values, forward[name].values, rtol=1e-5, atol=1e-7)
+            assert np.isfinite(maps[name].values).all()
+        calibration = json.loads(forward_and_hindcast["forward"].attrs["calibration"])
+        assert maps.attrs["decision_threshold"] == pytest.approx(calibration["thresholds_per_slice"]["2016-pre"])
+        assert not {"observed_density", "presence", "test", "train"} & set(maps.variables)
+
+
+def test_forecast_of_a_mapped_period_is_refused(forward_and_hindcast: dict[str, Any]) -> None:
+    """--period of a mapped period, or --scenario of a period with observed rain, says what to do instead."""
+    from hazardcore.cli import main
+
+    held, run = str(forward_and_hindcast["held"]), forward_and_hindcast["run"]
+    assert main(["predict", held, "--run", run, "--period", "2015-post", "--quiet"]) != 0
+    assert main(["predict", held, "--run", run, "--scenario", "2016-pre", "--quiet"]) != 0
+
+
+def test_scenario_forecast_says_where_it_extrapolates(forward_and_hindcast: dict[str, Any], scenario_workdir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`hazard scenario` reports the scenario; `--scenario` writes its maps with provenance and extrapolation."""
+    from hazardcore.cli import main
+    from hazardcore.forecast import forecast_path
+
+    catalog = PreparedCube.open(scenario_workdir).catalog_path
+    assert main(["scenario", catalog]) == 0
+    out = capsys.readouterr().out
+    assert "2016-post: 2016-05-15 .. 2016-11-15" in out and '"factor": 2.0' in out and "scenario-M7" in out
+    run = scenario_workdir / "runs" / forward_and_hindcast["run"]
+    shutil.copytree(forward_and_hindcast["held"] / "runs" / run.name, run)
+    assert main(["predict", str(scenario_workdir), "--run", run.name, "--scenario", "2016-post", "--device", "cpu",
+                 "--quiet"]) == 0
+    with xr.open_dataset(forecast_path(run, "2016-post")) as maps:
+        provenance = json.loads(maps.attrs["provenance"])
+        assert provenance["rain"] == {"source": "scenario", "kind": "scaled", "period": "2015-post", "factor": 2.0,
+                                      "return_period_years": None}
+        assert provenance["earthquake"]["ground_motion"]["magnitude"] == 7.0
+        outside = json.loads(maps.attrs["extrapolation"])
+        # the doubled 100 mm day lies beyond every training cell's (the forward run trains on 2015-co: 9 mm/day)
+        assert outside["rain_max"]["slice_mean"] == pytest.approx(200.0)
+        assert outside["rain_max"]["train_max"] == pytest.approx(9.0) and outside["rain_max"]["cells_outside"] == 1.0
+        assert "rain_max" in maps.attrs["outside_training_range"]
+        assert np.isfinite(maps["hazard"].values).all()
+
+
+def test_ensemble_forecast_has_intervals(scenario_workdir: Path) -> None:
+    """Members trained on data with a forecast period never train on it; their forecast carries the intervals."""
+    from conftest import tiny_run_configs
+
+    from hazardcore.ensemble import train_ensemble
+    from hazardcore.export import open_predictions
+    from hazardcore.forecast import forecast_run
+    from hazardcore.runfolder import PREDICTIONS
+
+    model, config = tiny_run_configs()
+    config = TrainConfig.from_dict(config.to_dict() | FORWARD)
+    folder = train_ensemble(scenario_workdir, model, config, members=2)
+    maps, path = forecast_run(scenario_workdir, folder, "2016-post", scenario=True, ensemble=True, device="cpu")
+    assert path.is_file() and maps.attrs["members"].count(",") == 1
+    for name in ("susceptibility", "density", "hazard"):
+        low, high = maps[f"{name}_p05"].values, maps[f"{name}_p95"].values
+        assert np.isfinite(low).all() and (low <= high + 1e-6).all()
+    predictions = open_predictions(folder / PREDICTIONS)
+    assert predictions["test"].sel(slice="2016-pre").values.any()  # the forward split's test: the last mapped
+    for side in ("train", "validation", "test"):
+        assert not predictions[side].sel(slice="2016-post").values.any(), side
+    assert np.isnan(predictions["observed_density"].sel(slice="2016-post").values).all()
