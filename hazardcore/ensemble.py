@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig, config_hash
+from hazardcore.cube import PreparedCube
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.folds import trained_run
 from hazardcore.intervals import PERCENTILES, SCORE_GRID, percentile_name
@@ -113,14 +114,19 @@ def find_ensemble(workdir: str | Path, ensemble_id: str) -> Path:
 
 def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
                       batch_size: int, progress: bool, threshold_rule: str,
-                      exceedance: Sequence[float] = ()) -> xr.Dataset:
-    """A member's finished predictions as asked, predicted first when missing or made otherwise."""
+                      exceedance: Sequence[float] = (), slices: Sequence[str] | None = None) -> xr.Dataset:
+    """A member's finished predictions as asked, predicted first when missing or made otherwise.
+
+    ``slices``: the prepared data's periods; predictions of other periods (made before a
+    forecast period was prepared) are predicted again.
+    """
     if step_state(run, "predict") == "finished" and (run / PREDICTIONS).is_file():
         stored = export.open_predictions(run / PREDICTIONS)
         made = json.loads(stored.attrs["calibration"])
         thresholds = stored["threshold"].values.tolist() if "threshold" in stored.coords else []
+        same_slices = slices is None or [str(v) for v in stored["slice"].values] == list(slices)
         if (int(stored.attrs.get("stride_cells", -1)) == stride_cells and made.get("method") == calibration
-                and len(thresholds) == len(exceedance) and np.allclose(thresholds, exceedance)):
+                and len(thresholds) == len(exceedance) and np.allclose(thresholds, exceedance) and same_slices):
             return stored
     return predict_run(workdir, run, device, stride_cells, calibration, batch_size, progress, threshold_rule,
                        exceedance)
@@ -200,8 +206,9 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
     runs = member_runs(find_ensemble(workdir, folder.name))
     exceedance = sorted({*SCORE_GRID, *(float(x) for x in exceedance)})  # the grid scores the distribution
     with recording(folder, "predict"):
+        slices = PreparedCube.open(workdir).slice_labels
         members = [member_prediction(workdir, run, device, stride_cells, calibration, batch_size, progress,
-                                     threshold_rule, exceedance)
+                                     threshold_rule, exceedance, slices)
                    for run in tqdm(runs, desc="members", disable=not progress)]
         combined, record = calibrate(combine_members(members), calibration, threshold_rule)
         combined = combined.assign_attrs(run_id=folder.name, calibration=json.dumps(record),
