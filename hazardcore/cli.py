@@ -21,7 +21,6 @@ import logging
 import math
 import sys
 import textwrap
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -180,6 +179,10 @@ def fold_table(result: dict[str, Any]) -> str:
             f"{key} {value:.3f}" for key, value in summary["positive_weighted"].items()))
 
 
+JOBS_HELP = ("folds trained at once, in worker processes that share the CPU threads (default 1; "
+             "2 on a 2-core machine; keep 1 on a GPU)")
+
+
 def _leave_one_slice_out(args: argparse.Namespace, model_config: Any, train_config: Any) -> int:
     from hazardcore.errors import ConfigError, describe
     from hazardcore.folds import RESULT_NAME, leave_one_slice_out
@@ -187,7 +190,7 @@ def _leave_one_slice_out(args: argparse.Namespace, model_config: Any, train_conf
     if args.split != "temporal":
         raise ConfigError(describe("--test-slice all holds out every slice in turn: it needs --split temporal",
                                    found=f"--split {args.split}", fix="add --split temporal"))
-    result = leave_one_slice_out(args.workdir, model_config, train_config, progress=not args.quiet)
+    result = leave_one_slice_out(args.workdir, model_config, train_config, progress=not args.quiet, jobs=args.jobs)
     print(fold_table(result))
     print(format_table([("table", args.workdir / RESULT_NAME)]))
     return 0
@@ -252,7 +255,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     train_config.param.update(device=args.device)
     result = cross_validate(args.workdir, model_config, train_config, split=args.split, folds=args.folds,
                             seeds=list(range(args.seeds)), replicates=args.bootstrap, progress=not args.quiet,
-                            command=shlex.join(["hazard", *sys.argv[1:]]), commit=source_commit())
+                            command=shlex.join(["hazard", *sys.argv[1:]]), commit=source_commit(), jobs=args.jobs)
     print(cv_table(result))
     print(format_table([("summary", args.workdir / RESULT_NAME), ("table", args.workdir / TABLE_NAME),
                         ("seconds", result["elapsed_s"])]))
@@ -263,8 +266,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from hazardcore import extrapolation
     from hazardcore.pipeline import find_run, predict_run
 
-    if args.period or args.scenario:
-        return _forecast(args)
     if args.ensemble:
         from hazardcore.ensemble import find_ensemble, predict_ensemble
 
@@ -281,65 +282,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
                         ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
     for line in extrapolation.lines(extrapolation.of(predictions)):
-        log.warning("outside the training range: %s", line)
-    return 0
-
-
-def _cmd_scenario(args: argparse.Namespace) -> int:
-    """``hazard scenario CATALOG``: each forecast period's triggers (and a design storm's GEV fit)."""
-    from hazardcore.prepare import describe_forecasts
-
-    periods = describe_forecasts(args.catalog)
-    if not periods:
-        print(f"{args.catalog} declares no forecast periods (`forecasts:`): see the README, "
-              "'Forecast the next period'")
-        return 0
-    for label, entry in periods.items():
-        rows: list[tuple[str, Any]] = [("period", f"{label}: {entry['start']} .. {entry['end']}")]
-        rain = dict(entry["rain"])
-        gev = rain.pop("gev", None)
-        rows.append(("rain", json.dumps(rain)))
-        if gev:
-            rows.append(("GEV growth curve", f"c = {gev['shape_c']:.3f}, loc = {gev['loc']:.3f}, "
-                                             f"scale = {gev['scale']:.3f} ({len(gev['years'])} years, "
-                                             f"{gev['pixels']} pixels)"))
-            rows.append(("goodness of fit", f"KS D = {gev['ks_statistic']:.3f}, p = {gev['ks_pvalue']:.3g}"))
-            rows.append((f"{gev['return_period_years']:g}-year growth factor", round(gev["growth_factor"], 3)))
-        rows += [("rain_max mean / largest (mm/day)",
-                  f"{entry['rain_max_mean_mm_day']:.1f} / {entry['rain_max_largest_mm_day']:.1f}"),
-                 ("rain_total mean (mm)", round(entry["rain_total_mean_mm"], 1))]
-        if "earthquake" in entry["provenance"]:
-            rows.append(("earthquake", json.dumps(entry["provenance"]["earthquake"])))
-            rows.append(("largest PGA (m/s2)", round(entry.get("pga_largest_ms2", float("nan")), 3)))
-        print(format_table(rows))
-    return 0
-
-
-def _forecast(args: argparse.Namespace) -> int:
-    """``hazard predict --period LABEL`` / ``--scenario NAME``: the forecast maps of one unmapped period."""
-    from hazardcore import extrapolation
-    from hazardcore.cube import PreparedCube
-    from hazardcore.forecast import forecast_run, summary
-    from hazardcore.pipeline import find_run
-
-    if args.ensemble:
-        from hazardcore.ensemble import find_ensemble
-
-        run = find_ensemble(args.workdir, args.ensemble)
-    else:
-        run = find_run(args.workdir, args.run, args.split)
-    start = time.perf_counter()
-    maps, path = forecast_run(args.workdir, run, args.scenario or args.period, scenario=bool(args.scenario),
-                              ensemble=bool(args.ensemble), device=args.device, stride_cells=args.stride,
-                              calibration=args.calibration, progress=not args.quiet,
-                              threshold_rule=args.threshold_rule, exceedance=args.exceedance)
-    totals = summary(maps, PreparedCube.open(args.workdir).grid.cell_area_m2 / 1e6)
-    print(format_table([("run", run), ("forecast", path), ("period", maps.attrs["period"]),
-                        ("dates", f"{maps.attrs['period_start']} .. {maps.attrs['period_end']}"),
-                        ("triggers", maps.attrs["provenance"]), ("metrics", maps.attrs["metrics"]),
-                        *totals.items(), ("seconds", round(time.perf_counter() - start, 1))]))
-    outside = json.loads(maps.attrs["extrapolation"])
-    for line in extrapolation.lines({maps.attrs["period"]: outside} if outside else {}):
         log.warning("outside the training range: %s", line)
     return 0
 
@@ -600,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="data-parallel training across the processes of a torchrun launch, e.g. "
                          "`torchrun --nproc_per_node 2 -m hazardcore.cli train WORKDIR --distributed` "
                          "(one process per GPU; gloo on the CPU); --config's batch_size is the global batch")
+    tr.add_argument("--jobs", type=int, default=1, help="with --test-slice all: " + JOBS_HELP)
     tr.set_defaults(func=_cmd_train)
     cv = sub.add_parser("cv", help="cross-validate: every block (or slice) a test once, over seeds, with intervals",
                         description="Train, predict and evaluate one run per fold and seed (each resumable), "
@@ -616,14 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--config", choices=["default", "demo"], default="default", help="as for `hazard train`")
     cv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for `hazard train`")
     cv.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    cv.add_argument("--jobs", type=int, default=1, help=JOBS_HELP)
     cv.set_defaults(func=_cmd_cv)
-    sc = sub.add_parser("scenario", help="the triggers of a catalog's forecast periods and scenarios",
-                        description="Build each period under `forecasts:` of a catalog as `hazard prepare` will "
-                                    "(rain from a file, a past period x factor, or a design storm of a return "
-                                    "period from a GEV of the record's annual maxima; an earthquake's PGA) and "
-                                    "report it: the GEV's parameters and goodness of fit, rain and PGA summaries.")
-    sc.add_argument("catalog", type=Path)
-    sc.set_defaults(func=_cmd_scenario)
     pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",
                         description="Slide overlapping windows over the grid, average each cell's outputs, "
                                     "calibrate probabilities on the validation cells and write "
@@ -632,13 +569,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--ensemble", metavar="ID",
                     help="an ensemble (folder name under WORKDIR/ensembles, from `hazard train --members K`) "
                          "instead of a run: its members' mean and spread")
-    forecast = pr.add_mutually_exclusive_group()
-    forecast.add_argument("--period", metavar="LABEL",
-                          help="write the forecast maps of this unmapped period (`forecasts:` in the catalog) to "
-                               "runs/<id>/forecasts/LABEL.nc: susceptibility, density, hazard (an ensemble's "
-                               "intervals too), marked as a forecast, no metrics")
-    forecast.add_argument("--scenario", metavar="NAME",
-                          help="as --period, for a forecast period whose rain or earthquake is a scenario")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     pr.add_argument("--exceedance", type=float, nargs="+", default=[], metavar="PCT",
                     help="densities (%% of the cell, e.g. 1 5 10) whose exceedance probabilities to predict: "

@@ -46,10 +46,9 @@ from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.evaluate import base_rate_source
-from hazardcore.folds import trained_run
-from hazardcore.pipeline import evaluate_run
+from hazardcore.folds import FOLD_ERRORS, run_folds
 from hazardcore.result import density_scores, run_metrics, susceptibility_scores
-from hazardcore.runfolder import METRICS, SCORES
+from hazardcore.runfolder import SCORES
 from hazardcore.splits import block_labels
 
 RESULT_NAME = "cv.json"
@@ -81,14 +80,6 @@ def fold_configs(train_config: TrainConfig, split: str, folds: int, seeds: list[
     else:
         changes = [{"split": "temporal", "test_slice": k} for k in range(n_slices)]
     return [TrainConfig.from_dict(base | change | {"seed": seed}) for seed in seeds for change in changes]
-
-
-def run_fold(workdir: Path, model_config: ModelConfig, config: TrainConfig) -> Path:
-    """Train (or resume), predict and evaluate one fold unless it already finished; its run folder."""
-    run = trained_run(workdir, model_config, config)
-    if not ((run / METRICS).is_file() and (run / SCORES).is_file()):
-        evaluate_run(workdir, run)
-    return run
 
 
 @dataclass
@@ -220,7 +211,7 @@ def machine() -> dict[str, Any]:
 
 def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig, split: str = "spatial",
                    folds: int = 4, seeds: list[int] | None = None, replicates: int = 1000,
-                   progress: bool = False, command: str = "", commit: str = "") -> dict[str, Any]:
+                   progress: bool = False, command: str = "", commit: str = "", jobs: int = 1) -> dict[str, Any]:
     """Run every fold × seed, pool each seed's out-of-fold cells, and summarise with intervals.
 
     Parameters
@@ -241,6 +232,9 @@ def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config:
         Progress bars over the folds and the bootstrap.
     command, commit
         The command line and the source commit, recorded in the result.
+    jobs
+        Folds trained at once in worker processes sharing the CPU threads
+        (:func:`hazardcore.folds.run_folds`; 1 = one after the other, here).
 
     Returns
     -------
@@ -261,15 +255,17 @@ def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config:
     block_cells = train_config.split_block_patches * cube.patch_cells
     runs: list[dict[str, Any]] = []
     pools: dict[int, list[Pool]] = {seed: [] for seed in seeds}
-    for config in tqdm(configs, desc=f"{split} cross-validation", unit="fold", disable=not progress):
+    outcomes = run_folds(workdir, model_config, configs, jobs, progress, desc=f"{split} cross-validation")
+    for config, outcome in zip(configs, outcomes, strict=True):
         fold = config.cv_fold if split == "spatial" else config.test_slice
         record: dict[str, Any] = {"seed": config.seed, "fold": fold}
         try:
-            run = run_fold(workdir, model_config, config)
-            pools[config.seed].append(fold_cells(run, block_cells))
-            record |= {"run_id": run.name, "status": "finished"}
-        except (HazardcoreError, RuntimeError, ValueError) as error:  # recorded; the summary says so
-            record |= {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+            if outcome.run is None:
+                raise HazardcoreError(outcome.error)
+            pools[config.seed].append(fold_cells(outcome.run, block_cells))
+            record |= {"run_id": outcome.run.name, "status": "finished"}
+        except FOLD_ERRORS as error:  # recorded; the summary says so
+            record |= {"status": "failed", "error": outcome.error or f"{type(error).__name__}: {error}"}
         runs.append(record)
     if not all(pools.values()):
         raise HazardcoreError(describe("cross-validation: no fold of a seed finished", source=workdir,
@@ -286,7 +282,7 @@ def cross_validate(workdir: str | Path, model_config: ModelConfig, train_config:
     } | summarise([pooled(seed_pools) for seed_pools in pools.values()], replicates, progress)
     result |= {"config": {"model": model_config.to_dict(), "train": train_config.to_dict()}, "command": command,
                "commit": commit or "unknown", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
-               "versions": package_versions(), "elapsed_s": round(time.time() - started, 1)}
+               "versions": package_versions(), "jobs": jobs, "elapsed_s": round(time.time() - started, 1)}
     export.write_json(result, workdir / RESULT_NAME)
     export.checked_text(cv_table(result), workdir / TABLE_NAME)
     return result

@@ -6,11 +6,20 @@ periods it has not seen, whatever their trigger. ``hazard train --split temporal
 named by its configuration like any run) and writes ``WORKDIR/leave_one_slice_out.json``
 with, per held-out slice, the model's and the oracle's within-slice scores and the predicted
 against observed number of positive cells.
+
+Both this and :mod:`hazardcore.cv` run their folds through :func:`run_folds`: one after the
+other, or ``jobs`` at a time in separate processes that share the CPU threads (folds are
+independent run folders, and a fold's run id does not depend on its thread count).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +28,10 @@ from tqdm.auto import tqdm
 from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.cube import PreparedCube
+from hazardcore.errors import ConfigError, HazardcoreError, describe
 from hazardcore.pipeline import evaluate_run
-from hazardcore.result import SLICE_COLUMNS, RunMetrics
+from hazardcore.result import SLICE_COLUMNS, RunMetrics, run_metrics
+from hazardcore.runfolder import METRICS, SCORES
 from hazardcore.runstatus import is_trained
 from hazardcore.train import open_run, train
 
@@ -67,8 +78,98 @@ def trained_run(workdir: str | Path, model_config: ModelConfig, config: TrainCon
     return run
 
 
+@dataclass(frozen=True)
+class FoldOutcome:
+    """What became of one fold: its run folder, or the error that stopped it."""
+
+    run: Path | None
+    error: str = ""
+
+
+#: Errors a fold records instead of stopping the others (a bug elsewhere still raises).
+FOLD_ERRORS = (HazardcoreError, RuntimeError, ValueError)
+
+
+def evaluated_run(workdir: str | Path, model_config: ModelConfig, config: TrainConfig) -> Path:
+    """Train (or resume), predict and evaluate one fold unless it already finished; its run folder."""
+    run = trained_run(workdir, model_config, config)
+    if not ((run / METRICS).is_file() and (run / SCORES).is_file()):
+        evaluate_run(workdir, run)
+    return run
+
+
+def fold_in_process(workdir: str, model: dict[str, Any], config: dict[str, Any]) -> FoldOutcome:
+    """:func:`evaluated_run` from plain arguments, errors recorded (what a worker process runs)."""
+    try:
+        return FoldOutcome(evaluated_run(workdir, ModelConfig.from_dict(model), TrainConfig.from_dict(config)))
+    except FOLD_ERRORS as error:
+        return FoldOutcome(None, f"{type(error).__name__}: {error}")
+
+
+def threads_per_job(train_config: TrainConfig, jobs: int) -> int:
+    """CPU threads of each of ``jobs`` concurrent folds: the configured (or all) threads shared out, at least 1."""
+    total = train_config.num_threads or os.cpu_count() or 1
+    return max(1, total // jobs)
+
+
+def run_folds(workdir: str | Path, model_config: ModelConfig, configs: list[TrainConfig], jobs: int = 1,
+              progress: bool = False, desc: str = "folds",
+              done: Callable[[int, FoldOutcome], None] | None = None) -> list[FoldOutcome]:
+    """Evaluate every fold's run, ``jobs`` at a time, in the order of ``configs``.
+
+    Parameters
+    ----------
+    workdir
+        A prepared working folder.
+    model_config, configs
+        The model and each fold's training configuration.
+    jobs
+        Folds trained at once: 1 runs them here one after the other; more start that many
+        worker processes (``spawn``), each with :func:`threads_per_job` CPU threads. Use 1 on
+        a GPU.
+    progress, desc
+        A progress bar over the folds and its label.
+    done
+        Called with (index, outcome) as each fold ends, in the order they end.
+
+    Returns
+    -------
+    list of FoldOutcome
+        One per configuration; a failed fold has ``run=None`` and its error.
+
+    Raises
+    ------
+    ConfigError
+        When ``jobs`` < 1.
+    """
+    if jobs < 1:
+        raise ConfigError(describe("--jobs: folds trained at once", expected=">= 1", found=jobs))
+    outcomes: list[FoldOutcome | None] = [None] * len(configs)
+    bar = tqdm(total=len(configs), desc=desc, unit="fold", disable=not progress)
+
+    def finish(index: int, outcome: FoldOutcome) -> None:
+        outcomes[index] = outcome
+        bar.update(1)
+        if done is not None:
+            done(index, outcome)
+
+    if jobs == 1:
+        for index, config in enumerate(configs):
+            finish(index, fold_in_process(str(workdir), model_config.to_dict(), config.to_dict()))
+    else:
+        threads = threads_per_job(configs[0], jobs) if configs else 1
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(fold_in_process, str(workdir), model_config.to_dict(),
+                                   config.to_dict() | {"num_threads": threads}): index
+                       for index, config in enumerate(configs)}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    bar.close()
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 def leave_one_slice_out(workdir: str | Path, model_config: ModelConfig, train_config: TrainConfig,
-                        progress: bool = False) -> dict[str, Any]:
+                        progress: bool = False, jobs: int = 1) -> dict[str, Any]:
     """Train, predict and evaluate one temporal run per held-out slice; write and return the table.
 
     Parameters
@@ -79,6 +180,8 @@ def leave_one_slice_out(workdir: str | Path, model_config: ModelConfig, train_co
         The configuration of every fold; ``split`` and ``test_slice`` are set per fold.
     progress
         Show a progress bar over the folds.
+    jobs
+        Folds trained at once (:func:`run_folds`).
 
     Returns
     -------
@@ -86,11 +189,16 @@ def leave_one_slice_out(workdir: str | Path, model_config: ModelConfig, train_co
         ``rows`` (one per held-out slice, see :func:`fold_row`) and ``summary``.
     """
     labels = PreparedCube.open(workdir).slice_labels
-    rows = []
-    for k in tqdm(range(len(labels)), desc="leave one slice out", unit="fold", disable=not progress):
-        config = TrainConfig.from_dict(train_config.to_dict() | {"split": "temporal", "test_slice": k})
-        run = trained_run(workdir, model_config, config)
-        rows.append(fold_row(labels[k], evaluate_run(workdir, run).metrics))
+    configs = [TrainConfig.from_dict(train_config.to_dict() | {"split": "temporal", "test_slice": k})
+               for k in range(len(labels))]
+    outcomes = run_folds(workdir, model_config, configs, jobs, progress, desc="leave one slice out")
+    failed = [(labels[k], outcome.error) for k, outcome in enumerate(outcomes) if outcome.run is None]
+    if failed:
+        raise HazardcoreError(describe("leave-one-slice-out: a fold failed", found=failed,
+                                       fix="read the error; rerun the same command to resume (finished folds "
+                                           "are reused)"))
+    rows = [fold_row(labels[k], run_metrics(outcome.run)) for k, outcome in enumerate(outcomes)
+            if outcome.run is not None]
     result = {"rows": rows, "summary": summary(rows),
               "config": {"model": model_config.to_dict(), "train": train_config.to_dict()}}
     export.write_json(result, Path(workdir) / RESULT_NAME)

@@ -170,3 +170,26 @@ def test_verdicts_read_the_paired_intervals() -> None:
     assert out["gbm"] == {"beats": ["auc", "ece"], "ties": ["auc_within_slices", "pearson_r", "pearson_r_positive"],
                           "loses": ["f1"]}
     assert out["oracle"]["loses"] == ["ece"]  # a higher calibration error is worse
+
+
+def test_folds_trained_two_at_a_time_are_the_same_runs_with_the_same_scores(
+        small_cv: tuple[Path, dict], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    import shutil
+
+    from conftest import tiny_run_configs
+
+    workdir, result = small_cv
+    fresh = tmp_path / "work"
+    shutil.copytree(workdir, fresh, ignore=lambda folder, names: [n for n in names if n in ("runs", RESULT_NAME,
+                                                                                              TABLE_NAME)])
+    model, config = tiny_run_configs()
+    config.param.update(split_block_patches=1, max_epochs_susceptibility=1, num_threads=2)
+    parallel = cross_validate(fresh, model, config, folds=2, seeds=[0], replicates=40, jobs=2)
+    assert [r["run_id"] for r in parallel["runs"]] == [r["run_id"] for r in result["runs"]]
+    assert parallel["jobs"] == 2 and parallel["failed_folds"] == 0
+    for name in ("model", "gbm", "oracle"):
+        for key in ("auc", "hazard_total_ratio", "pearson_r_positive"):
+            assert parallel["sources"][name][key]["mean"] == pytest.approx(result["sources"][name][key]["mean"],
+                                                                           abs=2e-3), (name, key)
+    configs = json.loads((fresh / "runs" / parallel["runs"][0]["run_id"] / "config.json").read_text())
+    assert configs["train"]["num_threads"] == 1  # the two jobs share the 2 threads
