@@ -21,6 +21,7 @@ import logging
 import math
 import sys
 import textwrap
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -266,6 +267,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from hazardcore import extrapolation
     from hazardcore.pipeline import find_run, predict_run
 
+    if args.period or args.scenario:
+        return _forecast(args)
     if args.ensemble:
         from hazardcore.ensemble import find_ensemble, predict_ensemble
 
@@ -282,6 +285,65 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     print(format_table([("run", run), ("predictions", run / PREDICTIONS), ("calibration", calibration),
                         ("cells x slices", " x ".join(str(n) for n in predictions["susceptibility"].shape))]))
     for line in extrapolation.lines(extrapolation.of(predictions)):
+        log.warning("outside the training range: %s", line)
+    return 0
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    """``hazard scenario CATALOG``: each forecast period's triggers (and a design storm's GEV fit)."""
+    from hazardcore.prepare import describe_forecasts
+
+    periods = describe_forecasts(args.catalog)
+    if not periods:
+        print(f"{args.catalog} declares no forecast periods (`forecasts:`): see the README, "
+              "'Forecast the next period'")
+        return 0
+    for label, entry in periods.items():
+        rows: list[tuple[str, Any]] = [("period", f"{label}: {entry['start']} .. {entry['end']}")]
+        rain = dict(entry["rain"])
+        gev = rain.pop("gev", None)
+        rows.append(("rain", json.dumps(rain)))
+        if gev:
+            rows.append(("GEV growth curve", f"c = {gev['shape_c']:.3f}, loc = {gev['loc']:.3f}, "
+                                             f"scale = {gev['scale']:.3f} ({len(gev['years'])} years, "
+                                             f"{gev['pixels']} pixels)"))
+            rows.append(("goodness of fit", f"KS D = {gev['ks_statistic']:.3f}, p = {gev['ks_pvalue']:.3g}"))
+            rows.append((f"{gev['return_period_years']:g}-year growth factor", round(gev["growth_factor"], 3)))
+        rows += [("rain_max mean / largest (mm/day)",
+                  f"{entry['rain_max_mean_mm_day']:.1f} / {entry['rain_max_largest_mm_day']:.1f}"),
+                 ("rain_total mean (mm)", round(entry["rain_total_mean_mm"], 1))]
+        if "earthquake" in entry["provenance"]:
+            rows.append(("earthquake", json.dumps(entry["provenance"]["earthquake"])))
+            rows.append(("largest PGA (m/s2)", round(entry.get("pga_largest_ms2", float("nan")), 3)))
+        print(format_table(rows))
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    """``hazard predict --period LABEL`` / ``--scenario NAME``: the forecast maps of one unmapped period."""
+    from hazardcore import extrapolation
+    from hazardcore.cube import PreparedCube
+    from hazardcore.forecast import forecast_run, summary
+    from hazardcore.pipeline import find_run
+
+    if args.ensemble:
+        from hazardcore.ensemble import find_ensemble
+
+        run = find_ensemble(args.workdir, args.ensemble)
+    else:
+        run = find_run(args.workdir, args.run, args.split)
+    start = time.perf_counter()
+    maps, path = forecast_run(args.workdir, run, args.scenario or args.period, scenario=bool(args.scenario),
+                              ensemble=bool(args.ensemble), device=args.device, stride_cells=args.stride,
+                              calibration=args.calibration, progress=not args.quiet,
+                              threshold_rule=args.threshold_rule, exceedance=args.exceedance)
+    totals = summary(maps, PreparedCube.open(args.workdir).grid.cell_area_m2 / 1e6)
+    print(format_table([("run", run), ("forecast", path), ("period", maps.attrs["period"]),
+                        ("dates", f"{maps.attrs['period_start']} .. {maps.attrs['period_end']}"),
+                        ("triggers", maps.attrs["provenance"]), ("metrics", maps.attrs["metrics"]),
+                        *totals.items(), ("seconds", round(time.perf_counter() - start, 1))]))
+    outside = json.loads(maps.attrs["extrapolation"])
+    for line in extrapolation.lines({maps.attrs["period"]: outside} if outside else {}):
         log.warning("outside the training range: %s", line)
     return 0
 
@@ -561,6 +623,13 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     cv.add_argument("--jobs", type=int, default=1, help=JOBS_HELP)
     cv.set_defaults(func=_cmd_cv)
+    sc = sub.add_parser("scenario", help="the triggers of a catalog's forecast periods and scenarios",
+                        description="Build each period under `forecasts:` of a catalog as `hazard prepare` will "
+                                    "(rain from a file, a past period x factor, or a design storm of a return "
+                                    "period from a GEV of the record's annual maxima; an earthquake's PGA) and "
+                                    "report it: the GEV's parameters and goodness of fit, rain and PGA summaries.")
+    sc.add_argument("catalog", type=Path)
+    sc.set_defaults(func=_cmd_scenario)
     pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",
                         description="Slide overlapping windows over the grid, average each cell's outputs, "
                                     "calibrate probabilities on the validation cells and write "
@@ -569,6 +638,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--ensemble", metavar="ID",
                     help="an ensemble (folder name under WORKDIR/ensembles, from `hazard train --members K`) "
                          "instead of a run: its members' mean and spread")
+    forecast = pr.add_mutually_exclusive_group()
+    forecast.add_argument("--period", metavar="LABEL",
+                          help="write the forecast maps of this unmapped period (`forecasts:` in the catalog) to "
+                               "runs/<id>/forecasts/LABEL.nc: susceptibility, density, hazard (an ensemble's "
+                               "intervals too), marked as a forecast, no metrics")
+    forecast.add_argument("--scenario", metavar="NAME",
+                          help="as --period, for a forecast period whose rain or earthquake is a scenario")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     pr.add_argument("--exceedance", type=float, nargs="+", default=[], metavar="PCT",
                     help="densities (%% of the cell, e.g. 1 5 10) whose exceedance probabilities to predict: "
