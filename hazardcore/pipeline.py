@@ -12,7 +12,10 @@ so listing, evaluating and reading runs work without it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import shlex
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from hazardcore.extrapolation import trigger_ranges
 from hazardcore.hazard import best_threshold, fit_calibration, hazard, slice_thresholds
 from hazardcore.intervals import has_intervals, interval_scores
 from hazardcore.predictors import ChannelScaling
-from hazardcore.report import build_report
+from hazardcore.report import build_report, provenance
 from hazardcore.result import RunMetrics
 from hazardcore.runfolder import (
     CALIBRATION,
@@ -285,10 +288,32 @@ def compute_evaluation(workdir: str | Path, run: Path, predictions: xr.Dataset, 
     reference_maps = reference_for(reference, cube, predictions)
     export.write_run_netcdf(scores_dataset(predictions, sources, masks["test"]), run / SCORES)
     export.write_json(metrics, run / METRICS)
-    html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {cube.path}")
+    source = run_catalog(cube)
+    about = run_provenance(cube, run, source)
+    html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {about['case']}",
+                        about=about)
     report = export.write_report(html, run / REPORT)
-    products = export.write_products(predictions, run / PRODUCTS, manifest_of(run, metrics), input_files(cube))
+    products = export.write_products(predictions, run / PRODUCTS, manifest_of(run, metrics), input_files(cube, source),
+                                     source)
     return Evaluation(metrics, report, products)
+
+
+#: Packages whose versions the report names beside :func:`hazardcore.checkpoint.package_versions`.
+REPORT_PACKAGES = ("xarray", "rioxarray", "rasterio", "scikit-learn", "matplotlib", "jinja2")
+
+
+def run_provenance(cube: PreparedCube, run: Path, source: catalog.Catalog | None) -> dict[str, Any]:
+    """The report's :func:`hazardcore.report.provenance` of ``run``: its case, the command line of this process,
+    package versions, the catalog's data sources and licences, the method's reference."""
+    versions = package_versions()
+    for name in REPORT_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    case = source.case if source is not None else Path(cube.catalog_path).parent.name or "unknown case"
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return provenance(case, run.name, command, versions, source, method=export.METHOD_REFERENCE)
 
 
 def scores_dataset(predictions: xr.Dataset, sources: dict[str, Any], test: np.ndarray) -> xr.Dataset:
@@ -342,11 +367,19 @@ def reference_for(folder: Path | None, cube: PreparedCube, predictions: xr.Datas
     return maps if catalog.reference_on_grid(maps, cube.grid) else None
 
 
-def input_files(cube: PreparedCube) -> list[Path]:
-    """The raw files the prepared data came from (their checksums go in the manifest)."""
+def run_catalog(cube: PreparedCube) -> catalog.Catalog | None:
+    """The data catalog the cube was prepared from, None when it no longer loads."""
     try:
-        source = catalog.load_catalog(cube.catalog_path)
+        return catalog.load_catalog(cube.catalog_path)
     except HazardcoreError:
+        return None
+
+
+def input_files(cube: PreparedCube, source: catalog.Catalog | None = None) -> list[Path]:
+    """The raw files the prepared data came from (their checksums go in the manifest); ``source``: the cube's
+    catalog when already loaded (:func:`run_catalog`)."""
+    source = source if source is not None else run_catalog(cube)
+    if source is None:
         return []
     entries = [entry for role in source.layers for entry in source.layer_list(role)]
     return [source.path, *sorted({entry.path for entry in entries})]

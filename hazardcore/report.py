@@ -1,6 +1,12 @@
 """Evaluation report (METHOD.md §7): figures as PNG bytes and one self-contained HTML page.
 
-The module does no IO. Figures are drawn on ``matplotlib.figure.Figure`` objects created
+The page is rendered by Jinja from ``hazardcore/templates/report.html.j2`` (package data, its
+stylesheet ``report.css`` inlined): the case's title, the run's provenance (versions, date,
+command, data sources and licences from the catalog), the hazard over time, the per-period
+distributions, the hazard in the products' classes (:mod:`hazardcore.styles`), then the
+evaluation (metrics with units, maps, confusion, ROC, reliability, ...).
+
+The module does no IO (but reading its templates). Figures are drawn on ``matplotlib.figure.Figure`` objects created
 directly, without ``pyplot``: nothing is registered in pyplot's global figure manager (so
 nothing needs closing and nothing leaks in long-running notebooks or the dashboard), the
 user's interactive backend is left alone, and ``savefig`` into ``io.BytesIO`` renders
@@ -16,23 +22,29 @@ draws from; the scores are the run's typed evaluation result (:mod:`hazardcore.r
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import functools
 import html
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
+import jinja2
 import numpy as np
 import xarray as xr
+from markupsafe import Markup
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.colors import Colormap, LogNorm, Normalize, to_rgb
+from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.ndimage import gaussian_filter
 
-from hazardcore import extrapolation
+from hazardcore import extrapolation, styles
 from hazardcore import figure_data as fd
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
@@ -40,9 +52,13 @@ from hazardcore.intervals import has_intervals, interval_width
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.triggers import slice_seasons
 
+if TYPE_CHECKING:
+    from hazardcore.catalog import Catalog
+
 DPI = 100
 PANEL_INCHES = 2.3
 MAX_COLUMNS = 4
+LEGEND_HEIGHT = 1.5  # inches below map panels for a figure legend (at 0.9 the panels' titles were clipped)
 DASH = "–"
 NO_DATA = "#d9d9d9"  # light grey: NaN / invalid cells on continuous maps
 CONFUSION_COLOURS = {0: "#c4c4c4", 1: "#f28e2b", 2: "#2f6db5", 3: "#8b0000", -1: "#ffffff"}
@@ -56,6 +72,17 @@ DEFAULT_THRESHOLD = 0.5
 SEASON_MARKERS = {"co-seismic": "*", "post-monsoon": "o", "pre-monsoon": "v"}
 
 CAPTIONS = {
+    "hazard_over_time": ("Hazard over time", "Per period, over the valid cells with a finite hazard and observation: "
+                         "expected new landslide area (Σ hazard) against the observed one, mean susceptibility "
+                         "against the share of cells with new landslides, and the mean density given occurrence "
+                         "against the observed density where landslides occurred; the truth where it is known. "
+                         "All valid cells, not only test cells. Values in the table below."),
+    "distributions": ("Distributions per period", "Susceptibility, density given occurrence and hazard over each "
+                      "period's valid cells: box from the 25th to the 75th percentile, line at the median, diamond "
+                      "at the mean, whiskers at the 5th and 95th percentiles; log scale for the densities (zeros "
+                      "drawn at the smallest positive value). Percentiles in the table below."),
+    "classified_hazard": ("Classified hazard", "Hazard (% of the cell) in the classes of the products' QGIS styles "
+                          "({scheme}); grey: no data. Cells per class in the table below."),
     "maps_susceptibility": ("Susceptibility", "Calibrated probability of new landslides in each slice; all valid "
                             "cells (grey: no data)."),
     "maps_density": ("Area density given occurrence", "Predicted landslide area density if landslides occur (% of "
@@ -382,7 +409,7 @@ def _fig_confusion(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     counts, thresholds = ctx["counts"], ctx["thresholds"]
     codes = _north_up(fd.confusion_codes(ds, thresholds))  # every valid cell; the non-test ones faded
     test = _planes(ds, "test") > 0
-    fig, axes = _grid(len(counts), extra_height=0.9)
+    fig, axes = _grid(len(counts), extra_height=LEGEND_HEIGHT)
     extent = _extent_km(ds)
     for ax, label, k in zip(axes, _labels(ds), range(len(counts)), strict=True):
         ax.imshow(_confusion_rgb(codes[k], test[k]), extent=extent, interpolation="nearest")
@@ -648,7 +675,163 @@ def _fig_reference(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     return fig
 
 
+# ---------------------------------------------------------------- the region over time, distributions, classes
+
+#: The regional series of :func:`hazardcore.figure_data.regional_series` on the page: key, name and units.
+SERIES_COLUMNS = (("cells", "valid cells", "1"), ("hazard_km2", "expected new landslide area", "km²"),
+                  ("observed_km2", "observed new landslide area", "km²"),
+                  ("true_hazard_km2", "true expected new landslide area", "km²"),
+                  ("susceptibility_mean", "mean susceptibility", "1"),
+                  ("presence_fraction", "share of cells with new landslides", "1"),
+                  ("true_probability_mean", "mean true probability", "1"),
+                  ("density_mean", "mean density given occurrence", "% of cell"),
+                  ("density_positive_mean", "mean density given occurrence, cells with new landslides", "% of cell"),
+                  ("observed_density_positive_mean", "mean observed density, cells with new landslides", "% of cell"))
+#: The panels of the hazard over time: y label and lines (series key, legend, colour, line style).
+SERIES_PANELS = (
+    ("new landslide area (km²)", (("hazard_km2", "expected (Σ hazard)", "#d7191c", "-"),
+                                  ("observed_km2", "observed", "black", "-"),
+                                  ("true_hazard_km2", "truth (expected)", "#7570b3", "--"))),
+    ("probability of new landslides", (("susceptibility_mean", "mean susceptibility", "#2f6db5", "-"),
+                                       ("presence_fraction", "observed share of cells", "black", "-"),
+                                       ("true_probability_mean", "truth (mean probability)", "#7570b3", "--"))),
+    ("density given occurrence (% of cell)", (("density_mean", "mean over all cells", "#fe9929", "-"),
+                                              ("density_positive_mean", "mean over cells with new landslides",
+                                               "#993404", "-"),
+                                              ("observed_density_positive_mean",
+                                               "observed, cells with new landslides", "black", "-"))),
+)
+#: The variables whose per-period distributions are shown: name, what it is, units.
+DISTRIBUTION_VARIABLES = (("susceptibility", "susceptibility", "1"),
+                          ("density", "density given occurrence", "% of cell"),
+                          ("hazard", "hazard", "% of cell"))
+QUANTILES = (5.0, 50.0, 95.0)
+
+
+def period_dates(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each slice's start and end (``datetime64[s]``), None when the predictions carry no (or NaT) dates."""
+    if "slice_start" not in ds.coords or "slice_end" not in ds.coords:
+        return None
+    start, end = (np.asarray(ds[name].values).astype("datetime64[s]") for name in ("slice_start", "slice_end"))
+    return None if np.isnat(start).any() or np.isnat(end).any() else (start, end)
+
+
+def _valid_values(ds: xr.Dataset, name: str) -> list[np.ndarray]:
+    """The finite values of ``name`` on each slice's valid cells."""
+    values = np.asarray(ds[name].transpose("slice", "y", "x").values, dtype=np.float64)
+    valid = (np.asarray(ds["valid"].values) > 0) & np.isfinite(values)
+    return [values[k][valid[k]] for k in range(values.shape[0])]
+
+
+def period_quantiles(predictions: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
+    """The 5th, 50th and 95th percentiles, mean and cell count of susceptibility, density and hazard per slice.
+
+    Parameters
+    ----------
+    predictions
+        The predictions Dataset (as for :func:`figures`).
+
+    Returns
+    -------
+    dict
+        Variable (:data:`DISTRIBUTION_VARIABLES`) → ``p05``, ``p50``, ``p95``, ``mean`` and
+        ``cells``, one value per slice over its valid cells with a finite value (NaN where a
+        slice has none).
+    """
+    ds = _normalised(predictions)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, _, _ in DISTRIBUTION_VARIABLES:
+        per_slice = _valid_values(ds, name)
+        stats = [np.percentile(v, QUANTILES) if v.size else np.full(len(QUANTILES), np.nan) for v in per_slice]
+        out[name] = {f"p{int(q):02d}": np.array([row[i] for row in stats]) for i, q in enumerate(QUANTILES)}
+        out[name]["mean"] = np.array([v.mean() if v.size else np.nan for v in per_slice])
+        out[name]["cells"] = np.array([v.size for v in per_slice])
+    return out
+
+
+def hazard_classes(predictions: xr.Dataset) -> tuple[styles.ClassScheme, np.ndarray]:
+    """The products' hazard class scheme (:func:`hazardcore.styles.scheme_for`) and the cells in each class.
+
+    Returns
+    -------
+    tuple
+        The scheme and an int array (slice, class): the valid cells of each slice whose hazard
+        falls in each class (``styles.classify``, as QGIS shades the products).
+    """
+    ds = _normalised(predictions)
+    scheme = styles.scheme_for("hazard", str(ds["hazard"].attrs.get("units", "%")))
+    classes = styles.classify(np.asarray(ds["hazard"].values), scheme)
+    valid = np.asarray(ds["valid"].values) > 0
+    counts = np.stack([((classes == k) & valid).sum(axis=(1, 2)) for k in range(len(scheme.names))], axis=1)
+    return scheme, counts.astype(np.int64)
+
+
+def _fig_hazard_over_time(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    series, dates = ctx["series"], period_dates(ds)
+    fig = Figure(figsize=(8.0, 7.6), layout="constrained")
+    axes = list(fig.subplots(3, 1, sharex=True))
+    x: np.ndarray = dates[0] + (dates[1] - dates[0]) / 2 if dates else np.arange(ds.sizes["slice"])
+    for ax, (ylabel, lines) in zip(axes, SERIES_PANELS, strict=True):
+        for key, label, colour, style in (line for line in lines if line[0] in series):
+            ax.plot(x, series[key], linestyle=style, marker="o", color=colour, label=label, linewidth=1.2,
+                    markersize=4 if style == "--" else 6)
+            if dates:  # each period's value across its dates
+                ax.hlines(series[key], dates[0], dates[1], colors=colour, linewidth=4, alpha=0.3)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="best")
+    if dates:
+        axes[-1].set_xlabel("date (bars: each period from its start to its end, dots: its middle)")
+    else:
+        axes[-1].set_xticks(x, _labels(ds), rotation=30, ha="right")
+    return fig
+
+
+def _fig_distributions(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    fig = Figure(figsize=(max(7.0, 0.9 * ds.sizes["slice"] + 3.0), 7.6), layout="constrained")
+    axes = list(fig.subplots(3, 1, sharex=True))
+    labels = _labels(ds)
+    for ax, (name, what, units) in zip(axes, DISTRIBUTION_VARIABLES, strict=True):
+        per_slice = _valid_values(ds, name)
+        positive = np.concatenate([v[v > 0] for v in per_slice] or [np.array([])])
+        floor = float(positive.min()) if positive.size else 1e-6
+        log = name != "susceptibility" and positive.size > 0 and float(positive.max()) > 20 * floor  # > a decade
+        shown = [np.maximum(v, floor) if log else v for v in per_slice]
+        ax.boxplot([v if v.size else [np.nan] for v in shown], whis=(5, 95), showfliers=False, showmeans=True,
+                   widths=0.6, meanprops={"marker": "D", "markersize": 4, "markerfacecolor": "black"})
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylabel(f"{what} ({units})" if units != "1" else what, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1].set_xticks(np.arange(1, len(labels) + 1), labels, rotation=30, ha="right")
+    return fig
+
+
+def _fig_classified_hazard(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    scheme: styles.ClassScheme = ctx["classes"][0]
+    classes = np.where(np.isfinite(_planes(ds, "hazard")) & (_planes(ds, "valid") > 0),
+                       styles.classify(_planes(ds, "hazard"), scheme), -1).astype(np.float64)
+    classes[classes < 0] = np.nan
+    cmap = ListedColormap(list(scheme.colours)).with_extremes(bad=NO_DATA)
+    norm = BoundaryNorm(np.arange(len(scheme.names) + 1) - 0.5, len(scheme.names))
+    labels = _labels(ds)
+    fig, axes = _grid(len(labels), extra_height=LEGEND_HEIGHT)
+    extent = _extent_km(ds)
+    for ax, label, plane in zip(axes, labels, classes, strict=True):
+        ax.imshow(plane, extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+        ax.set_aspect("equal")
+    _label_axes(axes, min(len(axes), MAX_COLUMNS))
+    handles = [Patch(facecolor=colour, edgecolor="black", linewidth=0.5, label=text)
+               for colour, text in zip(scheme.colours, scheme.labels(), strict=True)]
+    handles.append(Patch(facecolor=NO_DATA, edgecolor="black", linewidth=0.5, label="no data"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return fig
+
+
 FIGURES: dict[str, Callable[[xr.Dataset, dict[str, Any]], Figure]] = {
+    "hazard_over_time": _fig_hazard_over_time, "distributions": _fig_distributions,
+    "classified_hazard": _fig_classified_hazard,
     "maps_susceptibility": _fig_susceptibility, "maps_density": _fig_density, "maps_hazard": _fig_hazard,
     "uncertainty": _fig_uncertainty,
     "confusion": _fig_confusion, "residuals": _fig_residuals, "scatter": _fig_scatter, "roc": _fig_roc,
@@ -680,7 +863,9 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     Returns
     -------
     dict
-        Figure name → PNG bytes, in the order of :data:`FIGURES`; ``legacy``
+        Figure name → PNG bytes, in the order of :data:`FIGURES` (first the region's hazard
+        over time, the per-period distributions and the classified hazard map, then the
+        evaluation's); ``legacy``
         (:func:`legacy_curve`) only when the predictions have a ``monsoons`` coordinate.
 
     Raises
@@ -692,27 +877,105 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     _check_scores(ds, scores)
     thresholds, _ = _decision(ds, metrics)
     ctx = {"scores": scores, "thresholds": thresholds, "reference": reference, "legacy": legacy_curve(ds),
-           "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics)}
+           "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics),
+           "series": fd.regional_series(ds), "classes": hazard_classes(ds)}
     skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None,
                "uncertainty": not has_intervals(ds)}
     return {name: _png(FIGURES[name](ds, ctx)) for name in FIGURES if not skipped.get(name, False)}
 
 
-# ---------------------------------------------------------------- HTML
+# ---------------------------------------------------------------- provenance
 
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}th{background:#f2f2f2}
-td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}
-figure{margin:1em 0 2em}figcaption{color:#555;font-size:0.9em}
-"""
+def provenance(case: str, run_id: str, command: str, versions: Mapping[str, str],
+               catalog: Catalog | None = None, created: dt.datetime | None = None,
+               method: str = "") -> dict[str, Any]:
+    """Who and what made a report: the facts a reviewer cites (no IO).
+
+    Parameters
+    ----------
+    case
+        The case name (the catalog's ``case``).
+    run_id
+        The run (or ensemble) id.
+    command
+        The command line that wrote the report.
+    versions
+        Package name → version.
+    catalog
+        The data catalog of the run: its description, licence, citation and creator, and
+        each input layer's file, description, licence and citation.
+    created
+        When the report was written (default: now, UTC).
+    method
+        The reference of the method.
+
+    Returns
+    -------
+    dict
+        ``case``; ``facts`` (label → text, in page order); ``sources``: one dict per input
+        layer (``role``, ``file``, ``description``, ``licence``, ``citation``).
+    """
+    stamp = (created or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    facts = {"case": case, "run id": run_id, "report written": stamp.isoformat(), "command": command,
+             "package versions": ", ".join(f"{name} {version}" for name, version in versions.items())}
+    sources: list[dict[str, str]] = []
+    if catalog is not None:
+        raw = catalog.raw
+        facts |= {"data catalog": str(catalog.path), "description": str(raw.get("description", "")),
+                  "licence of the data": str(raw.get("licence", raw.get("license", ""))),
+                  "cite the data as": str(raw.get("citation", "")), "creator": str(raw.get("creator", ""))}
+        sources = [{"role": role, "file": Path(entry.path).name, "description": entry.about.get("description", ""),
+                    "licence": entry.about.get("licence", entry.about.get("license", "")),
+                    "citation": entry.about.get("citation", "")}
+                   for role in catalog.layers for entry in catalog.layer_list(role)]
+    if method:
+        facts["method"] = method
+    return {"case": case, "facts": {key: value for key, value in facts.items() if value}, "sources": sources}
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>"
+# ---------------------------------------------------------------- HTML (rendered by templates/report.html.j2)
+
+
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+#: Units of the metrics in metrics.json (a key not listed is dimensionless, ``1``).
+METRIC_UNITS = {"mae": "% of cell", "mae_positive": "% of cell", "crps": "% of cell",
+                "area_predicted": "% × cells", "area_observed": "% × cells",
+                "positive_cells_predicted": "cells", "positive_cells_observed": "cells",
+                "predicted_positive_cells": "cells", "mean_width": "units of the quantity"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the page: header texts, rows of HTML-safe cells and, optionally, each row's units."""
+
+    header: list[str]
+    rows: list[list[Markup]]
+    units: list[str] | None = None
+    text: bool = False  # cells of words, aligned left (numbers align right)
+
+
+def _escaped(value: Any) -> Markup:
+    """Every value the template prints, escaped as :func:`html.escape` does (``'`` as ``&#x27;``, the form the
+    page always had); :class:`Markup` (cells already escaped by :func:`format_value`) passes unchanged."""
+    return value if isinstance(value, Markup) else Markup(html.escape(str(value)))
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The Jinja environment of the templates shipped in ``hazardcore/templates`` (autoescaped)."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("hazardcore", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, finalize=_escaped)
+
+
+def _safe(*cells: str) -> list[Markup]:
+    """Cells that are already HTML-safe (:func:`format_value`, escaped labels)."""
+    return [Markup(cell) for cell in cells]  # escaped by format_value / html.escape
+
+
+def _with_units(name: str, units: str) -> str:
+    return name if units == "1" else f"{name} ({units})"
 
 
 def _keys(blocks: list[Mapping[str, Any]], group: str, preferred: tuple[str, ...]) -> list[str]:
@@ -720,14 +983,15 @@ def _keys(blocks: list[Mapping[str, Any]], group: str, preferred: tuple[str, ...
     return [key for key in preferred if key in seen] + sorted({key for key in seen if key not in preferred})
 
 
-def _overall_table(metrics: Mapping[str, Any]) -> str:
+def _overall_table(metrics: Mapping[str, Any]) -> Table:
     sources: dict[str, Mapping[str, Any]] = dict(sources_of(cast(EvaluationResult, metrics)))
-    rows = []
+    rows, units = [], []
     for group, preferred in (("susceptibility", SUSCEPTIBILITY_COLUMNS), ("density", DENSITY_COLUMNS)):
         for key in _keys(list(sources.values()), group, preferred):
-            rows.append([html.escape(f"{group} {key}")]
-                        + [format_value(block.get(group, {}).get(key)) for block in sources.values()])
-    return _table(["metric", *sources], rows)
+            rows.append(_safe(html.escape(f"{group} {key}"),
+                              *(format_value(block.get(group, {}).get(key)) for block in sources.values())))
+            units.append(METRIC_UNITS.get(key, "1"))
+    return Table(["metric", *sources], rows, units)
 
 
 def _slice_dates(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
@@ -737,7 +1001,7 @@ def _slice_dates(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
     return {label: (day("slice_start", k), day("slice_end", k)) for k, label in enumerate(_labels(ds))}
 
 
-def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
+def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> Table:
     entries = {str(entry.get("slice")): entry for entry in metrics.get("per_slice", [])}
     sus = _keys(list(entries.values()), "susceptibility", SUSCEPTIBILITY_COLUMNS)
     den = _keys(list(entries.values()), "density", DENSITY_COLUMNS)
@@ -746,74 +1010,121 @@ def _per_slice_table(ds: xr.Dataset, metrics: Mapping[str, Any]) -> str:
     rows = []
     for label, (start, end) in _slice_dates(ds).items():
         entry = entries.get(label, {})
-        rows.append([html.escape(label), start, end]
-                    + [format_value(entry.get("susceptibility", {}).get(key)) for key in sus]
-                    + [format_value(entry.get("density", {}).get(key)) for key in den]
-                    + [format_value(within.get(label, {}).get(key)) for key in inner])
+        rows.append(_safe(html.escape(label), start, end,
+                          *(format_value(entry.get("susceptibility", {}).get(key)) for key in sus),
+                          *(format_value(entry.get("density", {}).get(key)) for key in den),
+                          *(format_value(within.get(label, {}).get(key)) for key in inner)))
     weighted = metrics.get("within_slices", {}).get("positive_weighted", {})
     if weighted:
-        rows.append(["positive-weighted mean", DASH, DASH] + [DASH] * (len(sus) + len(den))
-                    + [format_value(weighted.get(key)) for key in inner])
-    return _table(["slice", "start", "end", *sus, *den, *(f"in slice: {key}" for key in inner)], rows)
+        rows.append(_safe("positive-weighted mean", DASH, DASH, *([DASH] * (len(sus) + len(den))),
+                          *(format_value(weighted.get(key)) for key in inner)))
+    header = ["slice", "start", "end", *(_with_units(key, METRIC_UNITS.get(key, "1")) for key in (*sus, *den)),
+              *(_with_units(f"in slice: {key}", METRIC_UNITS.get(key, "1")) for key in inner)]
+    return Table(header, rows)
 
 
-def _coverage_table(metrics: Mapping[str, Any]) -> str:
-    """How often the ensemble's interval holds the known truth (empty without an ensemble or a truth)."""
+def _coverage_table(metrics: Mapping[str, Any]) -> tuple[Table | None, Markup]:
+    """How often the ensemble's interval holds the known truth (None without an ensemble or a truth), and the
+    sentence on the observed densities against the predictive distribution."""
     scores = metrics.get("uncertainty", {})
-    rows = [[html.escape(name), format_value(block["coverage"]), str(block["cells"]), format_value(block["mean_width"])]
-            for name, block in scores.items() if isinstance(block, dict) and "coverage" in block]
-    if not rows:
-        return ""
+    blocks = {name: block for name, block in scores.items() if isinstance(block, dict) and "coverage" in block}
+    if not blocks:
+        return None, Markup("")
+    rows = [_safe(html.escape(name), format_value(block["coverage"]), str(block["cells"]),
+                  format_value(block["mean_width"])) for name, block in blocks.items()]
+    units = ["1" if name == "susceptibility" else "% of cell" for name in blocks]
     observed = scores.get("observed_density", {})
     distribution = (f"<p>Observed densities of the {observed['cells']} positive test cells against the predictive "
                     f"distribution (the members' mixture, {html.escape(observed['grid'])}): central 90 % holds "
                     f"{format_value(observed['central_90_coverage'])}, CRPS {format_value(observed['crps'])} % of the "
-                    f"cell, PIT histogram (10 bins) {observed['pit_histogram']}.</p>") if observed else ""
-    return (f"<p>{html.escape(str(scores.get('interval', '')))}, {scores.get('members', DASH)} members; nominal "
-            "coverage 0.90; cells: every test cell (susceptibility) or the positive ones (density, hazard).</p>"
-            + _table(["quantity", "coverage of the truth", "cells", "mean width"], rows) + distribution)
+                    f"cell, PIT histogram (10 bins) {html.escape(str(observed['pit_histogram']))}.</p>"
+                    ) if observed else ""
+    intro = (f"<p>{html.escape(str(scores.get('interval', '')))}, {html.escape(str(scores.get('members', DASH)))} "
+             "members; nominal coverage 0.90; cells: every test cell (susceptibility) or the positive ones (density, "
+             "hazard); the units are those of the mean width.</p>")
+    return Table(["quantity", "coverage of the truth", "cells", "mean width"], rows, units), Markup(
+        intro + distribution)  # every inserted value escaped above
 
 
-def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]], thresholds: np.ndarray) -> str:
-    rows = [[html.escape(label), format_value(threshold)] + [str(c[key]) for key in ("tp", "fp", "fn", "tn")]
+def _counts_table(ds: xr.Dataset, counts: list[dict[str, int]], thresholds: np.ndarray) -> Table:
+    rows = [_safe(html.escape(label), format_value(threshold), *(str(c[key]) for key in ("tp", "fp", "fn", "tn")))
             for label, threshold, c in zip(_labels(ds), thresholds, counts, strict=True)]
-    return _table(["slice", "threshold τ", "TP", "FP", "FN", "TN"], rows)
+    return Table(["slice", "threshold τ", "TP (cells)", "FP (cells)", "FN (cells)", "TN (cells)"], rows)
 
 
-def _figure_html(name: str, png: bytes, caption: str, extra: str = "") -> str:
-    heading, _ = CAPTIONS[name]
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<section id="{name}"><h2>{html.escape(heading)}</h2><figure>'
-            f'<img alt="{html.escape(heading)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>{extra}</section>")
+def _series_table(ds: xr.Dataset, series: Mapping[str, np.ndarray]) -> Table:
+    """The hazard over time in numbers: each period's regional series (:data:`SERIES_COLUMNS`) with units."""
+    columns = [(key, name, units) for key, name, units in SERIES_COLUMNS if key in series]
+    rows = [_safe(html.escape(period), *(format_value(series[key][k], 0 if key == "cells" else 3)
+                                         for key, _, _ in columns))
+            for k, period in enumerate(fd.period_labels(ds))]
+    return Table(["period (start – end)", *(_with_units(name, units) for _, name, units in columns)], rows)
 
 
-def _header(ds: xr.Dataset, metrics: Mapping[str, Any], title: str) -> str:
+def _quantile_table(ds: xr.Dataset, quantiles: Mapping[str, Mapping[str, np.ndarray]]) -> Table:
+    """Each period's median (5th – 95th percentile) and mean of susceptibility, density and hazard."""
+    header = ["period", "valid cells"]
+    for _, what, units in DISTRIBUTION_VARIABLES:
+        header += [_with_units(f"{what}: median (5th – 95th percentile)", units), _with_units(f"{what}: mean", units)]
+    rows = []
+    for k, label in enumerate(_labels(ds)):
+        cells = []
+        for name, _, _ in DISTRIBUTION_VARIABLES:
+            q = quantiles[name]
+            low, median, high = (format_value(q[key][k], 4) for key in ("p05", "p50", "p95"))
+            cells += [f"{median} ({low} – {high})", format_value(q["mean"][k], 4)]
+        rows.append(_safe(html.escape(label), str(int(quantiles["hazard"]["cells"][k])), *cells))
+    return Table(header, rows)
+
+
+def _class_table(ds: xr.Dataset, scheme: styles.ClassScheme, counts: np.ndarray) -> Table:
+    """The valid cells of each period in each hazard class, and their share (%)."""
+    rows = []
+    for label, row in zip(_labels(ds), counts, strict=True):
+        total = int(row.sum())
+        shares = [f"{int(n)} ({100.0 * n / total:.1f} %)" if total else str(int(n)) for n in row]
+        rows.append(_safe(html.escape(label), *shares))
+    return Table(["period", *(f"{text}: cells (share)" for text in scheme.labels())], rows)
+
+
+def _figure(name: str, png: bytes, caption: str, tables: Sequence[Table | None] = (),
+            note: Markup | None = None) -> dict[str, Any]:
+    return {"name": name, "heading": CAPTIONS[name][0], "caption": caption,
+            "data": base64.b64encode(png).decode("ascii"), "tables": [t for t in tables if t is not None],
+            "note": note or Markup("")}
+
+
+def _facts(ds: xr.Dataset, metrics: Mapping[str, Any]) -> dict[str, str]:
     thresholds, rule = _decision(ds, metrics)
-    pooled = pooled_threshold(ds, metrics)
     facts = {"run id": ds.attrs.get("run_id", metrics.get("run_id", DASH)),
              "split": metrics.get("split", ds.attrs.get("split", DASH)), "slices": ", ".join(_labels(ds)),
              "test cells": metrics.get("test_cells", int(_test_mask(ds).sum())),
              "decision threshold per slice": f"{RULES.get(rule, rule)}: " + ", ".join(
                  f"{label} {format_value(value)}" for label, value in zip(_labels(ds), thresholds, strict=True)),
-             "pooled validation threshold": format_value(pooled)}
+             "pooled validation threshold": pooled_threshold(ds, metrics)}
     outside = extrapolation.lines(extrapolation.of(ds))
     if outside:
         facts["triggers outside the training range (the model extrapolates)"] = "; ".join(outside)
-    items = "".join(f"<li><b>{key}</b>: {format_value(value)}</li>" for key, value in facts.items())
-    return f"<h1>{html.escape(title)}</h1><ul>{items}</ul>"
+    return {key: html.unescape(format_value(value)) for key, value in facts.items()}  # escaped by the template
 
 
 def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping[str, np.ndarray],
-                 reference: xr.Dataset | None = None, title: str = "Landslide hazard report") -> str:
+                 reference: xr.Dataset | None = None, title: str = "Landslide hazard report",
+                 about: Mapping[str, Any] | None = None) -> str:
     """Compose the self-contained HTML evaluation report (the caller writes it).
+
+    The page is rendered from the Jinja template ``hazardcore/templates/report.html.j2``
+    (package data) with its stylesheet inline.
 
     Parameters
     ----------
     predictions, metrics, scores, reference
         As for :func:`figures`.
     title
-        Page title and first heading.
+        Page title and first heading (the pipeline names the case).
+    about
+        The run's :func:`provenance` (case, versions, date, data sources and licences, run id,
+        command), shown after the header; left out when None.
 
     Returns
     -------
@@ -830,13 +1141,41 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     thresholds, rule = _decision(ds, metrics)
     counts = confusion_counts_per_slice(ds, thresholds)
     curve = legacy_curve(ds)
-    parts = [_header(ds, metrics, title), "<h2>Metrics (test cells)</h2>", _overall_table(metrics),
-             "<h3>Per slice (model)</h3>", _per_slice_table(ds, metrics)]
-    for name, png in pngs.items():
-        caption = CAPTIONS[name][1].format(rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0)
-        extra = {"confusion": _counts_table(ds, counts, thresholds),
-                 "uncertainty": _coverage_table(metrics)}.get(name, "")
-        parts.append(_figure_html(name, png, caption, extra))
-    body = "\n".join(part for part in parts if part)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+    scheme, class_counts = hazard_classes(ds)
+    coverage, distribution = _coverage_table(metrics)
+    tables: dict[str, tuple[Table | None, ...]] = {
+        "hazard_over_time": (_series_table(ds, fd.regional_series(ds)),),
+        "distributions": (_quantile_table(ds, period_quantiles(ds)),),
+        "classified_hazard": (_class_table(ds, scheme, class_counts),),
+        "confusion": (_counts_table(ds, counts, thresholds),), "uncertainty": (coverage,)}
+    scheme_text = f"{scheme.quantity}: " + ", ".join(scheme.labels())
+    shown = {name: _figure(name, png, CAPTIONS[name][1].format(
+        rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0, scheme=scheme_text),
+        tables.get(name, ()), distribution if name == "uncertainty" else None) for name, png in pngs.items()}
+    overview = [shown[name] for name in OVERVIEW if name in shown]
+    environment = _environment()
+    style, _, _ = environment.loader.get_source(environment, STYLESHEET)  # type: ignore[union-attr]
+    context = {"title": title, "style": Markup(style), "facts": _facts(ds, metrics),
+               "provenance": _provenance_view(about), "overview": overview,
+               "evaluation": [figure for name, figure in shown.items() if name not in OVERVIEW],
+               "overall": _overall_table(metrics), "per_slice": _per_slice_table(ds, metrics)}
+    return environment.get_template(TEMPLATE).render(context)
+
+
+#: The figures shown before the metrics: what the run predicts, over time and in classes.
+OVERVIEW = ("hazard_over_time", "distributions", "classified_hazard")
+
+
+def _provenance_view(about: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """:func:`provenance` as the template shows it: its facts, the sources as a table, a footer."""
+    if about is None:
+        return None
+    sources = about.get("sources", [])
+    columns = ("role", "file", "description", "licence", "citation")
+    table = Table(list(columns), [_safe(*(html.escape(str(row.get(key, "")) or DASH) for key in columns))
+                                  for row in sources], text=True) if sources else None
+    facts = dict(about.get("facts", {}))
+    footer = (f"Case {about.get('case', DASH)}, run {facts.get('run id', DASH)}, written "
+              f"{facts.get('report written', DASH)} by {facts.get('command', 'hazardcore')} "
+              f"({facts.get('package versions', DASH)}).")
+    return {"facts": facts, "sources": table, "footer": footer}

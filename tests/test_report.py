@@ -24,7 +24,8 @@ from hazardcore.result import SUSCEPTIBILITY_COLUMNS
 
 LABELS = ["2015-co", "2015-post", "2016-pre"]
 PER_SLICE_FIGURES = ["maps_susceptibility", "maps_density", "maps_hazard", "confusion", "residuals", "contours"]
-EXPECTED = [*PER_SLICE_FIGURES[:5], "scatter", "roc", "totals", "legacy", "reliability", "contours"]
+OVERVIEW = ["hazard_over_time", "distributions", "classified_hazard"]  # shown before the metrics
+EXPECTED = [*OVERVIEW, *PER_SLICE_FIGURES[:5], "scatter", "roc", "totals", "legacy", "reliability", "contours"]
 THRESHOLD = 0.35  # the pooled validation threshold
 THRESHOLDS = [0.35, 0.25, 0.5]  # each slice's decision threshold
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -336,3 +337,125 @@ def test_legacy_figure_only_with_monsoons(case: dict[str, Any]) -> None:
     page = report.build_report(ds, case["metrics"], case["scores"])
     assert '<section id="legacy">' not in page and '<section id="legacy">' in case["html"]
     assert "the 114 cells valid in all slices" in case["html"]
+
+
+# ---------------------------------------------------------------- what a reviewer cites (issue 21 item 6)
+def section_of(page: str, name: str) -> str:
+    start = page.index(f'<section id="{name}">')
+    return page[start:page.index("</section>", start)]
+
+
+def test_hazard_over_time_table_holds_the_regional_series(case: dict[str, Any]) -> None:
+    """Σ hazard / 100 × 1 km² and Σ observed over the valid cells with both finite; means of the same cells."""
+    ds = case["ds"]
+    section = section_of(case["html"], "hazard_over_time")
+    valid = (ds["valid"].values > 0) & np.isfinite(ds["hazard"].values) & np.isfinite(ds["observed_density"].values)
+    for k, label in enumerate(LABELS):
+        cells = valid[k]
+        hazard_km2 = ds["hazard"].values[k][cells].astype(np.float64).sum() / 100
+        observed_km2 = ds["observed_density"].values[k][cells].astype(np.float64).sum() / 100
+        mean_p = ds["susceptibility"].values[k][cells].astype(np.float64).mean()
+        start, end = (str(ds[name].values[k])[:10] for name in ("slice_start", "slice_end"))
+        row = (f"<tr><td>{label} ({start} – {end})</td><td>{int(cells.sum())}</td><td>{hazard_km2:.3f}</td>"
+               f"<td>{observed_km2:.3f}</td><td>{mean_p:.3f}</td>")
+        assert row in section, row
+    assert "<th>expected new landslide area (km²)</th>" in section and "<th>mean susceptibility</th>" in section
+    assert "true expected new landslide area" not in section  # no true_hazard in the fixture: column left out
+
+
+def test_period_quantiles_are_those_of_the_valid_cells(case: dict[str, Any]) -> None:
+    ds = case["ds"]
+    quantiles = report.period_quantiles(ds)
+    valid = ds["valid"].values > 0
+    for name in ("susceptibility", "density", "hazard"):
+        for k in range(len(LABELS)):
+            values = ds[name].values[k][valid[k]].astype(np.float64)
+            np.testing.assert_allclose([quantiles[name][key][k] for key in ("p05", "p50", "p95")],
+                                       np.percentile(values, [5, 50, 95]))
+            assert quantiles[name]["mean"][k] == pytest.approx(values.mean())
+            assert quantiles[name]["cells"][k] == valid[k].sum() == 114
+    h = quantiles["hazard"]
+    row = (f"<tr><td>2015-co</td><td>114</td>"
+           f"<td>{quantiles['susceptibility']['p50'][0]:.4f} ({quantiles['susceptibility']['p05'][0]:.4f} – "
+           f"{quantiles['susceptibility']['p95'][0]:.4f})</td>")
+    section = section_of(case["html"], "distributions")
+    assert row in section and f"{h['p50'][2]:.4f} ({h['p05'][2]:.4f} – {h['p95'][2]:.4f})" in section
+    assert "<th>hazard: median (5th – 95th percentile) (% of cell)</th>" in section
+
+
+def test_classified_hazard_uses_the_products_class_scheme(case: dict[str, Any]) -> None:
+    """Classes (0.01, 0.1, 0.5, 2] % as the QGIS styles (hazardcore.styles) shade hazard.tif."""
+    ds = case["ds"]
+    scheme, counts = report.hazard_classes(ds)
+    assert scheme.upper_bounds[:-1] == (0.01, 0.1, 0.5, 2.0) and scheme.names[0] == "very low"
+    valid = ds["valid"].values > 0
+    for k in range(len(LABELS)):
+        values = ds["hazard"].values[k][valid[k]].astype(np.float64)
+        expected = [int(((values > low) & (values <= high)).sum())
+                    for low, high in zip((-np.inf, 0.01, 0.1, 0.5, 2.0), (0.01, 0.1, 0.5, 2.0, np.inf), strict=True)]
+        assert counts[k].tolist() == expected and sum(expected) == 114
+    section = section_of(case["html"], "classified_hazard")
+    first = counts[0]
+    assert (f"<tr><td>2015-co</td><td>{first[0]} ({100 * first[0] / 114:.1f} %)</td>"
+            f"<td>{first[1]} ({100 * first[1] / 114:.1f} %)</td>") in section
+    assert html.escape("very high (> 2 %)") in section and "moderate (0.1 – 0.5 %]" in section
+    assert case["figures"]["classified_hazard"].startswith(PNG_SIGNATURE)
+
+
+def test_the_overview_comes_before_the_metrics(case: dict[str, Any]) -> None:
+    page = case["html"]
+    order = [page.index(f'<section id="{name}">') for name in OVERVIEW] + [page.index("<h2>Metrics (test cells)</h2>"),
+                                                                         page.index('<section id="maps_hazard">')]
+    assert order == sorted(order)
+
+
+def test_tables_carry_units(case: dict[str, Any]) -> None:
+    page = case["html"]
+    assert re.search(r"<tr><td>density mae</td>(<td>[^<]*</td>)+<td class=\"units\">% of cell</td></tr>", page)
+    assert re.search(r"<tr><td>susceptibility auc</td>(<td>[^<]*</td>)+<td class=\"units\">1</td></tr>", page)
+    assert "<th>mae (% of cell)</th>" in page and "<th>TP (cells)</th>" in page
+
+
+def test_provenance_names_case_versions_sources_and_licences(case: dict[str, Any], region_copy: Path) -> None:
+    import datetime as dt
+
+    import yaml
+
+    from hazardcore.catalog import load_catalog
+
+    raw = yaml.safe_load(region_copy.read_text())
+    raw |= {"licence": "CC-BY-4.0 <test>", "citation": "Tiny region (2026)", "creator": "A. Reviewer"}
+    raw["layers"]["dem"] |= {"licence": "public domain", "citation": "SRTM 1 arc-second", "description": "the DEM"}
+    region_copy.write_text(yaml.safe_dump(raw, sort_keys=False))
+    catalog = load_catalog(region_copy)
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    about = report.provenance(catalog.case, "a1b2c3d4", "hazard evaluate work", {"hazardcore": "0.1.0", "numpy": "9.9"},
+                              catalog, created=when, method="Dahal et al. 2024")
+    assert about["case"] == "tiny-test" and about["facts"]["report written"] == "2026-01-02T03:04:05+00:00"
+    assert [row["role"] for row in about["sources"]] == ["dem", "pga", "pga", "rainfall", "inventory"]
+    page = report.build_report(case["ds"], case["metrics"], case["scores"], title="Landslide hazard report: tiny-test",
+                               about=about)
+    assert "<title>Landslide hazard report: tiny-test</title>" in page
+    section = section_of(page, "provenance")
+    for text in ("<dt>case</dt><dd>tiny-test</dd>", "<dt>run id</dt><dd>a1b2c3d4</dd>",
+                 "<dt>command</dt><dd>hazard evaluate work</dd>", "hazardcore 0.1.0, numpy 9.9",
+                 "<dt>licence of the data</dt><dd>CC-BY-4.0 &lt;test&gt;</dd>", "<dd>A. Reviewer</dd>",
+                 "<dd>Dahal et al. 2024</dd>", str(region_copy),
+                 "<tr><td>dem</td><td>dem.tif</td><td>the DEM</td><td>public domain</td>"
+                 "<td>SRTM 1 arc-second</td></tr>",
+                 "<tr><td>rainfall</td><td>rain.nc</td><td>–</td><td>–</td><td>–</td></tr>"):
+        assert text in section, text
+    assert "<footer>" in page and "2026-01-02T03:04:05+00:00" in page[page.index("<footer>"):]
+    assert "<section id=\"provenance\">" not in case["html"]  # without provenance, no section
+
+
+def test_the_page_is_rendered_from_the_packaged_template() -> None:
+    import importlib.resources
+
+    templates = importlib.resources.files("hazardcore") / "templates"
+    assert (templates / report.TEMPLATE).is_file() and (templates / report.STYLESHEET).is_file()
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()  # tomllib needs Python 3.11
+    data = pyproject[pyproject.index("[tool.setuptools.package-data]"):]
+    assert re.search(r'^hazardcore = \[[^]]*"templates/\*"', data, re.MULTILINE)
+    assert re.search(r'^\s+"jinja2>=', pyproject, re.MULTILINE)
+    assert "{% for f in overview %}" in (templates / report.TEMPLATE).read_text()
