@@ -708,6 +708,14 @@ DISTRIBUTION_VARIABLES = (("susceptibility", "susceptibility", "1"),
 QUANTILES = (5.0, 50.0, 95.0)
 
 
+def regional_series(predictions: xr.Dataset) -> dict[str, np.ndarray]:
+    """:func:`hazardcore.figure_data.regional_series` with its totals NaN in a period without cells (a forecast
+    period, whose observations are NaN): there the sums over no cell would read as an expected area of 0."""
+    series = fd.regional_series(predictions)
+    empty = np.asarray(series["cells"]) == 0
+    return {key: np.where(empty, np.nan, values) if key.endswith("_km2") else values for key, values in series.items()}
+
+
 def period_dates(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray] | None:
     """Each slice's start and end (``datetime64[s]``), None when the predictions carry no (or NaT) dates."""
     if "slice_start" not in ds.coords or "slice_end" not in ds.coords:
@@ -878,7 +886,7 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
     thresholds, _ = _decision(ds, metrics)
     ctx = {"scores": scores, "thresholds": thresholds, "reference": reference, "legacy": legacy_curve(ds),
            "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics),
-           "series": fd.regional_series(ds), "classes": hazard_classes(ds)}
+           "series": regional_series(ds), "classes": hazard_classes(ds)}
     skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None,
                "uncertainty": not has_intervals(ds)}
     return {name: _png(FIGURES[name](ds, ctx)) for name in FIGURES if not skipped.get(name, False)}
@@ -1144,7 +1152,7 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     scheme, class_counts = hazard_classes(ds)
     coverage, distribution = _coverage_table(metrics)
     tables: dict[str, tuple[Table | None, ...]] = {
-        "hazard_over_time": (_series_table(ds, fd.regional_series(ds)),),
+        "hazard_over_time": (_series_table(ds, regional_series(ds)),),
         "distributions": (_quantile_table(ds, period_quantiles(ds)),),
         "classified_hazard": (_class_table(ds, scheme, class_counts),),
         "confusion": (_counts_table(ds, counts, thresholds),), "uncertainty": (coverage,)}

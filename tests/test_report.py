@@ -459,3 +459,14 @@ def test_the_page_is_rendered_from_the_packaged_template() -> None:
     assert re.search(r'^hazardcore = \[[^]]*"templates/\*"', data, re.MULTILINE)
     assert re.search(r'^\s+"jinja2>=', pyproject, re.MULTILINE)
     assert "{% for f in overview %}" in (templates / report.TEMPLATE).read_text()
+
+
+def test_a_period_without_observations_has_no_expected_area(case: dict[str, Any]) -> None:
+    """A forecast period's observations are NaN: no cell qualifies, and its area is unknown (a dash), not 0."""
+    ds = case["ds"].copy(deep=True)
+    ds["observed_density"][2] = np.nan
+    series = report.regional_series(ds)
+    assert series["cells"].tolist()[2] == 0 and np.isnan(series["hazard_km2"][2]) and series["hazard_km2"][0] > 0
+    page = report.build_report(ds, case["metrics"], case["scores"])
+    section = section_of(page, "hazard_over_time")
+    assert "<tr><td>2016-pre (2015-11-01 – 2016-03-30)</td><td>0</td><td>–</td><td>–</td>" in section
