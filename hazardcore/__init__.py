@@ -11,6 +11,7 @@ The public API, for notebooks and scripts (the ``hazard`` command line calls the
     summary = hc.cross_validate("out/work", model_config, train_config, folds=4, seeds=[0, 1, 2])
     ensemble = hc.train_ensemble("out/work", model_config, train_config, members=5)
     evaluation = hc.evaluate_ensemble("out/work", ensemble)  # mean, spread, interval coverage
+    maps, path = hc.forecast_run("out/work", run, "2019-post")  # a period under `forecasts:` in the catalog
 
 Names are imported on first use, so ``import hazardcore`` stays light (no PyTorch until a
 training or prediction function is touched). ``prepare_workdir`` and ``train_run`` are
@@ -51,6 +52,8 @@ PUBLIC: dict[str, str] = {
     "train_ensemble": "hazardcore.ensemble",
     "predict_ensemble": "hazardcore.ensemble",
     "evaluate_ensemble": "hazardcore.ensemble",
+    "forecast_run": "hazardcore.forecast",
+    "scenario_catalog": "hazardcore.forecast",
     "HazardcoreError": "hazardcore.errors",
 }
 

@@ -433,6 +433,17 @@ def load_catalog(path: str | Path) -> Catalog:
         raise CatalogError(describe("catalog is not valid YAML", source=source, found=str(exc))) from exc
     if not isinstance(raw, dict):
         raise CatalogError(describe("catalog must be a mapping", source=source, found=type(raw).__name__))
+    return catalog_from_raw(raw, source)
+
+
+def catalog_from_raw(raw: dict[str, Any], source: Path) -> Catalog:
+    """Validate a catalog's mapping (its layer paths relative to ``source``'s folder).
+
+    Raises
+    ------
+    MissingFileError, CatalogError
+        As :func:`load_catalog`.
+    """
     grid = _parse_grid(raw, source)
     forecasts = _parse_forecasts(raw, source, grid)
     slices = _parse_slices(raw, source, [spec for spec, _ in forecasts])

@@ -293,7 +293,22 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     """``hazard scenario CATALOG``: each forecast period's triggers (and a design storm's GEV fit)."""
     from hazardcore.prepare import describe_forecasts
 
-    periods = describe_forecasts(args.catalog)
+    if args.add:
+        from hazardcore.forecast import forecast_entry, scenario_catalog
+
+        if not (args.start and args.end):
+            raise ConfigError(describe("--add needs the period's dates", expected="--start YYYY-MM-DD --end YYYY-MM-DD",
+                                       found=f"--start {args.start} --end {args.end}"))
+        quake = None
+        if args.quake:
+            magnitude, x, y = args.quake
+            quake = {"name": f"{args.add}-M{magnitude:g}", "date": args.quake_date or args.end,
+                     "magnitude": magnitude, "x": x, "y": y}
+        written, periods = scenario_catalog(args.catalog, forecast_entry(
+            args.add, args.start, args.end, args.rain_from, args.factor, args.return_period, quake), args.out)
+        print(f"wrote {written}; prepare it with `hazard prepare {written} --out WORKDIR`")
+    else:
+        periods = describe_forecasts(args.catalog)
     if not periods:
         print(f"{args.catalog} declares no forecast periods (`forecasts:`): see the README, "
               "'Forecast the next period'")
@@ -438,6 +453,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(format_table([("region", result.region), ("workdir", result.workdir), ("run", result.run),
                         ("report", result.evaluation.report), ("products", result.run / PRODUCTS),
                         ("time (s)", f"{result.seconds:.0f}")]))
+    if args.case == "default" and not args.no_forecast:
+        from hazardcore.cube import PreparedCube
+        from hazardcore.forecast import demo_forecast, summary
+
+        start = time.perf_counter()
+        maps, path, described = demo_forecast(result.region / "catalog.yaml", result.workdir, result.run,
+                                              progress=not args.quiet)
+        gev = described["rain"]["gev"]
+        totals = summary(maps, PreparedCube.open(result.workdir).grid.cell_area_m2 / 1e6)
+        print(format_table([("forecast", path), ("period", f"{maps.attrs['period']}: {maps.attrs['period_start']} .. "
+                                                           f"{maps.attrs['period_end']}"),
+                            ("rain", f"{described['rain']['period']}'s pattern, wettest day at the "
+                                     f"{gev['return_period_years']:g}-year design rainfall (GEV c = "
+                                     f"{gev['shape_c']:.3f}, KS D = {gev['ks_statistic']:.3f})"),
+                            ("outside the training range", maps.attrs["outside_training_range"]),
+                            *totals.items(), ("time (s)", f"{time.perf_counter() - start:.0f}")]))
     return 0
 
 
@@ -629,6 +660,22 @@ def build_parser() -> argparse.ArgumentParser:
                                     "period from a GEV of the record's annual maxima; an earthquake's PGA) and "
                                     "report it: the GEV's parameters and goodness of fit, rain and PGA summaries.")
     sc.add_argument("catalog", type=Path)
+    sc.add_argument("--add", metavar="LABEL", help="write a copy of the catalog with this forecast period added "
+                                                   "(catalog_LABEL.yaml beside it, or --out), then report it")
+    sc.add_argument("--start", help="with --add: the period's start (YYYY-MM-DD)")
+    sc.add_argument("--end", help="with --add: the period's end (YYYY-MM-DD)")
+    sc.add_argument("--rain-from", metavar="PERIOD", help="with --add: the mapped period whose daily rain the "
+                                                          "scenario scales (else the catalog's rainfall covers it)")
+    rain = sc.add_mutually_exclusive_group()
+    rain.add_argument("--factor", type=float, help="the past period's rain times this factor")
+    rain.add_argument("--return-period", type=float, metavar="YEARS",
+                      help="the past period's pattern with its wettest day at the design daily rainfall of this "
+                           "return period (GEV of the record's annual maxima)")
+    sc.add_argument("--quake", type=float, nargs=3, metavar=("M", "X", "Y"),
+                    help="an earthquake of magnitude M at X, Y (grid CRS, metres): the synthetic world's median "
+                         "ground motion")
+    sc.add_argument("--quake-date", help="its date (default the period's end)")
+    sc.add_argument("--out", type=Path, help="where --add writes the new catalog")
     sc.set_defaults(func=_cmd_scenario)
     pr = sub.add_parser("predict", help="predict every cell and slice with a trained run",
                         description="Slide overlapping windows over the grid, average each cell's outputs, "
@@ -700,6 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--size-km", type=_size, default=32, help="region size: N (square) or ROWSxCOLS in km")
     _add_world_option(de)
     _add_case_options(de)
+    de.add_argument("--no-forecast", action="store_true",
+                    help="stop after evaluate (default case: the demo ends with a forecast of the last mapped "
+                         "period's dates a year later under a 100-year design storm)")
     de.set_defaults(func=_cmd_demo)
     for command in sub.choices.values():
         add_verbosity(command)

@@ -14,6 +14,8 @@ through the same functions, which is what ``tests/test_forecast.py`` checks.
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from hazardcore import export, extrapolation
+from hazardcore.catalog import catalog_from_raw, load_catalog
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import HazardcoreError, describe
 from hazardcore.intervals import PERCENTILES, percentile_name
@@ -151,3 +154,89 @@ def summary(maps: xr.Dataset, cell_area_km2: float) -> dict[str, float]:
             "mean_hazard_percent": float(np.nanmean(hazard)) if valid.any() else float("nan"),
             "cells_at_or_above_threshold": above}
 
+
+
+def forecast_entry(label: str, start: str, end: str, rain_from: str | None = None, factor: float | None = None,
+                   return_period_years: float | None = None, quake: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``forecasts:`` entry of a catalog: the period, its rain scenario and its earthquake (all optional)."""
+    entry: dict[str, Any] = {"label": label, "start": start, "end": end}
+    if rain_from is not None:
+        entry["rain"] = {"period": rain_from} | ({"factor": factor} if factor is not None else {}) | (
+            {"return_period_years": return_period_years} if return_period_years is not None else {})
+    if quake:
+        entry["earthquake"] = dict(quake)
+    return entry
+
+
+def scenario_catalog(catalog_path: str | Path, entry: dict[str, Any],
+                     out: str | Path | None = None) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """Write a copy of a catalog with one more forecast period (``hazard scenario --add``).
+
+    The entry is validated with the catalog and its triggers are built
+    (:func:`hazardcore.prepare.describe_forecasts`: a design storm's GEV fit included) before
+    anything is written. ``out`` defaults to ``catalog_<label>.yaml`` beside the catalog;
+    elsewhere, the layer paths are made absolute.
+
+    Returns
+    -------
+    (Path, dict)
+        The catalog written and the description of its forecast periods.
+    """
+    from hazardcore.prepare import describe_forecasts
+
+    catalog = load_catalog(catalog_path)
+    out = Path(out) if out is not None else catalog.path.parent / f"catalog_{entry['label']}.yaml"
+    raw = copy.deepcopy(catalog.raw)
+    raw["forecasts"] = [*(raw.get("forecasts") or []), entry]
+    described = describe_forecasts(catalog_from_raw(raw, catalog.path))  # refuses a bad entry before writing
+    if out.resolve().parent != catalog.path.parent:
+        _absolute_paths(raw, catalog.path.parent)
+    return export.write_yaml(raw, out), described
+
+
+def _absolute_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Make every ``path:`` of a catalog's layers and forecasts absolute (relative to ``folder``)."""
+    def fix(entry: Any) -> None:
+        if isinstance(entry, dict) and "path" in entry:
+            entry["path"] = str((folder / str(entry["path"])).resolve())
+
+    for item in raw.get("layers", {}).values():
+        for entry in item if isinstance(item, list) else [item]:
+            fix(entry)
+    for forecast in raw.get("forecasts") or []:
+        fix(forecast.get("rainfall"))
+        fix((forecast.get("earthquake") or {}).get("pga"))
+
+
+DEMO_LABEL = "next-year-100y"
+DEMO_RETURN_PERIOD_YEARS = 100.0
+
+
+def demo_entry(catalog_path: str | Path) -> dict[str, Any]:
+    """The demo's forecast period: the last mapped period's dates a year later, with a 100-year design storm.
+
+    The rain is the last mapped period's daily pattern, its wettest day raised to the
+    100-year design daily rainfall of the record (:func:`hazardcore.scenarios.design_rain`).
+    """
+    last = load_catalog(catalog_path).labelled_slices[-1]
+    start, end = (day.replace(year=day.year + 1) if (day.month, day.day) != (2, 29)
+                  else dt.date(day.year + 1, 3, 1) for day in (last.start, last.end))
+    return forecast_entry(DEMO_LABEL, start.isoformat(), end.isoformat(), rain_from=last.label,
+                          return_period_years=DEMO_RETURN_PERIOD_YEARS)
+
+
+def demo_forecast(catalog_path: str | Path, workdir: str | Path, run: Path,
+                  progress: bool = False) -> tuple[xr.Dataset, Path, dict[str, Any]]:
+    """The demo's last step: add :func:`demo_entry` to the catalog, prepare it into ``workdir``, forecast with ``run``.
+
+    Returns
+    -------
+    (xarray.Dataset, Path, dict)
+        The forecast maps, their file and the period's description (the GEV fit included).
+    """
+    from hazardcore.prepare import prepare
+
+    catalog, described = scenario_catalog(catalog_path, demo_entry(catalog_path))
+    prepare(catalog, workdir, progress=progress)
+    maps, path = forecast_run(workdir, run, DEMO_LABEL, scenario=True, device="auto", progress=progress)
+    return maps, path, described[DEMO_LABEL]

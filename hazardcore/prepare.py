@@ -136,7 +136,7 @@ def forecast_quakes(catalog: Catalog) -> dict[str, xr.DataArray]:
     return out
 
 
-def describe_forecasts(catalog_path: str | Path) -> dict[str, dict[str, Any]]:
+def describe_forecasts(catalog_path: str | Path | Catalog) -> dict[str, dict[str, Any]]:
     """What ``hazard scenario CATALOG`` reports: each forecast period's triggers before anything is prepared.
 
     Returns
@@ -147,7 +147,7 @@ def describe_forecasts(catalog_path: str | Path) -> dict[str, dict[str, Any]]:
         ``rain_max`` (mm/day) and mean ``rain_total`` (mm) on the rainfall's grid, and the largest
         PGA (m/s²) of the period's own earthquake over the grid.
     """
-    catalog = load_catalog(catalog_path)
+    catalog = catalog_path if isinstance(catalog_path, Catalog) else load_catalog(catalog_path)
     stats, origins = forecast_rain_statistics(catalog)
     quakes = forecast_quakes(catalog)
     out: dict[str, dict[str, Any]] = {}

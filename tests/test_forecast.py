@@ -305,3 +305,24 @@ def test_ensemble_forecast_has_intervals(scenario_workdir: Path) -> None:
     for side in ("train", "validation", "test"):
         assert not predictions[side].sel(slice="2016-post").values.any(), side
     assert np.isnan(predictions["observed_density"].sel(slice="2016-post").values).all()
+
+
+def test_scenario_add_writes_a_checked_catalog(tiny_catalog: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`hazard scenario --add` writes a catalog with the period (layer paths made absolute elsewhere), or refuses."""
+    from hazardcore.cli import main
+
+    out = tmp_path / "next.yaml"
+    assert main(["scenario", str(tiny_catalog), "--add", "2016-post", "--start", "2016-05-15", "--end", "2016-11-15",
+                 "--rain-from", "2015-post", "--factor", "1.5", "--quake", "7", "404000", "3096000",
+                 "--out", str(out)]) == 0
+    catalog = load_catalog(out)
+    forecast = catalog.forecasts["2016-post"]
+    assert forecast.rain is not None and forecast.rain.factor == 1.5
+    assert forecast.quake is not None and forecast.event is not None and forecast.event.date.isoformat() == "2016-11-15"
+    assert catalog.layer("dem").path == (tiny_catalog.parent / "dem.tif").resolve()
+    assert "rain_max mean / largest (mm/day)" in capsys.readouterr().out
+    # the tiny record holds one year of >= 180 days: too short for a design storm, refused before writing
+    assert main(["scenario", str(tiny_catalog), "--add", "x", "--start", "2016-05-15", "--end", "2016-11-15",
+                 "--rain-from", "2015-post", "--return-period", "100", "--out", str(tmp_path / "x.yaml")]) != 0
+    assert "too short a rain record" in capsys.readouterr().err
