@@ -323,10 +323,10 @@ def scores_dataset(predictions: xr.Dataset, sources: dict[str, Any], test: np.nd
     ``observed_density`` (%) and ``test`` (the cells ``metrics.json`` scores), on the
     predictions' (slice, y, x) grid with its CRS.
     """
-    dims = predictions["presence"].dims
+    dims = predictions["presence"].dims  # presence is NaN in forecast periods: stored as 0, never a test cell
     variables = {f"{name}_{kind}": (dims, np.asarray(maps[kind], dtype="float32"))
                  for name, maps in sources.items() for kind in ("probability", "density")}
-    variables |= {"presence": (dims, predictions["presence"].values.astype("uint8")),
+    variables |= {"presence": (dims, np.nan_to_num(predictions["presence"].values).astype("uint8")),
                   "observed_density": (dims, predictions["observed_density"].values.astype("float32")),
                   "test": (dims, test.astype("uint8"))}
     ds = xr.Dataset(variables, coords={name: predictions[name] for name in dims},
