@@ -251,15 +251,26 @@ def evaluate_run(workdir: str | Path, run: Path | None = None, reference: Path |
                  progress: bool = False) -> Evaluation:
     """Score a run's predictions on its test cells; write metrics, report and products.
 
-    Predicts first when the run has no finished prediction. ``reference`` is a folder of
-    published maps (``../shared/reference``), shown beside ours when the grids match.
+    Predicts first when the run has no finished prediction, or when its predictions were made
+    on other periods or other labels than the prepared data's (a forecast period prepared, or
+    a withheld inventory restored, since). ``reference`` is a folder of published maps
+    (``../shared/reference``), shown beside ours when the grids match.
     """
     run = require_trained(run) if run else find_run(workdir)
     predicted = step_state(run, "predict") == "finished" and (run / PREDICTIONS).exists()
-    predictions = export.open_predictions(run / PREDICTIONS) if predicted else predict_run(
-        workdir, run, progress=progress)
+    predictions = export.open_predictions(run / PREDICTIONS) if predicted else None
+    if predictions is None or not same_periods(predictions, PreparedCube.open(workdir)):
+        predictions = predict_run(workdir, run, progress=progress)
     with recording(run, "evaluate"):
         return compute_evaluation(workdir, run, predictions, reference)
+
+
+def same_periods(predictions: xr.Dataset, cube: PreparedCube) -> bool:
+    """Whether predictions cover the prepared data's periods, labelled (mapped) as the data's are."""
+    labels = [str(label) for label in predictions["slice"].values]
+    labelled = (predictions["labelled"].values.astype(bool) if "labelled" in predictions.coords
+                else np.ones(len(labels), dtype=bool))
+    return labels == cube.slice_labels and bool(np.array_equal(labelled, cube.labelled_mask))
 
 
 def compute_evaluation(workdir: str | Path, run: Path, predictions: xr.Dataset, reference: Path | None) -> Evaluation:
