@@ -112,13 +112,14 @@ def fold_table() -> str:
         return "(no leave-one-slice-out results yet: `bash docs/results.sh`)"
     result = json.loads(FOLDS.read_text(encoding="utf-8"))
     header = ("| held out | positive cells | predicted Σ p | oracle Σ p | predicted ≥ τ | AUC | oracle AUC | ECE "
-              "| oracle ECE | Brier skill | F1 | oracle F1 |")
-    lines = [header, "|" + "---|" * 12]
+              "| oracle ECE | Brier skill | F1 | oracle F1 | P(hit) | oracle P(hit) |")
+    lines = [header, "|" + "---|" * 14]
     for row in result["rows"]:
         values = [str(row["positive_cells_observed"]), number(row["positive_cells_predicted"], 0),
                   number(row.get("oracle_positive_cells_predicted"), 0), str(row["predicted_positive_cells"])] + [
             number(row.get(key), 3) for key in ("auc", "oracle_auc", "ece", "oracle_ece", "brier_skill", "f1",
-                                                "oracle_f1")]
+                                                "oracle_f1")] + [
+            number(row.get(key), 2) for key in ("count_hit_probability", "oracle_count_hit_probability")]
         lines.append(f"| {row['slice']} | " + " | ".join(values) + " |")
     summary = result["summary"]
     oracle_hits = sum(abs(row["oracle_positive_cells_predicted"] / row["positive_cells_observed"] - 1) <= 0.3
@@ -126,6 +127,15 @@ def fold_table() -> str:
                       and row["positive_cells_observed"] > 0)
     lines.append(f"\nPredicted number of positive cells (Σ p) within ±30 % of the observed in "
                  f"{summary['count_within_30_percent']} of {summary['folds']} folds (the oracle's: {oracle_hits}).")
+    if "expected_count_hits" in summary:
+        co_seismic = [row for row in result["rows"] if row["slice"].endswith("-co")]
+        perfect = summary["oracle_expected_count_hits"] - sum(row["oracle_count_hit_probability"] for row in co_seismic)
+        lines.append(f"P(hit): the chance that the predicted Σ p is a ±30 % hit of the count the truth draws "
+                     f"(the mapped inventory is one draw). Expected hits over the truth's draws: "
+                     f"{summary['expected_count_hits']:.1f} of {summary['folds']} for the model, "
+                     f"{summary['oracle_expected_count_hits']:.1f} for the oracle"
+                     + (f", {perfect:.1f} for a perfect model that cannot know the co-seismic slice's rate "
+                        f"(no other slice has an earthquake)" if co_seismic else "") + ".")
     return "\n".join(lines)
 
 

@@ -23,15 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from hazardcore import export
 from hazardcore.config import ModelConfig, TrainConfig
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import ConfigError, HazardcoreError, describe
+from hazardcore.metrics import count_hit_probability
 from hazardcore.pipeline import evaluate_run
 from hazardcore.result import SLICE_COLUMNS, RunMetrics, run_metrics
-from hazardcore.runfolder import METRICS, SCORES
+from hazardcore.runfolder import METRICS, PREDICTIONS, SCORES
 from hazardcore.runstatus import is_trained
 from hazardcore.train import open_run, train
 
@@ -40,8 +42,25 @@ COUNT_TOLERANCE = 0.3  # predicted positive cells within ±30 % of observed coun
 FOLD_KEYS = SLICE_COLUMNS
 
 
-def fold_row(label: str, metrics: RunMetrics) -> dict[str, Any]:
-    """The held-out slice's scores of the model (and the oracle, when known) from a run's metrics."""
+def true_probabilities(run: Path, label: str) -> np.ndarray | None:
+    """The oracle's (true) probabilities on the test cells of slice ``label``; None without a known truth."""
+    predictions = export.open_predictions(run / PREDICTIONS)
+    if "true_probability" not in predictions:
+        return None
+    k = [str(value) for value in predictions["slice"].values].index(label)
+    truth = predictions["true_probability"].values[k].astype("float64")
+    return truth[predictions["test"].values[k].astype(bool) & np.isfinite(truth)]
+
+
+def fold_row(label: str, metrics: RunMetrics, truth: np.ndarray | None = None) -> dict[str, Any]:
+    """The held-out slice's scores of the model (and the oracle, when known) from a run's metrics.
+
+    With the slice's true probabilities (``truth``, synthetic cases), ``count_hit_probability``
+    is the chance that the model's predicted count is a ±30 % hit of the count the truth
+    draws (:func:`hazardcore.metrics.count_hit_probability`), and ``oracle_count_hit_probability``
+    the same for the truth's own expected count: the mapped inventory is one draw, so in a
+    slice of a few positives even the truth misses often.
+    """
     model = metrics["within_slices"]["per_slice"][label]
     row: dict[str, Any] = {"slice": label, "run_id": metrics["run_id"], "ece": metrics["susceptibility"]["ece"],
                            "hazard_total_ratio": metrics["density"]["hazard_total_ratio"]}
@@ -52,6 +71,10 @@ def fold_row(label: str, metrics: RunMetrics) -> dict[str, Any]:
         oracle = metrics["oracle"]["within_slices"]["per_slice"][label]
         row |= {f"oracle_{key}": oracle[key] for key in ("auc", "f1", "brier_skill", "positive_cells_predicted")}
         row["oracle_ece"] = metrics["oracle"]["susceptibility"]["ece"]
+    if truth is not None:
+        row["count_hit_probability"] = count_hit_probability(model["positive_cells_predicted"], truth,
+                                                             COUNT_TOLERANCE)
+        row["oracle_count_hit_probability"] = count_hit_probability(float(truth.sum()), truth, COUNT_TOLERANCE)
     return row
 
 
@@ -64,10 +87,14 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         pairs = [(row[key], w) for row, w in zip(rows, weights, strict=True) if w > 0 and math.isfinite(row[key])]
         return sum(v * w for v, w in pairs) / sum(w for _, w in pairs) if pairs else math.nan
 
-    return {"folds": len(rows), "positive_cells": total,
-            "count_within_30_percent": sum(abs(row["count_ratio"] - 1.0) <= COUNT_TOLERANCE for row in rows
-                                           if math.isfinite(row["count_ratio"])),
-            "positive_weighted": {key: weighted(key) for key in ("auc", "brier_skill", "f1", "ece")}}
+    out = {"folds": len(rows), "positive_cells": total,
+           "count_within_30_percent": sum(abs(row["count_ratio"] - 1.0) <= COUNT_TOLERANCE for row in rows
+                                          if math.isfinite(row["count_ratio"])),
+           "positive_weighted": {key: weighted(key) for key in ("auc", "brier_skill", "f1", "ece")}}
+    if rows and all("count_hit_probability" in row for row in rows):  # expected hits over the truth's draws
+        out["expected_count_hits"] = sum(row["count_hit_probability"] for row in rows)
+        out["oracle_expected_count_hits"] = sum(row["oracle_count_hit_probability"] for row in rows)
+    return out
 
 
 def trained_run(workdir: str | Path, model_config: ModelConfig, config: TrainConfig) -> Path:
@@ -197,8 +224,8 @@ def leave_one_slice_out(workdir: str | Path, model_config: ModelConfig, train_co
         raise HazardcoreError(describe("leave-one-slice-out: a fold failed", found=failed,
                                        fix="read the error; rerun the same command to resume (finished folds "
                                            "are reused)"))
-    rows = [fold_row(labels[k], run_metrics(outcome.run)) for k, outcome in enumerate(outcomes)
-            if outcome.run is not None]
+    rows = [fold_row(labels[k], run_metrics(outcome.run), true_probabilities(outcome.run, labels[k]))
+            for k, outcome in enumerate(outcomes) if outcome.run is not None]
     result = {"rows": rows, "summary": summary(rows),
               "config": {"model": model_config.to_dict(), "train": train_config.to_dict()}}
     export.write_json(result, Path(workdir) / RESULT_NAME)

@@ -48,6 +48,16 @@ def test_every_slice_is_held_out_once_with_its_own_run(folds: tuple[Path, dict])
     assert outside["2015-co"]["earthquake_in_slice"]["cells_outside"] == 1.0
 
 
+def test_hit_probabilities_score_each_count_against_the_truths_draws(folds: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    _, result = folds
+    rows, out = result["rows"], result["summary"]
+    assert all(0.0 <= row[key] <= 1.0 for row in rows for key in ("count_hit_probability",
+                                                                  "oracle_count_hit_probability"))
+    assert rows[0]["oracle_positive_cells_predicted"] > 50 and rows[0]["oracle_count_hit_probability"] > 0.95
+    assert out["expected_count_hits"] == pytest.approx(sum(row["count_hit_probability"] for row in rows))
+    assert out["oracle_expected_count_hits"] > out["expected_count_hits"]  # a 1-epoch model counts worse
+
+
 def test_rerun_reuses_finished_folds(folds: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
     from conftest import tiny_run_configs
 

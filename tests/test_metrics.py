@@ -110,3 +110,27 @@ def test_average_precision_and_brier_skill_against_scikit_learn() -> None:
     assert metrics.brier_skill_score(presence, np.full(500, base)) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError):
         metrics.brier_skill_score(np.zeros(5, dtype=bool), np.full(5, 0.1))
+
+
+def test_poisson_binomial_matches_enumerating_every_outcome() -> None:
+    import itertools
+
+    from hazardcore.metrics import poisson_binomial_pmf
+
+    p = np.random.default_rng(4).uniform(0, 1, 9)
+    brute = np.zeros(10)
+    for outcome in itertools.product((0, 1), repeat=9):
+        x = np.array(outcome)
+        brute[x.sum()] += np.prod(np.where(x == 1, p, 1 - p))
+    assert np.allclose(poisson_binomial_pmf(p), brute, atol=1e-14)
+
+
+def test_count_hit_probability_scores_a_count_against_every_draw_of_the_truth() -> None:
+    from hazardcore.metrics import count_hit_probability
+
+    certain = np.r_[np.ones(10), np.zeros(90)]  # exactly 10 positives in every draw
+    assert count_hit_probability(13.0, certain) == 1.0 and count_hit_probability(13.5, certain) == 0.0
+    large, small = np.full(1000, 0.2), np.full(1000, 0.005)  # 200 and 5 expected positives
+    assert count_hit_probability(200.0, large) > 0.999  # the truth's own count almost always hits
+    assert 0.3 < count_hit_probability(5.0, small) < 0.7  # ... but not in a slice of a handful
+    assert count_hit_probability(400.0, large) < 1e-12
