@@ -548,7 +548,8 @@ def _add_case_options(parser: argparse.ArgumentParser) -> None:
                              "Gorkha study grid (real DEM, ShakeMap PGA, CHIRPS rain; landslides from the known "
                              "truth process; --size-km, --slices and --crs do not apply)")
     parser.add_argument("--real-data", type=Path, default=None, metavar="PATH",
-                        help="folder gorkha_real of the real data (default ../shared/data/gorkha_real)")
+                        help="folder gorkha_real of the real data (default: $HAZARDCORE_REAL_DATA, else "
+                             "../shared/data/gorkha_real beside a source checkout)")
 
 
 def add_verbosity(parser: argparse.ArgumentParser, default: Any = argparse.SUPPRESS) -> None:

@@ -19,6 +19,7 @@ the inventory, and the published reference maps of the same cells are cropped in
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,19 @@ from hazardcore.units import STANDARD_GRAVITY_MS2
 STUDY_ORIGIN = (248635.08, 3175441.11)  # upper-left corner of the published 196 x 220 grid
 ROWS, COLS = (35, 60), (106, 135)  # the tile, end-exclusive
 EVENTS = (EventSpec("mainshock", dt.date(2015, 4, 25), 7.8), EventSpec("aftershock", dt.date(2015, 5, 12), 7.3))
-DEFAULT_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "gorkha_real"
-DEFAULT_REFERENCE = DEFAULT_REAL.parents[1] / "reference"
+#: Environment variables naming the real-data and published-map folders of an installed package.
+REAL_DATA_ENV, REFERENCE_ENV = "HAZARDCORE_REAL_DATA", "HAZARDCORE_REFERENCE"
+CHECKOUT_SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside a source checkout
+
+
+def default_folder(variable: str, checkout: Path) -> Path:
+    """The folder named by the environment ``variable``, else the checkout's ``shared`` one."""
+    named = os.environ.get(variable, "").strip()
+    return Path(named).expanduser() if named else checkout
+
+
+DEFAULT_REAL = default_folder(REAL_DATA_ENV, CHECKOUT_SHARED / "data" / "gorkha_real")
+DEFAULT_REFERENCE = default_folder(REFERENCE_ENV, CHECKOUT_SHARED / "reference")
 FILES = {"inventory": "inventory_cumulative_1km.tif", "truth": "truth_1km.nc", "catalog": "catalog.yaml",
          "reference": "reference"}
 REAL = {"dem": "dem/langtang_aw3d30_dsm_utm45n_28p56m.tif",
@@ -107,7 +119,8 @@ def real_files(real_dir: Path) -> dict[str, Path]:
     if missing:
         raise MissingFileError(describe("real data of the Langtang case not found", source=real_dir,
                                         expected=list(REAL.values()), found=f"missing {missing}",
-                                        fix="pass --real-data PATH to the folder gorkha_real of shared/data"))
+                                        fix=f"pass --real-data PATH (or set {REAL_DATA_ENV}) to the folder "
+                                            "gorkha_real of the project's shared/data"))
     return paths
 
 

@@ -160,3 +160,15 @@ assert not [name for name in sys.modules if name.split(".")[0] in {TORCH!r}]
     result = json.loads(done.stdout)
     assert result["metrics"]["run_id"] == result["run"] and 0 <= result["metrics"]["susceptibility"]["auc"] <= 1
     assert Path(result["files"]["report"]).is_file() and "error" not in done.stderr
+
+
+def test_an_installed_package_finds_the_real_data_through_the_environment(tmp_path: Path) -> None:
+    code = ("from hazardcore import langtang_case as l; from hazardcore.errors import MissingFileError\n"
+            "print(l.DEFAULT_REAL); print(l.DEFAULT_REFERENCE)\n"
+            "try:\n    l.real_files(l.DEFAULT_REAL)\nexcept MissingFileError as e:\n    print(e)\n")
+    env = os.environ | {"HAZARDCORE_REAL_DATA": str(tmp_path / "gorkha_real"),
+                        "HAZARDCORE_REFERENCE": str(tmp_path / "reference")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == str(tmp_path / "gorkha_real") and lines[1] == str(tmp_path / "reference")
+    assert "real data of the Langtang case not found" in out and "HAZARDCORE_REAL_DATA" in out
