@@ -428,13 +428,25 @@ class BlockFields:
     pga_factor: list[np.ndarray]
 
 
-def block_fields(px: PeriodPixels, triggers: Triggers, cell_m: float, persistent: np.random.Generator,
-                 period: np.random.Generator, p: PhysicalParams) -> BlockFields:
-    """Draw a realisation's persistent fields (soil, ShakeMap errors) and the period's rain error."""
+#: A realisation's persistent fields: ln soil strength and each event's ShakeMap error factor.
+PersistentFields = tuple[np.ndarray, list[np.ndarray]]
+
+
+def persistent_fields(triggers: Triggers, cell_m: float, persistent: np.random.Generator,
+                      p: PhysicalParams) -> PersistentFields:
+    """Draw a realisation's persistent fields (soil, ShakeMap errors): the same in every period."""
     shape = triggers.pga_g[0].shape
     soil = smooth_field(shape, p.soil_sd_ln, p.soil_correlation_m, cell_m, persistent)
     pga_factor = [np.exp(smooth_field(shape, p.pga_error_sd_ln, p.pga_error_correlation_m, cell_m, persistent))
                   for _ in EVENTS]
+    return soil, pga_factor
+
+
+def block_fields(px: PeriodPixels, triggers: Triggers, cell_m: float, kept: PersistentFields,
+                 period: np.random.Generator, p: PhysicalParams) -> BlockFields:
+    """A realisation's persistent fields (``kept``) with the period's rain error and earthquake damage."""
+    shape = triggers.pga_g[0].shape
+    soil, pga_factor = kept
     rain_ln = smooth_field(shape, p.rain_error_sd_ln, p.rain_error_correlation_m, cell_m, period)
     rain_factor = np.exp(rain_ln - np.float32(0.5 * p.rain_error_sd_ln**2))
     strength = soil
@@ -512,17 +524,20 @@ def cell_landslides(failed: np.ndarray, world: Terrain, grid: GridSpec, p: Physi
 
 
 def realisation(px: PeriodPixels, world: Terrain, grid: GridSpec, triggers: Triggers, seed: int, stream: str,
-                r: int, t: int, p: PhysicalParams, stripped: np.ndarray) -> tuple[CellLandslides, np.ndarray]:
+                r: int, t: int, p: PhysicalParams, stripped: np.ndarray,
+                kept: PersistentFields | None = None) -> tuple[CellLandslides, np.ndarray]:
     """Realisation ``r`` of period ``t`` in a named stream: its cell landslides and failed pixels.
 
     The realisation's persistent fields come from ``draw_rng(seed, stream, r)`` (the same for
     every period), the period's rain error and pixel draws from ``draw_rng(seed, stream, r, t + 1)``.
     Pixels in ``stripped`` (sorted flat indices) lost their soil in an earlier failure and
-    cannot fail again within the simulated years.
+    cannot fail again within the simulated years. ``kept``: the persistent fields when already
+    drawn (they depend on the realisation only).
     """
-    persistent = draw_rng(seed, stream, r)
+    if kept is None:
+        kept = persistent_fields(triggers, grid.cell_size_m, draw_rng(seed, stream, r), p)
     period = draw_rng(seed, stream, r, t + 1)
-    fields = block_fields(px, triggers, grid.cell_size_m, persistent, period, p)
+    fields = block_fields(px, triggers, grid.cell_size_m, kept, period, p)
     failed = period_failures(px, fields, period, p)
     failed = failed[~np.isin(failed, stripped, assume_unique=True)]
     return cell_landslides(failed, world, grid, p), failed
@@ -658,13 +673,16 @@ def simulate(world: Terrain, grid: GridSpec, triggers: Triggers, periods: list[P
     n_cells = grid.n_rows * grid.n_cols
     out = _Simulated(np.zeros((p.n_realisations, len(periods), n_cells), dtype=np.uint16), [], [], [], [])
     stripped = [scars] * p.n_realisations
+    kept: dict[int, PersistentFields] = {}
     mapped = scars
     stream = f"physical/monte-carlo/{p.mc_stream}"
     for t in range(len(periods)):
         px = period_pixels(world, grid, triggers, t, periods, p)
 
         def one(r: int, px: PeriodPixels = px, t: int = t) -> tuple[np.ndarray, np.ndarray]:
-            cells, failed = realisation(px, world, grid, triggers, seed, stream, r, t, p, stripped[r])
+            if r not in kept:  # drawn once per realisation, not once per period
+                kept[r] = persistent_fields(triggers, grid.cell_size_m, draw_rng(seed, stream, r), p)
+            cells, failed = realisation(px, world, grid, triggers, seed, stream, r, t, p, stripped[r], kept[r])
             return cells.area_px, np.union1d(stripped[r], failed)
 
         with ThreadPoolExecutor(max_workers=p.threads) as pool:
