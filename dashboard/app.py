@@ -21,9 +21,10 @@ Options (after ``--args``; the environment variables apply in notebooks too):
     Folder of the original study's published maps, shown beside ours for runs on the
     study grid; default ``../shared/reference`` relative to the repository when it exists.
 
-Network: no data is fetched from the internet; map tiles only when the *web basemap* switch
-is turned on. (Panel's page template still asks the browser for a web font and, after a
-job, two stylesheets from its CDN; offline these requests fail and the page works the same.)
+Network: nothing is fetched from the internet but map tiles, and those only when the *web
+basemap* switch is turned on. The page's scripts, stylesheets and fonts come from this server
+(:func:`local_resources`): the Fast design's web font is not linked, and stylesheets are never
+pointed at Panel's CDN.
 ``python -m dashboard`` (``dashboard/__main__.py``) listens on the loopback interface only
 unless given ``--network``. Under ``panel serve``, the Bokeh server accepts websocket
 connections only from ``localhost:PORT`` but listens on every interface unless given
@@ -37,13 +38,17 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import holoviews as hv
 import panel as pn
 import param
+from panel import reactive, theme
+from panel.io.resources import CDN_DIST, LOCAL_DIST, patch_stylesheet
 
 from dashboard.state import DashboardState
 from dashboard.views import (
+    AboutView,
     CellStoryView,
     EvaluationView,
     InventoryView,
@@ -51,13 +56,62 @@ from dashboard.views import (
     PredictorsView,
     RunChooser,
     TrainView,
+    alert,
+    checkbox,
     job_panel,
+    markdown,
 )
+
+if TYPE_CHECKING:
+    from panel.io.resources import ResourcesType
 
 TITLE = "Landslide hazard dashboard"
 #: How often (ms) the page reads the job's progress and the training log.
 POLL_MS = 1000
 REPOSITORY = Path(__file__).resolve().parents[1]
+#: Width of the sidebar (px) and of what it holds (the sidebar pads its content).
+SIDEBAR_WIDTH = 300
+SIDEBAR_CONTENT = 285
+
+
+class Fast(theme.Fast):
+    """Panel's Fast design without its web font (Open Sans from fonts.googleapis.com): the page falls back
+    to the browser's sans-serif, and asks no other machine for anything.
+
+    Named ``Fast`` like its parent: Panel finds a design's bundled files under its class name in lower case.
+    """
+
+    _resources: ClassVar[ResourcesType] = {**theme.Fast._resources, "font": {}}
+
+
+def local_dist() -> str:
+    """Where this server serves Panel's static files, relative to the page (``static/extensions/panel/``)."""
+    return f"{pn.state.rel_path}/{LOCAL_DIST}" if pn.state.rel_path else LOCAL_DIST
+
+
+def patch_locally(stylesheet: Any, dist_url: str) -> None:
+    """Panel's ``patch_stylesheet``, but a stylesheet is never pointed at Panel's CDN: at this server instead."""
+    patch_stylesheet(stylesheet, local_dist() if dist_url == CDN_DIST else dist_url)
+
+
+def local_resources() -> None:
+    """Point every stylesheet of this server's pages at this server, never at Panel's CDN.
+
+    Panel points a stylesheet at its CDN whenever it updates a model that is not in a document
+    (a pane of a tab not shown: ``pn.Tabs(dynamic=True)`` detaches them) or before the page knows
+    where the static files are; such models reached the browser when their tab was shown again
+    after a job, and the browser asked cdn.holoviz.org for ``loading.css``, ``dataframe.css``,
+    ``markdown.css`` (40 failed requests offline, and code lost its styling). Panel's reactive
+    models patch their stylesheets through ``panel.reactive.patch_stylesheet``: under a server,
+    that function is replaced by :func:`patch_locally` (once per process), and the stylesheets this
+    page has cached already are patched to the local files.
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return  # a notebook or a test: no page of this server
+    reactive.patch_stylesheet = patch_locally
+    for stylesheet in pn.state._stylesheets.get(doc, {}).values():
+        patch_locally(stylesheet, CDN_DIST)
 
 
 def default_reference() -> Path | None:
@@ -84,8 +138,10 @@ def slice_player(state: DashboardState) -> pn.widgets.Player:
     maps' updates reach the browser together and Bokeh walks the document's model graph once
     instead of once per updated plot (that walk was half the server's time per slice change).
     """
+    # no loop-policy radios (they overlapped the next label in the 300 px sidebar): the player always loops
     player = pn.widgets.Player(name="Slice", start=0, end=state.param.slice.bounds[1], value=state.slice,
-                               loop_policy="loop", interval=1500, width=260, show_value=False)
+                               loop_policy="loop", interval=1500, width=SIDEBAR_CONTENT, show_value=False,
+                               show_loop_controls=False)
 
     def to_state(event: param.parameterized.Event) -> None:
         if event.new != state.slice:
@@ -105,24 +161,41 @@ def sidebar(state: DashboardState) -> list[pn.viewable.Viewable]:
     def slice_text(*_: object) -> str:
         return f"**Slice {state.slice + 1}**: {state.slice_period}"  # the label and the period's dates
 
-    label = pn.pane.Markdown(pn.bind(slice_text, state.param.slice, state.param.run, state.param.revision))
+    label = markdown(pn.bind(slice_text, state.param.slice, state.param.run, state.param.revision))
     def message_text(text: str) -> str:
         return text.replace("\n", "  \n")  # one line per clause of hazardcore's messages
 
     def message_kind(error: bool) -> str:
         return "danger" if error else "info"
 
-    message = pn.pane.Alert(pn.bind(message_text, state.param.message), visible=pn.bind(bool, state.param.message),
+    message = alert(pn.bind(message_text, state.param.message), visible=pn.bind(bool, state.param.message),
                             alert_type=pn.bind(message_kind, state.param.message_is_error))
     return [pn.widgets.Select.from_param(state.param.run, label="Run"),
             label,
             slice_player(state),
             pn.widgets.Select.from_param(state.param.layer, label="Layer: published map, two periods"),
             pn.widgets.Select.from_param(state.param.channel, label="Predictor channel"),
-            pn.widgets.Checkbox.from_param(state.param.test_only, label="Evaluation: test cells only"),
-            pn.widgets.Checkbox.from_param(state.param.basemap, label="Web basemap (needs internet)"),
+            checkbox(state, "test_only", "Evaluation: test cells only"),
+            checkbox(state, "basemap", "Web basemap (needs internet)"),
             job_panel(state),
             message]
+
+
+#: What the page's address keeps (query parameter → the state's param): a link reopens the same view.
+URL_STATE = {"run": "run", "slice": "slice", "cell": "cell", "layer": "layer"}
+
+
+def share_in_url(tabs: pn.Tabs, state: DashboardState) -> None:
+    """Keep the tab, run, slice, layer and selected cell in the page's address (``?tab=4&slice=1&...``).
+
+    Opening such an address restores them; a run that is not listed under the root is refused by
+    the run chooser (``check_on_set``), so a link cannot open a folder outside the root.
+    """
+    location = pn.state.location
+    if location is None:
+        return  # a notebook or a test: no page address
+    location.sync(state, URL_STATE)
+    location.sync(tabs, {"active": "tab"})
 
 
 def create_app(root: str | Path | None = None, reference: str | Path | None = None,
@@ -147,13 +220,17 @@ def create_app(root: str | Path | None = None, reference: str | Path | None = No
     """
     pn.extension()
     hv.extension("bokeh", logo=False)
+    local_resources()
+    pn.state.onload(local_resources)
     if state is None:
         state = DashboardState(root=root, reference=reference or default_reference())
     tabs = pn.Tabs(("Runs", RunChooser(state)), ("Inventory", InventoryView(state)),
                    ("Predictors", PredictorsView(state)), ("Train", TrainView(state)), ("Maps", MapsView(state)),
                    ("Evaluation", EvaluationView(state)), ("A cell's story", CellStoryView(state)),
-                   dynamic=True)
-    template = pn.template.FastListTemplate(title=TITLE, sidebar=sidebar(state), main=[tabs], sidebar_width=300)
+                   ("About", AboutView(state)), dynamic=True)
+    share_in_url(tabs, state)
+    template = pn.template.FastListTemplate(title=TITLE, sidebar=sidebar(state), main=[tabs],
+                                            sidebar_width=SIDEBAR_WIDTH, design=Fast)
     template.state = state  # type: ignore[attr-defined]  # for notebooks and tests: the app's state
     pn.state.add_periodic_callback(state.poll, period=POLL_MS)
     return template

@@ -16,11 +16,13 @@ import holoviews.plotting.bokeh  # registers the bokeh options that .opts valida
 import numpy as np
 import pandas as pd
 import xarray as xr
+from bokeh.models import NumeralTickFormatter
 
 from hazardcore.metrics import CONFUSION_CLASSES
 from hazardcore.report import CONFUSION_COLOURS
 
-MAP_WIDTH = 360
+#: Frame width (px) of a 1 km map: two maps with their axes and colour bars fit the main area at 1400 px.
+MAP_WIDTH = 290
 PLOT_WIDTH = 420
 PLOT_HEIGHT = 300
 SUSCEPTIBILITY_CMAP = "viridis"
@@ -28,7 +30,12 @@ DENSITY_CMAP = "YlOrRd"
 DIVERGING_CMAP = "RdBu_r"
 HILLSHADE_CMAP = "gray"
 NO_DATA = "#d9d9d9"
-BELOW_SCALE = "#f4f4f4"  # zeros and values under a log scale's low end
+#: Zeros and values under a log scale's low end: a pale blue, unlike the white background, the grey
+#: no-data and the colour map's pale yellow (a zero-density run's maps are blue, not blank).
+BELOW_SCALE = "#c6dbef"
+#: Tick labels of metres: "300,000" rather than "3.000e+5"; a few ticks, so that they do not run together.
+METRE_TICKS = NumeralTickFormatter(format="0,0")
+MAP_TICKS = 4
 MARKER_COLOUR = "#00e5ff"
 #: Channels shown on a symmetric diverging scale.
 DIVERGING_CHANNELS = ("northness", "eastness", "profile_curvature", "planar_curvature")
@@ -81,12 +88,19 @@ def grid_image(plane: xr.DataArray, name: str, crs: Any = None) -> hv.Image:
 
 
 def map_options(title: str, cmap: Any, clim: tuple[float, float], logz: bool = False,
-                width: int = MAP_WIDTH, colorbar: bool = True) -> dict[str, Any]:
-    """Plot options shared by every map: equal aspect, hover, tap, colour scale, NaN transparent."""
+                width: int = MAP_WIDTH, colorbar: bool = True, geo: bool = False) -> dict[str, Any]:
+    """Plot options shared by every map: equal aspect, hover, tap, colour scale, NaN transparent.
+
+    Axes in metres of the grid's CRS with "300,000"-style labels; over a web basemap (``geo``)
+    GeoViews draws longitude and latitude in degrees, and the axes say so.
+    """
+    axes = ({"xlabel": "longitude (°)", "ylabel": "latitude (°)"} if geo else
+            {"xlabel": "easting (m)", "ylabel": "northing (m)", "xformatter": METRE_TICKS,
+             "yformatter": METRE_TICKS})
     return {"title": title, "cmap": cmap, "clim": clim, "logz": logz, "colorbar": colorbar,
             "frame_width": width, "data_aspect": 1, "tools": ["hover", "tap"], "framewise": True,
-            "clipping_colors": {"NaN": (0, 0, 0, 0), "min": BELOW_SCALE}, "xlabel": "easting (m)",
-            "ylabel": "northing (m)", "active_tools": ["wheel_zoom"]}
+            "clipping_colors": {"NaN": (0, 0, 0, 0), "min": BELOW_SCALE}, "xticks": MAP_TICKS, "yticks": MAP_TICKS,
+            "active_tools": ["wheel_zoom"], **axes}
 
 
 def layer_map(plane: xr.DataArray, name: str, title: str, clim: tuple[float, float] | None = None,
@@ -94,15 +108,16 @@ def layer_map(plane: xr.DataArray, name: str, title: str, clim: tuple[float, flo
     """A predicted or observed map: susceptibility on [0, 1], densities on a log scale."""
     image = grid_image(plane, name, crs)
     if name in ("susceptibility", "true_probability"):
-        return image.opts(**map_options(title, SUSCEPTIBILITY_CMAP, (0.0, 1.0)))
+        return image.opts(**map_options(title, SUSCEPTIBILITY_CMAP, (0.0, 1.0), geo=crs is not None))
     low, high = clim or density_range(plane.values)
-    return image.opts(**map_options(title, DENSITY_CMAP, (low, high), logz=True))
+    return image.opts(**map_options(title, DENSITY_CMAP, (low, high), logz=True, geo=crs is not None))
 
 
 def residual_map(plane: xr.DataArray, title: str, crs: Any = None) -> hv.Image:
     """Observed − predicted density on a symmetric diverging scale (red: more area than expected)."""
     image = grid_image(plane, "residual", crs)
-    return image.opts(**map_options(title, DIVERGING_CMAP, robust_range(plane.values, symmetric=True)))
+    return image.opts(**map_options(title, DIVERGING_CMAP, robust_range(plane.values, symmetric=True),
+                                    geo=crs is not None))
 
 
 def difference_map(plane: xr.DataArray, name: str, title: str, crs: Any = None) -> hv.Image:
@@ -116,14 +131,15 @@ def difference_map(plane: xr.DataArray, name: str, title: str, crs: Any = None) 
         image = gv.Image(data, kdims=["x", "y"], vdims=[dimension], crs=crs)
     else:
         image = hv.Image(data, kdims=["x", "y"], vdims=[dimension])
-    return image.opts(**map_options(title, DIVERGING_CMAP, robust_range(plane.values, symmetric=True)))
+    return image.opts(**map_options(title, DIVERGING_CMAP, robust_range(plane.values, symmetric=True),
+                                    geo=crs is not None))
 
 
 def confusion_image(codes: xr.DataArray, title: str, crs: Any = None) -> hv.Image:
     """Confusion codes (0 TN, 1 FP, 2 FN, 3 TP; NaN elsewhere) in the report's colours."""
     image = grid_image(codes.astype("float32"), "confusion", crs)
     palette = [CONFUSION_COLOURS[code] for code in sorted(CONFUSION_CLASSES)]
-    return image.opts(**map_options(title, palette, (-0.5, len(palette) - 0.5), colorbar=False))
+    return image.opts(**map_options(title, palette, (-0.5, len(palette) - 0.5), colorbar=False, geo=crs is not None))
 
 
 def confusion_legend(counts: Mapping[str, int]) -> str:
@@ -137,13 +153,17 @@ def confusion_legend(counts: Mapping[str, int]) -> str:
 
 
 def channel_map(plane: xr.DataArray, title: str) -> hv.Image:
-    """A predictor channel at 31.25 m (to be rasterized by datashader), robust colour range."""
+    """A predictor channel at 31.25 m (to be rasterized by datashader), robust colour range.
+
+    The value dimension is always ``value`` with no colour-bar title: a ``DynamicMap`` keeps the
+    first frame's dimension label, so a channel's name there stayed "slope" for every channel;
+    ``title`` names the channel and its unit instead.
+    """
     diverging = plane.name in DIVERGING_CHANNELS
     clim = robust_range(plane.values, symmetric=diverging)
-    label = f"{plane.name} ({plane.attrs.get('units', '')})"
-    image = hv.Image(plane.reset_coords(drop=True), kdims=["x", "y"], vdims=[hv.Dimension(str(plane.name),
-                                                                                         label=label)])
-    return image.opts(**map_options(title, DIVERGING_CMAP if diverging else "viridis", clim, width=560))
+    image = hv.Image(plane.reset_coords(drop=True).rename("value"), kdims=["x", "y"], vdims=["value"])
+    return image.opts(**map_options(title, DIVERGING_CMAP if diverging else "viridis", clim, width=560),
+                      colorbar_opts={"title": ""})
 
 
 def hillshade_image(shade: xr.DataArray) -> hv.Image:
@@ -180,6 +200,31 @@ def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylab
         layers.append(hv.Scatter(data, x, (column, ylabel), label=label).opts(size=5, tools=["hover"], logy=logy))
     overlay = hv.Overlay(layers or [hv.Curve([], x, ylabel)])
     return overlay.opts(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT, legend_position="top_left",
+                        show_grid=True)
+
+
+def stage_curves(log: pd.DataFrame, columns: Sequence[str], title: str, ylabel: str) -> hv.Overlay:
+    """A training log's columns against the running epoch ``step``, one curve per stage and column.
+
+    Stages are not joined by a line (the density stage's loss is another quantity than the
+    susceptibility's), and the axes follow the log shown (``framewise``): a new run's curves do
+    not keep the previous run's range.
+    """
+    layers = []
+    stages = list(dict.fromkeys(log["stage"])) if "stage" in log and len(log) else []
+    for column in columns:
+        if column not in log:
+            continue
+        for stage in stages:
+            data = log.loc[log["stage"] == stage, ["step", column]].dropna()
+            if data.empty:
+                continue
+            label = f"{column.replace('_', ' ')} ({stage})"
+            layers.append(hv.Curve(data, "step", (column, ylabel), label=label).opts(framewise=True))
+            layers.append(hv.Scatter(data, "step", (column, ylabel), label=label).opts(size=5, tools=["hover"],
+                                                                                     framewise=True))
+    overlay = hv.Overlay(layers or [hv.Curve([], "step", ylabel).opts(framewise=True)])
+    return overlay.opts(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT, legend_position="top_right",
                         show_grid=True)
 
 
@@ -225,7 +270,8 @@ def reliability_plot(table: Mapping[str, np.ndarray], ece: float) -> hv.Layout:
         color="grey", line_dash="dotted")
     curve = hv.Curve(frame, "mean probability", ["observed frequency", "cells"])
     points = hv.Scatter(frame, "mean probability", ["observed frequency", "cells"]).opts(size=6, tools=["hover"])
-    top = (diagonal * curve * points).opts(title=f"Reliability on the test cells (ECE {format_number(ece)})",
+    score = "not evaluated" if math.isnan(ece) else format_number(ece)
+    top = (diagonal * curve * points).opts(title=f"Reliability on the test cells (ECE {score})",
                                            width=PLOT_WIDTH, height=PLOT_HEIGHT, xlim=(0, 1), ylim=(0, 1))
     bars = hv.Histogram((np.r_[table["bin_lower"], table["bin_upper"][-1]], np.asarray(table["count"])),
                         kdims=["mean probability"], vdims=["cells"]).opts(width=PLOT_WIDTH, height=140, xlim=(0, 1),
@@ -233,8 +279,14 @@ def reliability_plot(table: Mapping[str, np.ndarray], ece: float) -> hv.Layout:
     return (top + bars).cols(1)
 
 
-def contour_plot(susceptibility: np.ndarray, density: np.ndarray, title: str, max_points: int = 2000) -> Any:
-    """Density (log10 %) vs susceptibility of the valid cells: filled KDE contours over the cells."""
+def contour_plot(susceptibility: np.ndarray, density: np.ndarray, title: str, max_points: int = 2000) -> hv.Overlay:
+    """Density (log10 %) vs susceptibility of the valid cells: filled KDE contours over the cells.
+
+    Always the same overlay (contours, then points): the contours are left empty where too few
+    distinct cells make a density estimate. A plot in a ``DynamicMap`` must keep its type from
+    slice to slice; a bare ``Points`` in one slice froze the plot on the earlier slice (HoloViews'
+    AssertionError "not both Overlay and Points" in the browser).
+    """
     keep = np.isfinite(susceptibility) & np.isfinite(density) & (density > 0)
     x, y = susceptibility[keep], np.log10(density[keep])
     if x.size > max_points:
@@ -242,12 +294,12 @@ def contour_plot(susceptibility: np.ndarray, density: np.ndarray, title: str, ma
         x, y = x[index], y[index]
     dims = ["susceptibility", "log10 density given occurrence (%)"]
     points = hv.Points((x, y), dims).opts(size=2, color="black", alpha=0.3)
-    options = {"title": title, "width": PLOT_WIDTH, "height": PLOT_HEIGHT, "xlim": (0, 1)}
-    if x.size < 10 or np.unique(np.c_[x, y], axis=0).shape[0] < 3 or np.std(x) == 0 or np.std(y) == 0:
-        return points.opts(**options)
-    bivariate = hv.Bivariate((x, y), dims).opts(filled=True, cmap="Blues", bandwidth=0.25, levels=8,
+    estimable = x.size >= 10 and np.unique(np.c_[x, y], axis=0).shape[0] >= 3 and np.std(x) > 0 and np.std(y) > 0
+    shown = (x, y) if estimable else (np.array([]), np.array([]))
+    bivariate = hv.Bivariate(shown, dims).opts(filled=True, cmap="Blues", bandwidth=0.25, levels=8,
                                                show_legend=False, colorbar=False)
-    return (bivariate * points).opts(**options)
+    return (bivariate * points).opts(title=title if estimable else f"{title} (too few cells for contours)",
+                                     width=PLOT_WIDTH, height=PLOT_HEIGHT, xlim=(0, 1), framewise=True)
 
 
 def histogram(values: np.ndarray, title: str, xlabel: str, bins: int = 30) -> hv.Histogram:
@@ -255,12 +307,15 @@ def histogram(values: np.ndarray, title: str, xlabel: str, bins: int = 30) -> hv
     positive = values[np.isfinite(values) & (values > 0)]
     if positive.size == 0:
         empty = hv.Histogram(([1e-3, 1e-2], [0]), kdims=[xlabel], vdims=["cells"])
-        return empty.opts(title=f"{title}: no positive cells", width=PLOT_WIDTH, height=PLOT_HEIGHT)
+        return empty.opts(title=f"{title}: no positive cells", width=PLOT_WIDTH, height=PLOT_HEIGHT, logx=True,
+                          framewise=True)
     low, high = float(positive.min()), float(positive.max())
     edges = np.geomspace(low, high * 1.0001, bins + 1) if high > low else np.array([low * 0.9, high * 1.1])
     counts, edges = np.histogram(positive, bins=edges)
+    # framewise: the axes follow each slice's counts (a DynamicMap keeps the first slice's range otherwise)
     return hv.Histogram((edges, counts), kdims=[xlabel], vdims=["cells"]).opts(
-        title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT, logx=True, tools=["hover"], color="#d95f0e")
+        title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT, logx=True, tools=["hover"], color="#d95f0e",
+        framewise=True)
 
 
 def bars(labels: Sequence[str], values: Sequence[float], ylabel: str, title: str,

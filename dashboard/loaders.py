@@ -28,6 +28,7 @@ from hazardcore.integrity import read_verified
 from hazardcore.pipeline import list_runs
 from hazardcore.predictors import CHANNEL_UNITS, CHANNELS, DYNAMIC_CHANNELS, PERIOD_CHANNELS, STATIC_CHANNELS
 from hazardcore.runfolder import (
+    CALIBRATION,
     CHECKPOINTS,
     CONFIG,
     ENSEMBLE,
@@ -300,3 +301,40 @@ def demo_progress(out: Path) -> float:
     from hazardcore.stages import epoch_offsets  # PyTorch: only while a demo trains
 
     return 0.15 + 0.75 * min(1.0, len(log_records(run / LOG)) / epoch_offsets(train_config)["total"])
+
+
+def calibration(run: Path) -> dict[str, Any]:
+    """A run's ``calibration.json`` (how its probabilities were recalibrated); empty when missing."""
+    path = run / CALIBRATION
+    return _json(str(path), stamp(path)) if path.exists() else {}
+
+
+@pn.cache(max_items=4)
+def _catalog(path: str, modified: int) -> catalog.Catalog | None:
+    try:
+        return catalog.load_catalog(path)
+    except HazardcoreError:
+        return None
+
+
+def workdir_catalog(root: Path, workdir: Path | None) -> catalog.Catalog | None:
+    """The data catalog a working folder was prepared from (``prepare.json``'s ``catalog``), when it lies
+    inside ``root`` (nothing outside the root is read) and loads; else None.
+
+    A root moved or copied elsewhere still records the old path: then the catalog of the same
+    name in the folder of the same name beside the working folder (``ROOT/region/catalog.yaml``).
+    """
+    if workdir is None:
+        return None
+    summary_path = workdir / "prepare.json"
+    try:
+        path = Path(json.loads(summary_path.read_text(encoding="utf-8"))["catalog"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    path = path if path.is_absolute() else workdir / path
+    inside = root.resolve()
+    if not path.resolve().is_relative_to(inside):  # the root was moved or copied: the catalog beside the workdir
+        path = workdir.parent / path.parent.name / path.name
+    if not path.is_file() or not path.resolve().is_relative_to(inside):
+        return None
+    return _catalog(str(path.resolve()), stamp(path))

@@ -11,6 +11,8 @@ the data each plot shows, for tests and notebooks.
 from __future__ import annotations
 
 import functools
+import io
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -26,10 +28,12 @@ from holoviews.operation.datashader import rasterize
 from dashboard import elements, loaders
 from dashboard.confine import is_inside
 from dashboard.state import PREDICTED_LAYERS, DashboardState, RunExistsError
+from hazardcore import export
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
 from hazardcore.intervals import has_intervals, interval_width
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
+from hazardcore.report import RULES
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.runfolder import REPORT, run_path, workdir_of
 from hazardcore.runstatus import step_state, summary
@@ -38,8 +42,11 @@ NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the dem
 #: The map of the hazard's interval width (ensembles only).
 INTERVAL_LAYER = "hazard_interval"
 NO_INTERVALS = "hazard interval: an ensemble's (hazard train --members K)"
+#: Value of the cells without data in an exported GeoTIFF.
+EXPORT_NODATA = -9999.0
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
-NOT_EVALUATED = "This run is not evaluated yet: use **Predict + evaluate** in the **Runs** tab."
+NOT_EVALUATED = ("This run is not evaluated yet (no `metrics.json`): the maps and curves below are drawn from its "
+                 "predictions, without scores; **Predict + evaluate** in the **Runs** tab writes them.")
 #: The score columns of the tables (``hazardcore.result``; the threshold rule is said beside the maps).
 #: The hazard-over-time plots of the Maps tab: title, y label, and the series (``figure_data.regional_series``)
 #: each draws with its legend.
@@ -58,6 +65,42 @@ TIME_PLOTS = {
 }
 TABLE_KEYS = {"susceptibility": tuple(key for key in SUSCEPTIBILITY_COLUMNS if key != "threshold_rule"),
               "density": DENSITY_COLUMNS}
+
+
+#: Markdown without linkify: file names such as model.pt or predictions.nc stay text, not links to web sites.
+PLAIN_TEXT = {"linkify": False}
+
+
+def markdown(text: Any, **params: Any) -> pn.pane.Markdown:
+    """A Markdown pane whose file names are not turned into web links."""
+    return pn.pane.Markdown(text, renderer_options=dict(PLAIN_TEXT), **params)
+
+
+def alert(text: Any, **params: Any) -> pn.pane.Alert:
+    """An alert box whose file names are not turned into web links."""
+    return pn.pane.Alert(text, renderer_options=dict(PLAIN_TEXT), **params)
+
+
+def checkbox(owner: param.Parameterized, name: str, label: str) -> pn.widgets.CheckBoxGroup:
+    """A check box for the boolean param ``owner.name`` whose label toggles it when clicked.
+
+    Bokeh's ``Checkbox`` draws its label as a ``<div>`` beside the box, so a click on the words
+    did nothing; a one-option ``CheckBoxGroup`` wraps box and words in one ``<label>``.
+    """
+    box = pn.widgets.CheckBoxGroup(options=[label], value=[label] if getattr(owner, name) else [], inline=True,
+                                   margin=(2, 10))
+
+    def to_owner(event: param.parameterized.Event) -> None:
+        setattr(owner, name, bool(event.new))
+
+    def to_box(event: param.parameterized.Event) -> None:
+        wanted = [label] if event.new else []
+        if box.value != wanted:
+            box.value = wanted
+
+    box.param.watch(to_owner, "value")
+    owner.param.watch(to_box, name)
+    return box
 
 
 def reported(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -173,7 +216,7 @@ class StateView(pn.viewable.Viewer):
     def notice(self, text: Callable[..., str], *names: str) -> pn.pane.Alert:
         """An info box showing ``text(...)``, hidden when it is empty."""
         message = self.bind(text, *names)
-        return pn.pane.Alert(message, alert_type="info", visible=pn.bind(bool, message))
+        return alert(message, alert_type="info", visible=pn.bind(bool, message))
 
     def slice_title(self, name: str) -> str:
         label = elements.LABELS.get(name, (name, ""))[0]
@@ -196,13 +239,13 @@ class RunChooser(StateView):
                                      visible=self.bind(self._needs_evaluation, "run", "revision"))
         evaluate.on_click(lambda _: self.start_evaluation())
         return pn.Column(
-            pn.pane.Markdown(f"### Runs under `{self.state.root}`"),
+            markdown(f"### Runs under `{self.state.root}`"),
             pn.Row(pn.widgets.Select.from_param(self.state.param.run, label="Run", width=420), refresh),
             pn.Row(path, open_button),
             pn.Row(demo, evaluate),
             job_panel(self.state),
-            pn.pane.Markdown(self.bind(self.summary, "run", "revision"), sizing_mode="stretch_width"),
-            pn.pane.Markdown(self.bind(self.unfinished, "revision"), sizing_mode="stretch_width"),
+            markdown(self.bind(self.summary, "run", "revision"), sizing_mode="stretch_width"),
+            markdown(self.bind(self.unfinished, "revision"), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
     def _needs_evaluation(self, **_: Any) -> bool:
@@ -276,22 +319,25 @@ def job_panel(state: DashboardState) -> pn.Column:
     def describe(kind: str, status: str) -> str:
         return f"**{kind}**: {status}" if kind else ""
 
-    bar = pn.indicators.Progress(value=pn.bind(percent, state.param.job_progress), max=100, width=300,
-                                 visible=state.param.job_running)
-    status = pn.pane.Markdown(pn.bind(describe, state.param.job_kind, state.param.job_status))
-    return pn.Column(pn.Row(bar, cancel), status)
+    # no fixed widths: the panel sits in the 300 px sidebar too, where a 300 px bar pushed Cancel off-screen
+    bar = pn.indicators.Progress(value=pn.bind(percent, state.param.job_progress), max=100, width=None,
+                                 sizing_mode="stretch_width", visible=state.param.job_running)
+    status = markdown(pn.bind(describe, state.param.job_kind, state.param.job_status), sizing_mode="stretch_width")
+    return pn.Column(bar, cancel, status, sizing_mode="stretch_width", max_width=420)
 
 
 class InventoryView(StateView):
     """Observed new-landslide density per slice over the hillshade, its history and distribution."""
 
     def _build(self) -> pn.viewable.Viewable:
-        summaries = pn.Row(
+        # a FlexBox wraps the three plots into the width there is (a Row clipped the histogram at 1400 px)
+        summaries = pn.FlexBox(
             pn.pane.HoloViews(self.dynamic(self.cumulative_area, "slice", "workdir", "revision")),
             pn.pane.HoloViews(self.dynamic(self.positive_counts, "slice", "workdir", "revision")),
-            pn.pane.HoloViews(self.dynamic(self.density_histogram, "slice", "workdir", "revision")))
+            pn.pane.HoloViews(self.dynamic(self.density_histogram, "slice", "workdir", "revision")),
+            sizing_mode="stretch_width")
         return pn.Column(self.notice(self._missing, "workdir", "revision"),
-                         self.basemap_switch(self._maps), summaries)
+                         self.basemap_switch(self._maps), summaries, sizing_mode="stretch_width")
 
     def _missing(self, **_: Any) -> str:
         return "" if self.state.cube is not None else NOTHING
@@ -367,7 +413,7 @@ class PredictorsView(StateView):
     def _build(self) -> pn.viewable.Viewable:
         self.frames["channel"] = self.dynamic(self.channel_image, "channel", "slice", "workdir", "revision")
         self.raster = rasterize(self.frames["channel"])
-        info = pn.pane.Markdown(self.bind(self.describe, "channel", "slice", "workdir"))
+        info = markdown(self.bind(self.describe, "channel", "slice", "workdir"))
         return pn.Column(self.notice(self._missing, "workdir", "revision"),
                          pn.Row(pn.widgets.Select.from_param(self.state.param.channel, width=220), info),
                          pn.pane.HoloViews(self.tappable(self.raster)))
@@ -386,8 +432,10 @@ class PredictorsView(StateView):
         plane = self.channel_plane()
         if plane is None:
             return elements.empty_map("predictor")
-        when = "static" if self.state.channel in STATIC_CHANNELS else self.state.slice_label
-        return elements.channel_map(plane, f"{self.state.channel} ({when})")
+        channel = self.state.channel
+        when = "static" if channel in STATIC_CHANNELS else self.state.slice_label
+        unit = CHANNEL_UNITS.get(channel, "")
+        return elements.channel_map(plane, f"{channel}{f' ({unit})' if unit else ''} · {when}")
 
     def describe(self, **_: Any) -> str:
         cube = self.state.cube
@@ -419,7 +467,7 @@ class TrainView(StateView):
                                active=[0, 1], width=380)
         curves = pn.Column(pn.pane.HoloViews(self.bind(self.loss_curves, "log")),
                            pn.pane.HoloViews(self.bind(self.metric_curves, "log")))
-        where = pn.pane.Markdown(self.bind(self.describe, "workdir", "revision"))
+        where = markdown(self.bind(self.describe, "workdir", "revision"))
         # the description above, not in the settings' column: its long line would widen the column and push
         # the curves off the window
         return pn.Column(where, pn.Row(pn.Column(pn.Row(start, reset), replace, job_panel(self.state), configs),
@@ -461,13 +509,12 @@ class TrainView(StateView):
 
     def loss_curves(self, **_: Any) -> hv.Overlay:
         """Training and validation loss per epoch (x: epochs over all stages)."""
-        return elements.curves(self._log(), "step", ["train_loss", "val_loss"],
-                               f"Loss ({self._stages()})", "loss", logy=False)
+        return elements.stage_curves(self._log(), ["train_loss", "val_loss"], f"Loss ({self._stages()})", "loss")
 
     def metric_curves(self, **_: Any) -> hv.Overlay:
         """Validation AUC (susceptibility) and, on positive cells, R and mean ratio (density) per epoch."""
-        return elements.curves(self._log(), "step", ["val_auc", "val_r_positive", "val_mean_ratio_positive"],
-                               "Validation metrics", "value")
+        return elements.stage_curves(self._log(), ["val_auc", "val_r_positive", "val_mean_ratio_positive"],
+                                     "Validation metrics", "value")
 
     def _stages(self) -> str:
         log = self._log()
@@ -481,19 +528,104 @@ class MapsView(StateView):
         # not linked to the maps above: its placeholder maps (no reference) would widen their
         # ranges to include (0, 0), leaving the region a speck in a corner
         self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
-        return pn.Column(self.notice(self._missing, "run", "revision"), self.basemap_switch(self._maps),
-                         self._time_story(), self._comparison(),
-                         pn.pane.Markdown("#### Published maps beside ours",
+        return pn.Column(self.notice(self._missing, "run", "revision"), self._downloads(),
+                         self.basemap_switch(self._maps), self._time_story(), self._comparison(),
+                         markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
-                         pn.pane.Markdown(self.bind(self.reference_note, "run", "revision")),
-                         pn.panel(self.bind(self._reference_row, "run", "revision")))
+                         markdown(self.bind(self.reference_note, "run", "revision")),
+                         pn.panel(self.bind(self._reference_row, "run", "revision")), sizing_mode="stretch_width")
+
+    def _downloads(self) -> pn.viewable.Viewable:
+        """Download buttons: the sidebar's layer in the current slice as a GeoTIFF and as a PNG figure, and the
+        hazard over time as a CSV table."""
+        buttons = {"geotiff": ("GeoTIFF of the layer's map", self.geotiff_file),
+                   "png": ("PNG figure of the layer's map", self.png_file),
+                   "csv": ("CSV of the hazard over time", self.csv_file)}
+        row = []
+        for kind, (label, make) in buttons.items():
+            button = pn.widgets.FileDownload(label=label, button_type="default", filename=f"hazard.{kind}",
+                                             width=250)
+            button.callback = functools.partial(self._download, button, make)
+            row.append(button)
+        return pn.Row(*row, visible=self.bind(self._predicted, "run", "revision"))
+
+    @staticmethod
+    def _download(button: pn.widgets.FileDownload, make: Callable[[], tuple[str, bytes]]) -> io.BytesIO:
+        name, data = make()
+        button.filename = name  # read by the widget after this callback
+        return io.BytesIO(data)
+
+    def export_name(self, suffix: str) -> str:
+        """File name of an export: run, layer and slice, e.g. ``05cfa17a32_hazard_2015-co.tif``."""
+        run = self.state.run_path.name if self.state.run_path else "run"
+        return f"{run}_{self.state.layer}_{self.state.slice_label}.{suffix}"
+
+    def export_plane(self) -> xr.DataArray:
+        """The sidebar's layer in the current slice, with its CRS (rioxarray) and units.
+
+        Raises
+        ------
+        HazardcoreError
+            Before the run is predicted.
+        """
+        predictions = self.state.predictions
+        if predictions is None:
+            raise HazardcoreError(NOT_PREDICTED)
+        name = self.state.layer
+        plane = predictions[name].isel(slice=self.state.slice).reset_coords(drop=True).astype("float32")
+        crs = self.grid_crs() or predictions.attrs.get("crs")
+        plane = plane.rio.set_spatial_dims(x_dim="x", y_dim="y")
+        return (plane.rio.write_crs(crs) if crs else plane).assign_attrs(
+            units=elements.LABELS[name][1], long_name=elements.LABELS[name][0])
+
+    def geotiff_file(self) -> tuple[str, bytes]:
+        """The shown layer's map as a GeoTIFF (``hazardcore.export.write_geotiff``; nodata -9999)."""
+        plane = self.export_plane()
+        with tempfile.TemporaryDirectory() as folder:
+            path = export.write_geotiff(plane, Path(folder) / "map.tif", nodata=EXPORT_NODATA,
+                                        band_descriptions=[self.state.slice_period],
+                                        tags={"units": str(plane.attrs["units"]), "layer": self.state.layer,
+                                              "period": self.state.slice_period})
+            return self.export_name("tif"), path.read_bytes()
+
+    def png_file(self) -> tuple[str, bytes]:
+        """The shown layer's map as a PNG figure (matplotlib: the dashboard's colours, title and unit)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import colors
+        from matplotlib.figure import Figure
+
+        plane, name = self.export_plane(), self.state.layer
+        if name == "susceptibility":
+            cmap, norm = matplotlib.colormaps[elements.SUSCEPTIBILITY_CMAP], colors.Normalize(0.0, 1.0)
+        else:
+            cmap, norm = matplotlib.colormaps[elements.DENSITY_CMAP], colors.LogNorm(*self.density_clim())
+        cmap = cmap.with_extremes(under=elements.BELOW_SCALE)  # zeros as on the dashboard's maps
+        figure = Figure(figsize=(6, 5), dpi=120)
+        axes = figure.add_subplot()
+        x, y = plane["x"].values, plane["y"].values
+        half = abs(float(x[1] - x[0])) / 2 if len(x) > 1 else 500.0
+        shown = axes.imshow(plane.values, cmap=cmap, norm=norm, origin="upper" if y[0] > y[-1] else "lower",
+                            extent=(x.min() - half, x.max() + half, y.min() - half, y.max() + half))
+        figure.colorbar(shown, ax=axes, label=f"{elements.LABELS[name][0]} ({elements.LABELS[name][1]})")
+        axes.set(title=f"{self.slice_title(name)}", xlabel="easting (m)", ylabel="northing (m)")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return self.export_name("png"), buffer.getvalue()
+
+    def csv_file(self) -> tuple[str, bytes]:
+        """The hazard over time (the table behind the Maps tab's regional plots) as CSV."""
+        run = self.state.run_path.name if self.state.run_path else "run"
+        return f"{run}_hazard_over_time.csv", self.regional_frame().to_csv(index=False).encode("utf-8")
 
     def _time_story(self) -> pn.viewable.Viewable:
         """The hazard over time: the region's predicted and observed totals and means per period."""
         plots = [pn.pane.HoloViews(self.bind(self.time_plot, "run", "revision", name=name)) for name in TIME_PLOTS]
-        return pn.Column(pn.pane.Markdown("#### Hazard over time: the whole region, per period (valid cells)",
-                                          visible=self.bind(self._predicted, "run", "revision")),
-                         pn.FlexBox(*plots, visible=self.bind(self._predicted, "run", "revision")))
+        return pn.Column(markdown("#### Hazard over time: the whole region, per period (valid cells)",
+                                  visible=self.bind(self._predicted, "run", "revision")),
+                         pn.FlexBox(*plots, visible=self.bind(self._predicted, "run", "revision"),
+                                    sizing_mode="stretch_width"), sizing_mode="stretch_width")
 
     def _comparison(self) -> pn.viewable.Viewable:
         """The layer chosen in the sidebar: the current period minus another one, as a map."""
@@ -502,7 +634,7 @@ class MapsView(StateView):
         chooser = pn.widgets.Select.from_param(self.state.param.compare, label="Compare the current period with",
                                                width=420)
         shown = self.bind(self._predicted, "run", "revision")
-        return pn.Column(pn.pane.Markdown("#### Two periods compared (the sidebar's layer)"), chooser,
+        return pn.Column(markdown("#### Two periods compared (the sidebar's layer)"), chooser,
                          pn.pane.HoloViews(self.tappable(frame)), visible=shown)
 
     def difference_plane(self) -> xr.DataArray | None:
@@ -649,19 +781,21 @@ class EvaluationView(StateView):
         # figure in a tab shown after the page loaded (bokeh/bokeh#13384)
         run_level = pn.Row(pn.pane.HoloViews(self.bind(self.roc, "run", "revision")),
                            pn.Column(*self.parts(self.reliability, 2)))
-        scatters = pn.Row(*self.parts(self.scatter, 2),
-                          pn.pane.HoloViews(self.dynamic(self.contours, "slice", "run", "revision")))
+        scatters = pn.FlexBox(*self.parts(self.scatter, 2),
+                          pn.pane.HoloViews(self.dynamic(self.contours, "slice", "run", "revision")),
+                          sizing_mode="stretch_width")
         tables = pn.Column("#### Metrics on the test cells", pn.pane.DataFrame(
             self.bind(self.metrics_frame, "run", "revision"), float_format="{:.3f}".format),
             "#### Per slice (model)", pn.pane.DataFrame(self.bind(self.per_slice_frame, "run", "revision"),
                                                          float_format="{:.3f}".format),
             "#### What drives the maps (permutation importance on the test patches)",
-            pn.pane.Markdown(self.bind(self.importance_note, "run", "revision")),
+            markdown(self.bind(self.importance_note, "run", "revision")),
             pn.pane.HoloViews(self.bind(self.importance_bars, "run", "revision")),
             pn.pane.DataFrame(self.bind(self.importance_frame, "run", "revision"), float_format="{:.3f}".format))
         return pn.Column(self.notice(self._missing, "run", "revision"),
-                         pn.widgets.Checkbox.from_param(self.state.param.test_only),
-                         self.basemap_switch(self._maps), legend, run_level, scatters, tables)
+                         checkbox(self.state, "test_only", "Test cells only"),
+                         self.basemap_switch(self._maps), legend, run_level, scatters, tables,
+                         sizing_mode="stretch_width")
 
     def parts(self, method: Callable[..., hv.Layout], count: int) -> list[pn.pane.HoloViews]:
         """One pane per plot of the layout that ``method()`` returns, each following the run."""
@@ -767,8 +901,9 @@ class EvaluationView(StateView):
         reliability = fd.reliability_table(values["presence"] > 0, values["susceptibility"])
         if reliability is None:
             return hv.Layout([elements.empty_map("reliability")])
-        ece = (self.state.metrics or {}).get("susceptibility", {}).get("ece")  # metrics.json's, when written
-        return elements.reliability_plot(reliability.table, reliability.ece if ece is None else ece)
+        # metrics.json's ECE; none before evaluation, where the notice says the plots carry no scores
+        ece = (self.state.metrics or {}).get("susceptibility", {}).get("ece")
+        return elements.reliability_plot(reliability.table, float("nan") if ece is None else ece)
 
     def scatter(self, **_: Any) -> hv.Layout:
         predictions = self.state.predictions
@@ -779,11 +914,12 @@ class EvaluationView(StateView):
                 + elements.scatter_plot(panels["positive"].observed, panels["positive"].predicted,
                                         "density given occurrence (%)", "Positive test cells"))
 
-    def contours(self, **_: Any) -> Any:
+    def contours(self, **_: Any) -> hv.Overlay:
+        """Density vs susceptibility of the slice's valid cells (the same overlay in every slice)."""
         predictions = self.state.predictions
         title = f"Density vs susceptibility · {self.state.slice_label}"
         if predictions is None:
-            return hv.Points([], ["susceptibility", "log10 density given occurrence (%)"]).opts(title=title)
+            return elements.contour_plot(np.array([]), np.array([]), title)
         at = predictions.isel(slice=self.state.slice)
         valid = at["valid"].values > 0
         return elements.contour_plot(at["susceptibility"].values[valid], at["density"].values[valid], title)
@@ -848,7 +984,7 @@ class CellStoryView(StateView):
     """A clicked cell over time: predicted and observed values per slice, and its predictors."""
 
     def _build(self) -> pn.viewable.Viewable:
-        header = pn.pane.Markdown(self.bind(self.describe, "cell", "run", "revision"))
+        header = markdown(self.bind(self.describe, "cell", "run", "revision"))
         curves = pn.Row(pn.pane.HoloViews(self.bind(self.probability_curves, "cell", "run", "revision")),
                         pn.pane.HoloViews(self.bind(self.density_curves, "cell", "run", "revision")))
         table = pn.pane.DataFrame(self.bind(self.predictors, "cell", "workdir", "revision"),
@@ -884,3 +1020,83 @@ class CellStoryView(StateView):
 
     def predictors(self, **_: Any) -> pd.DataFrame:
         return self.state.cell_predictors()
+
+
+#: What the About tab says of the method (hazardcore's; docs/METHOD.md in depth).
+METHOD_TEXT = """\
+**What the model is.** Two networks per run. A U-Net (a ResNet encoder) reads each 4 × 4 km patch of the
+predictors at 31.25 m and gives every 1 km cell and period a **susceptibility**: the probability that the cell
+gets new landslides in that period. A second network reads each cell's own 32 × 32 pixels and gives the
+**density given occurrence**: the share of the cell that new landslides cover, if some occur. The **hazard** is
+their product, the expected new landslide area of the cell in the period (% of the cell). An ensemble
+combines several such runs trained with different seeds and adds the spread of its members."""
+
+
+class AboutView(StateView):
+    """What the dashboard shows: the model, each layer with its unit, how thresholds and calibration were set,
+    and the data's sources and licences (from the run's data catalog)."""
+
+    def _build(self) -> pn.viewable.Viewable:
+        return pn.Column(markdown(METHOD_TEXT, sizing_mode="stretch_width"),
+                         markdown(self.bind(self.layers_text, "run", "revision"), sizing_mode="stretch_width"),
+                         markdown(self.bind(self.run_text, "run", "revision"), sizing_mode="stretch_width"),
+                         markdown(self.bind(self.sources_text, "workdir", "revision"), sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width", max_width=900)
+
+    def layers_text(self, **_: Any) -> str:
+        """Markdown table of the maps: what each means and its unit."""
+        meaning = {"susceptibility": "probability of new landslides in the cell in the period",
+                   "density": "share of the cell covered by new landslides, if some occur (the expectation)",
+                   "hazard": "expected new landslide area: susceptibility × density given occurrence",
+                   "observed_density": "new landslide area mapped in the period (inventory)",
+                   "residual": "observed density − hazard (red: more area than expected)",
+                   "true_probability": "the synthetic world's own probability (known for synthetic regions only)",
+                   "true_hazard": "the synthetic world's own expected density (synthetic regions only)",
+                   INTERVAL_LAYER: "spread of the ensemble members' hazard: their 95th − 5th percentile"}
+        rows = [f"| {elements.LABELS[name][0]} | {elements.LABELS[name][1]} | {text} |"
+                for name, text in meaning.items()]
+        units = "; ".join(f"{name} ({unit})" for name, unit in CHANNEL_UNITS.items() if unit)
+        return "\n".join(["#### The maps", "| layer | unit | meaning |", "|---|---|---|", *rows, "",
+                          "Units 1 = a probability, % = per cent of the 1 km² cell. Predictor channels: "
+                          f"{units}."])
+
+    def run_text(self, **_: Any) -> str:
+        """The selected run's model settings, its decision thresholds and its probability calibration."""
+        run = self.state.run_path
+        if run is None:
+            return "#### The run\n" + NOTHING
+        config = loaders.run_config(run)
+        model, train = config.get("model", {}), config.get("train", {})
+        rule = self.state.decision[1]
+        calibration = loaders.calibration(run)
+        lines = ["#### The run", f"- run `{run.name}`: {model.get('architecture', '?')} with a "
+                 f"{model.get('encoder_name', '?')} encoder; density law `{model.get('density_head', '?')}`; "
+                 f"susceptibility loss `{train.get('loss', '?')}`; {train.get('split', '?')} split of the cells "
+                 f"(seed {train.get('seed', '?')}).",
+                 f"- **Period thresholds** (the susceptibility above which a cell counts as predicted positive, "
+                 f"in the confusion maps): {RULES.get(rule, rule)}. "
+                 + ", ".join(f"{label} τ {self.state.slice_threshold(k):.3f}"
+                             for k, label in enumerate(self.state.slice_labels))]
+        if calibration:
+            lines.append(f"- **Calibration**: the network's probabilities are recalibrated by "
+                         f"`{calibration.get('method', '?')}` scaling fitted on the "
+                         f"{calibration.get('validation_cells', '?')} "
+                         f"{calibration.get('fitted_on', 'validation cells')}"
+                         " (never on test cells), so that a susceptibility of 0.3 means 3 cells in 10.")
+        else:
+            lines.append("- **Calibration**: none recorded for this run.")
+        return "\n".join(lines)
+
+    def sources_text(self, **_: Any) -> str:
+        """The data catalog's layers: file, unit, description, licence and citation."""
+        source = loaders.workdir_catalog(self.state.root_path, self.state.workdir_path)
+        if source is None:
+            return "#### Data sources\nNo data catalog under the root for this working folder."
+        rows = [f"| {role} | `{entry.path.name}` | {entry.units or ''} | {entry.about.get('description', '')} | "
+                f"{entry.about.get('licence', entry.about.get('license', ''))} | {entry.about.get('citation', '')} |"
+                for role in source.layers for entry in source.layer_list(role)]
+        licence = source.raw.get("licence", source.raw.get("license", "not stated"))
+        return "\n".join([f"#### Data sources (catalog `{source.path.name}`, case {source.case})",
+                          f"Licence of the data set: {licence}.", "",
+                          "| layer | file | unit | description | licence | citation |", "|---|---|---|---|---|---|",
+                          *rows])

@@ -40,11 +40,9 @@ VIEWPORT = {"width": 1400, "height": 900}
 #: File name part and tab title of each view.
 VIEWS = {"runs": "Runs", "inventory": "Inventory", "predictors": "Predictors", "train": "Train", "maps": "Maps",
          "evaluation": "Evaluation", "cell": "A cell's story"}
-#: Addresses outside this machine the page may ask for (offline, these requests fail and nothing is lost
-#: but looks): Panel's Fast template links the Open Sans font, and Panel points a few stylesheets of models
-#: it rebuilds after a background job (loading.css, markdown.css) at its CDN instead of the server.
-EXTERNAL_ALLOWED = (re.compile(r"https://fonts\.(googleapis|gstatic)\.com/"),
-                    re.compile(r"https://cdn\.holoviz\.org/panel/[\d.]+/dist/css/[\w-]+\.css(\?|$)"))
+#: Addresses outside this machine the page may ask for: none (the dashboard serves its fonts, scripts and
+#: stylesheets itself, ``dashboard.app.local_resources``; map tiles only with the web basemap switched on).
+EXTERNAL_ALLOWED: tuple[re.Pattern[str], ...] = ()
 STARTUP_S = 120  # the server imports panel, holoviews, torch before listening (slow on a busy machine)
 TIMEOUT_S = 120  # a view's first render builds its plots on the server
 
@@ -140,8 +138,8 @@ def serve(root: Path, log_path: Path, port: int | None = None, env: dict[str, st
 class Dashboard:
     """The dashboard in a Playwright page: tabs, plots, the slice player, clicks on maps, screenshots.
 
-    Records the page's JavaScript errors (``errors``: uncaught exceptions and console errors other
-    than failed resource loads), its console (``console``) and the addresses outside this machine it
+    Records the page's JavaScript errors (``errors``: uncaught exceptions and every console error,
+    failed resource loads included), its console (``console``) and the addresses outside this machine it
     asked for (``external_urls``; :meth:`unexpected_urls`: those not in :data:`EXTERNAL_ALLOWED`).
     """
 
@@ -159,7 +157,7 @@ class Dashboard:
         line = f"[{message.type}] {message.text}"
         self.console.append(line)
         print("browser console:", line)
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        if message.type == "error":  # a failed resource load too: nothing the page asks for may be missing
             self.errors.append(line)
 
     def _on_request(self, request: Any) -> None:

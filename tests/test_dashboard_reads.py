@@ -1,0 +1,178 @@
+"""The dashboard's views read well (issue 23, "reads badly" and "broken states"): state tests, no browser.
+
+Each test asserts what was wrong before: the contour plot changed type between slices (and froze),
+the reliability plot showed an ECE before evaluation, the predictors' colour bar kept the first
+channel's name, the loss plot joined stages, zero cells looked like the background, file names
+became web links, the job panel had a fixed 300 px bar. The browser checks of the same items
+are in ``test_browser_reads.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("panel")
+
+import holoviews as hv
+import panel as pn
+import xarray as xr
+from bokeh.models import NumeralTickFormatter
+
+from dashboard import elements
+from dashboard.app import SIDEBAR_CONTENT, sidebar
+from dashboard.jobs import JobRunner
+from dashboard.state import DashboardState
+from dashboard.views import (
+    NOT_EVALUATED,
+    AboutView,
+    EvaluationView,
+    MapsView,
+    PredictorsView,
+    TrainView,
+    job_panel,
+    markdown,
+)
+
+
+@pytest.fixture(scope="module")
+def state(evaluated_root: Path) -> DashboardState:
+    hv.extension("bokeh", logo=False)
+    return DashboardState(root=evaluated_root, runner=JobRunner())
+
+
+def test_the_contour_plot_keeps_its_type_in_every_slice() -> None:
+    """A slice with too few cells gave a bare Points, the others an Overlay: the DynamicMap froze."""
+    rng = np.random.default_rng(0)
+    few = elements.contour_plot(np.array([0.2, 0.3]), np.array([1.0, 2.0]), "few")
+    many = elements.contour_plot(rng.random(200), rng.random(200) + 0.1, "many")
+    assert isinstance(few, hv.Overlay) and isinstance(many, hv.Overlay)
+    assert [type(layer) for layer in few] == [type(layer) for layer in many] == [hv.Bivariate, hv.Points]
+    assert len(few.values()[0].data) == 0 and "too few cells" in few.opts.get().kwargs["title"]
+    frames = hv.DynamicMap(lambda k: many if k else few, kdims=["k"]).redim.range(k=(0, 1))
+    plot = hv.renderer("bokeh").get_plot(frames)
+    plot.update((1,))  # raised "DynamicMap must only contain one type of object" before
+    plot.update((0,))
+
+
+def test_evaluation_before_evaluate_shows_no_score(state: DashboardState, tmp_path: Path) -> None:
+    """"Not evaluated" beside an ECE computed on the fly: the plots now carry no score until metrics.json exists."""
+    root = tmp_path / "root"
+    shutil.copytree(state.root_path, root, ignore=shutil.ignore_patterns("products", "checkpoints"))
+    (metrics,) = root.glob("work/runs/*/metrics.json")
+    metrics.unlink()
+    bare = DashboardState(root=root, runner=JobRunner())
+    view = EvaluationView(bare)
+    assert view._missing() == NOT_EVALUATED and "without scores" in NOT_EVALUATED
+    title = view.reliability().values()[0].opts.get().kwargs["title"]
+    assert title.endswith("(ECE not evaluated)"), title
+    assert view.metrics_frame().empty and view.aucs() == {}
+    evaluated = EvaluationView(state).reliability().values()[0].opts.get().kwargs["title"]
+    assert state.metrics is not None
+    assert evaluated == f"Reliability on the test cells (ECE {state.metrics['susceptibility']['ece']:.3f})"
+
+
+def test_the_predictors_colour_bar_follows_the_channel(state: DashboardState) -> None:
+    """The colour-bar title kept the first channel's name (a DynamicMap keeps its first dimension)."""
+    view = PredictorsView(state)
+    images = {}
+    for channel in ("slope", "rain_max"):
+        state.channel = channel
+        images[channel] = view.channel_image()
+    state.channel = "slope"
+    assert {str(image.vdims[0]) for image in images.values()} == {"value"}
+    assert images["slope"].opts.get().kwargs["title"] == "slope (degree) · static"
+    assert images["rain_max"].opts.get().kwargs["title"].startswith("rain_max (mm/day) · ")
+
+
+def test_the_loss_plot_draws_each_stage_apart_on_its_own_axes() -> None:
+    """Stages were joined by a line, and a new run's curves kept the previous run's range."""
+    log = pd.DataFrame({"step": [0, 1, 2, 3], "stage": ["susceptibility"] * 2 + ["density"] * 2,
+                        "train_loss": [0.9, 0.7, 3.0, 2.5], "val_loss": [0.8, 0.75, 2.9, 2.7]})
+    overlay = elements.stage_curves(log, ["train_loss", "val_loss"], "Loss", "loss")
+    curves = [layer for layer in overlay if isinstance(layer, hv.Curve)]
+    assert len(curves) == 4  # 2 columns × 2 stages
+    for curve in curves:
+        steps = curve.dimension_values("step")
+        assert len(set(log.loc[log["step"].isin(steps), "stage"])) == 1  # no line across stages
+        assert curve.opts.get("norm").kwargs.get("framewise") is True
+
+
+def test_zero_cells_differ_from_the_background_and_ticks_read_in_metres() -> None:
+    plane = xr.DataArray(np.zeros((3, 3), dtype="float32"), dims=("y", "x"),
+                         coords={"y": [2500.0, 1500.0, 500.0], "x": [500.0, 1500.0, 2500.0]})
+    options = elements.layer_map(plane, "density", "zero").opts.get().kwargs
+    below = options["clipping_colors"]["min"]
+    rgb = [int(below[k:k + 2], 16) for k in (1, 3, 5)]
+    assert 255 - min(rgb) > 40, below  # "#f4f4f4" before: a zero-density run's maps looked blank
+    assert isinstance(options["xformatter"], NumeralTickFormatter) and options["xticks"] <= 5
+    geo = elements.map_options("t", "viridis", (0, 1), geo=True)
+    assert geo["xlabel"] == "longitude (°)" and "xformatter" not in geo  # over a basemap: degrees, said so
+
+
+def test_file_names_stay_text() -> None:
+    html = markdown("files: model.pt, predictions.nc")._transform_object("files: model.pt, predictions.nc")["object"]
+    assert "href" not in html and "model.pt" in html
+
+
+def test_the_job_panel_and_the_sidebar_fit_300_px(state: DashboardState) -> None:
+    """The 300 px progress bar beside Cancel pushed Cancel off the sidebar."""
+    panel = job_panel(state)
+    for widget in panel.select(pn.viewable.Viewable):
+        assert widget.width is None or widget.width <= SIDEBAR_CONTENT, widget
+    (player,) = [part for part in sidebar(state) if isinstance(part, pn.widgets.Player)]
+    assert player.width is not None and player.width <= SIDEBAR_CONTENT and not player.show_loop_controls
+
+
+def test_the_histogram_and_loss_axes_rescale() -> None:
+    values = np.array([0.5, 1.0, 2.0, 4.0])
+    histogram = elements.histogram(values, "h", "density")
+    assert histogram.opts.get("norm").kwargs.get("framewise") is True
+
+
+def test_exports_hold_the_shown_map_and_table(state: DashboardState) -> None:
+    import rasterio
+
+    view = MapsView(state)
+    state.param.update(slice=1, layer="density")
+    assert state.run_path is not None and state.predictions is not None
+    try:
+        name, data = view.geotiff_file()
+        assert name == f"{state.run_path.name}_density_{state.slice_labels[1]}.tif"
+        with rasterio.open(io.BytesIO(data)) as source:
+            values = np.where(source.read(1) == source.nodata, np.nan, source.read(1))
+            assert source.crs.to_epsg() == 32645 and source.tags()["units"] == "%"
+            assert source.descriptions[0] == state.period_labels[1]
+        np.testing.assert_allclose(values, state.predictions["density"].isel(slice=1).values, rtol=1e-6)
+        name, png = view.png_file()
+        assert png.startswith(b"\x89PNG") and name.endswith(".png")
+        name, csv = view.csv_file()
+        table = pd.read_csv(io.BytesIO(csv))
+        np.testing.assert_allclose(table["hazard_km2"], view.regional_frame()["hazard_km2"])
+    finally:
+        state.param.update(slice=0, layer="hazard")
+
+
+def test_about_names_the_model_thresholds_calibration_and_sources(state: DashboardState) -> None:
+    view = AboutView(state)
+    run = view.run_text()
+    assert "Calibration" in run and "platt" in run and "validation cells" in run
+    for k, label in enumerate(state.slice_labels):
+        assert f"{label} τ {state.slice_threshold(k):.3f}" in run
+    sources = view.sources_text()
+    assert "CC0-1.0" in sources and "`dem_31m.tif`" in sources and "| m |" in sources
+    layers = view.layers_text()
+    assert "| hazard | % |" in layers and "| susceptibility | 1 |" in layers
+
+
+def test_the_train_tab_keeps_its_loss_plot_after_a_new_log(state: DashboardState) -> None:
+    view = TrainView(state)
+    first = view.loss_curves()
+    assert isinstance(first, hv.Overlay)
+    stages = {layer.label.split("(")[-1].rstrip(")") for layer in first if isinstance(layer, hv.Curve)}
+    assert stages <= {"susceptibility", "density"} and stages
