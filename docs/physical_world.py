@@ -39,6 +39,8 @@ RESULT = DOCS / "results" / "physical_world.json"
 TIMING = DOCS / "results" / "physical_world_timing.json"
 DEMO = DOCS / "results" / "physical_demo.json"
 DEMO_BEGIN, DEMO_END = "<!-- physical-demo:begin -->", "<!-- physical-demo:end -->"
+CV = DOCS / "results" / "physical_cv.json"
+CV_BEGIN, CV_END = "<!-- physical-cv:begin -->", "<!-- physical-cv:end -->"
 DEMO_COLUMNS = (("AUC", "susceptibility", "auc"), ("F1", "susceptibility", "f1"), ("ECE", "susceptibility", "ece"),
                 ("Σ hazard / Σ obs.", "density", "hazard_total_ratio"), ("R (hazard)", "density", "pearson_r"),
                 ("R pos.", "density", "pearson_r_positive"), ("mean ratio pos.", "density", "mean_ratio_positive"))
@@ -252,15 +254,32 @@ def demo_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_table() -> None:
-    """Rewrite the generated blocks of ``docs/synthetic.md``: parameters from the code, statistics
-    from the result file."""
+def cv_block(result: dict[str, Any]) -> str:
+    """The physical world's cross-validation (``hazard cv``'s ``cv.json``): where it comes from, tables, verdicts."""
+    from hazardcore.cv import cv_table, verdict_lines
+
+    rows, cols = result["region"]["cells"]
+    head = (f"{rows} × {cols} cells × {len(result['region']['slices'])} periods; `{result['command']}`; "
+            f"{result['created'][:10]}, commit {result.get('commit', 'unknown')[:10]}, {result['machine']['cpus']} "
+            f"CPUs, {result['elapsed_s'] / 60:.0f} min.")
+    return "\n".join([head, "", cv_table(result), "", *verdict_lines(result)])
+
+
+def rendered_page() -> str:
+    """``docs/synthetic.md`` with its generated blocks: parameters from the code, the rest from result files."""
     text = replace_block(PAGE.read_text(), PARAMS_BEGIN, PARAMS_END, parameter_tables())
     if RESULT.exists():
         text = replace_block(text, BEGIN, END, table(json.loads(RESULT.read_text())))
     if DEMO.exists():
         text = replace_block(text, DEMO_BEGIN, DEMO_END, demo_table(json.loads(DEMO.read_text())))
-    PAGE.write_text(text)
+    if CV.exists() and CV_BEGIN in text:
+        text = replace_block(text, CV_BEGIN, CV_END, cv_block(json.loads(CV.read_text())))
+    return text
+
+
+def write_table() -> None:
+    """Rewrite the generated blocks of ``docs/synthetic.md`` (:func:`rendered_page`)."""
+    PAGE.write_text(rendered_page())
 
 
 def figure(seed: int, size_km: int, period: str, out: Path) -> None:
@@ -352,6 +371,8 @@ def main() -> None:
     tm = sub.add_parser("timing")
     tm.add_argument("--seed", type=int, default=42)
     tm.add_argument("--size-km", default="196x220")
+    cvp = sub.add_parser("cv")
+    cvp.add_argument("workdir", type=Path, help="working folder of `hazard cv` on the physical world (holds cv.json)")
     dm = sub.add_parser("demo")
     dm.add_argument("run", type=Path, help="run folder of `hazard demo --world physical` (holds metrics.json)")
     td = sub.add_parser("timed")
@@ -373,6 +394,9 @@ def main() -> None:
         write_table()
     elif args.command == "demo":
         DEMO.write_text((args.run / "metrics.json").read_text())
+        write_table()
+    elif args.command == "cv":
+        CV.write_text((args.workdir / "cv.json").read_text())
         write_table()
     elif args.command == "timed":
         print(json.dumps(timed(args.seed, args.size_km)))

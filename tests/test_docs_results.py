@@ -24,3 +24,12 @@ def test_readme_table_is_generated_from_the_results_files() -> None:
     spatial = json.loads((ROOT / "docs" / "results" / "spatial.json").read_text(encoding="utf-8"))
     ratio = module.number(spatial["density"]["hazard_total_ratio"], 2)
     assert f"| {ratio} |" in readme.split(module.BEGIN)[1].split(module.END)[0]
+
+
+def test_the_physical_world_page_is_generated_from_its_results_files() -> None:
+    spec = importlib.util.spec_from_file_location("docs_physical_world", ROOT / "docs" / "physical_world.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "synthetic.md").read_text(encoding="utf-8")
+    assert page == module.rendered_page(), "docs/synthetic.md is stale: run `python docs/physical_world.py table`"
