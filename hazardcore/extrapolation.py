@@ -3,8 +3,9 @@
 A network of ReLUs extrapolates a channel without constraint, so a prediction for a period
 whose rain, time since the earthquake or earthquake indicator lies outside every training
 cell's says so. For every slice and trigger channel (:data:`TRIGGER_CHANNELS`: the rain
-fields and the period covariates) the slice's valid cells are compared with the training
-cells of all slices: the share of cells outside the training cells' [min, max], and how far
+fields and the period covariates; and the PGA channels of a forecast period with an
+earthquake of its own) the slice's valid cells are compared with the training cells of all
+slices: the share of cells outside the training cells' [min, max], and how far
 the slice's mean lies beyond that range (in the channel's units; 0 inside). ``hazard
 predict`` stores the result in ``predictions.nc`` (attribute ``extrapolation``) and the
 report and the command line show it.
@@ -20,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from hazardcore.cube import PreparedCube
-from hazardcore.predictors import CHANNEL_UNITS, DYNAMIC_CHANNELS, PERIOD_CHANNELS
+from hazardcore.predictors import CHANNEL_UNITS, DYNAMIC_CHANNELS, PERIOD_CHANNELS, PGA_CHANNELS
 
 #: The channels that change from period to period (the model's triggers).
 TRIGGER_CHANNELS = (*DYNAMIC_CHANNELS, *PERIOD_CHANNELS)
@@ -38,6 +39,23 @@ def cell_means(cube: PreparedCube, slice_index: int) -> dict[str, np.ndarray]:
     means |= {name: np.full((rows, cols), float(value)) for name, value in
               zip(PERIOD_CHANNELS, np.asarray(cube.period[slice_index]), strict=True)}
     return means
+
+
+def pooled(cube: PreparedCube, layers: np.ndarray) -> np.ndarray:
+    """(channel, y, x) pixel layers as (channel, row, col) cell means (an all-NaN cell is NaN)."""
+    ppc, rows, cols = cube.grid.pixels_per_cell, cube.grid.n_rows, cube.grid.n_cols
+    fields = np.asarray(layers, dtype="float64")[:, :rows * ppc, :cols * ppc]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(np.nanmean(fields.reshape(len(fields), rows, ppc, cols, ppc), axis=(2, 4)))
+
+
+def own_quake_means(cube: PreparedCube) -> dict[int, dict[str, np.ndarray]]:
+    """The PGA channels' cell means of the forecast periods with an earthquake of their own, by slice index."""
+    if cube.pga_of_slice is None or cube.pga_event is None:
+        return {}
+    return {k: dict(zip(PGA_CHANNELS, pooled(cube, cube.pga_event[int(layer)]), strict=True))
+            for k, layer in enumerate(cube.pga_of_slice) if layer >= 0}
 
 
 def trigger_ranges(cube: PreparedCube, train: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -76,6 +94,25 @@ def trigger_ranges(cube: PreparedCube, train: np.ndarray) -> dict[str, dict[str,
                 out.setdefault(label, {})[name] = {
                     "units": CHANNEL_UNITS[name], "slice_mean": mean, "train_min": low, "train_max": high,
                     "cells_outside": outside, "mean_beyond": max(mean - high, low - mean, 0.0)}
+    quakes = own_quake_means(cube)
+    if quakes:  # a forecast period's own earthquake: its PGA against the training cells' (static) PGA
+        static = dict(zip(PGA_CHANNELS, pooled(cube, np.asarray(cube.static[-len(PGA_CHANNELS):])), strict=True))
+        trained_cells = train.any(axis=0) & valid.any(axis=0)
+        for name in PGA_CHANNELS:
+            trained = static[name][trained_cells]
+            trained = trained[np.isfinite(trained)]
+            if trained.size == 0:
+                continue
+            low, high = float(trained.min()), float(trained.max())
+            for k, means in quakes.items():
+                cells = means[name][valid[k]]
+                cells = cells[np.isfinite(cells)]
+                outside = float(np.mean((cells < low) | (cells > high))) if cells.size else 0.0
+                if outside > 0:
+                    mean = float(cells.mean())
+                    out.setdefault(cube.slice_labels[k], {})[name] = {
+                        "units": CHANNEL_UNITS[name], "slice_mean": mean, "train_min": low, "train_max": high,
+                        "cells_outside": outside, "mean_beyond": max(mean - high, low - mean, 0.0)}
     return out
 
 

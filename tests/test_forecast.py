@@ -280,6 +280,9 @@ def test_scenario_forecast_says_where_it_extrapolates(forward_and_hindcast: dict
         assert outside["rain_max"]["slice_mean"] == pytest.approx(200.0)
         assert outside["rain_max"]["train_max"] == pytest.approx(9.0) and outside["rain_max"]["cells_outside"] == 1.0
         assert "rain_max" in maps.attrs["outside_training_range"]
+        # its own quake widens the spread of PGA over the events beyond the static layer's (0.98 m/s2 everywhere)
+        assert outside["pga_std"]["train_max"] == pytest.approx(0.2 * 9.80665 / 2, rel=1e-5)
+        assert outside["pga_std"]["slice_mean"] > outside["pga_std"]["train_max"] and "pga_max" not in outside
         assert np.isfinite(maps["hazard"].values).all()
 
 
