@@ -347,3 +347,15 @@ def test_restored_inventory_evaluates_to_the_forward_numbers(forward_and_hindcas
     assert restored["test_cells"] == forward["test_cells"] > 0
     for key in ("susceptibility", "density", "per_slice"):  # as JSON: NaN scores compare equal
         assert json.dumps(restored[key], sort_keys=True) == json.dumps(forward[key], sort_keys=True), key
+
+
+def test_tiled_prepare_of_forecast_periods_is_the_same(scenario_workdir: Path, tmp_path: Path) -> None:
+    """`hazard prepare --chunks` (Dask tiles) gives the forecast periods the same predictors and PGA layers."""
+    whole = PreparedCube.open(scenario_workdir)
+    prepare(whole.catalog_path, tmp_path / "tiled", chunks=128)
+    tiled = PreparedCube.open(tmp_path / "tiled")
+    np.testing.assert_allclose(np.asarray(tiled.dynamic), np.asarray(whole.dynamic), rtol=1e-6, equal_nan=True)
+    assert tiled.pga_event is not None and whole.pga_event is not None
+    np.testing.assert_allclose(tiled.pga_event, whole.pga_event, rtol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(tiled.valid, whole.valid)
+    assert tiled.labelled_mask.tolist() == whole.labelled_mask.tolist()
