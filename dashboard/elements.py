@@ -25,6 +25,8 @@ from hazardcore.report import CONFUSION_COLOURS
 MAP_WIDTH = 290
 PLOT_WIDTH = 420
 PLOT_HEIGHT = 300
+#: Frame (px) of a plot of curves; its legend and tick labels come around it.
+CURVE_FRAME = (330, 200)
 SUSCEPTIBILITY_CMAP = "viridis"
 DENSITY_CMAP = "YlOrRd"
 DIVERGING_CMAP = "RdBu_r"
@@ -199,8 +201,10 @@ def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylab
         layers.append(hv.Curve(data, x, (column, ylabel), label=label).opts(logy=logy))
         layers.append(hv.Scatter(data, x, (column, ylabel), label=label).opts(size=5, tools=["hover"], logy=logy))
     overlay = hv.Overlay(layers or [hv.Curve([], x, ylabel)])
-    return overlay.opts(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT, legend_position="top_left",
-                        show_grid=True)
+    # the legend below the frame, one entry a line (inside the frame it covered the curves); the frame's
+    # size is fixed and the plot grows around it by the legend and the (rotated) tick labels
+    return overlay.opts(title=title, frame_width=CURVE_FRAME[0], frame_height=CURVE_FRAME[1],
+                        legend_position="bottom", legend_cols=1, show_grid=True)
 
 
 def stage_curves(log: pd.DataFrame, columns: Sequence[str], title: str, ylabel: str) -> hv.Overlay:
@@ -224,8 +228,8 @@ def stage_curves(log: pd.DataFrame, columns: Sequence[str], title: str, ylabel: 
             layers.append(hv.Scatter(data, "step", (column, ylabel), label=label).opts(size=5, tools=["hover"],
                                                                                      framewise=True))
     overlay = hv.Overlay(layers or [hv.Curve([], "step", ylabel).opts(framewise=True)])
-    return overlay.opts(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT, legend_position="top_right",
-                        show_grid=True)
+    return overlay.opts(title=title, frame_width=CURVE_FRAME[0], frame_height=CURVE_FRAME[1],
+                        legend_position="bottom", legend_cols=1, show_grid=True)
 
 
 def roc_plot(curves_by_name: Mapping[str, tuple[np.ndarray, np.ndarray]], aucs: Mapping[str, float]) -> hv.Overlay:

@@ -683,7 +683,7 @@ class MapsView(StateView):
         """One of :data:`TIME_PLOTS`: predicted against observed (and the known truth) per period."""
         title, ylabel, labels = TIME_PLOTS[name]
         return elements.curves(self.regional_frame(), "period", list(labels), title, ylabel,
-                               labels=labels).opts(xrotation=15)
+                               labels=labels).opts(xrotation=30)
 
     def _reference_row(self, **_: Any) -> pn.viewable.Viewable | None:
         """The published pair, in the page only when there are published maps: a hidden pane's

@@ -176,3 +176,14 @@ def test_the_train_tab_keeps_its_loss_plot_after_a_new_log(state: DashboardState
     assert isinstance(first, hv.Overlay)
     stages = {layer.label.split("(")[-1].rstrip(")") for layer in first if isinstance(layer, hv.Curve)}
     assert stages <= {"susceptibility", "density"} and stages
+
+
+def test_legends_sit_below_the_curves() -> None:
+    """Legends inside the frame covered the data (time story, cell story, loss)."""
+    frame = pd.DataFrame({"slice": ["a", "b", "c"], "x": [1.0, 2.0, 3.0], "y": [2.0, 3.0, 1.0]})
+    overlay = elements.curves(frame, "slice", ["x", "y"], "t", "v")
+    options = overlay.opts.get().kwargs
+    assert options["legend_position"] == "bottom"
+    assert (options["frame_width"], options["frame_height"]) == elements.CURVE_FRAME  # the legend comes around
+    plot = hv.renderer("bokeh").get_plot(overlay).state
+    assert any(type(item).__name__ == "Legend" for item in plot.below)  # outside the frame
