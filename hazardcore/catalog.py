@@ -157,6 +157,7 @@ class Catalog:
     layers: dict[str, LayerEntry | list[LayerEntry]]
     raw: dict[str, Any]
     forecasts: dict[str, ForecastSpec] = field(default_factory=dict)
+    exceedance_thresholds: tuple[float, ...] = ()  # densities (% of the cell) whose exceedance maps to write
 
     def layer(self, role: str) -> LayerEntry:
         """Return the single entry of ``role`` (e.g. ``"dem"``)."""
@@ -452,7 +453,24 @@ def catalog_from_raw(raw: dict[str, Any], source: Path) -> Catalog:
     return Catalog(path=source, case=str(raw.get("case", source.stem)), grid=grid,
                    events=sorted(events, key=lambda event: event.date), slices=slices,
                    layers=_parse_layers(raw, source, grid), raw=raw,
-                   forecasts={f.label: f for _, f in forecasts})
+                   forecasts={f.label: f for _, f in forecasts},
+                   exceedance_thresholds=_parse_exceedance(raw, source))
+
+
+def _parse_exceedance(raw: dict[str, Any], source: Path) -> tuple[float, ...]:
+    """``exceedance_thresholds``: densities (% of the cell, in (0, 100]) whose exceedance probability maps
+    ``hazard predict`` writes when ``--exceedance`` is not given; sorted, without repeats."""
+    given = raw.get("exceedance_thresholds", [])
+    values = given if isinstance(given, list) else [given]
+    try:
+        thresholds = sorted({float(value) for value in values})
+    except (TypeError, ValueError):
+        thresholds = [math.nan]
+    if not all(0.0 < value <= 100.0 for value in thresholds):
+        raise CatalogError(describe("exceedance_thresholds: densities in % of the cell", source=source,
+                                    expected="numbers in (0, 100], e.g. exceedance_thresholds: [1, 5, 10]",
+                                    found=given))
+    return tuple(thresholds)
 
 
 def _check_rain_scenarios(forecasts: list[ForecastSpec], slices: list[SliceSpec], source: Path) -> None:

@@ -150,6 +150,7 @@ class PreparedCube:
     pga_event: np.ndarray | None = None  # (k, 2, y, x) PGA channels of forecast periods with their own earthquake
     pga_of_slice: np.ndarray | None = None  # (slice,) index into pga_event, -1 for the static PGA
     forecasts: dict[str, Any] | None = None  # each forecast period's provenance (catalog, scenario)
+    exceedance_thresholds: tuple[float, ...] = ()  # the catalog's densities (%) whose exceedance maps to write
 
     @property
     def labelled_mask(self) -> np.ndarray:
@@ -216,7 +217,8 @@ class PreparedCube:
                    labelled=loaded("labelled").astype(bool) if "labelled" in group else None,
                    pga_event=loaded("pga_event") if "pga_event" in group else None,
                    pga_of_slice=loaded("pga_of_slice") if "pga_of_slice" in group else None,
-                   forecasts=json.loads(str(attrs.get("forecasts", "{}"))) or None)
+                   forecasts=json.loads(str(attrs.get("forecasts", "{}"))) or None,
+                   exceedance_thresholds=tuple(float(x) for x in attrs.get("exceedance_thresholds", [])))
 
     def window_pixels(self, window: int) -> tuple[slice, slice]:
         """Pixel slices (rows, cols) of a window."""

@@ -129,7 +129,7 @@ def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells:
                 and len(thresholds) == len(exceedance) and np.allclose(thresholds, exceedance) and same_slices):
             return stored
     return predict_run(workdir, run, device, stride_cells, calibration, batch_size, progress, threshold_rule,
-                       exceedance)
+                       exceedance, products=())  # a member's maps are the ensemble's inputs, not its products
 
 
 def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
@@ -195,7 +195,9 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
 
     ``exceedance``: densities (% of the cell) whose exceedance probabilities to predict (the
     members' mixture given occurrence, and times the ensemble's susceptibility), besides the
-    grid :data:`hazardcore.intervals.SCORE_GRID` on which evaluation scores the distribution.
+    grid :data:`hazardcore.intervals.SCORE_GRID` on which evaluation scores the distribution;
+    none given, the catalog's ``exceedance_thresholds``. Those asked for (not the grid) become
+    exceedance maps among the products (attribute ``exceedance_products``).
 
     Returns
     -------
@@ -204,15 +206,18 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
         spread variables of :func:`combine_members`; attribute ``members`` lists the run ids.
     """
     runs = member_runs(find_ensemble(workdir, folder.name))
-    exceedance = sorted({*SCORE_GRID, *(float(x) for x in exceedance)})  # the grid scores the distribution
     with recording(folder, "predict"):
-        slices = PreparedCube.open(workdir).slice_labels
+        cube = PreparedCube.open(workdir)
+        slices = cube.slice_labels
+        asked = [float(x) for x in exceedance] or list(cube.exceedance_thresholds)
+        exceedance = sorted({*SCORE_GRID, *asked})  # the grid scores the distribution
         members = [member_prediction(workdir, run, device, stride_cells, calibration, batch_size, progress,
                                      threshold_rule, exceedance, slices)
                    for run in tqdm(runs, desc="members", disable=not progress)]
         combined, record = calibrate(combine_members(members), calibration, threshold_rule)
         combined = combined.assign_attrs(run_id=folder.name, calibration=json.dumps(record),
-                                         members=", ".join(run.name for run in runs))
+                                         members=", ".join(run.name for run in runs),
+                                         exceedance_products=json.dumps(asked))
         export.write_json(record, folder / CALIBRATION)
         export.write_run_netcdf(combined, folder / PREDICTIONS)
     return combined

@@ -715,6 +715,29 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
     return written
 
 
+def exceedance_maps(predictions: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The hazard exceedance maps asked for as products (attribute ``exceedance_products``), by product name.
+
+    ``hazard_exceedance_5pct`` is P(new landslide area > 5 % of the cell in the slice): the
+    probability of occurrence times the density law's exceedance given occurrence. Thresholds
+    predicted only to score the distribution (an ensemble's grid) are not products.
+    """
+    asked = json.loads(str(predictions.attrs.get("exceedance_products", "[]")))
+    if "hazard_exceedance" not in predictions or not asked:
+        return {}
+    thresholds = np.asarray(predictions["threshold"].values, dtype="float64")
+    out = {}
+    for value in asked:
+        matches = np.flatnonzero(np.isclose(thresholds, float(value)))
+        if not matches.size:  # asked for, but not predicted (predictions of another request)
+            continue
+        name = f"hazard_exceedance_{float(value):g}pct"
+        layer = predictions["hazard_exceedance"].isel(threshold=int(matches[0]), drop=True).rename(name)
+        out[name] = layer.assign_attrs(units="1", long_name="probability that new landslides cover more than "
+                                                            f"{float(value):g} % of the cell in the slice")
+    return out
+
+
 def _write_geotiffs(predictions: xr.Dataset, out: Path) -> dict[str, Path]:
     """Every GeoTIFF product with its ``.qml`` style beside it (see :func:`write_products`)."""
     labels = [str(v) for v in predictions["slice"].values]
@@ -724,7 +747,7 @@ def _write_geotiffs(predictions: xr.Dataset, out: Path) -> dict[str, Path]:
     dated = [{key: value for key, value in band.items() if key not in ("decision_threshold", "threshold_rule")}
              for band in slice_band_tags(predictions)]
     decided = slice_band_tags(predictions) if "decision_threshold" in predictions else dated
-    maps = {name: predictions[name] for name in cog_variables(predictions)}
+    maps = {name: predictions[name] for name in cog_variables(predictions)} | exceedance_maps(predictions)
     occurrence = predicted_occurrence(predictions)
     written: dict[str, Path] = {}
     for name, da in maps.items():

@@ -151,10 +151,14 @@ def calibrate(predictions: xr.Dataset, method: str,
 
 def predict_run(workdir: str | Path, run: Path | None = None, device: str = "auto", stride_cells: int = 2,
                 calibration: str = "platt", batch_size: int = 64, progress: bool = False,
-                threshold_rule: str = "expected_f1", exceedance: Sequence[float] = ()) -> xr.Dataset:
+                threshold_rule: str = "expected_f1", exceedance: Sequence[float] = (),
+                products: Sequence[float] | None = None) -> xr.Dataset:
     """Predict every cell and slice with a run's model; write ``predictions.nc`` and ``calibration.json``.
 
-    ``exceedance`` names densities (% of the cell) whose exceedance probabilities to predict.
+    ``exceedance`` names densities (% of the cell) whose exceedance probabilities to predict;
+    none given, the catalog's ``exceedance_thresholds`` (kept in the prepared cube).
+    ``products``: which of them become exceedance maps among the products (attribute
+    ``exceedance_products``; default all).
 
     Returns
     -------
@@ -167,17 +171,19 @@ def predict_run(workdir: str | Path, run: Path | None = None, device: str = "aut
     run = require_trained(run) if run else find_run(workdir)
     with recording(run, "predict"):
         return compute_predictions(workdir, run, device, stride_cells, calibration, batch_size, progress,
-                                   threshold_rule, exceedance)
+                                   threshold_rule, exceedance, products)
 
 
 def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cells: int, calibration: str,
                         batch_size: int, progress: bool, threshold_rule: str = "expected_f1",
-                        exceedance: Sequence[float] = ()) -> xr.Dataset:
+                        exceedance: Sequence[float] = (), products: Sequence[float] | None = None) -> xr.Dataset:
     """:func:`predict_run` of a trained run (its status recorded by the caller)."""
     from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
     from hazardcore.train import resolve_device
 
     cube = PreparedCube.open(workdir)
+    exceedance = [float(x) for x in exceedance] or list(cube.exceedance_thresholds)
+    products = exceedance if products is None else [float(x) for x in products]
     torch_device = resolve_device(device)
     model, checkpoint = load_model(run / MODEL, torch_device)
     check_checkpoint_matches(checkpoint, cube)
@@ -191,7 +197,8 @@ def compute_predictions(workdir: str | Path, run: Path, device: str, stride_cell
     predictions = predictions.assign_attrs(run_id=run.name, split=train_config.split,
                                            calibration=json.dumps(record), stride_cells=stride_cells,
                                            split_definition=json.dumps(split.to_dict()),
-                                           extrapolation=json.dumps(trigger_ranges(cube, masks["train"])))
+                                           extrapolation=json.dumps(trigger_ranges(cube, masks["train"])),
+                                           exceedance_products=json.dumps(products))
     export.write_json(record, run / CALIBRATION)
     export.write_run_netcdf(predictions, run / PREDICTIONS)
     return predictions

@@ -280,7 +280,8 @@ def cube_attrs(catalog: Catalog) -> dict[str, Any]:
             "period_channels": list(PERIOD_CHANNELS),
             "channel_units": CHANNEL_UNITS, "patch_cells": PATCH_CELLS, "shift_cells": SHIFT_CELLS,
             "density_units": "%", "labelled": [spec.labelled for spec in catalog.slices],
-            "forecasts": json.dumps({label: forecast.provenance() for label, forecast in catalog.forecasts.items()})}
+            "forecasts": json.dumps({label: forecast.provenance() for label, forecast in catalog.forecasts.items()}),
+            "exceedance_thresholds": list(catalog.exceedance_thresholds)}
 
 
 def write_coordinates(writer: CubeWriter, catalog: Catalog) -> None:

@@ -100,6 +100,8 @@ VARIABLE_SCHEMES: dict[str, str] = {
 }
 #: Suffix of a variable that summarises a documented one on its scale (an ensemble's mean, median or percentile).
 SAME_SCALE_SUFFIX = re.compile(r"_(mean|median|p\d{1,2})$")
+#: An exceedance map (``hazard_exceedance_5pct``: the probability of more than 5 % of the cell) is a probability.
+EXCEEDANCE_MAP = re.compile(r"_exceedance_[0-9.]+pct$")
 
 
 def _round_up(value: float) -> float:
@@ -124,9 +126,12 @@ def scheme_for(name: str, units: str = "1", values: np.ndarray | None = None) ->
     """The class scheme of the product variable ``name``.
 
     Documented variables (:data:`VARIABLE_SCHEMES`) and their ``_mean``, ``_median`` and
-    percentiles (``_p05``, ``_p95``) have their documented scheme; any other (a standard
+    percentiles (``_p05``, ``_p95``) have their documented scheme, exceedance maps the
+    probability scheme; any other (a standard
     deviation, an extra map) gets :func:`data_scheme` on ``values``.
     """
+    if EXCEEDANCE_MAP.search(name):
+        return SCHEMES["probability"]
     base = SAME_SCALE_SUFFIX.sub("", name)
     if base in VARIABLE_SCHEMES:
         return SCHEMES[VARIABLE_SCHEMES[base]]
