@@ -10,6 +10,12 @@ Serve (from the repository root)::
 
 In a notebook: ``from dashboard.app import create_app; create_app(root="out/demo")``.
 
+The page's address keeps the tab, run, slice, layer and selected cell (``?tab=4&slice=2&cell=[5, 3]``):
+a copied link reopens the same view (:func:`share_in_url`). The Maps tab downloads the sidebar's layer
+of the current slice as a GeoTIFF or a PNG figure, and the hazard over time as a CSV table; the About
+tab says what the model and each layer are, how thresholds and calibration were set, and where the
+data come from under which licence.
+
 Options (after ``--args``; the environment variables apply in notebooks too):
 
 ``--root DIR`` / ``HAZARD_ROOT``
