@@ -353,7 +353,8 @@ def _forecast(args: argparse.Namespace) -> int:
                               calibration=args.calibration, progress=not args.quiet,
                               threshold_rule=args.threshold_rule, exceedance=args.exceedance)
     totals = summary(maps, PreparedCube.open(args.workdir).grid.cell_area_m2 / 1e6)
-    print(format_table([("run", run), ("forecast", path), ("period", maps.attrs["period"]),
+    print(format_table([("run", run), ("forecast", path), ("products", path.with_suffix("")),
+                        ("period", maps.attrs["period"]),
                         ("dates", f"{maps.attrs['period_start']} .. {maps.attrs['period_end']}"),
                         ("triggers", maps.attrs["provenance"]), ("metrics", maps.attrs["metrics"]),
                         *totals.items(), ("seconds", round(time.perf_counter() - start, 1))]))
@@ -468,6 +469,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                                      f"{gev['return_period_years']:g}-year design rainfall (GEV c = "
                                      f"{gev['shape_c']:.3f}, KS D = {gev['ks_statistic']:.3f})"),
                             ("outside the training range", maps.attrs["outside_training_range"]),
+                            ("forecast products", path.with_suffix("")),
+                            ("report (with the forecast)", result.evaluation.report),
                             *totals.items(), ("time (s)", f"{time.perf_counter() - start:.0f}")]))
     return 0
 

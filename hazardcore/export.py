@@ -649,7 +649,8 @@ def _catalog_dem(source: Catalog | None) -> Path | None:
 
 
 def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[str, Any],
-                   input_files: Sequence[Path] = (), source: Catalog | None = None) -> dict[str, Path]:
+                   input_files: Sequence[Path] = (), source: Catalog | None = None,
+                   tags: dict[str, str] | None = None, what: str = "hazard") -> dict[str, Path]:
     """Write a run's products: COGs with their QGIS styles, the QGIS project, the CF NetCDF files and,
     last, ``manifest.json``.
 
@@ -666,6 +667,10 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
     source
         The run's data catalog (licence, creator, DEM); default: the first of ``input_files``
         that loads as a catalog (:func:`source_catalog`).
+    tags
+        Extra dataset-level tags of every GeoTIFF (a forecast's ``product_kind``, provenance, ...).
+    what
+        What the CF NetCDF holds, for its title (``hazard``; ``hazard forecast``).
 
     Returns
     -------
@@ -696,10 +701,10 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
     out = Path(folder)
     predictions = with_decision_threshold(predictions)
     source = source if source is not None else source_catalog(input_files)
-    written = _write_geotiffs(predictions, out)
+    written = write_geotiff_products(predictions, out, tags)
     about = catalog_attributes(source)
     user, diagnostics = product_parts(predictions)
-    written[USER_PRODUCT] = write_cf_netcdf(user, out / USER_PRODUCT, about)
+    written[USER_PRODUCT] = write_cf_netcdf(user, out / USER_PRODUCT, about, what=what)
     if diagnostics.data_vars:
         written[DIAGNOSTICS_PRODUCT] = write_cf_netcdf(diagnostics, out / DIAGNOSTICS_PRODUCT, about,
                                                        what="hazard diagnostics")
@@ -738,12 +743,17 @@ def exceedance_maps(predictions: xr.Dataset) -> dict[str, xr.DataArray]:
     return out
 
 
-def _write_geotiffs(predictions: xr.Dataset, out: Path) -> dict[str, Path]:
-    """Every GeoTIFF product with its ``.qml`` style beside it (see :func:`write_products`)."""
+def write_geotiff_products(predictions: xr.Dataset, out: Path,
+                           extra_tags: dict[str, str] | None = None) -> dict[str, Path]:
+    """Every GeoTIFF product with its ``.qml`` style beside it (see :func:`write_products`).
+
+    ``extra_tags`` go into every GeoTIFF's dataset-level tags (a forecast's ``product_kind``
+    and provenance, :func:`hazardcore.forecast.write_forecast_products`).
+    """
     labels = [str(v) for v in predictions["slice"].values]
     tags = {"run_id": str(predictions.attrs.get("run_id", "")), "slices": ",".join(labels),
             "time_coverage_start": _iso_date(predictions["slice_start"].values.min()),
-            "time_coverage_end": _iso_date(predictions["slice_end"].values.max())}
+            "time_coverage_end": _iso_date(predictions["slice_end"].values.max()), **(extra_tags or {})}
     dated = [{key: value for key, value in band.items() if key not in ("decision_threshold", "threshold_rule")}
              for band in slice_band_tags(predictions)]
     decided = slice_band_tags(predictions) if "decision_threshold" in predictions else dated
@@ -820,3 +830,24 @@ def open_run_netcdf(path: str | Path, what: str, fix: str, dims: str = "slice") 
     crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None
     loaded = loaded.rio.write_crs(crs) if crs else loaded
     return time_dataset(loaded) if dims == "time" else loaded
+
+
+def open_forecast(path: str | Path) -> xr.Dataset:
+    """Read a run's forecast of one period (``forecasts/<label>.nc``, (y, x) maps) into memory, CRS restored.
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    IntegrityError
+        If it does not match the checksum recorded when it was written.
+    """
+    source = Path(path)
+    fix = f"forecast the period again: `hazard predict WORKDIR --run RUN_ID --period {source.stem}`"
+    if not source.exists():
+        raise MissingFileError(describe("forecast not found", source=source, fix=fix))
+    verify_file(source, fix=fix)
+    with xr.open_dataset(source, engine="netcdf4") as ds:
+        loaded = ds.load()
+    crs = loaded["spatial_ref"].attrs.get("crs_wkt") if "spatial_ref" in loaded else None
+    return loaded.rio.write_crs(crs) if crs else loaded

@@ -418,3 +418,32 @@ def regional_series(predictions: xr.Dataset) -> dict[str, np.ndarray]:
     series["density_positive_mean"] = mean(predictions["density"].values, positive)
     series["observed_density_positive_mean"] = mean(predictions["observed_density"].values, positive)
     return series
+
+
+def forecast_totals(maps: xr.Dataset, area_km2: float | None = None) -> dict[str, float]:
+    """Regional totals of a forecast's (y, x) maps (``hazard predict --period``; the report and CLI show them).
+
+    Parameters
+    ----------
+    maps
+        ``susceptibility`` and ``hazard`` (%) over (y, x), the ``decision_threshold`` attribute
+        (NaN or absent: none recorded).
+    area_km2
+        The area of one cell (km²); default from the grid's spacing (:func:`cell_area_km2`).
+
+    Returns
+    -------
+    dict
+        ``cells`` (with a finite hazard), ``expected_landslide_area_km2`` (Σ hazard / 100 ×
+        cell area), ``mean_hazard_percent`` and ``cells_at_or_above_threshold`` (susceptibility
+        ≥ the period's decision threshold; 0 without one).
+    """
+    hazard = np.asarray(maps["hazard"].values, dtype="float64")
+    valid = np.isfinite(hazard)
+    area = cell_area_km2(maps) if area_km2 is None else float(area_km2)
+    threshold = float(maps.attrs.get("decision_threshold", float("nan")))
+    susceptibility = np.asarray(maps["susceptibility"].values, dtype="float64")[valid]
+    above = int(np.sum(susceptibility >= threshold)) if np.isfinite(threshold) else 0
+    return {"cells": int(valid.sum()), "expected_landslide_area_km2": float(hazard[valid].sum() / 100 * area),
+            "mean_hazard_percent": float(hazard[valid].mean()) if valid.any() else float("nan"),
+            "cells_at_or_above_threshold": above}

@@ -8,7 +8,9 @@ product, ``RUN/forecasts/<label>.nc``: susceptibility, density given occurrence 
 (and an ensemble's 5 / 50 / 95 % intervals), attributes ``product_kind = "forecast"``, the
 period's provenance (rain file or scenario with its GEV fit, earthquake and ground motion),
 the triggers outside the training range (:mod:`hazardcore.extrapolation`) and no metrics:
-no landslides are mapped for the period. A hindcast (the last mapped period withheld) goes
+no landslides are mapped for the period; beside it, the same maps as products like a run's
+(``RUN/forecasts/<label>/``: GeoTIFFs with their QGIS styles, CF NetCDF; :func:`write_forecast_products`),
+which the run's report lists. A hindcast (the last mapped period withheld) goes
 through the same functions, which is what ``tests/test_forecast.py`` checks.
 """
 
@@ -24,18 +26,22 @@ import numpy as np
 import xarray as xr
 
 from hazardcore import export, extrapolation
-from hazardcore.catalog import catalog_from_raw, load_catalog
+from hazardcore import figure_data as fd
+from hazardcore.catalog import Catalog, catalog_from_raw, load_catalog
 from hazardcore.cube import PreparedCube
-from hazardcore.errors import HazardcoreError, describe
+from hazardcore.errors import HazardcoreError, InvalidValueError, describe
 from hazardcore.intervals import PERCENTILES, percentile_name
+from hazardcore.runfolder import FORECASTS, forecast_products
 
-FORECASTS = "forecasts"  # RUN/forecasts/<label>.nc
 MAP_VARIABLES = ("susceptibility", "density", "hazard")
 NO_METRICS = "none: no landslides are mapped for this period"
+#: The forecast's attributes every product carries (GeoTIFF tags, CF NetCDF global attributes, manifest).
+PRODUCT_TAGS = ("product_kind", "period", "period_start", "period_end", "provenance", "extrapolation",
+                "outside_training_range", "metrics", "run_id", "split", "members")
 
 
 def forecast_path(run: Path, label: str) -> Path:
-    """Where a run's forecast of a period is written."""
+    """Where a run's forecast of a period is written (``RUN/forecasts/<label>.nc``)."""
     return Path(run) / FORECASTS / f"{label}.nc"
 
 
@@ -117,6 +123,72 @@ def write_forecast(maps: xr.Dataset, run: Path) -> Path:
     return export.write_netcdf(maps, forecast_path(run, str(maps.attrs["period"])))
 
 
+def product_tags(maps: xr.Dataset) -> dict[str, str]:
+    """The forecast's metadata as the products' tags (:data:`PRODUCT_TAGS` present in ``maps.attrs``)."""
+    return {key: str(maps.attrs[key]) for key in PRODUCT_TAGS if key in maps.attrs}
+
+
+def product_stack(maps: xr.Dataset) -> xr.Dataset:
+    """A forecast's (y, x) maps as the one-period (slice, y, x) Dataset the product writers take (no IO).
+
+    The period's dates become ``slice_start`` / ``slice_end``, its decision threshold (where
+    recorded) the ``decision_threshold`` of the slice with the calibration's rule.
+
+    Raises
+    ------
+    InvalidValueError
+        If the forecast carries no period dates.
+    """
+    label = str(maps.attrs.get("period", ""))
+    dates = [str(maps.attrs.get(key, "")) for key in ("period_start", "period_end")]
+    if not label or not all(dates):
+        raise InvalidValueError(describe("a forecast without its period's label and dates cannot be a product",
+                                         source=label or "forecast", expected="period, period_start, period_end",
+                                         found={"period": label, "dates": dates},
+                                         fix="forecast again: `hazard predict WORKDIR --run RUN_ID --period LABEL`"))
+    names = map_variables(maps)
+    stack = maps[names].drop_vars([name for name in ("slice", "spatial_ref") if name in maps.coords])
+    stack = stack.expand_dims(slice=[label]).assign_coords(
+        slice_start=("slice", np.array([dates[0]], dtype="datetime64[ns]")),
+        slice_end=("slice", np.array([dates[1]], dtype="datetime64[ns]")))
+    threshold = float(maps.attrs.get("decision_threshold", float("nan")))
+    if np.isfinite(threshold):
+        rule = str(json.loads(str(maps.attrs.get("calibration", "{}"))).get("threshold_rule", ""))
+        stack["decision_threshold"] = ("slice", np.array([threshold], dtype="float32"), {
+            "units": "1", "rule": rule, "long_name": "susceptibility at or above which a cell is predicted to have "
+                                                     "new landslides in the period"})
+    for name in names:
+        stack[name].attrs.pop("grid_mapping", None)
+    crs = maps.rio.crs
+    return stack.rio.write_crs(crs) if crs is not None else stack
+
+
+def write_forecast_products(maps: xr.Dataset, run: Path, source: Catalog | None = None,
+                            input_files: tuple[Path, ...] = ()) -> dict[str, Path]:
+    """Write a forecast's maps as products, like a run's, into ``RUN/forecasts/<label>/``.
+
+    :func:`hazardcore.export.write_products` of :func:`product_stack`: a Cloud-Optimised
+    GeoTIFF per map (susceptibility, density, hazard, an ensemble's percentiles; one band, its
+    ``start_date`` / ``end_date`` tags) with its QGIS style, ``predicted_occurrence.tif`` where
+    a decision threshold is recorded, the CF NetCDF ``hazard.nc``, the QGIS project
+    ``hazard.qgs`` and ``manifest.json``, each written atomically. Every GeoTIFF's tags, the
+    NetCDF's global attributes and the manifest say ``product_kind = forecast`` and carry the
+    period's provenance and its triggers outside the training range (:func:`product_tags`).
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        File name → path, as :func:`hazardcore.export.write_products` returns it.
+    """
+    stack = product_stack(maps)
+    tags = product_tags(maps)
+    manifest = {**tags, "provenance": json.loads(tags["provenance"]) if "provenance" in tags else {},
+                "extrapolation": json.loads(tags["extrapolation"]) if "extrapolation" in tags else {},
+                "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
+    return export.write_products(stack, forecast_products(run, str(maps.attrs["period"])), manifest,
+                                 list(input_files), source, tags=tags, what="hazard forecast")
+
+
 def forecast_run(workdir: str | Path, run: Path, label: str, scenario: bool = False,
                  ensemble: bool = False, **predict_options: Any) -> tuple[xr.Dataset, Path]:
     """Predict a run (or an ensemble's folder) on the prepared data and write its forecast of one period.
@@ -141,19 +213,18 @@ def forecast_run(workdir: str | Path, run: Path, label: str, scenario: bool = Fa
 
         predictions = predict_run(workdir, run, **predict_options)
     maps = forecast_maps(predictions, label, (cube.forecasts or {})[label])
-    return maps, write_forecast(maps, run)
+    path = write_forecast(maps, run)
+    from hazardcore.pipeline import input_files, run_catalog
+
+    source = run_catalog(cube)
+    write_forecast_products(maps, run, source, tuple(input_files(cube, source)))
+    return maps, path
 
 
 def summary(maps: xr.Dataset, cell_area_km2: float) -> dict[str, float]:
-    """Regional totals of a forecast: expected landslide area (km²), mean hazard, cells above the threshold."""
-    hazard = maps["hazard"].values.astype("float64")
-    valid = np.isfinite(hazard)
-    threshold = float(maps.attrs.get("decision_threshold", float("nan")))
-    above = int(np.sum(maps["susceptibility"].values[valid] >= threshold)) if np.isfinite(threshold) else 0
-    return {"cells": int(valid.sum()), "expected_landslide_area_km2": float(np.nansum(hazard) / 100 * cell_area_km2),
-            "mean_hazard_percent": float(np.nanmean(hazard)) if valid.any() else float("nan"),
-            "cells_at_or_above_threshold": above}
-
+    """Regional totals of a forecast: expected landslide area (km²), mean hazard, cells above the threshold
+    (:func:`hazardcore.figure_data.forecast_totals`, which the report shows)."""
+    return fd.forecast_totals(maps, cell_area_km2)
 
 
 def forecast_entry(label: str, start: str, end: str, rain_from: str | None = None, factor: float | None = None,
@@ -229,6 +300,10 @@ def demo_forecast(catalog_path: str | Path, workdir: str | Path, run: Path,
                   progress: bool = False) -> tuple[xr.Dataset, Path, dict[str, Any]]:
     """The demo's last step: add :func:`demo_entry` to the catalog, prepare it into ``workdir``, forecast with ``run``.
 
+    The run is then evaluated again (:func:`hazardcore.pipeline.evaluate_run`, on the
+    predictions the forecast made: nothing is predicted twice), so that its report shows the
+    forecast in its "Forecasts" section and its products cover the forecast period too.
+
     Returns
     -------
     (xarray.Dataset, Path, dict)
@@ -239,4 +314,7 @@ def demo_forecast(catalog_path: str | Path, workdir: str | Path, run: Path,
     catalog, described = scenario_catalog(catalog_path, demo_entry(catalog_path))
     prepare(catalog, workdir, progress=progress)
     maps, path = forecast_run(workdir, run, DEMO_LABEL, scenario=True, device="auto", progress=progress)
+    from hazardcore.pipeline import evaluate_run
+
+    evaluate_run(workdir, run, progress=progress)
     return maps, path, described[DEMO_LABEL]

@@ -48,6 +48,7 @@ from hazardcore.runfolder import (
     REPORT,
     SCORES,
     all_runs,
+    forecast_files,
     read_config,
     run_path,
     runs_folder,
@@ -308,8 +309,9 @@ def compute_evaluation(workdir: str | Path, run: Path, predictions: xr.Dataset, 
     export.write_json(metrics, run / METRICS)
     source = run_catalog(cube)
     about = run_provenance(cube, run, source)
+    forecasts = [export.open_forecast(path) for path in forecast_files(run)]
     html = build_report(predictions, metrics, scores, reference_maps, title=f"Landslide hazard report: {about['case']}",
-                        about=about)
+                        about=about, forecasts=forecasts)
     report = export.write_report(html, run / REPORT)
     products = export.write_products(predictions, run / PRODUCTS, manifest_of(run, metrics), input_files(cube, source),
                                      source)

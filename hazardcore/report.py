@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import html
 import io
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,10 @@ CAPTIONS = {
                     "percentile across its members, % of the cell), shared log scale; all valid cells. The "
                     "interval is of the expected density, the model's uncertainty, not of the area a period "
                     "realises; its coverage of the known truth is in the table below."),
+    "forecast_hazard": ("Forecast hazard", "Expected new landslide area density = susceptibility × density (% of "
+                        "the cell) forecast for the period: left on a log scale clipped at the 2nd–99.5th "
+                        "percentiles, right in the classes of the products' QGIS styles (cells per class in the "
+                        "table above); grey: no data. No landslides are mapped for the period: nothing is scored."),
     "reference_maps": ("Published maps beside ours", "Susceptibility, density and hazard of this run (ours) and "
                        "of the original study (published) per slice, on shared colour scales."),
 }
@@ -1116,9 +1121,132 @@ def _facts(ds: xr.Dataset, metrics: Mapping[str, Any]) -> dict[str, str]:
     return {key: html.unescape(format_value(value)) for key, value in facts.items()}  # escaped by the template
 
 
+# ---------------------------------------------------------------- forecasts (hazard predict --period)
+
+
+def forecast_origin(provenance: Mapping[str, Any]) -> str:
+    """Where a forecast period's triggers come from, in words (its ``provenance`` attribute)."""
+    rain = dict(provenance.get("rain", {}))
+    if rain.get("source") == "file":
+        words = [f"rain from the file {rain.get('path', DASH)}"]
+    elif rain.get("source") == "scenario" and rain.get("kind") == "return_period":
+        words = [f"rain scenario: {rain.get('period', DASH)}'s daily pattern, its wettest day at the "
+                 f"{_number(rain.get('return_period_years')):g}-year design daily rainfall (GEV of the record's "
+                 "annual maxima)"]
+    elif rain.get("source") == "scenario":
+        words = [f"rain scenario: {rain.get('period', DASH)}'s daily rain × {_number(rain.get('factor', 1.0)):g}"]
+    else:
+        words = [f"rain from the {rain.get('source', 'catalog rainfall layer')}"]
+    quake = provenance.get("earthquake")
+    if quake:
+        ground = dict(quake.get("ground_motion", {}))
+        shaking = (f"ground motion from {ground.get('format', 'a')} file {ground.get('path', DASH)}"
+                   if ground.get("source") == "file" else
+                   f"median ground motion of M {_number(ground.get('magnitude')):g} at x {_number(ground.get('x')):.0f}"
+                   f" m, y {_number(ground.get('y')):.0f} m, {_number(ground.get('depth_km', 10.0)):g} km deep "
+                   "(the synthetic world's ground-motion law)" if ground.get("source") == "scenario"
+                   else "no ground motion")
+        words.append(f"earthquake {quake.get('name', DASH)} on {quake.get('date', DASH)} "
+                     f"(M {_number(quake.get('magnitude')):g}): {shaking}")
+    return "; ".join(words)
+
+
+def _outside_table(record: Mapping[str, Mapping[str, Any]]) -> Table | None:
+    """The forecast's triggers outside the training cells' range: how far and on how many cells (None: none)."""
+    if not record:
+        return None
+    rows = [_safe(html.escape(name), html.escape(str(entry.get("units", ""))), format_value(entry["slice_mean"], 4),
+                  format_value(entry["train_min"], 4), format_value(entry["train_max"], 4),
+                  format_value(entry["mean_beyond"], 4), format_value(100.0 * float(entry["cells_outside"]), 1))
+            for name, entry in record.items()]
+    return Table(["channel", "units", "period mean", "training min", "training max",
+                  "mean beyond the range (channel units)", "cells outside (%)"], rows)
+
+
+def _forecast_totals_table(maps: xr.Dataset) -> Table:
+    """A forecast's regional totals (:func:`hazardcore.figure_data.forecast_totals`) and cells per hazard class."""
+    totals = fd.forecast_totals(maps)
+    threshold = float(maps.attrs.get("decision_threshold", math.nan))
+    scheme = styles.scheme_for("hazard", str(maps["hazard"].attrs.get("units", "%")))
+    classes = styles.classify(np.asarray(maps["hazard"].values, dtype=np.float64), scheme)
+    rows = [_safe("cells with a forecast", str(totals["cells"])),
+            _safe("expected new landslide area (Σ hazard × cell area)",
+                  format_value(totals["expected_landslide_area_km2"])),
+            _safe("mean hazard", format_value(totals["mean_hazard_percent"], 4)),
+            _safe(html.escape(f"cells at or above the decision threshold τ = {format_value(threshold)}"),
+                  str(totals["cells_at_or_above_threshold"]) if math.isfinite(threshold) else DASH)]
+    rows += [_safe(html.escape(f"cells in hazard class {text}"), str(int((classes == k).sum())))
+             for k, text in enumerate(scheme.labels())]
+    units = ["cells", "km²", "% of cell", "cells", *(["cells"] * len(scheme.names))]
+    return Table(["total", "value"], rows, units)
+
+
+def _fig_forecast_hazard(maps: xr.Dataset) -> Figure:
+    """The forecast's hazard: continuous on a log scale (left) and in the products' hazard classes (right)."""
+    one = maps[["hazard"]].drop_vars([name for name in ("slice",) if name in maps.coords])
+    ds = one.expand_dims(slice=[str(maps.attrs.get("period", "forecast"))]).transpose("slice", "y", "x")
+    plane = _planes(ds, "hazard")[0]
+    scheme = styles.scheme_for("hazard", str(maps["hazard"].attrs.get("units", "%")))
+    classes = styles.classify(plane, scheme).astype(np.float64)
+    classes[classes < 0] = np.nan
+    fig = Figure(figsize=(2 * PANEL_INCHES + 3.0, PANEL_INCHES + LEGEND_HEIGHT), layout="constrained")
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+    extent, norm = _extent_km(ds), _density_norm(plane)
+    image = left.imshow(_clipped(plane, norm), extent=extent, norm=norm, cmap=_cmap("inferno_r"),
+                        interpolation="nearest")
+    fig.colorbar(image, ax=left, label="expected density (% of cell)", shrink=0.85,
+                 extend="both" if isinstance(norm, LogNorm) else "neither")
+    right.imshow(classes, extent=extent, cmap=ListedColormap(list(scheme.colours)).with_extremes(bad=NO_DATA),
+                 norm=BoundaryNorm(np.arange(len(scheme.names) + 1) - 0.5, len(scheme.names)), interpolation="nearest")
+    for ax, title in ((left, f"{_labels(ds)[0]}: hazard"), (right, "hazard classes")):
+        ax.set_title(title, fontsize=9)
+        ax.set_aspect("equal")
+    _label_axes([left, right], 2)
+    handles = [Patch(facecolor=colour, edgecolor="black", linewidth=0.5, label=text)
+               for colour, text in zip(scheme.colours, scheme.labels(), strict=True)]
+    handles.append(Patch(facecolor=NO_DATA, edgecolor="black", linewidth=0.5, label="no data"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return fig
+
+
+def forecast_view(maps: xr.Dataset) -> dict[str, Any]:
+    """One forecast as the report's Forecasts section shows it: dates, origin, triggers outside the training
+    range, totals and the hazard map (no IO; ``maps`` as :func:`hazardcore.forecast.forecast_maps` writes it).
+
+    Raises
+    ------
+    InvalidValueError
+        If ``maps`` lack the (y, x) susceptibility or hazard of a forecast.
+    """
+    missing = [name for name in ("susceptibility", "hazard") if name not in maps]
+    if missing or set(maps["hazard"].dims) != {"y", "x"}:
+        raise _invalid("a forecast lacks its (y, x) maps", "susceptibility and hazard over (y, x)",
+                       f"missing {missing}" if missing else maps["hazard"].dims,
+                       "pass the file `hazard predict --period` writes (runs/<id>/forecasts/<label>.nc)")
+    label = str(maps.attrs.get("period", DASH))
+    provenance = json.loads(str(maps.attrs.get("provenance", "{}")))
+    record = json.loads(str(maps.attrs.get("extrapolation", "{}")))
+    ground = dict(dict(provenance.get("earthquake") or {}).get("ground_motion") or {})
+    scenario = "scenario" in (dict(provenance.get("rain") or {}).get("source"), ground.get("source"))
+    facts = {"dates": f"{maps.attrs.get('period_start', DASH)} – {maps.attrs.get('period_end', DASH)}",
+             "kind": "scenario" if scenario else "forecast period (observed or forecast triggers)",
+             "origin": forecast_origin(provenance),
+             "triggers outside the training range": f"{', '.join(record)} (how far: the table below)" if record
+             else "none: every trigger lies within the training cells' range",
+             "run": str(maps.attrs.get("run_id", DASH)),
+             "metrics": str(maps.attrs.get("metrics", "none"))}
+    if "members" in maps.attrs:
+        facts["ensemble members"] = str(maps.attrs["members"])
+    png = _png(_fig_forecast_hazard(maps))
+    return {"label": label, "facts": facts, "outside": _outside_table(record),
+            "totals": _forecast_totals_table(maps),
+            "figure": _figure("forecast_hazard", png, CAPTIONS["forecast_hazard"][1]) | {
+                "name": f"forecast_{label}", "heading": f"{CAPTIONS['forecast_hazard'][0]}: {label}"}}
+
+
 def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping[str, np.ndarray],
                  reference: xr.Dataset | None = None, title: str = "Landslide hazard report",
-                 about: Mapping[str, Any] | None = None) -> str:
+                 about: Mapping[str, Any] | None = None, forecasts: Sequence[xr.Dataset] = ()) -> str:
     """Compose the self-contained HTML evaluation report (the caller writes it).
 
     The page is rendered from the Jinja template ``hazardcore/templates/report.html.j2``
@@ -1133,6 +1261,10 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     about
         The run's :func:`provenance` (case, versions, date, data sources and licences, run id,
         command), shown after the header; left out when None.
+    forecasts
+        The run's forecasts (``runs/<id>/forecasts/<label>.nc``, (y, x) maps): a "Forecasts"
+        section after the overview, one entry per period (:func:`forecast_view`); none
+        without them.
 
     Returns
     -------
@@ -1165,6 +1297,7 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     style, _, _ = environment.loader.get_source(environment, STYLESHEET)  # type: ignore[union-attr]
     context = {"title": title, "style": Markup(style), "facts": _facts(ds, metrics),
                "provenance": _provenance_view(about), "overview": overview,
+               "forecasts": [forecast_view(maps) for maps in forecasts],
                "evaluation": [figure for name, figure in shown.items() if name not in OVERVIEW],
                "overall": _overall_table(metrics), "per_slice": _per_slice_table(ds, metrics)}
     return environment.get_template(TEMPLATE).render(context)

@@ -14,6 +14,7 @@ A run lives in ``WORKDIR/runs/<run_id>``, where the id is the hash of its config
     metrics.json       the scores                           (evaluate)
     report.html        the report                           (evaluate)
     products/          GeoTIFFs, NetCDF, manifest           (evaluate)
+    forecasts/         <label>.nc and <label>/ products     (predict --period)
     importance.json    permutation importance               (explain)
 
 An ensemble (:mod:`hazardcore.ensemble`) lives in ``WORKDIR/ensembles/<id>``: ``ensemble.json``
@@ -42,10 +43,11 @@ METRICS = "metrics.json"
 REPORT = "report.html"
 PRODUCTS = "products"
 IMPORTANCE = "importance.json"
+FORECASTS = "forecasts"
 ENSEMBLES = "ensembles"
 ENSEMBLE = "ensemble.json"
 #: What a fresh training makes stale: the trained model and everything derived from it.
-OUTPUTS = (MODEL, CALIBRATION, PREDICTIONS, SCORES, METRICS, REPORT, PRODUCTS, IMPORTANCE)
+OUTPUTS = (MODEL, CALIBRATION, PREDICTIONS, SCORES, METRICS, REPORT, PRODUCTS, IMPORTANCE, FORECASTS)
 
 
 def runs_folder(workdir: str | Path) -> Path:
@@ -66,6 +68,16 @@ def ensembles_folder(workdir: str | Path) -> Path:
 def workdir_of(run: Path) -> Path:
     """The working folder a run folder belongs to."""
     return Path(run).parent.parent
+
+
+def forecast_files(run: Path) -> list[Path]:
+    """A run's forecast maps (``forecasts/<label>.nc``, written by ``hazard predict --period``), by label."""
+    return sorted((Path(run) / FORECASTS).glob("*.nc"))
+
+
+def forecast_products(run: Path, label: str) -> Path:
+    """The folder of a forecast's products: ``forecasts/<label>/`` (GeoTIFFs, styles, CF NetCDF)."""
+    return Path(run) / FORECASTS / label
 
 
 def checkpoint_path(run: Path, stage: str, which: str) -> Path:

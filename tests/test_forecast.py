@@ -247,6 +247,54 @@ def test_hindcast_is_the_forward_prediction(forward_and_hindcast: dict[str, Any]
         assert not {"observed_density", "presence", "test", "train"} & set(maps.variables)
 
 
+def test_forecast_products_are_like_a_runs(forward_and_hindcast: dict[str, Any], tmp_path: Path) -> None:
+    """`--period` also writes the maps as products (COGs, styles, CF NetCDF) in forecasts/<label>/, marked forecast."""
+    import rasterio
+
+    from hazardcore.export import write_style
+    from hazardcore.integrity import verify_file
+    from hazardcore.runfolder import forecast_products
+
+    path = forward_and_hindcast["path"]
+    folder = forecast_products(path.parent.parent, "2016-pre")
+    forward = forward_and_hindcast["forward"]
+    with xr.open_dataset(path) as stored:
+        maps = stored.load()
+    for name in ("susceptibility", "density", "hazard", "predicted_occurrence"):
+        for suffix in ("tif", "qml"):
+            verify_file(folder / f"{name}.{suffix}", fix="forecast again")
+    units = {"susceptibility": "1", "density": "%", "hazard": "%"}
+    for name, unit in units.items():
+        with rasterio.open(folder / f"{name}.tif") as src:
+            assert src.count == 1 and src.units == (unit,) and src.descriptions == ("2016-pre",)
+            assert src.tags(1)["start_date"] == "2015-11-15T00:00:00Z"
+            assert src.tags(1)["end_date"] == "2016-05-15T00:00:00Z"
+            tags = src.tags()
+            assert tags["product_kind"] == "forecast" and tags["metrics"].startswith("none")
+            assert json.loads(tags["provenance"]) == json.loads(maps.attrs["provenance"])
+            assert tags["provenance"] and json.loads(tags["provenance"])["rain"] == {"source": "catalog rainfall layer"}
+            np.testing.assert_allclose(src.read(1), maps[name].values, rtol=1e-6)
+            assert src.driver == "GTiff" and src.profile["tiled"]  # a COG is a tiled GeoTIFF
+        # the style of the run's products for the same variable (write_products writes it with write_style)
+        run_style = write_style(forward[name], tmp_path / f"{name}.qml").read_text()
+        assert (folder / f"{name}.qml").read_text() == run_style
+    with rasterio.open(folder / "susceptibility.tif") as src:  # the period's decision threshold, as in a run's
+        assert float(src.tags(1)["decision_threshold"]) == pytest.approx(maps.attrs["decision_threshold"], rel=1e-6)
+    with rasterio.open(folder / "predicted_occurrence.tif") as src:
+        expected = (maps["susceptibility"].values >= np.float32(maps.attrs["decision_threshold"])).astype("uint8")
+        np.testing.assert_array_equal(src.read(1), expected)
+    verify_file(folder / "hazard.nc", fix="forecast again")
+    with xr.open_dataset(folder / "hazard.nc") as cf:
+        assert cf.attrs["product_kind"] == "forecast" and "forecast" in cf.attrs["title"]
+        assert json.loads(cf.attrs["provenance"]) == json.loads(maps.attrs["provenance"])
+        assert cf["slice_label"].values.tolist() == ["2016-pre"]
+        assert str(cf["time_bnds"].values[0, 1])[:10] == "2016-05-15"
+        np.testing.assert_allclose(cf["hazard"].values[0], maps["hazard"].values, rtol=1e-6)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["product_kind"] == "forecast" and manifest["period"] == "2016-pre"
+    assert {"hazard.tif", "hazard.nc", "hazard.qgs"} <= set(manifest["files"])
+
+
 def test_forecast_of_a_mapped_period_is_refused(forward_and_hindcast: dict[str, Any]) -> None:
     """--period of a mapped period, or --scenario of a period with observed rain, says what to do instead."""
     from hazardcore.cli import main
@@ -300,6 +348,8 @@ def test_ensemble_forecast_has_intervals(scenario_workdir: Path) -> None:
     folder = train_ensemble(scenario_workdir, model, config, members=2)
     maps, path = forecast_run(scenario_workdir, folder, "2016-post", scenario=True, ensemble=True, device="cpu")
     assert path.is_file() and maps.attrs["members"].count(",") == 1
+    for name in ("hazard", "hazard_p05", "hazard_p50", "hazard_p95", "susceptibility_p95"):  # products too
+        assert (folder / "forecasts" / "2016-post" / f"{name}.tif").is_file(), name
     for name in ("susceptibility", "density", "hazard"):
         low, high = maps[f"{name}_p05"].values, maps[f"{name}_p95"].values
         assert np.isfinite(low).all() and (low <= high + 1e-6).all()
@@ -343,7 +393,12 @@ def test_restored_inventory_evaluates_to_the_forward_numbers(forward_and_hindcas
     held, run = forward_and_hindcast["held"], forward_and_hindcast["run"]
     forward = evaluate_run(forward_and_hindcast["full"], forward_and_hindcast["full"] / "runs" / run).metrics
     prepare(tiny_catalog, held)  # the inventory restored
-    restored = evaluate_run(held, held / "runs" / run).metrics
+    evaluation = evaluate_run(held, held / "runs" / run)
+    restored = evaluation.metrics
+    # the report lists the run's forecast (made while the period was unmapped); a run without any has no section
+    page = evaluation.report.read_text()
+    assert '<section id="forecast-2016-pre"><h3>2016-pre</h3>' in page and "<dd>2015-11-15 – 2016-05-15</dd>" in page
+    assert "<h2>Forecasts</h2>" not in (forward_and_hindcast["full"] / "runs" / run / "report.html").read_text()
     assert restored["test_cells"] == forward["test_cells"] > 0
     for key in ("susceptibility", "density", "per_slice"):  # as JSON: NaN scores compare equal
         assert json.dumps(restored[key], sort_keys=True) == json.dumps(forward[key], sort_keys=True), key

@@ -470,3 +470,65 @@ def test_a_period_without_observations_has_no_expected_area(case: dict[str, Any]
     page = report.build_report(ds, case["metrics"], case["scores"])
     section = section_of(page, "hazard_over_time")
     assert "<tr><td>2016-pre (2015-11-01 – 2016-03-30)</td><td>0</td><td>–</td><td>–</td>" in section
+
+
+def make_forecast(ds: xr.Dataset) -> xr.Dataset:
+    """A forecast's (y, x) maps as `hazard predict --period` writes them: a 100-year storm and an M 7 scenario."""
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    hazard = np.full((ny, nx), 0.05)  # class "0.01–0.1"
+    hazard[:3] = 3.0  # 3 rows in the top class (> 2 %)
+    hazard[0, 0] = np.nan  # no data
+    susceptibility = np.where(hazard > 1.0, 0.6, 0.1)
+    susceptibility[0, 0] = np.nan
+    provenance = {"label": "next-100y", "labelled": False,
+                  "rain": {"source": "scenario", "kind": "return_period", "period": "2016-pre", "factor": 1.0,
+                           "return_period_years": 100.0},
+                  "earthquake": {"name": "scenario-M7", "date": "2016-06-01", "magnitude": 7.0,
+                                 "ground_motion": {"source": "scenario", "magnitude": 7.0, "x": 250000.0,
+                                                   "y": 3170000.0, "depth_km": 10.0}}}
+    outside = {"rain_max": {"units": "mm/day", "slice_mean": 276.2, "train_min": 21.6, "train_max": 231.4,
+                            "cells_outside": 0.75, "mean_beyond": 44.8}}
+    maps = xr.Dataset({"susceptibility": (("y", "x"), susceptibility.astype(np.float32), {"units": "1"}),
+                       "density": (("y", "x"), (hazard / 0.5).astype(np.float32), {"units": "%"}),
+                       "hazard": (("y", "x"), hazard.astype(np.float32), {"units": "%"})},
+                      coords={"y": ds["y"].values, "x": ds["x"].values},
+                      attrs={"product_kind": "forecast", "period": "next-100y", "period_start": "2016-05-15",
+                             "period_end": "2016-11-15", "provenance": json.dumps(provenance),
+                             "extrapolation": json.dumps(outside), "outside_training_range": "rain_max",
+                             "metrics": "none: no landslides are mapped for this period", "run_id": "a1b2c3d4",
+                             "decision_threshold": 0.3})
+    return maps.rio.write_crs("EPSG:32645")
+
+
+def test_forecasts_section_lists_each_forecast(case: dict[str, Any]) -> None:
+    """Dates, origin, how far each trigger lies outside the training range, totals and a hazard map per forecast."""
+    maps = make_forecast(case["ds"])
+    page = report.build_report(case["ds"], case["metrics"], case["scores"], title="Tiny report", forecasts=[maps])
+    assert "<h2>Forecasts</h2>" not in case["html"] and "Forecasts" not in text_only(case["html"])
+    assert page.index("<h2>Forecasts</h2>") < page.index("<h2>Metrics (test cells)</h2>")
+    assert page.index('<section id="classified_hazard">') < page.index("<h2>Forecasts</h2>")
+    section = section_of(page, "forecast-next-100y")
+    assert "<dd>2016-05-15 – 2016-11-15</dd>" in section and "<dd>scenario</dd>" in section
+    assert "2016-pre&#x27;s daily pattern, its wettest day at the 100-year design daily rainfall" in section
+    assert "earthquake scenario-M7 on 2016-06-01 (M 7): median ground motion of M 7 at x 250000 m" in section
+    # how far: the period mean 276.2 mm/day lies 44.8 beyond the training cells' 21.6–231.4, on 75 % of the cells
+    assert "<tr><td>rain_max</td><td>mm/day</td><td>276.2000</td><td>21.6000</td><td>231.4000</td><td>44.8000</td>" \
+           "<td>75.0</td></tr>" in section
+    cells = 12 * 10 - 1  # every cell but the NaN corner
+    top = 3 * 10 - 1
+    area = (top * 3.0 + (cells - top) * 0.05) / 100 * 1.0  # Σ hazard / 100 × 1 km² cells
+    assert f"<td>cells with a forecast</td><td>{cells}</td>" in section
+    assert f"<td>expected new landslide area (Σ hazard × cell area)</td><td>{area:.3f}</td>" in section
+    assert f"<td>cells at or above the decision threshold τ = 0.300</td><td>{top}</td>" in section
+    assert f"<td>cells in hazard class very high (&gt; 2 %)</td><td>{top}</td>" in section
+    class_rows = re.findall(r"<td>cells in hazard class [^<]*</td><td>(\d+)</td>", section)
+    assert sorted(int(n) for n in class_rows) == [0, 0, 0, top, cells - top]
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", section)
+    assert len(images) == 1 and base64.b64decode(images[0]).startswith(PNG_SIGNATURE)
+    assert page.count("data:image/png;base64,") == len(EXPECTED) + 1
+
+
+def test_forecast_without_its_maps_is_refused(case: dict[str, Any]) -> None:
+    maps = make_forecast(case["ds"]).drop_vars("hazard")
+    with pytest.raises(InvalidValueError, match=r"forecasts/<label>\.nc"):
+        report.build_report(case["ds"], case["metrics"], case["scores"], forecasts=[maps])
