@@ -414,3 +414,16 @@ def test_tiled_prepare_of_forecast_periods_is_the_same(scenario_workdir: Path, t
     np.testing.assert_allclose(tiled.pga_event, whole.pga_event, rtol=1e-6, equal_nan=True)
     np.testing.assert_array_equal(tiled.valid, whole.valid)
     assert tiled.labelled_mask.tolist() == whole.labelled_mask.tolist()
+
+
+def test_a_new_training_removes_the_forecasts(tmp_path: Path) -> None:
+    """Forecasts are outputs of the trained model: a fresh training of the run makes them stale and removes them."""
+    from hazardcore.runfolder import forecast_files, forecast_products
+    from hazardcore.runstatus import clear_outputs
+
+    run = tmp_path / "runs" / "abc"
+    forecast_products(run, "2016-post").mkdir(parents=True)
+    (run / "forecasts" / "2016-post.nc").write_bytes(b"old maps")
+    assert forecast_files(run) == [run / "forecasts" / "2016-post.nc"]
+    clear_outputs(run)
+    assert not (run / "forecasts").exists() and forecast_files(run) == []
