@@ -103,6 +103,16 @@ def checkbox(owner: param.Parameterized, name: str, label: str) -> pn.widgets.Ch
     return box
 
 
+def settings(config: param.Parameterized, widgets: Mapping[str, Any] | None = None) -> pn.Column:
+    """A configuration's widgets (``pn.Param``), its on/off settings as :func:`checkbox` (label clickable)."""
+    shown = [name for name, parameter in config.param.objects().items()
+             if name != "name" and (parameter.precedence is None or parameter.precedence >= 0)]
+    switches = [name for name in shown if isinstance(config.param[name], param.Boolean)]
+    others = [name for name in shown if name not in switches]
+    boxes = [checkbox(config, name, config.param[name].label or name) for name in switches]
+    return pn.Column(pn.Param(config, parameters=others, show_name=False, widgets=dict(widgets or {})), *boxes)
+
+
 def reported(method: Callable[..., Any]) -> Callable[..., Any]:
     """Show a hazardcore error of a button's action as the state's message instead of raising it."""
 
@@ -462,8 +472,8 @@ class TrainView(StateView):
         # learning rates typed as numbers: a 0-1 slider cannot set (or show: "0") a rate of 0.002
         rates = {name: {"type": pn.widgets.FloatInput, "step": 1e-4, "format": "0.[000000]"}
                  for name in ("learning_rate", "learning_rate_density")}
-        configs = pn.Accordion(("Model", pn.Param(self.state.model_config, show_name=False)),
-                               ("Training", pn.Param(self.state.train_config, show_name=False, widgets=rates)),
+        configs = pn.Accordion(("Model", settings(self.state.model_config)),
+                               ("Training", settings(self.state.train_config, widgets=rates)),
                                active=[0, 1], width=380)
         curves = pn.Column(pn.pane.HoloViews(self.bind(self.loss_curves, "log")),
                            pn.pane.HoloViews(self.bind(self.metric_curves, "log")))

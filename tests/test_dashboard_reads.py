@@ -187,3 +187,23 @@ def test_legends_sit_below_the_curves() -> None:
     assert (options["frame_width"], options["frame_height"]) == elements.CURVE_FRAME  # the legend comes around
     plot = hv.renderer("bokeh").get_plot(overlay).state
     assert any(type(item).__name__ == "Legend" for item in plot.below)  # outside the frame
+
+
+def test_every_check_box_has_a_clickable_label(state: DashboardState) -> None:
+    """Bokeh's Checkbox draws its label as a <div>, so clicking the words did nothing: sidebar, Evaluation and
+    the Train tab's on/off settings are one-option check-box groups (the label is a <label>)."""
+    layouts = [pn.Column(*sidebar(state)), EvaluationView(state).__panel__(), TrainView(state).__panel__()]
+    accordions = [a for a in layouts[2].select(pn.Accordion) if isinstance(a, pn.Accordion)]
+    parts = [part for accordion in accordions for part in accordion.objects]
+    assert len(parts) == 2  # the model's and the training's settings
+    widgets = [w for layout in [*layouts, *parts] for w in layout.select(pn.widgets.Widget)]
+    assert not [w for w in widgets if isinstance(w, pn.widgets.Checkbox)]
+    (offset,) = [w for w in widgets if isinstance(w, pn.widgets.CheckBoxGroup) and w.options == ["Density offset"]]
+    before = state.model_config.density_offset
+    try:
+        offset.value = [] if before else ["Density offset"]
+        assert state.model_config.density_offset is (not before)
+        state.model_config.density_offset = before
+        assert offset.value == (["Density offset"] if before else [])
+    finally:
+        state.model_config.density_offset = before
