@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,8 +139,7 @@ def threads_per_job(train_config: TrainConfig, jobs: int) -> int:
 
 
 def run_folds(workdir: str | Path, model_config: ModelConfig, configs: list[TrainConfig], jobs: int = 1,
-              progress: bool = False, desc: str = "folds",
-              done: Callable[[int, FoldOutcome], None] | None = None) -> list[FoldOutcome]:
+              progress: bool = False, desc: str = "folds") -> list[FoldOutcome]:
     """Evaluate every fold's run, ``jobs`` at a time, in the order of ``configs``.
 
     Parameters
@@ -156,8 +154,6 @@ def run_folds(workdir: str | Path, model_config: ModelConfig, configs: list[Trai
         a GPU.
     progress, desc
         A progress bar over the folds and its label.
-    done
-        Called with (index, outcome) as each fold ends, in the order they end.
 
     Returns
     -------
@@ -177,8 +173,6 @@ def run_folds(workdir: str | Path, model_config: ModelConfig, configs: list[Trai
     def finish(index: int, outcome: FoldOutcome) -> None:
         outcomes[index] = outcome
         bar.update(1)
-        if done is not None:
-            done(index, outcome)
 
     if jobs == 1:
         for index, config in enumerate(configs):
