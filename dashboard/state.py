@@ -48,6 +48,10 @@ from hazardcore.runstatus import is_trained, step_state, summary
 
 #: The maps a run predicts, per slice.
 PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
+#: What the Maps tab's ensemble map shows of the members' hazard, and the variable holding it
+#: (the interval's width is computed from its ends).
+UNCERTAINTY_VIEWS = {"interval width": "", "standard deviation": "hazard_std", "5th percentile": "hazard_p05",
+                     "95th percentile": "hazard_p95"}
 
 
 class RunExistsError(HazardcoreError):
@@ -91,6 +95,8 @@ class DashboardState(param.Parameterized):
     compare: param.Selector = param.Selector(objects={}, default=None, allow_None=True, check_on_set=True, **hidden(
         doc="slice (index) the current one is compared with in the Maps tab's difference map"))
     channel: param.Selector = param.Selector(default="slope", objects=list(CHANNELS), doc="predictor channel")
+    uncertainty: param.Selector = param.Selector(default="interval width", objects=list(UNCERTAINTY_VIEWS),
+                                                 doc="what the ensemble map shows of the members' hazard")
     test_only = param.Boolean(default=True, doc="evaluation maps: test cells only")
     basemap = param.Boolean(default=False, doc="web map tiles under the maps (needs internet)")
     cell = param.Tuple(default=None, length=2, allow_None=True, **hidden(doc="(row, col) of the selected cell"))

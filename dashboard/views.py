@@ -27,7 +27,7 @@ from holoviews.operation.datashader import rasterize
 
 from dashboard import elements, loaders
 from dashboard.confine import is_inside
-from dashboard.state import PREDICTED_LAYERS, DashboardState, RunExistsError
+from dashboard.state import PREDICTED_LAYERS, UNCERTAINTY_VIEWS, DashboardState, RunExistsError
 from hazardcore import export
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
@@ -539,6 +539,9 @@ class MapsView(StateView):
         # ranges to include (0, 0), leaving the region a speck in a corner
         self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
         return pn.Column(self.notice(self._missing, "run", "revision"), self._downloads(),
+                         pn.widgets.RadioButtonGroup.from_param(
+                             self.state.param.uncertainty, name="ensemble map", button_type="default",
+                             visible=self.bind(self._ensemble, "run", "revision")),
                          self.basemap_switch(self._maps), self._time_story(), self._comparison(),
                          markdown("#### Published maps beside ours",
                                           visible=self.bind(self.has_reference, "run", "revision")),
@@ -700,13 +703,18 @@ class MapsView(StateView):
         plots would still be redrawn on every slice change."""
         return self._reference_pane if self.has_reference() else None
 
+    def _ensemble(self, **_: Any) -> bool:
+        """Whether the shown run is an ensemble (its predictions carry the members' intervals)."""
+        return self.state.predictions is not None and has_intervals(self.state.predictions)
+
     def _missing(self, **_: Any) -> str:
         if self.state.run is None:
             return NOTHING  # as the other tabs say, rather than blank axes
         return "" if self.state.predictions is not None else NOT_PREDICTED
 
     def _maps(self, geo: bool) -> pn.pane.HoloViews:
-        frames = {name: self.dynamic(self._frame, "slice", "run", "revision", name=name, geo=geo)
+        frames = {name: self.dynamic(self._frame, "slice", "run", "revision",
+                                     *(("uncertainty",) if name == INTERVAL_LAYER else ()), name=name, geo=geo)
                   for name in (*PREDICTED_LAYERS, "observed_density", INTERVAL_LAYER)}
         if not geo:
             self.frames.update(frames)
@@ -724,14 +732,21 @@ class MapsView(StateView):
         title = None
         if predictions is not None and name == INTERVAL_LAYER:  # an ensemble's; else a blank map of the region
             ensemble = has_intervals(predictions)
-            width = interval_width(predictions, "hazard") if ensemble else xr.full_like(predictions["hazard"], np.nan)
-            predictions, title = predictions.assign({name: width}), None if ensemble else NO_INTERVALS
+            shown = self.uncertainty_map(predictions) if ensemble else xr.full_like(predictions["hazard"], np.nan)
+            predictions = predictions.assign({name: shown})
+            title = (f"hazard: {self.state.uncertainty} across members · {self.state.slice_label}" if ensemble
+                     else NO_INTERVALS)
         if predictions is None or name not in predictions:
             return elements.empty_map(name)
         k = self.state.slice if slice_index is None else slice_index
         plane = predictions[name].isel(slice=k)
         return elements.layer_map(plane, name, title or self.slice_title(name), self.density_clim(),
                                   crs=self.cartopy_crs() if geo else None)
+
+    def uncertainty_map(self, predictions: xr.Dataset) -> xr.DataArray:
+        """The members' hazard as the state's ``uncertainty`` view asks: interval width, spread or a percentile (%)."""
+        variable = UNCERTAINTY_VIEWS[self.state.uncertainty]
+        return predictions[variable] if variable else interval_width(predictions, "hazard")
 
     def density_clim(self) -> tuple[float, float]:
         """One log colour range for density, hazard and observed density over all slices (per run)."""
@@ -815,6 +830,10 @@ class EvaluationView(StateView):
             return plots[index] if index < len(plots) else None  # None: an empty pane
 
         return [pn.pane.HoloViews(self.bind(part, "run", "revision", index=index)) for index in range(count)]
+
+    def _ensemble(self, **_: Any) -> bool:
+        """Whether the shown run is an ensemble (its predictions carry the members' intervals)."""
+        return self.state.predictions is not None and has_intervals(self.state.predictions)
 
     def _missing(self, **_: Any) -> str:
         if self.state.run is None:

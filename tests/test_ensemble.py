@@ -158,11 +158,19 @@ def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[P
     shown_north_up = shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values
     np.testing.assert_allclose(shown_north_up, expected.sortby("y", ascending=False).sortby("x").values)
     assert np.nanmax(shown_north_up) > 0
+    assert maps._ensemble() and "interval width across members" in maps.frames[INTERVAL_LAYER][()].opts.get().kwargs[
+        "title"]
+    for view, variable in (("95th percentile", "hazard_p95"), ("standard deviation", "hazard_std")):
+        state.uncertainty = view  # the toggle above the maps: the same map shows another view of the members
+        shown = maps.frames[INTERVAL_LAYER][()].data[INTERVAL_LAYER]
+        np.testing.assert_allclose(shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values,
+                                   predictions[variable].isel(slice=1).sortby("y", ascending=False).sortby("x").values)
     single = next(path for label, path in state.param.run.objects.items() if "ensemble" not in label)
     state.run = single  # a single run: a blank map over the same region (not a unit square that skews the axes)
     blank = maps.frames[INTERVAL_LAYER][()]
     assert np.isnan(blank.data[INTERVAL_LAYER].values).all() and "ensemble" in blank.opts.get().kwargs["title"]
     np.testing.assert_array_equal(np.sort(blank.data["x"].values), np.sort(predictions["x"].values))
+    assert not maps._ensemble()  # no toggle for a single run
 
 
 def test_pit_and_crps_of_a_known_law_match_their_closed_forms() -> None:
