@@ -7,7 +7,8 @@ import pandas as pd
 import xarray as xr
 
 #: The per-cell series of a cell's story (those present in the predictions are shown).
-CELL_SERIES = ("susceptibility", "density", "hazard", "observed_density", "true_probability", "true_hazard")
+CELL_SERIES = ("susceptibility", "density", "hazard", "observed_density", "true_probability", "true_hazard",
+               "hazard_p05", "hazard_p95")  # the last two: an ensemble's members
 #: Half a cell (m) when the grid has a single column and no spacing to measure.
 HALF_CELL_M = 500.0
 

@@ -187,12 +187,19 @@ def empty_map(title: str) -> hv.Image:
 
 
 def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylabel: str,
-           logy: bool = False, labels: Mapping[str, str] | None = None) -> hv.Overlay:
+           logy: bool = False, labels: Mapping[str, str] | None = None,
+           band: tuple[str, str, str] | None = None) -> hv.Overlay:
     """One curve (with points) per column of ``frame`` against column ``x``; hover shows the values.
 
     ``labels`` names the columns in the legend (default: the column name, with spaces).
+    ``band``: (low column, high column, legend label) of a shaded range drawn under the curves,
+    when both columns have values (e.g. an ensemble's 5–95 % range).
     """
-    layers = []
+    layers: list[hv.Element] = []
+    if band is not None and all(name in frame and not frame[name].isna().all() for name in band[:2]):
+        low, high, label = band
+        layers.append(hv.Area(frame[[x, low, high]].dropna(), x, [(low, ylabel), high], label=label).opts(
+            alpha=0.25, line_alpha=0.0, logy=logy))
     for column in columns:
         if column not in frame or frame[column].isna().all():
             continue

@@ -1045,7 +1045,8 @@ class CellStoryView(StateView):
 
     def density_curves(self, **_: Any) -> hv.Overlay:
         return elements.curves(self.series(), "slice", ["density", "hazard", "observed_density", "true_hazard"],
-                               "Densities (% of the cell)", "density (%)")
+                               "Densities (% of the cell)", "density (%)",
+                               band=("hazard_p05", "hazard_p95", "hazard: ensemble members' 5–95 %"))
 
     def predictors(self, **_: Any) -> pd.DataFrame:
         return self.state.cell_predictors()

@@ -141,6 +141,8 @@ def test_exceedance_probabilities_are_predicted_for_the_thresholds_asked(ensembl
 
 def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[Path, Path]) -> None:
     pytest.importorskip("panel")
+    import holoviews as hv
+
     from dashboard.jobs import JobRunner
     from dashboard.state import DashboardState
     from dashboard.views import INTERVAL_LAYER, MapsView
@@ -165,6 +167,13 @@ def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[P
         shown = maps.frames[INTERVAL_LAYER][()].data[INTERVAL_LAYER]
         np.testing.assert_allclose(shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values,
                                    predictions[variable].isel(slice=1).sortby("y", ascending=False).sortby("x").values)
+    from dashboard.views import CellStoryView
+
+    state.cell = (3, 4)  # the cell's story: the members' 5-95 % hazard band under its curves
+    (band,) = [layer for layer in CellStoryView(state).density_curves() if isinstance(layer, hv.Area)]
+    at = predictions.isel(y=3, x=4)
+    np.testing.assert_allclose(band.dimension_values(1), at["hazard_p05"].values, rtol=1e-6)
+    np.testing.assert_allclose(band.dimension_values(2), at["hazard_p95"].values, rtol=1e-6)
     single = next(path for label, path in state.param.run.objects.items() if "ensemble" not in label)
     state.run = single  # a single run: a blank map over the same region (not a unit square that skews the axes)
     blank = maps.frames[INTERVAL_LAYER][()]
