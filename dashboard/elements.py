@@ -168,10 +168,10 @@ def channel_map(plane: xr.DataArray, title: str) -> hv.Image:
                       colorbar_opts={"title": ""})
 
 
-def hillshade_image(shade: xr.DataArray) -> hv.Image:
-    """Grey hillshade under the 1 km maps."""
+def hillshade_image(shade: xr.DataArray, alpha: float = 0.9) -> hv.Image:
+    """Grey hillshade under the 1 km maps (``alpha`` < 1 lets web tiles under it show through)."""
     image = hv.Image(shade.reset_coords(drop=True).rename("hillshade"), kdims=["x", "y"])
-    return image.opts(cmap=HILLSHADE_CMAP, clim=(0.0, 1.0), colorbar=False, tools=[], alpha=0.9)
+    return image.opts(cmap=HILLSHADE_CMAP, clim=(0.0, 1.0), colorbar=False, tools=[], alpha=alpha)
 
 
 def cell_marker(bounds: tuple[float, float, float, float] | None) -> hv.Rectangles:

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import panel as pn
+import rioxarray  # noqa: F401  # registers .rio
 import xarray as xr
+from rasterio.enums import Resampling
 
 from hazardcore import catalog, export, terrain
 from hazardcore.config import config_hash, demo_configs
@@ -253,6 +255,26 @@ def _hillshade(workdir: str, modified: int, max_pixels: int) -> xr.DataArray:
 def hillshade(workdir: Path, max_pixels: int = HILLSHADE_MAX_PIXELS) -> xr.DataArray:
     """Hillshade (``hazardcore.terrain.hillshade``) of a working folder's DEM, averaged down to ≤ ``max_pixels``."""
     return _hillshade(str(workdir), cube_stamp(workdir), max_pixels)
+
+
+#: The CRS web map tiles are drawn in (GeoViews plots over a basemap in Web Mercator).
+WEB_MERCATOR = "EPSG:3857"
+
+
+@pn.cache(max_items=2)
+def _web_hillshade(workdir: str, modified: int, max_pixels: int, crs: str) -> xr.DataArray:
+    shade = _hillshade(workdir, modified, max_pixels)
+    grid = shade.rio.set_spatial_dims(x_dim="x", y_dim="y").rio.write_crs(crs).rio.write_nodata(np.nan)
+    return grid.rio.reproject(WEB_MERCATOR, resampling=Resampling.bilinear).rename("hillshade")
+
+
+def web_hillshade(workdir: Path, crs: str, max_pixels: int = HILLSHADE_MAX_PIXELS) -> xr.DataArray:
+    """The hillshade of :func:`hillshade` reprojected (bilinear) from the grid's ``crs`` to Web Mercator.
+
+    Over a web basemap GeoViews draws in Web Mercator; a plain image in those coordinates sits
+    on the tiles without being projected again on every redraw (NaN outside the region).
+    """
+    return _web_hillshade(str(workdir), cube_stamp(workdir), max_pixels, str(crs))
 
 
 def cell_predictors(workdir: Path, row: int, col: int) -> pd.DataFrame:

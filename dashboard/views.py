@@ -357,8 +357,10 @@ class InventoryView(StateView):
         if not geo:
             self.frames["observed_density"] = frame
         density = self.tappable(frame, geo)
-        base = self.tiles() if geo else rasterize(self.dynamic(self.hillshade_image, "workdir", "revision"))
-        return pn.pane.HoloViews(base * density)
+        # over a basemap too: the tiles, then the hillshade in their Web Mercator (it disappeared there before)
+        shade = rasterize(self.dynamic(self.hillshade_image, "workdir", "revision", geo=geo))
+        self.frames["hillshade_web" if geo else "hillshade"] = shade
+        return pn.pane.HoloViews((self.tiles() * shade if geo else shade) * density)
 
     def density_plane(self, slice_index: int | None = None) -> xr.DataArray | None:
         """Observed density (%) of a slice on the 1 km grid, NaN at invalid cells."""
@@ -381,10 +383,13 @@ class InventoryView(StateView):
                                    clim, crs=self.cartopy_crs() if geo else None)
         return image.opts(alpha=0.85, frame_width=560)
 
-    def hillshade_image(self, **_: Any) -> hv.Image:
-        workdir = self.state.workdir_path
-        if self.state.cube is None or workdir is None:
+    def hillshade_image(self, geo: bool = False, **_: Any) -> hv.Image:
+        """The hillshade in the grid's CRS, or (``geo``) in Web Mercator, half transparent over the web tiles."""
+        workdir, cube = self.state.workdir_path, self.state.cube
+        if cube is None or workdir is None:
             return elements.empty_map("hillshade")
+        if geo:
+            return elements.hillshade_image(loaders.web_hillshade(workdir, cube.grid.crs), alpha=0.5)
         return elements.hillshade_image(loaders.hillshade(workdir))
 
     def area_frame(self) -> pd.DataFrame:

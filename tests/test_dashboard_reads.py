@@ -9,7 +9,9 @@ are in ``test_browser_reads.py``.
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -207,3 +209,56 @@ def test_every_check_box_has_a_clickable_label(state: DashboardState) -> None:
         assert offset.value == (["Density offset"] if before else [])
     finally:
         state.model_config.density_offset = before
+
+
+def test_the_hillshade_stays_under_the_basemap_in_degrees(state: DashboardState) -> None:
+    """With the basemap on, the Inventory map had only the web tiles under the density (the hillshade was gone)
+    and its axes in degrees were labelled "easting (m)": now tiles, hillshade, density, one place, in degrees."""
+    from bokeh.models import Image as ImageGlyph
+    from pyproj import Transformer
+
+    from dashboard.views import InventoryView
+
+    cube = state.cube
+    assert cube is not None
+    figure = hv.render(InventoryView(state)._maps(geo=True).object)
+    assert (figure.xaxis[0].axis_label, figure.yaxis[0].axis_label) == ("longitude (°)", "latitude (°)")
+    assert type(figure.renderers[0]).__name__ == "TileRenderer"  # the tiles at the bottom
+    shade, density = [r for r in figure.renderers if isinstance(getattr(r, "glyph", None), ImageGlyph)]
+    values = np.asarray(shade.data_source.data["image"][0])
+    assert np.isfinite(values).mean() > 0.5 and np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+    assert shade.glyph.global_alpha < 1  # the tiles show through
+    x, y = cube.grid.coords("1km")["x"], cube.grid.coords("1km")["y"]
+    half = abs(float(x[1] - x[0])) / 2
+    xs, ys = Transformer.from_crs(cube.grid.crs, "EPSG:3857", always_xy=True).transform(
+        [x.min() - half, x.max() + half], [y.min() - half, y.max() + half])
+    for renderer in (shade, density):  # both over the region in Web Mercator, within a 1 km cell
+        data = renderer.data_source.data
+        assert abs(data["x"][0] - min(xs)) < 1500 and abs(data["x"][0] + data["dw"][0] - max(xs)) < 1500
+        assert abs(data["y"][0] - min(ys)) < 1500 and abs(data["y"][0] + data["dh"][0] - max(ys)) < 1500
+
+
+def test_the_demo_job_says_demo_once_and_offers_no_cancel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's status read "demo: demo: synthesising ..." (the job's kind, then a status that repeated it)
+    and its Cancel button refused; the real demo target runs here with a stand-in for ``pipeline.demo``."""
+    import threading
+    from types import SimpleNamespace
+
+    import dashboard.tasks
+
+    release = threading.Event()
+    monkeypatch.setattr(dashboard.tasks, "demo", lambda out: release.wait(30) and SimpleNamespace(run=None))
+    state = DashboardState(root=tmp_path / "empty", runner=JobRunner())
+    panel = job_panel(state)
+    try:
+        state.start_demo()
+        state.poll()
+        (text,) = [pane for pane in panel.select(pn.pane.Markdown)]
+        shown = html.unescape(str(text._transform_object(text.object)["object"]))
+        assert state.job_kind == "demo" and "synthesising" in shown
+        assert len(re.findall(r"\bdemo\b", re.sub(r"<[^>]+>", "", shown))) == 1, shown
+        (cancel,) = [b for b in panel.select(pn.widgets.Button) if b.name == "Cancel"]
+        assert not cancel.visible and not state.job_cancellable
+    finally:
+        release.set()
+        state.wait(timeout=30)
