@@ -88,6 +88,10 @@ class TrainConfig(Config):
     member = param.Integer(default=0, bounds=(0, None),
                            doc="ensemble member (`hazard train --members K`): seeds the weights, batch order, "
                                "augmentation and dropout apart from `seed`, which keeps the split of every member")
+    bootstrap_blocks = param.Boolean(default=False,
+                                     doc="train on a resample of the training blocks drawn with replacement "
+                                         "(seeded by `seed` and `member`): an ensemble's members then also differ "
+                                         "by the data they saw, so their spread includes the estimation error")
     batch_size = param.Integer(default=16, bounds=(1, None), doc="patches per step")
     learning_rate = param.Number(default=1e-3, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
                                  doc="Adam's initial learning rate (susceptibility)")
@@ -157,6 +161,11 @@ def weights_seed(config: TrainConfig) -> int:
     return int(np.random.SeedSequence([config.seed, config.member]).generate_state(1)[0] % 1_000_003)
 
 
+def bootstrap_seed(config: TrainConfig) -> int:
+    """The seed of a member's block resample (``bootstrap_blocks``): apart from its weights' seed."""
+    return int(np.random.SeedSequence([config.seed, config.member, 1]).generate_state(1)[0])
+
+
 def demo_configs() -> tuple[ModelConfig, TrainConfig]:
     """Small settings that train all stages on the default region in minutes on 2 CPU cores.
 
@@ -177,7 +186,7 @@ def demo_configs() -> tuple[ModelConfig, TrainConfig]:
 #: so a model trained on a GPU is the same run (and resumes) on a CPU.
 EXECUTION_SETTINGS = ("device", "num_threads")
 #: Settings added after runs existed, left out of a run's identity at this value, so those runs keep their ids.
-LATER_DEFAULTS = {"member": 0}
+LATER_DEFAULTS = {"member": 0, "bootstrap_blocks": False}
 
 
 def config_hash(*configs: Config) -> str:

@@ -44,7 +44,7 @@ from hazardcore.atomic import append_line, remove_temporaries, write_text
 from hazardcore.augment import random_element, transform_batch
 from hazardcore.averaging import WeightAverage
 from hazardcore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from hazardcore.config import ModelConfig, TrainConfig, config_hash, weights_seed
+from hazardcore.config import ModelConfig, TrainConfig, bootstrap_seed, config_hash, weights_seed
 from hazardcore.cube import PreparedCube
 from hazardcore.datasets import PatchDataset, load_tensors, split_of, valid_pixels
 from hazardcore.distributed import Ranks, process_group, single_process, synchronise_batch_norm
@@ -53,7 +53,7 @@ from hazardcore.models import HazardModel, build_model, check_input, parameter_g
 from hazardcore.predictors import ChannelScaling, fit_scaling
 from hazardcore.runfolder import CHECKPOINTS, CONFIG, LOG, MODEL, checkpoint_path, run_path
 from hazardcore.runstatus import clear_outputs, recording
-from hazardcore.splits import Split
+from hazardcore.splits import Split, block_bootstrap
 from hazardcore.stages import REGISTRY, STAGES, stage_loss, stage_outputs, stage_samples, stages_to_run
 
 Batch = dict[str, torch.Tensor]
@@ -104,7 +104,8 @@ def load_training_data(workdir: str | Path, model_config: ModelConfig, train_con
                                               cube.patch_cells * model_config.cell_px))
     split = split_of(cube, train_config)
     samples = cube.samples()
-    train = load_tensors(PatchDataset(cube, split.samples(samples, "train")), model_config.cell_px, progress)
+    train = load_tensors(PatchDataset(cube, training_samples(cube, split, samples, train_config)),
+                         model_config.cell_px, progress)
     validation_samples = subset(split.samples(samples, "validation"), train_config.validation_samples,
                                 train_config.seed)
     validation = load_tensors(PatchDataset(cube, validation_samples), model_config.cell_px, progress)
@@ -114,6 +115,16 @@ def load_training_data(workdir: str | Path, model_config: ModelConfig, train_con
                         scale_batch_in_place(validation, scaling, model_config.cell_px),
                         scaling, split, cube.channels, cube.slice_labels,
                         oracle_scores(cube, validation_samples, validation))
+
+
+def training_samples(cube: PreparedCube, split: Split, samples: np.ndarray, train_config: TrainConfig) -> np.ndarray:
+    """The training side's samples, resampled by spatial block when ``bootstrap_blocks`` is set."""
+    train = split.samples(samples, "train")
+    if not train_config.bootstrap_blocks:
+        return train
+    return block_bootstrap(train, cube.windows, cube.grid.n_rows, cube.grid.n_cols,
+                           train_config.split_block_patches * cube.patch_cells, bootstrap_seed(train_config),
+                           cube.patch_cells)
 
 
 def subset(samples: np.ndarray, n_samples: int, seed: int) -> np.ndarray:

@@ -43,6 +43,7 @@ def test_the_demo_run_keeps_its_id_now_that_configurations_name_a_member() -> No
     model, config = demo_configs()
     assert config_hash(model, config) == "b6d95fad05"  # the demo run of docs/results (README tables)
     assert config_hash(model, TrainConfig.from_dict(config.to_dict() | {"member": 1})) != "b6d95fad05"
+    assert config_hash(model, TrainConfig.from_dict(config.to_dict() | {"bootstrap_blocks": True})) != "b6d95fad05"
 
 
 def test_members_share_the_split_and_differ_in_their_weights(ensemble: tuple[Path, Path]) -> None:

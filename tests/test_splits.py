@@ -176,3 +176,31 @@ def test_make_split_follows_the_configuration_and_is_deterministic() -> None:
         make_split(WINDOWS, ROWS, COLS, N_SLICES, TrainConfig(split="forward", test_slice=1))
     with pytest.raises(ConfigError, match="too few blocks"):
         spatial_split(WINDOWS, 8, 8, block_patches=2)
+
+
+def test_block_bootstrap_draws_whole_blocks_with_replacement() -> None:
+    from hazardcore.splits import block_bootstrap, block_labels
+
+    block_cells = 8
+    split = spatial_split(WINDOWS, ROWS, COLS, seed=3)
+    train = split.samples(SAMPLES, "train")
+    labels = block_labels(ROWS, COLS, block_cells)
+
+    def block_of(pairs: np.ndarray) -> np.ndarray:
+        centre = WINDOWS[pairs[:, 1], 1:] + 2
+        return labels[centre[:, 0], centre[:, 1]]
+
+    owners, per_block = np.unique(block_of(train), return_counts=True)
+    left_out = []
+    for seed in range(40):
+        drawn = block_bootstrap(train, WINDOWS, ROWS, COLS, block_cells, seed)
+        assert {tuple(p) for p in drawn} <= {tuple(p) for p in train}
+        blocks, counts = np.unique(block_of(drawn), return_counts=True)
+        multiplicity = counts / per_block[np.searchsorted(owners, blocks)]
+        assert np.all(multiplicity == np.round(multiplicity)) and multiplicity.min() >= 1  # whole blocks only
+        assert multiplicity.sum() == owners.size  # as many draws as blocks
+        left_out.append(1 - blocks.size / owners.size)
+    assert abs(np.mean(left_out) - (1 - 1 / owners.size) ** owners.size) < 0.05  # about e^-1 left out
+    again = block_bootstrap(train, WINDOWS, ROWS, COLS, block_cells, 0)
+    np.testing.assert_array_equal(again, block_bootstrap(train, WINDOWS, ROWS, COLS, block_cells, 0))
+    assert not np.array_equal(again, block_bootstrap(train, WINDOWS, ROWS, COLS, block_cells, 1))
