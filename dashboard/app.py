@@ -14,7 +14,8 @@ The page's address keeps the tab, run, slice, layer and selected cell (``?tab=4&
 a copied link reopens the same view (:func:`share_in_url`). The Maps tab downloads the sidebar's layer
 of the current slice as a GeoTIFF or a PNG figure, and the hazard over time as a CSV table; the About
 tab says what the model and each layer are, how thresholds and calibration were set, and where the
-data come from under which licence.
+data come from under which licence. The Scenarios tab predicts a period again with its rain scaled, a
+design storm or an earthquake switched (``dashboard/scenario_view.py``).
 
 Options (after ``--args``; the environment variables apply in notebooks too):
 
@@ -52,6 +53,7 @@ import param
 from panel import reactive, theme
 from panel.io.resources import CDN_DIST, LOCAL_DIST, patch_stylesheet
 
+from dashboard.scenario_view import ScenarioView
 from dashboard.state import DashboardState
 from dashboard.views import (
     AboutView,
@@ -230,10 +232,12 @@ def create_app(root: str | Path | None = None, reference: str | Path | None = No
     pn.state.onload(local_resources)
     if state is None:
         state = DashboardState(root=root, reference=reference or default_reference())
+    scenarios = ScenarioView(state)
     tabs = pn.Tabs(("Runs", RunChooser(state)), ("Inventory", InventoryView(state)),
                    ("Predictors", PredictorsView(state)), ("Train", TrainView(state)), ("Maps", MapsView(state)),
                    ("Evaluation", EvaluationView(state)), ("A cell's story", CellStoryView(state)),
-                   ("About", AboutView(state)), dynamic=True)
+                   ("Scenarios", scenarios), ("About", AboutView(state)), dynamic=True)
+    scenarios.follow(tabs)  # loads the run's model when the tab is first shown
     share_in_url(tabs, state)
     template = pn.template.FastListTemplate(title=TITLE, sidebar=sidebar(state), main=[tabs],
                                             sidebar_width=SIDEBAR_WIDTH, design=Fast)

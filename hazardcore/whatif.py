@@ -21,6 +21,9 @@ checks the maps against that command. A design storm scales each rain pixel by i
 before resampling, so its channels are computed from the record like ``prepare`` does
 (:func:`design_rain_channels`, once per period and return period).
 
+PyTorch is imported inside the functions that load and run the networks (as in
+:mod:`hazardcore.pipeline`), so the dashboard imports this module without the ``train`` extra.
+
 The period keeps the reference's cells: valid where its predictors are finite (a forecast
 period's rule: no inventory is needed), its PGA channels (the catalog's earthquakes' shaking,
 or a forecast period's own), its length.
@@ -32,10 +35,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import xarray as xr
 
 from hazardcore import export, forecast, scenarios, styles
@@ -43,18 +45,19 @@ from hazardcore import figure_data as fd
 from hazardcore.catalog import load_catalog, open_rainfall
 from hazardcore.config import ModelConfig
 from hazardcore.cube import PreparedCube
-from hazardcore.ensemble import combine_members, member_runs
 from hazardcore.errors import HazardcoreError, InvalidValueError, describe
 from hazardcore.grid import to_grid
 from hazardcore.hazard import Calibration, hazard, slice_thresholds
-from hazardcore.infer import check_checkpoint_matches, load_model, predict_cells, prediction_dataset
-from hazardcore.models import HazardModel
 from hazardcore.predictors import PERIOD_CHANNELS, RAIN_CHANNELS, ChannelScaling, cells_all_finite
 from hazardcore.prepare import rain_bands
 from hazardcore.runfolder import ENSEMBLE, MODEL, PREDICTIONS
 from hazardcore.slices import RainScenario
-from hazardcore.train import resolve_device
 from hazardcore.triggers import rain_slice_statistics, rain_to_mm_day
+
+if TYPE_CHECKING:
+    import torch
+
+    from hazardcore.models import HazardModel
 
 MONSOONS, EARTHQUAKE, SLICE_DAYS = (PERIOD_CHANNELS.index(name) for name in
                                     ("monsoons", "earthquake_in_slice", "slice_days"))
@@ -163,6 +166,9 @@ def load(workdir: str | Path, run: str | Path, device: str = "cpu") -> ScenarioM
     CheckpointError
         If a model does not match the prepared data's channels.
     """
+    from hazardcore.ensemble import member_runs
+    from hazardcore.train import resolve_device
+
     run = Path(run)
     cube = PreparedCube.open(workdir)
     torch_device = resolve_device(device)
@@ -179,6 +185,8 @@ def load(workdir: str | Path, run: str | Path, device: str = "cpu") -> ScenarioM
 
 def load_member(run: Path, cube: PreparedCube, device: torch.device) -> Member:
     """A run's network, channel scaling and calibration (from its stored predictions)."""
+    from hazardcore.infer import check_checkpoint_matches, load_model
+
     model, checkpoint = load_model(run / MODEL, device)
     check_checkpoint_matches(checkpoint, cube)
     record = json.loads(str(export.open_predictions(run / PREDICTIONS).attrs["calibration"]))
@@ -274,6 +282,8 @@ def scenario_cube(model: ScenarioModel, whatif: WhatIf, rain: np.ndarray) -> Pre
 
 def member_maps(member: Member, cube: PreparedCube, model: ScenarioModel) -> xr.Dataset:
     """One member's (slice, y, x) prediction of a one-period cube, calibrated with the member's calibration."""
+    from hazardcore.infer import predict_cells, prediction_dataset
+
     cells = predict_cells(member.model, cube, member.scaling, member.cell_px, model.device, model.stride_cells)
     predictions = prediction_dataset(cube, cells)
     probability = member.calibration.apply(predictions["logit"].values).astype("float32")
@@ -293,6 +303,8 @@ def predict(model: ScenarioModel, whatif: WhatIf) -> xr.Dataset:
         ``decision_threshold`` (the run's rule on the period's own probabilities), ``period``,
         ``reference``, ``provenance`` (JSON), ``run_id`` and ``members`` of an ensemble.
     """
+    from hazardcore.ensemble import combine_members, member_runs
+
     rain, provenance = rain_channels(model, whatif)
     cube = scenario_cube(model, whatif, rain)
     maps = [member_maps(member, cube, model) for member in model.members]
