@@ -45,7 +45,7 @@ LABELS = {"susceptibility": ("susceptibility", "1"), "density": ("density given 
           "hazard": ("hazard", "%"), "observed_density": ("observed density", "%"),
           "residual": ("observed − hazard", "%"), "true_probability": ("true probability", "1"),
           "true_hazard": ("true hazard", "%"),
-          "hazard_interval": ("width of the hazard's 5–95 % interval across ensemble members", "%")}
+          "hazard_interval": ("hazard across ensemble members", "%")}  # interval width, std or a percentile
 
 
 def value_dimension(name: str) -> hv.Dimension:
@@ -188,12 +188,14 @@ def empty_map(title: str) -> hv.Image:
 
 def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylabel: str,
            logy: bool = False, labels: Mapping[str, str] | None = None,
-           band: tuple[str, str, str] | None = None) -> hv.Overlay:
+           band: tuple[str, str, str] | None = None, marks: Sequence[hv.Element] = ()) -> hv.Overlay:
     """One curve (with points) per column of ``frame`` against column ``x``; hover shows the values.
 
     ``labels`` names the columns in the legend (default: the column name, with spaces).
     ``band``: (low column, high column, legend label) of a shaded range drawn under the curves,
-    when both columns have values (e.g. an ensemble's 5–95 % range).
+    when both columns have values (e.g. an ensemble's 5–95 % range). ``marks``: elements drawn over
+    the curves (e.g. the current slice), inside the same overlay: an overlay multiplied by another
+    element afterwards loses its title, frame and legend options.
     """
     layers: list[hv.Element] = []
     if band is not None and all(name in frame and not frame[name].isna().all() for name in band[:2]):
@@ -207,7 +209,7 @@ def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylab
         label = (labels or {}).get(column, column.replace("_", " "))
         layers.append(hv.Curve(data, x, (column, ylabel), label=label).opts(logy=logy))
         layers.append(hv.Scatter(data, x, (column, ylabel), label=label).opts(size=5, tools=["hover"], logy=logy))
-    overlay = hv.Overlay(layers or [hv.Curve([], x, ylabel)])
+    overlay = hv.Overlay((layers or [hv.Curve([], x, ylabel)]) + list(marks))
     # the legend below the frame, one entry a line (inside the frame it covered the curves); the frame's
     # size is fixed and the plot grows around it by the legend and the (rotated) tick labels
     return overlay.opts(title=title, frame_width=CURVE_FRAME[0], frame_height=CURVE_FRAME[1],

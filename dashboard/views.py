@@ -41,7 +41,11 @@ from hazardcore.runstatus import step_state, summary
 NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
 #: The map of the hazard's interval width (ensembles only).
 INTERVAL_LAYER = "hazard_interval"
-NO_INTERVALS = "hazard interval: an ensemble's (hazard train --members K)"
+#: Its title for a single run (a blank map): short, as every map title must fit above its 290 px frame.
+NO_INTERVALS = "hazard across members: ensembles only"
+#: The ensemble map's title per view of the members' hazard (``state.uncertainty``).
+UNCERTAINTY_TITLES = {"interval width": "interval width", "standard deviation": "std. dev.",
+                      "5th percentile": "5th percentile", "95th percentile": "95th percentile"}
 #: Value of the cells without data in an exported GeoTIFF.
 EXPORT_NODATA = -9999.0
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
@@ -55,10 +59,10 @@ TIME_PLOTS = {
              {"hazard_km2": "predicted (expected area, Σ hazard)", "observed_km2": "observed",
               "true_hazard_km2": "known truth", "hazard_km2_p05": "ensemble members: 5 % of their totals",
               "hazard_km2_p95": "ensemble members: 95 % of their totals"}),
-    "probability": ("Probability of new landslides, mean over the region", "probability",
+    "probability": ("Probability of new landslides, regional mean", "probability",
                     {"susceptibility_mean": "predicted (mean susceptibility)",
                      "presence_fraction": "observed (fraction of cells)", "true_probability_mean": "known truth"}),
-    "density": ("Density given occurrence, mean over the region", "density (%)",
+    "density": ("Density given occurrence, regional mean", "density (%)",
                 {"density_positive_mean": "predicted, cells with new landslides",
                  "observed_density_positive_mean": "observed, cells with new landslides",
                  "density_mean": "predicted, every cell"}),
@@ -404,11 +408,13 @@ class InventoryView(StateView):
                              "valid_cells": cube.valid.astype(bool).sum(axis=(1, 2))})
 
     def cumulative_area(self, **_: Any) -> hv.Overlay:
+        """The mapped area per slice and its running total, the current slice marked (x)."""
         frame = self.area_frame()
-        overlay = elements.curves(frame, "slice", ["cumulative_km2", "new_km2"], "Mapped landslide area over time",
-                                  "area (km²)")
         current = frame.iloc[[self.state.slice]] if len(frame) else frame
-        return overlay * hv.Scatter(current, "slice", "cumulative_km2").opts(size=12, color="black", marker="x")
+        mark = hv.Scatter(current, "slice", ("cumulative_km2", "area (km²)")).opts(size=12, color="black", marker="x")
+        return elements.curves(frame, "slice", ["cumulative_km2", "new_km2"], "Mapped landslide area over time",
+                               "area (km²)", labels={"cumulative_km2": "cumulative", "new_km2": "new in the slice"},
+                               marks=[mark])
 
     def positive_counts(self, **_: Any) -> hv.Bars:
         frame = self.area_frame()
@@ -739,8 +745,8 @@ class MapsView(StateView):
             ensemble = has_intervals(predictions)
             shown = self.uncertainty_map(predictions) if ensemble else xr.full_like(predictions["hazard"], np.nan)
             predictions = predictions.assign({name: shown})
-            title = (f"hazard: {self.state.uncertainty} across members · {self.state.slice_label}" if ensemble
-                     else NO_INTERVALS)
+            title = (f"hazard {UNCERTAINTY_TITLES[self.state.uncertainty]} across members · "
+                     f"{self.state.slice_label}" if ensemble else NO_INTERVALS)
         if predictions is None or name not in predictions:
             return elements.empty_map(name)
         k = self.state.slice if slice_index is None else slice_index
@@ -1087,7 +1093,8 @@ class AboutView(StateView):
                    "residual": "observed density − hazard (red: more area than expected)",
                    "true_probability": "the synthetic world's own probability (known for synthetic regions only)",
                    "true_hazard": "the synthetic world's own expected density (synthetic regions only)",
-                   INTERVAL_LAYER: "spread of the ensemble members' hazard: their 95th − 5th percentile"}
+                   INTERVAL_LAYER: "an ensemble's members' hazard: the width of its 5–95 % interval, its standard "
+                                   "deviation or its 5th / 95th percentile (the switch above the Maps tab's maps)"}
         rows = [f"| {elements.LABELS[name][0]} | {elements.LABELS[name][1]} | {text} |"
                 for name, text in meaning.items()]
         units = "; ".join(f"{name} ({unit})" for name, unit in CHANNEL_UNITS.items() if unit)

@@ -262,3 +262,15 @@ def test_the_demo_job_says_demo_once_and_offers_no_cancel(tmp_path: Path, monkey
     finally:
         release.set()
         state.wait(timeout=30)
+
+
+def test_the_mapped_area_plot_keeps_its_title_and_legend_below(state: DashboardState) -> None:
+    """The Inventory tab's area plot showed untitled, its legend over the curves: the current slice's mark,
+    multiplied in after the curves, made a new overlay without their title, frame and legend options."""
+    from dashboard.views import InventoryView
+
+    overlay = InventoryView(state).cumulative_area()
+    plot = hv.renderer("bokeh").get_plot(overlay).state
+    assert plot.title.text == "Mapped landslide area over time"
+    assert any(type(item).__name__ == "Legend" for item in plot.below)  # below the frame, not on the curves
+    assert (plot.frame_width, plot.frame_height) == elements.CURVE_FRAME
