@@ -9,7 +9,8 @@ Starts ``panel serve dashboard --args --root ROOT`` on a free local port, choose
 slice player to the slice with the most cells with new landslides, clicks the cell with the
 largest observed density of that slice on the observed-density map (so that its story is
 informative), and writes ``OUT/dashboard_<view>.png`` at 1400 × 900 for the views runs,
-inventory, predictors, train, maps, evaluation and cell.
+inventory, predictors, train, maps, evaluation, cell and about, and of two parts further down the Maps
+tab: ``time`` (the hazard over time) and ``compare`` (two periods compared).
 
 Needs the ``playwright`` Python package and a Chromium; Playwright's own browser download is
 not needed: ``--chromium`` (default ``/usr/bin/chromium``) names the executable.
@@ -39,7 +40,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 VIEWPORT = {"width": 1400, "height": 900}
 #: File name part and tab title of each view.
 VIEWS = {"runs": "Runs", "inventory": "Inventory", "predictors": "Predictors", "train": "Train", "maps": "Maps",
-         "evaluation": "Evaluation", "cell": "A cell's story"}
+         "evaluation": "Evaluation", "cell": "A cell's story", "about": "About"}
+#: Pictures of a part further down a tab: file name part → (tab title, heading scrolled to the window's top).
+PARTS = {"time": ("Maps", "Hazard over time: "), "compare": ("Maps", "Two periods compared")}
 #: Addresses outside this machine the page may ask for: none (the dashboard serves its fonts, scripts and
 #: stylesheets itself, ``dashboard.app.local_resources``; map tiles only with the web basemap switched on).
 EXTERNAL_ALLOWED: tuple[re.Pattern[str], ...] = ()
@@ -295,6 +298,23 @@ class Dashboard:
         self.page.mouse.click(left + fx + fw * (x - x0) / (x1 - x0), top + fy + fh * (y1 - y) / (y1 - y0))
 
     # ------------------------------------------------------------------ screenshots
+    def choose_option(self, text: str) -> None:
+        """Choose the option ``text`` (or ``text (...)``, e.g. a period with its dates) in the main area's select
+        that offers it."""
+        option = self.page.locator("#main option").filter(has_text=re.compile(rf"^{re.escape(text)}(\s|$)"))
+        option.first.wait_for(state="attached", timeout=self.timeout_ms)
+        label = str(option.first.inner_text()).strip()
+        has_option = self.page.locator("option").filter(has_text=re.compile(f"^{re.escape(label)}$"))
+        self.page.locator("#main select").filter(has=has_option).first.select_option(label=label)
+        self.settle()
+
+    def scroll_to(self, heading: str) -> None:
+        """Scroll the main area so that the first heading starting with ``heading`` is at the window's top."""
+        self.wait_text(f"^{re.escape(heading)}")
+        self.page.get_by_text(re.compile(f"^{re.escape(heading)}")).first.evaluate(
+            "(e) => e.scrollIntoView({block: 'start'})")
+        self.settle()
+
     def screenshot(self, path: Path, full: bool = False) -> Path:
         """PNG of the window; ``full``: the window made as tall as the main area's content first."""
         self.settle()
@@ -338,6 +358,8 @@ def take(root: Path, out: Path, run_id: str | None, chromium: Path) -> list[Path
     """Serve ``root``, drive the views and write ``out/dashboard_<view>.png``; return the files."""
     from playwright.sync_api import sync_playwright
 
+    from hazardcore.export import open_predictions
+
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with serve(root, out / "dashboard_server.log") as url, sync_playwright() as playwright:
@@ -363,6 +385,15 @@ def take(root: Path, out: Path, run_id: str | None, chromium: Path) -> list[Path
                 dashboard.tab(title)
                 wait_for_view(dashboard, name)
                 dashboard.page.evaluate("() => document.querySelector('#main')?.scrollTo(0, 0)")
+                written.append(dashboard.screenshot(out / f"dashboard_{name}.png"))
+                print("wrote", written[-1])
+            labels = [str(label) for label in open_predictions(runs[0] / "predictions.nc")["slice"].values]
+            for name, (title, heading) in PARTS.items():
+                dashboard.tab(title)
+                if name == "compare":  # the chosen period against the one before it (the first: after it)
+                    dashboard.choose_option(labels[k - 1 if k > 0 else min(1, len(labels) - 1)])
+                wait_for_view(dashboard, name)
+                dashboard.scroll_to(heading)
                 written.append(dashboard.screenshot(out / f"dashboard_{name}.png"))
                 print("wrote", written[-1])
             if dashboard.errors or dashboard.unexpected_urls():
@@ -397,6 +428,14 @@ def wait_for_view(dashboard: Dashboard, name: str) -> None:
         dashboard.wait_text(r"^Cell row \d+, column \d+")
         dashboard.figure("Probability of new landslides")
         dashboard.figure("Densities (% of the cell)")
+    elif name == "about":
+        dashboard.wait_text(r"^Data sources \(catalog ")
+    elif name == "time":
+        for prefix in ("New landslide area in the region", "Probability of new landslides, regional",
+                       "Density given occurrence, regional"):
+            dashboard.figure(prefix)
+    elif name == "compare":
+        dashboard.wait_text(r"^Two periods compared")
     dashboard.drawn()
     dashboard.settle()
 
