@@ -52,6 +52,10 @@ PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
 #: (the interval's width is computed from its ends).
 UNCERTAINTY_VIEWS = {"interval width": "", "standard deviation": "hazard_std", "5th percentile": "hazard_p05",
                      "95th percentile": "hazard_p95"}
+#: The difference map's default: each period against the one before it (the first period against the second),
+#: so that the map shows a change whatever the slice (against a fixed first period, slice 1 showed a blank map).
+PREVIOUS = -1
+PREVIOUS_LABEL = "the period before (for the first: the one after)"
 
 
 class RunExistsError(HazardcoreError):
@@ -93,7 +97,8 @@ class DashboardState(param.Parameterized):
     layer: param.Selector = param.Selector(default="hazard", objects=list(PREDICTED_LAYERS),
                            doc="predicted map compared with the published one and between two periods")
     compare: param.Selector = param.Selector(objects={}, default=None, allow_None=True, check_on_set=True, **hidden(
-        doc="slice (index) the current one is compared with in the Maps tab's difference map"))
+        doc="slice (index) the current one is compared with in the Maps tab's difference map (PREVIOUS: the one "
+            "before)"))
     channel: param.Selector = param.Selector(default="slope", objects=list(CHANNELS), doc="predictor channel")
     uncertainty: param.Selector = param.Selector(default="interval width", objects=list(UNCERTAINTY_VIEWS),
                                                  doc="what the ensemble map shows of the members' hazard")
@@ -246,6 +251,16 @@ class DashboardState(param.Parameterized):
         _, rule = self.decision
         return f"threshold τ {self.slice_threshold(index):.3f} of slice {label} (rule: {RULES.get(rule, rule)})"
 
+    @property
+    def compared_slice(self) -> int | None:
+        """The slice the current one is compared with: ``compare``, or for :data:`PREVIOUS` the one before it
+        (the second for the first); None when there is no other period."""
+        if self.compare is None or self.compare != PREVIOUS:
+            return self.compare
+        if len(self.slice_labels) < 2:
+            return None
+        return self.slice - 1 if self.slice > 0 else 1
+
     def cell_coords(self) -> dict[str, np.ndarray]:
         """Cell-centre coordinates ``{"y", "x"}`` (m) of the 1 km grid shown."""
         predictions = self.predictions
@@ -310,9 +325,9 @@ class DashboardState(param.Parameterized):
         if self.slice > last:
             self.slice = last
         periods = self.period_labels
-        self.param.compare.objects = {label: k for k, label in enumerate(periods)}
+        self.param.compare.objects = {PREVIOUS_LABEL: PREVIOUS, **{label: k for k, label in enumerate(periods)}}
         if self.compare is None or self.compare >= len(periods):
-            self.compare = 0 if periods else None
+            self.compare = PREVIOUS
         rows, cols = (len(self.cell_coords()[axis]) for axis in ("y", "x"))
         if self.cell is not None and not (self.cell[0] < rows and self.cell[1] < cols):
             self.cell = None

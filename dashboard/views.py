@@ -663,7 +663,7 @@ class MapsView(StateView):
 
     def difference_plane(self) -> xr.DataArray | None:
         """The sidebar's layer in the current slice minus the compared slice (None before predictions)."""
-        predictions, compare = self.state.predictions, self.state.compare
+        predictions, compare = self.state.predictions, self.state.compared_slice
         if predictions is None or compare is None:
             return None
         layer = predictions[self.state.layer]
@@ -674,7 +674,7 @@ class MapsView(StateView):
         if plane is None:
             return elements.empty_map("difference")
         labels, name = self.state.slice_labels, self.state.layer
-        title = f"{elements.LABELS[name][0]}: {labels[self.state.slice]} − {labels[self.state.compare]}"
+        title = f"{elements.LABELS[name][0]}: {labels[self.state.slice]} − {labels[self.state.compared_slice]}"
         return elements.difference_map(plane, name, title)
 
     def _predicted(self, **_: Any) -> bool:

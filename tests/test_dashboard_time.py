@@ -14,7 +14,7 @@ import xarray as xr
 pytest.importorskip("panel")
 
 from dashboard.jobs import JobRunner
-from dashboard.state import DashboardState
+from dashboard.state import PREVIOUS, PREVIOUS_LABEL, DashboardState
 from dashboard.views import TIME_PLOTS, MapsView
 from hazardcore import export
 from hazardcore import figure_data as fd
@@ -134,7 +134,13 @@ def test_two_periods_compared_as_a_difference_map(evaluated_root: Path, predicti
 
     state = DashboardState(root=evaluated_root, runner=JobRunner())
     view = MapsView(state)
-    assert list(state.param.compare.names) == fd.period_labels(predictions) and state.compare == 0
+    assert list(state.param.compare.names) == [PREVIOUS_LABEL, *fd.period_labels(predictions)]
+    assert state.compare == PREVIOUS  # by default each period against the one before (the first: the one after)
+    for now, before in ((0, 1), (1, 0), (2, 1)):
+        state.slice = now
+        assert state.compared_slice == before and np.nanmax(np.abs(view.difference_plane().values)) > 0
+        assert f"{state.slice_labels[now]} − {state.slice_labels[before]}" in view.frames["difference"][()].opts.get(
+            ).kwargs["title"]
     for layer, now, before in (("hazard", 2, 0), ("susceptibility", 1, 2), ("density", 0, 1)):
         state.param.update(layer=layer, slice=now, compare=before)
         shown = view.frames["difference"][()]
