@@ -706,8 +706,9 @@ class MapsView(StateView):
     def time_plot(self, name: str, **_: Any) -> hv.Overlay:
         """One of :data:`TIME_PLOTS`: predicted against observed (and the known truth) per period."""
         title, ylabel, labels = TIME_PLOTS[name]
-        return elements.curves(self.regional_frame(), "period", list(labels), title, ylabel,
-                               labels=labels).opts(xrotation=30)
+        frame = self.regional_frame()
+        frame["period"], rotation = elements.period_ticks(list(frame["period"]))
+        return elements.curves(frame, "period", list(labels), title, ylabel, labels=labels).opts(xrotation=rotation)
 
     def _reference_row(self, **_: Any) -> pn.viewable.Viewable | None:
         """The published pair, in the page only when there are published maps: a hidden pane's

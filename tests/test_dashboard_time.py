@@ -45,11 +45,13 @@ def test_the_plotted_series_are_the_predictions_sums(evaluated_root: Path, predi
     for label, expected in by_hand.items():
         periods, values = plotted(area, label)
         np.testing.assert_allclose(values, expected.values, rtol=1e-5, err_msg=label)
-    assert periods == ["2015-co (2015-04-01 – 2015-06-15)", *periods[1:]]
+    # each period named with its dates, on three lines, unrotated: on one line at 30° the labels ran together
+    assert periods == ["2015-co\n2015-04-01\n– 2015-06-15", *periods[1:]]
     starts = [str(day)[:10] for day in predictions["slice_start"].values]
     ends = [str(day)[:10] for day in predictions["slice_end"].values]
-    assert all(f"{label} ({start} – {end})" == period for label, start, end, period
+    assert all(f"{label}\n{start}\n– {end}" == period for label, start, end, period
                in zip(predictions["slice"].values, starts, ends, periods, strict=True))
+    assert area.opts.get().kwargs["xrotation"] == 0
 
     probability = view.time_plot("probability")
     _, mean_susceptibility = plotted(probability, "predicted (mean susceptibility)")
