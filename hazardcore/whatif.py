@@ -21,7 +21,10 @@ checks the maps against that command. A design storm scales each rain pixel by i
 before resampling, so its channels are computed from the record like ``prepare`` does
 (:func:`design_rain_channels`, once per period and return period).
 
-PyTorch is imported inside the functions that load and run the networks (as in
+Speed: the structured trigger response's spatial network sees the static channels only
+(terrain, PGA), which a what-if does not change; its outputs are memoised per batch of windows
+(:func:`memoise_static_network`: same input, same output), so a rain change reruns the trigger
+response and the density network only. PyTorch is imported inside the functions that load and run the networks (as in
 :mod:`hazardcore.pipeline`), so the dashboard imports this module without the ``train`` extra.
 
 The period keeps the reference's cells: valid where its predictors are finite (a forecast
@@ -32,7 +35,9 @@ or a forecast period's own), its length.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +66,8 @@ if TYPE_CHECKING:
 
 MONSOONS, EARTHQUAKE, SLICE_DAYS = (PERIOD_CHANNELS.index(name) for name in
                                     ("monsoons", "earthquake_in_slice", "slice_days"))
+#: Window batches whose spatial terms a loaded model keeps (a few regions' rows of windows per period).
+MEMO_ITEMS = 512
 #: Return periods (years) the dashboard offers for a design storm.
 RETURN_PERIODS_YEARS = (10.0, 25.0, 50.0, 100.0)
 
@@ -189,9 +196,43 @@ def load_member(run: Path, cube: PreparedCube, device: torch.device) -> Member:
 
     model, checkpoint = load_model(run / MODEL, device)
     check_checkpoint_matches(checkpoint, cube)
+    memoise_static_network(model)
     record = json.loads(str(export.open_predictions(run / PREDICTIONS).attrs["calibration"]))
     return Member(model, ChannelScaling.from_dict(checkpoint.scaling),
                   int(ModelConfig.from_dict(checkpoint.model_config).cell_px), Calibration.from_dict(record))
+
+
+def memoise_static_network(model: HazardModel, max_items: int = MEMO_ITEMS) -> bool:
+    """Memoise the structured susceptibility's spatial network (it sees the static channels only).
+
+    A what-if changes the period's rain, earthquake indicator or monsoon count, never the
+    terrain and PGA a window's spatial terms are computed from; the same input tensor gives the
+    same output, so a repeated one (keyed by its bytes, least recently used dropped after
+    ``max_items``) is answered from memory and a rain change reruns only the trigger response and
+    the density network. Returns whether the model has such a network (the ``network`` trigger
+    response feeds every channel to its U-Net: nothing to memoise).
+    """
+    from hazardcore.models import StructuredSusceptibilityNet
+
+    susceptibility = model.susceptibility
+    if not isinstance(susceptibility, StructuredSusceptibilityNet):
+        return False
+    network = susceptibility.net
+    compute = network.forward
+    memory: OrderedDict[bytes, Any] = OrderedDict()
+
+    def forward(image: torch.Tensor) -> torch.Tensor:
+        values = image.detach().cpu().contiguous().numpy()
+        key = hashlib.blake2b(values.tobytes(), digest_size=16).digest() + str(values.shape).encode()
+        if key not in memory:
+            memory[key] = compute(image)
+            if len(memory) > max_items:
+                memory.popitem(last=False)
+        memory.move_to_end(key)
+        return memory[key]
+
+    network.forward = forward
+    return True
 
 
 def predictor_validity(cube: PreparedCube, index: int) -> np.ndarray:

@@ -173,3 +173,19 @@ def test_design_storm_channels_are_prepares(tmp_path: Path) -> None:
     assert provenance["return_period_years"] == 50.0 and provenance["gev"]["years"][0] == 2010
     assert (channels[0] > np.asarray(cube.dynamic[1, 0])).mean() > 0.5  # a 50-year day beats 2015-post's wettest
     assert dt.date.fromisoformat(cube.slice_dates[3][1]) == dt.date(2016, 11, 15)
+
+
+def test_a_rain_change_reuses_the_spatial_terms(scenario_run: dict[str, Any]) -> None:
+    """The structured net's spatial network (static channels only) runs once per window row of a period;
+    another rain factor reuses its outputs and gives the maps a fresh model gives."""
+    model = whatif.load(scenario_run["work"], scenario_run["run"], device="cpu")
+    calls: list[int] = []
+    model.members[0].model.susceptibility.net.encoder.register_forward_hook(lambda *_: calls.append(1))
+    first = whatif.predict(model, WhatIf("2016-pre", 1.3))
+    rows = len(calls)
+    assert rows == 5  # window origins -2, 0, 2, 4, 6 over the 8 rows of cells
+    second = whatif.predict(model, WhatIf("2016-pre", 2.6))
+    assert len(calls) == rows  # nothing recomputed
+    fresh = whatif.predict(scenario_run["model"], WhatIf("2016-pre", 2.6))
+    np.testing.assert_array_equal(second["logit"].values, fresh["logit"].values)
+    assert not np.array_equal(first["logit"].values, second["logit"].values)
