@@ -142,8 +142,13 @@ def timing_lines() -> list[str]:
         return []
     return [f"Synthesis of {e['size_km'][0]} × {e['size_km'][1]} km (seed {e['seed']}, `docs/physical_world.py "
             f"timing`, {e['cpus']} CPUs, load average {e['load_average_before']:.1f} before and "
-            f"{e['load_average_after']:.1f} after, i.e. cores shared with other jobs): {_duration(e['seconds'])}, "
+            f"{e['load_average_after']:.1f} after, {_load_words(e)}): {_duration(e['seconds'])}, "
             f"peak memory {e['peak_rss_mb'] / 1024:.1f} GB." for e in json.loads(TIMING.read_text())["runs"]]
+
+
+def _load_words(entry: dict[str, Any]) -> str:
+    """Whether the cores were idle when the synthesis started: no other job's load on them (below 1)."""
+    return "cores idle at the start" if entry["load_average_before"] < 1.0 else "i.e. cores shared with other jobs"
 
 
 def _duration(seconds: float) -> str:
