@@ -271,3 +271,25 @@ def test_every_view_renders_and_is_captured(dashboard: Any, screenshot_folder: P
     print("screenshots in", screenshot_folder)
     assert_clean(dashboard)
 
+
+
+def test_the_scenarios_tab_answers_the_rain_factor_slider(dashboard: Any) -> None:
+    """Moving the rain-factor slider recomputes the what-if in the page: its totals change, the reference's do not."""
+    dashboard.tab("Scenarios")
+    dashboard.wait_text(r" × 1 · ")  # the status line of the what-if without a change, once computed
+    row = dashboard.page.locator("tr").filter(has_text="expected new landslide area").first
+
+    def numbers() -> list[float]:
+        return [float(text.replace("−", "-")) for text in re.findall(r"[−-]?\d+\.\d+", str(row.inner_text()))]
+
+    before = numbers()
+    assert len(before) == 3 and before[0] == pytest.approx(before[1], abs=1e-3) and abs(before[2]) < 1e-3
+    dashboard.page.locator(".noUi-handle").first.focus()
+    for _ in range(10):  # + 10 steps of 0.05
+        dashboard.page.keyboard.press("ArrowRight")
+    dashboard.wait_text(r" × 1\.5 · ")
+    after = numbers()
+    assert after[1] == before[1] and after[0] != before[0]  # the reference period's total stays
+    assert after[2] == pytest.approx(after[0] - after[1], abs=2e-3)
+    dashboard.figure("hazard: what-if − ")  # the difference map is drawn
+    assert_clean(dashboard)
