@@ -262,8 +262,10 @@ def roc_plot(curves_by_name: Mapping[str, tuple[np.ndarray, np.ndarray]], aucs: 
         else:  # baselines: per-cell probabilities are not stored, so only their AUC is shown
             layers.append(hv.Scatter([], "false positive rate", "true positive rate",
                                      label=f"{label}, curve not stored"))
-    return hv.Overlay(layers).opts(title="ROC on the test cells (all slices)", width=PLOT_WIDTH, height=PLOT_WIDTH,
-                                   legend_position="bottom_right", xlim=(0, 1), ylim=(0, 1.01))
+    # the legend below the square frame (inside it, it covered the curves)
+    return hv.Overlay(layers).opts(title="ROC on the test cells (all slices)", frame_width=CURVE_FRAME[1] + 100,
+                                   frame_height=CURVE_FRAME[1] + 100, legend_position="bottom", legend_cols=1,
+                                   xlim=(0, 1), ylim=(0, 1.01))
 
 
 def scatter_plot(observed: np.ndarray, predicted: np.ndarray, xlabel: str, title: str,

@@ -821,14 +821,18 @@ class EvaluationView(StateView):
         scatters = pn.FlexBox(*self.parts(self.scatter, 2),
                           pn.pane.HoloViews(self.dynamic(self.contours, "slice", "run", "revision")),
                           sizing_mode="stretch_width")
+        # the tables one row per score (with a column per source or slice, they ran past the window's edge);
+        # the importance's plot and table only when it was computed (else blank axes under the note)
+        explained = self.bind(self._explained, "run", "revision")
         tables = pn.Column("#### Metrics on the test cells", pn.pane.DataFrame(
-            self.bind(self.metrics_frame, "run", "revision"), float_format="{:.3f}".format),
-            "#### Per slice (model)", pn.pane.DataFrame(self.bind(self.per_slice_frame, "run", "revision"),
+            self.bind(self.metrics_table, "run", "revision"), float_format="{:.3f}".format),
+            "#### Per slice (model)", pn.pane.DataFrame(self.bind(self.per_slice_table, "run", "revision"),
                                                          float_format="{:.3f}".format),
             "#### What drives the maps (permutation importance on the test patches)",
             markdown(self.bind(self.importance_note, "run", "revision")),
-            pn.pane.HoloViews(self.bind(self.importance_bars, "run", "revision")),
-            pn.pane.DataFrame(self.bind(self.importance_frame, "run", "revision"), float_format="{:.3f}".format))
+            pn.pane.HoloViews(self.bind(self.importance_bars, "run", "revision"), visible=explained),
+            pn.pane.DataFrame(self.bind(self.importance_frame, "run", "revision"), float_format="{:.3f}".format,
+                              visible=explained))
         return pn.Column(self.notice(self._missing, "run", "revision"),
                          checkbox(self.state, "test_only", "Test cells only"),
                          self.basemap_switch(self._maps), legend, run_level, scatters, tables,
@@ -985,6 +989,17 @@ class EvaluationView(StateView):
                 for entry in metrics.get("per_slice", [])}
         return pd.DataFrame.from_dict(rows, orient="index")
 
+
+    def metrics_table(self, **_: Any) -> pd.DataFrame:
+        """:meth:`metrics_frame` as shown: one row per score, one column per source."""
+        return self.metrics_frame().T
+
+    def per_slice_table(self, **_: Any) -> pd.DataFrame:
+        """:meth:`per_slice_frame` as shown: one row per score, one column per slice."""
+        return self.per_slice_frame().T
+
+    def _explained(self, **_: Any) -> bool:
+        return self.state.importance is not None
 
     def importance_frame(self, **_: Any) -> pd.DataFrame:
         """Rows (season, group): the mean drop of AUC and of R pos. and their 95 % ranges (importance.json)."""

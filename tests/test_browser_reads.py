@@ -145,8 +145,8 @@ def test_the_sidebar_holds_its_widgets_without_overlap(dashboard: Any) -> None:
 
 @pytest.mark.parametrize("name", list(shots.VIEWS))
 def test_every_tab_fits_the_window(dashboard: Any, name: str) -> None:
-    """At 1400 px the right-hand colour bars, the inventory histogram and the contour plot were clipped, and the
-    interval map's title ran past its figure."""
+    """At 1400 px the right-hand colour bars, the inventory histogram and the contour plot were clipped, the
+    interval map's title ran past its figure and the metrics tables past the window."""
     dashboard.tab(shots.VIEWS[name])
     if name == "cell":  # no cell chosen yet: the story's (empty) plots
         dashboard.figure("Probability of new landslides")
@@ -161,6 +161,9 @@ def test_every_tab_fits_the_window(dashboard: Any, name: str) -> None:
         left, _, width, _ = figure["rect"]
         assert left >= 0 and left + width <= shots.VIEWPORT["width"], figure
         assert figure["title_end"] <= width + 1, f"the title is clipped: {figure}"  # the interval map's was
+    tables = dashboard.page.locator("table").evaluate_all(  # the metrics tables ran 480 px past the window
+        "(ts) => ts.filter((t) => t.getBoundingClientRect().width > 0).map((t) => t.getBoundingClientRect().right)")
+    assert all(right <= shots.VIEWPORT["width"] for right in tables), tables
     overflow = dashboard.page.evaluate("() => { const m = document.querySelector('#main');"
                                        " return m.scrollWidth - m.clientWidth; }")
     assert overflow <= 1, f"the main area scrolls sideways by {overflow} px"

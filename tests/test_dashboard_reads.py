@@ -274,3 +274,19 @@ def test_the_mapped_area_plot_keeps_its_title_and_legend_below(state: DashboardS
     assert plot.title.text == "Mapped landslide area over time"
     assert any(type(item).__name__ == "Legend" for item in plot.below)  # below the frame, not on the curves
     assert (plot.frame_width, plot.frame_height) == elements.CURVE_FRAME
+
+
+def test_the_roc_legend_sits_below_and_an_uncomputed_importance_shows_no_axes(state: DashboardState) -> None:
+    """The ROC legend covered the curves (inside the frame, bottom right), and without importance.json the
+    Evaluation tab showed an empty plot and an empty table under the note saying it was not computed."""
+    view = EvaluationView(state)
+    plot = hv.renderer("bokeh").get_plot(view.roc()).state
+    assert any(type(item).__name__ == "Legend" for item in plot.below)
+    assert not [item for item in plot.center if type(item).__name__ == "Legend"]
+    assert state.importance is None and "hazard explain" in view.importance_note()
+    layout = view.__panel__()
+    importance = [pane for pane in layout.select(pn.pane.HoloViews) if isinstance(pane.object, hv.Bars)
+                  and "permuted" in pane.object.opts.get().kwargs.get("title", "")]
+    importance += [pane for pane in layout.select(pn.pane.DataFrame) if "auc drop" in pane.object.columns]
+    assert len(importance) == 2 and not any(pane.visible for pane in importance)
+    assert list(view.metrics_table().columns) == list(view.metrics_frame().index)  # one column per source
