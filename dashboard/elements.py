@@ -157,15 +157,14 @@ def confusion_legend(counts: Mapping[str, int]) -> str:
 def channel_map(plane: xr.DataArray, title: str) -> hv.Image:
     """A predictor channel at 31.25 m (to be rasterized by datashader), robust colour range.
 
-    The value dimension is always ``value`` with no colour-bar title: a ``DynamicMap`` keeps the
-    first frame's dimension label, so a channel's name there stayed "slope" for every channel;
-    ``title`` names the channel and its unit instead.
+    The value dimension is always ``value`` and the colour bar has no title (``clabel=""``): a
+    ``DynamicMap`` keeps the first frame's colour-bar title, so a channel's name there stayed
+    "slope" for every channel (and "value" said nothing); ``title`` names the channel and its unit.
     """
     diverging = plane.name in DIVERGING_CHANNELS
     clim = robust_range(plane.values, symmetric=diverging)
     image = hv.Image(plane.reset_coords(drop=True).rename("value"), kdims=["x", "y"], vdims=["value"])
-    return image.opts(**map_options(title, DIVERGING_CMAP if diverging else "viridis", clim, width=560),
-                      colorbar_opts={"title": ""})
+    return image.opts(**map_options(title, DIVERGING_CMAP if diverging else "viridis", clim, width=560), clabel="")
 
 
 def hillshade_image(shade: xr.DataArray, alpha: float = 0.9) -> hv.Image:

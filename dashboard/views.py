@@ -434,10 +434,12 @@ class PredictorsView(StateView):
     def _build(self) -> pn.viewable.Viewable:
         self.frames["channel"] = self.dynamic(self.channel_image, "channel", "slice", "workdir", "revision")
         self.raster = rasterize(self.frames["channel"])
-        info = markdown(self.bind(self.describe, "channel", "slice", "workdir"))
+        # the description takes the row's remaining width and wraps (at its natural width it ran off the window)
+        info = markdown(self.bind(self.describe, "channel", "slice", "workdir"), sizing_mode="stretch_width")
         return pn.Column(self.notice(self._missing, "workdir", "revision"),
-                         pn.Row(pn.widgets.Select.from_param(self.state.param.channel, width=220), info),
-                         pn.pane.HoloViews(self.tappable(self.raster)))
+                         pn.Row(pn.widgets.Select.from_param(self.state.param.channel, width=220), info,
+                                sizing_mode="stretch_width"),
+                         pn.pane.HoloViews(self.tappable(self.raster)), sizing_mode="stretch_width")
 
     def _missing(self, **_: Any) -> str:
         return "" if self.state.cube is not None else NOTHING

@@ -146,7 +146,7 @@ def test_the_sidebar_holds_its_widgets_without_overlap(dashboard: Any) -> None:
 @pytest.mark.parametrize("name", list(shots.VIEWS))
 def test_every_tab_fits_the_window(dashboard: Any, name: str) -> None:
     """At 1400 px the right-hand colour bars, the inventory histogram and the contour plot were clipped, the
-    interval map's title ran past its figure and the metrics tables past the window."""
+    interval map's title ran past its figure, the metrics tables and the Predictors' description past the window."""
     dashboard.tab(shots.VIEWS[name])
     if name == "cell":  # no cell chosen yet: the story's (empty) plots
         dashboard.figure("Probability of new landslides")
@@ -164,6 +164,10 @@ def test_every_tab_fits_the_window(dashboard: Any, name: str) -> None:
     tables = dashboard.page.locator("table").evaluate_all(  # the metrics tables ran 480 px past the window
         "(ts) => ts.filter((t) => t.getBoundingClientRect().width > 0).map((t) => t.getBoundingClientRect().right)")
     assert all(right <= shots.VIEWPORT["width"] for right in tables), tables
+    texts = dashboard.page.locator("p, li, h3, h4, label").evaluate_all(  # the Predictors' description ran off
+        "(ps) => ps.filter((p) => p.getBoundingClientRect().width > 0).map((p) => [p.getBoundingClientRect().right,"
+        " p.innerText.slice(0, 60)])")
+    assert all(right <= shots.VIEWPORT["width"] for right, _ in texts), [t for t in texts if t[0] > 1400]
     overflow = dashboard.page.evaluate("() => { const m = document.querySelector('#main');"
                                        " return m.scrollWidth - m.clientWidth; }")
     assert overflow <= 1, f"the main area scrolls sideways by {overflow} px"

@@ -90,6 +90,9 @@ def test_the_predictors_colour_bar_follows_the_channel(state: DashboardState) ->
     assert {str(image.vdims[0]) for image in images.values()} == {"value"}
     assert images["slope"].opts.get().kwargs["title"] == "slope (degree) · static"
     assert images["rain_max"].opts.get().kwargs["title"].startswith("rain_max (mm/day) · ")
+    plot = hv.renderer("bokeh").get_plot(view.frames["channel"]).state
+    (colour_bar,) = [item for item in plot.right if type(item).__name__ == "ColorBar"]
+    assert not colour_bar.title  # it read "value" for every channel: the title above names channel and unit
 
 
 def test_the_loss_plot_draws_each_stage_apart_on_its_own_axes() -> None:
