@@ -87,6 +87,7 @@ class ScenarioView(pn.viewable.Viewer):
                                   doc="count the cells in this hazard class or a higher one")
     busy = param.Boolean(default=False, doc="a what-if is being computed")
     result = param.Parameter(default=None, doc="the last what-if's Result")
+    spread = param.Parameter(default=None, doc="the last what-if's Result when the run is an ensemble (its map)")
     note = param.String(default="", doc="what went wrong, or why there is nothing to show")
 
     def __init__(self, state: DashboardState, **params: Any) -> None:
@@ -141,9 +142,21 @@ class ScenarioView(pn.viewable.Viewer):
         started = time.perf_counter()
         with self._lock:
             maps = whatif.predict(self.model, change)
-        reference = whatif.reference_maps(self.model, change.reference)
-        return Result(change, maps, reference, whatif.totals(maps), whatif.totals(reference), self.model.ensemble,
+            reference, reference_totals = self._reference(self.model, change.reference)
+        return Result(change, maps, reference, whatif.totals(maps), reference_totals, self.model.ensemble,
                       time.perf_counter() - started)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=16)
+    def _reference(model: whatif.ScenarioModel, label: str) -> tuple[xr.Dataset, dict[str, Any]]:
+        """The run's stored maps of a period and their totals (once per loaded model and period)."""
+        maps = whatif.reference_maps(model, label)
+        return maps, whatif.totals(maps)
+
+    def show_result(self, result: Result) -> None:
+        """Show ``result``: every pane's update in one held, frozen document (one walk of Bokeh's model graph)."""
+        with pn.io.hold(freeze=True):
+            self.param.update(result=result, note="", spread=result if result.ensemble else None)
 
     def update(self) -> Result | None:
         """Compute the controls' what-if now and show it (scripts, tests and the benchmark)."""
@@ -151,8 +164,7 @@ class ScenarioView(pn.viewable.Viewer):
         if change is None:
             return None
         try:
-            self.result = self.compute(change)
-            self.note = ""
+            self.show_result(self.compute(change))
         except HazardcoreError as exc:
             self.note = str(exc)
         return self.result
@@ -172,7 +184,7 @@ class ScenarioView(pn.viewable.Viewer):
                 return
             result = await asyncio.get_running_loop().run_in_executor(None, self.compute, change)
             if asked == self._asked:
-                self.param.update(result=result, note="")
+                self.show_result(result)
         except HazardcoreError as exc:
             self.note = str(exc)
         finally:
@@ -183,7 +195,7 @@ class ScenarioView(pn.viewable.Viewer):
         if not self._shown:
             return
         run = self.state.run_path
-        self.model, self.result = None, None
+        self.model, self.result, self.spread = None, None, None
         if run is None:
             self.note = "Nothing to show yet: choose a run in the **Runs** tab (or run the demo there)."
             return
@@ -267,8 +279,9 @@ class ScenarioView(pn.viewable.Viewer):
         progress = pn.Row(pn.indicators.LoadingSpinner(value=True, size=22, visible=self.param.busy),
                           pn.pane.Markdown(pn.bind(self.status_text, self.param.result, self.param.busy,
                                                    self.param.note), renderer_options={"linkify": False}))
-        maps = [hv.DynamicMap(pn.bind(method, self.param.result))
-                for method in (self.hazard_map, self.uncertainty_map, self.difference_map)]
+        maps = [hv.DynamicMap(pn.bind(method, source))  # a single run's spread map is drawn once, blank
+                for method, source in ((self.hazard_map, self.param.result), (self.uncertainty_map, self.param.spread),
+                                       (self.difference_map, self.param.result))]
         return pn.Column(pn.pane.Markdown(INTRO, renderer_options={"linkify": False}), controls, progress,
                          pn.widgets.Select.from_param(self.param.hazard_class, label="Hazard class counted", width=200),
                          pn.pane.Markdown(pn.bind(self.totals_table, self.param.result, self.param.hazard_class),
