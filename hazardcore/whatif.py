@@ -360,7 +360,8 @@ def predict(model: ScenarioModel, whatif: WhatIf) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        (y, x) maps as a forecast's (:func:`hazardcore.forecast.map_variables`) and the mean
+        (y, x) maps as a forecast's (:func:`hazardcore.forecast.map_variables`; an ensemble's
+        standard deviations across members too) and the mean
         ``logit`` (uncalibrated; monotone in rain for the structured trigger response), attributes
         ``decision_threshold`` (the run's rule on the period's own probabilities), ``period``,
         ``reference``, ``provenance`` (JSON), ``run_id`` and ``members`` of an ensemble.
@@ -379,7 +380,8 @@ def predict(model: ScenarioModel, whatif: WhatIf) -> xr.Dataset:
                                        {"units": "%"}))
     threshold = slice_thresholds(probability, np.isfinite(probability), model.threshold_rule,
                                  model.pooled_threshold)[0]
-    period = combined[["logit", *forecast.map_variables(combined)]].isel(slice=0, drop=True)
+    spreads = [f"{name}_std" for name in forecast.MAP_VARIABLES if f"{name}_std" in combined]
+    period = combined[["logit", *forecast.map_variables(combined), *spreads]].isel(slice=0, drop=True)
     period = period.drop_vars([name for name in ("slice_start", "slice_end", "monsoons", "labelled")
                                if name in period.coords])
     attrs = {"period": whatif.label, "reference": whatif.reference, "decision_threshold": float(threshold),

@@ -189,3 +189,27 @@ def test_a_rain_change_reuses_the_spatial_terms(scenario_run: dict[str, Any]) ->
     fresh = whatif.predict(scenario_run["model"], WhatIf("2016-pre", 2.6))
     np.testing.assert_array_equal(second["logit"].values, fresh["logit"].values)
     assert not np.array_equal(first["logit"].values, second["logit"].values)
+
+
+def test_an_ensembles_whatif_carries_its_intervals(scenario_run: dict[str, Any]) -> None:
+    """An ensemble's what-if combines its members as `predict_ensemble` does: factor 1 is its stored maps,
+    intervals included; rain × f is its `--scenario` forecast."""
+    from conftest import tiny_run_configs
+
+    from hazardcore.ensemble import predict_ensemble, train_ensemble
+    from hazardcore.forecast import forecast_run
+
+    model, config = tiny_run_configs()
+    folder = train_ensemble(scenario_run["work"], model, TrainConfig.from_dict(config.to_dict() | FORWARD), members=2)
+    stored = predict_ensemble(scenario_run["work"], folder, device="cpu")
+    ensemble = whatif.load(scenario_run["work"], folder, device="cpu")
+    assert ensemble.ensemble and len(ensemble.members) == 2
+    maps = whatif.predict(ensemble, WhatIf("2016-pre"))
+    for name in ("susceptibility", "density", "hazard", "hazard_p05", "hazard_p95", "susceptibility_std"):
+        np.testing.assert_allclose(maps[name].values, stored[name].sel(slice="2016-pre").values, rtol=1e-5,
+                                   atol=1e-7, err_msg=name)
+    forecast, _ = forecast_run(scenario_run["work"], folder, "2016-post", scenario=True, ensemble=True, device="cpu")
+    twin = whatif.predict(ensemble, scenario_twin(ensemble.cube))
+    for name in ("hazard", "hazard_p05", "hazard_p95"):
+        np.testing.assert_allclose(twin[name].values, forecast[name].values, rtol=1e-5, atol=1e-7, err_msg=name)
+    assert maps.attrs["members"].count(",") == 1
