@@ -30,6 +30,7 @@ from hazardcore.catalog import Catalog, load_catalog
 from hazardcore.errors import GridMismatchError, HazardcoreError, InvalidValueError, MissingFileError, describe
 from hazardcore.hazard import decision_thresholds
 from hazardcore.integrity import MANIFEST, checked_path, file_record, read_manifest, verify_file
+from hazardcore.intervals import exceedance_maps
 
 COG_NODATA = -9999.0
 OCCURRENCE_NODATA = 255
@@ -718,29 +719,6 @@ def write_products(predictions: xr.Dataset, folder: str | Path, manifest: dict[s
         record = {**manifest, "files": {name: recorded[name] for name in written}, "inputs": inputs}
         written[MANIFEST] = write_text(json.dumps(record, indent=2, default=str) + "\n", out / MANIFEST)
     return written
-
-
-def exceedance_maps(predictions: xr.Dataset) -> dict[str, xr.DataArray]:
-    """The hazard exceedance maps asked for as products (attribute ``exceedance_products``), by product name.
-
-    ``hazard_exceedance_5pct`` is P(new landslide area > 5 % of the cell in the slice): the
-    probability of occurrence times the density law's exceedance given occurrence. Thresholds
-    predicted only to score the distribution (an ensemble's grid) are not products.
-    """
-    asked = json.loads(str(predictions.attrs.get("exceedance_products", "[]")))
-    if "hazard_exceedance" not in predictions or not asked:
-        return {}
-    thresholds = np.asarray(predictions["threshold"].values, dtype="float64")
-    out = {}
-    for value in asked:
-        matches = np.flatnonzero(np.isclose(thresholds, float(value)))
-        if not matches.size:  # asked for, but not predicted (predictions of another request)
-            continue
-        name = f"hazard_exceedance_{float(value):g}pct"
-        layer = predictions["hazard_exceedance"].isel(threshold=int(matches[0]), drop=True).rename(name)
-        out[name] = layer.assign_attrs(units="1", long_name="probability that new landslides cover more than "
-                                                            f"{float(value):g} % of the cell in the slice")
-    return out
 
 
 def write_geotiff_products(predictions: xr.Dataset, out: Path,

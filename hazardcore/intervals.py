@@ -15,6 +15,7 @@ and the continuous ranked probability score (CRPS, % of the cell; lower is bette
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -132,3 +133,26 @@ def distribution_scores(predictions: xr.Dataset) -> dict[str, Any]:
             "central_90_coverage": float(np.mean((pit >= 0.05) & (pit <= 0.95))) if observed.size else float("nan"),
             "crps": float(np.mean(crps)) if observed.size else float("nan"),
             "grid": f"{thresholds.size} densities from {thresholds[0]:g} to {thresholds[-1]:g} % of the cell"}
+
+
+def exceedance_maps(predictions: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The hazard exceedance maps asked for as products (attribute ``exceedance_products``), by product name.
+
+    ``hazard_exceedance_5pct`` is P(new landslide area > 5 % of the cell in the slice): the
+    probability of occurrence times the density law's exceedance given occurrence. Thresholds
+    predicted only to score the distribution (an ensemble's grid) are not products.
+    """
+    asked = json.loads(str(predictions.attrs.get("exceedance_products", "[]")))
+    if "hazard_exceedance" not in predictions or not asked:
+        return {}
+    thresholds = np.asarray(predictions["threshold"].values, dtype="float64")
+    out = {}
+    for value in asked:
+        matches = np.flatnonzero(np.isclose(thresholds, float(value)))
+        if not matches.size:  # asked for, but not predicted (predictions of another request)
+            continue
+        name = f"hazard_exceedance_{float(value):g}pct"
+        layer = predictions["hazard_exceedance"].isel(threshold=int(matches[0]), drop=True).rename(name)
+        out[name] = layer.assign_attrs(units="1", long_name="probability that new landslides cover more than "
+                                                            f"{float(value):g} % of the cell in the slice")
+    return out

@@ -49,7 +49,7 @@ from hazardcore import extrapolation, styles
 from hazardcore import figure_data as fd
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
-from hazardcore.intervals import has_intervals, interval_width
+from hazardcore.intervals import exceedance_maps, has_intervals, interval_width
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.triggers import slice_seasons
 
@@ -115,6 +115,11 @@ CAPTIONS = {
                     "percentile across its members, % of the cell), shared log scale; all valid cells. The "
                     "interval is of the expected density, the model's uncertainty, not of the area a period "
                     "realises; its coverage of the known truth is in the table below."),
+    "exceedance": ("Probability of a large landslide area", "Probability that the new landslides of the slice "
+                   "cover more than {threshold} of the cell: the probability of occurrence times the density "
+                   "law's exceedance given occurrence (the first density the catalog's `exceedance_thresholds` or "
+                   "`hazard predict --exceedance` names; each named one is a product). Unlike the interval, this "
+                   "includes the randomness of the area a period realises; all valid cells."),
     "forecast_hazard": ("Forecast hazard", "Expected new landslide area density = susceptibility × density (% of "
                         "the cell) forecast for the period: left on a log scale clipped at the 2nd–99.5th "
                         "percentiles, right in the classes of the products' QGIS styles (cells per class in the "
@@ -390,6 +395,20 @@ def _fig_hazard(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
 def _fig_uncertainty(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     planes = _north_up(interval_width(ds, "hazard"))
     return _map_figure(ds, planes, _density_norm(planes), _cmap("cividis_r"), "interval width of hazard (% of cell)")
+
+
+def _first_exceedance(ds: xr.Dataset) -> tuple[str, xr.DataArray | None]:
+    """The first exceedance map asked for ("5 %", its layer), or ("", None) without one."""
+    for name, layer in exceedance_maps(ds).items():
+        return f"{name.removeprefix('hazard_exceedance_').removesuffix('pct')} %", layer
+    return "", None
+
+
+def _fig_exceedance(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
+    threshold, layer = _first_exceedance(ds)
+    assert layer is not None  # figures() skips this figure without an exceedance map
+    return _map_figure(ds, _north_up(layer), Normalize(0.0, 1.0), _cmap("viridis"),
+                       f"P(new area > {threshold} of cell)")
 
 
 def _fig_residuals(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
@@ -846,7 +865,7 @@ FIGURES: dict[str, Callable[[xr.Dataset, dict[str, Any]], Figure]] = {
     "hazard_over_time": _fig_hazard_over_time, "distributions": _fig_distributions,
     "classified_hazard": _fig_classified_hazard,
     "maps_susceptibility": _fig_susceptibility, "maps_density": _fig_density, "maps_hazard": _fig_hazard,
-    "uncertainty": _fig_uncertainty,
+    "uncertainty": _fig_uncertainty, "exceedance": _fig_exceedance,
     "confusion": _fig_confusion, "residuals": _fig_residuals, "scatter": _fig_scatter, "roc": _fig_roc,
     "totals": _fig_totals, "legacy": _fig_legacy, "reliability": _fig_reliability, "contours": _fig_contours,
     "reference_maps": _fig_reference,
@@ -893,7 +912,7 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
            "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics),
            "series": regional_series(ds), "classes": hazard_classes(ds)}
     skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None,
-               "uncertainty": not has_intervals(ds)}
+               "uncertainty": not has_intervals(ds), "exceedance": _first_exceedance(ds)[1] is None}
     return {name: _png(FIGURES[name](ds, ctx)) for name in FIGURES if not skipped.get(name, False)}
 
 
@@ -1290,7 +1309,8 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
         "confusion": (_counts_table(ds, counts, thresholds),), "uncertainty": (coverage,)}
     scheme_text = f"{scheme.quantity}: " + ", ".join(scheme.labels())
     shown = {name: _figure(name, png, CAPTIONS[name][1].format(
-        rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0, scheme=scheme_text),
+        rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0, scheme=scheme_text,
+        threshold=_first_exceedance(ds)[0]),
         tables.get(name, ()), distribution if name == "uncertainty" else None) for name, png in pngs.items()}
     overview = [shown[name] for name in OVERVIEW if name in shown]
     environment = _environment()

@@ -532,3 +532,21 @@ def test_forecast_without_its_maps_is_refused(case: dict[str, Any]) -> None:
     maps = make_forecast(case["ds"]).drop_vars("hazard")
     with pytest.raises(InvalidValueError, match=r"forecasts/<label>\.nc"):
         report.build_report(case["ds"], case["metrics"], case["scores"], forecasts=[maps])
+
+
+def test_an_asked_exceedance_threshold_gets_its_map_and_caption(case: dict[str, Any]) -> None:
+    """The first density the user named becomes a map of P(new area > x % of the cell); no name, no map."""
+    ds = case["ds"]
+    thresholds = np.array([1.0, 5.0], dtype="float32")
+    survival = np.stack([np.full(ds["hazard"].shape, np.exp(-float(x)), dtype="float32") for x in thresholds])
+    exceedance = ds["susceptibility"].values[None] * survival
+    asked = ds.assign_coords(threshold=("threshold", thresholds)).assign(
+        hazard_exceedance=(("threshold", *ds["hazard"].dims), exceedance)).assign_attrs(exceedance_products="[5.0]")
+    pngs = report.figures(asked, case["metrics"], case["scores"])
+    assert "exceedance" in pngs and "exceedance" not in case["figures"]
+    assert list(pngs).index("exceedance") == list(pngs).index("uncertainty" if "uncertainty" in pngs else
+                                                             "maps_hazard") + 1
+    page = text_only(report.build_report(asked, case["metrics"], case["scores"], title="t"))
+    assert "cover more than 5 % of the cell" in page and "more than 1 %" not in page
+    unasked = asked.assign_attrs(exceedance_products="[]")
+    assert "exceedance" not in report.figures(unasked, case["metrics"], case["scores"])
