@@ -66,9 +66,15 @@ def test_the_model_sees_what_predict_scenario_gives_it(scenario_run: dict[str, A
     change = scenario_twin(cube)
     rain, provenance = whatif.rain_channels(model, change)
     one = whatif.scenario_cube(model, change, rain)
+    from hazardcore.datasets import pool_image
+
     rows, cols = (slice(0, n * cube.grid.pixels_per_cell) for n in (cube.grid.n_rows, cube.grid.n_cols))
     prepared = cube.block_image(cube.slice_labels.index("2016-post"), rows, cols)
-    np.testing.assert_allclose(one.block_image(0, rows, cols), prepared, rtol=2e-6, atol=1e-6)
+    factor = cube.grid.pixels_per_cell // model.cell_px  # the cube pooled once to the pixels the networks see
+    assert factor == 4 and one.grid.pixels_per_cell == model.cell_px == 8
+    seen_rows, seen_cols = (slice(0, n * model.cell_px) for n in (cube.grid.n_rows, cube.grid.n_cols))
+    np.testing.assert_allclose(one.block_image(0, seen_rows, seen_cols), pool_image(prepared, factor), rtol=2e-6,
+                               atol=1e-6)
     assert not np.array_equal(prepared, cube.block_image(cube.slice_labels.index("2015-post"), rows, cols))
     np.testing.assert_array_equal(one.valid[0], cube.valid[cube.slice_labels.index("2016-post")])
     assert provenance == {"kind": "scaled", "period": "2015-post", "factor": FACTOR}
