@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     cells = int(result.totals["cells"])
     kind = f"ensemble of {len(model.members)}" if model.ensemble else "single run"
     print(f"run {model.run.name} ({kind}), reference period {result.whatif.reference}, {cells} cells, "
-          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs; loading the run and the first "
-          f"what-if: {load_s:.2f} s")
+          f"{os.cpu_count()} CPUs, what-ifs on {model.threads} torch thread(s) (the process: "
+          f"{torch.get_num_threads()}); loading the run and the first what-if: {load_s:.2f} s")
     header = ("step", "changes", "median ms", "max ms")
     rows = [("Scenarios tab: predict + totals + maps", tab_ms), ("hazardcore.whatif.predict alone", library_ms)]
     print(" | ".join(header))
