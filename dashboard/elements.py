@@ -210,17 +210,24 @@ def curves(frame: pd.DataFrame, x: str, columns: Sequence[str], title: str, ylab
         layers.append(hv.Scatter(data, x, (column, ylabel), label=label).opts(size=5, tools=["hover"], logy=logy))
     overlay = hv.Overlay((layers or [hv.Curve([], x, ylabel)]) + list(marks))
     # the legend below the frame, one entry a line (inside the frame it covered the curves); the frame's
-    # size is fixed and the plot grows around it by the legend and the (rotated) tick labels
+    # size is fixed and the plot grows around it by the legend and the tick labels, slanted when each x
+    # value gets under 60 px (a cell's 9 slice labels ran together)
+    rotation = 0 if CURVE_FRAME[0] / max(frame[x].nunique() if x in frame else 0, 1) >= 60 else 45
     return overlay.opts(title=title, frame_width=CURVE_FRAME[0], frame_height=CURVE_FRAME[1],
-                        legend_position="bottom", legend_cols=1, show_grid=True)
+                        legend_position="bottom", legend_cols=1, show_grid=True, xrotation=rotation)
 
 
 def period_ticks(periods: Sequence[str]) -> tuple[list[str], int]:
-    """Tick labels of periods named with their dates, ``2015-co (2015-04-01 – 2015-06-15)``, on three lines
-    (label, start, end), and the rotation that keeps them apart on a curve plot's frame: none while each gets
-    85 px, else upright. Rotated by 30° on one line they ran into each other."""
-    ticks = [period.replace(" (", "\n", 1).replace(" – ", "\n– ", 1).removesuffix(")") for period in periods]
-    return ticks, 0 if CURVE_FRAME[0] / max(len(ticks), 1) >= 85 else 90
+    """Tick labels of periods named with their dates, ``2015-co (2015-04-01 – 2015-06-15)``, and their rotation,
+    so that they stay apart on a curve plot's frame: three lines (label, start, end) unrotated while each period
+    gets 85 px; upright beyond, on two lines (label, dates) while each gets 32 px, else on one. On one line at
+    30° they ran into each other, and three upright lines overlapped their neighbours from 9 periods on."""
+    spacing = CURVE_FRAME[0] / max(len(periods), 1)
+    if spacing >= 85:
+        return [p.replace(" (", "\n", 1).replace(" – ", "\n– ", 1).removesuffix(")") for p in periods], 0
+    if spacing >= 32:
+        return [p.replace(" (", "\n", 1).removesuffix(")") for p in periods], 90
+    return list(periods), 90
 
 
 def stage_curves(log: pd.DataFrame, columns: Sequence[str], title: str, ylabel: str) -> hv.Overlay:

@@ -293,3 +293,12 @@ def test_the_roc_legend_sits_below_and_an_uncomputed_importance_shows_no_axes(st
     importance += [pane for pane in layout.select(pn.pane.DataFrame) if "auc drop" in pane.object.columns]
     assert len(importance) == 2 and not any(pane.visible for pane in importance)
     assert list(view.metrics_table().columns) == list(view.metrics_frame().index)  # one column per source
+
+
+def test_many_slice_labels_are_slanted_so_they_do_not_run_together() -> None:
+    """A cell's story with the demo's 9 slices printed its tick labels into one another ("2015-co2015-post...")."""
+    labels = ["2015-co", "2015-post", "2016-pre", "2016-post", "2017-pre", "2017-post", "2018-pre", "2018-post",
+              "next-year-100y"]
+    frame = pd.DataFrame({"slice": labels, "v": np.arange(9.0)})
+    assert elements.curves(frame, "slice", ["v"], "t", "v").opts.get().kwargs["xrotation"] == 45
+    assert elements.curves(frame.head(3), "slice", ["v"], "t", "v").opts.get().kwargs["xrotation"] == 0

@@ -13,6 +13,7 @@ import xarray as xr
 
 pytest.importorskip("panel")
 
+from dashboard import elements
 from dashboard.jobs import JobRunner
 from dashboard.state import PREVIOUS, PREVIOUS_LABEL, DashboardState
 from dashboard.views import TIME_PLOTS, MapsView
@@ -52,6 +53,9 @@ def test_the_plotted_series_are_the_predictions_sums(evaluated_root: Path, predi
     assert all(f"{label}\n{start}\n– {end}" == period for label, start, end, period
                in zip(predictions["slice"].values, starts, ends, periods, strict=True))
     assert area.opts.get().kwargs["xrotation"] == 0
+    nine = [f"s{k} (2015-01-0{k} – 2015-02-0{k})" for k in range(1, 10)]  # the demo's 9: upright, two lines
+    assert elements.period_ticks(nine) == ([f"s{k}\n2015-01-0{k} – 2015-02-0{k}" for k in range(1, 10)], 90)
+    assert elements.period_ticks(nine * 2) == (nine * 2, 90)  # 18: one line each
 
     probability = view.time_plot("probability")
     _, mean_susceptibility = plotted(probability, "predicted (mean susceptibility)")
