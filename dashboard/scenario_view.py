@@ -10,7 +10,8 @@ after what they return (:meth:`ScenarioView.compute`, :meth:`ScenarioView.totals
 
 The run is loaded when the tab is first shown (:meth:`ScenarioView.follow`), not on every page load.
 Under the server a change computes in a worker thread while a spinner turns beside the controls
-(the page stays live); a result made for controls that have moved since is dropped.
+(the page stays live; the spinner turns rather than appears, so the page is not laid out again); a
+result made for controls that have moved since is dropped.
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ class ScenarioView(pn.viewable.Viewer):
         controls = pn.Row(pn.widgets.Select.from_param(self.param.reference, label="Reference period", width=200),
                           slider, pn.widgets.Select.from_param(self.param.storm, label="Design storm", width=220),
                           pn.widgets.Select.from_param(self.param.earthquake, label="Earthquake", width=220))
-        progress = pn.Row(pn.indicators.LoadingSpinner(value=True, size=22, visible=self.param.busy),
+        progress = pn.Row(pn.indicators.LoadingSpinner(value=self.param.busy, size=22),
                           pn.pane.Markdown(pn.bind(self.status_text, self.param.result, self.param.busy,
                                                    self.param.note), renderer_options={"linkify": False}))
         maps = [hv.DynamicMap(pn.bind(method, source))  # a single run's spread map is drawn once, blank
