@@ -547,7 +547,12 @@ class TrainView(StateView):
 class MapsView(StateView):
     """Susceptibility, density and hazard of a slice beside the observed density; the published maps."""
 
+    interval_slice = param.Integer(default=0, doc="the slice the ensemble map follows: the state's for an ensemble, "
+                                   "0 for a single run, whose blank map then is not redrawn on every slice step")
+
     def _build(self) -> pn.viewable.Viewable:
+        self.state.param.watch(self._follow_interval, ["slice", "run", "revision"])
+        self._follow_interval()
         # not linked to the maps above: its placeholder maps (no reference) would widen their
         # ranges to include (0, 0), leaving the region a speck in a corner
         self._reference_pane = pn.Row(pn.pane.HoloViews(self._reference_pair(), linked_axes=False))
@@ -727,9 +732,12 @@ class MapsView(StateView):
         return "" if self.state.predictions is not None else NOT_PREDICTED
 
     def _maps(self, geo: bool) -> pn.pane.HoloViews:
-        frames = {name: self.dynamic(self._frame, "slice", "run", "revision",
-                                     *(("uncertainty",) if name == INTERVAL_LAYER else ()), name=name, geo=geo)
-                  for name in (*PREDICTED_LAYERS, "observed_density", INTERVAL_LAYER)}
+        frames = {name: self.dynamic(self._frame, "slice", "run", "revision", name=name, geo=geo)
+                  for name in (*PREDICTED_LAYERS, "observed_density")}
+        frames[INTERVAL_LAYER] = hv.DynamicMap(pn.bind(self._frame, interval_slice=self.param.interval_slice,
+                                                       **{n: self.state.param[n] for n in ("run", "revision",
+                                                                                           "uncertainty")},
+                                                       name=INTERVAL_LAYER, geo=geo))
         if not geo:
             self.frames.update(frames)
         maps = [self.tappable(frame, geo) for frame in frames.values()]
@@ -739,6 +747,9 @@ class MapsView(StateView):
 
     def _frame(self, name: str, geo: bool = False, **_: Any) -> hv.Image:
         return self.image(name, geo=geo)
+
+    def _follow_interval(self, *_: Any) -> None:
+        self.interval_slice = self.state.slice if self._ensemble() else 0
 
     def image(self, name: str, slice_index: int | None = None, geo: bool = False) -> hv.Image:
         """The map of variable ``name`` of the predictions in a slice (default: the state's)."""

@@ -302,3 +302,21 @@ def test_many_slice_labels_are_slanted_so_they_do_not_run_together() -> None:
     frame = pd.DataFrame({"slice": labels, "v": np.arange(9.0)})
     assert elements.curves(frame, "slice", ["v"], "t", "v").opts.get().kwargs["xrotation"] == 45
     assert elements.curves(frame.head(3), "slice", ["v"], "t", "v").opts.get().kwargs["xrotation"] == 0
+
+
+def test_a_single_runs_blank_interval_map_is_not_redrawn_on_each_slice(state: DashboardState) -> None:
+    """For a single run the interval map is blank in every slice, yet it followed the slice: one of the six
+    maps redrawn on each step of the slice player did nothing (an ensemble's follows it: tests/test_ensemble.py)."""
+    from dashboard.views import INTERVAL_LAYER
+
+    view = MapsView(state)
+
+    def followed(name: str) -> set[str]:
+        return {key for stream in view.frames[name].streams for key in stream.contents}
+
+    assert "slice" in followed("hazard") and "slice" not in followed(INTERVAL_LAYER)
+    try:
+        state.slice = 2
+        assert view.interval_slice == 0 and not view._ensemble()
+    finally:
+        state.slice = 0
