@@ -677,11 +677,11 @@ class MapsView(StateView):
         return (layer.isel(slice=self.state.slice) - layer.isel(slice=compare)).astype("float32")
 
     def difference_image(self, **_: Any) -> hv.Image:
-        plane = self.difference_plane()
-        if plane is None:
+        plane, compare = self.difference_plane(), self.state.compared_slice
+        if plane is None or compare is None:
             return elements.empty_map("difference")
         labels, name = self.state.slice_labels, self.state.layer
-        title = f"{elements.LABELS[name][0]}: {labels[self.state.slice]} − {labels[self.state.compared_slice]}"
+        title = f"{elements.LABELS[name][0]}: {labels[self.state.slice]} − {labels[compare]}"
         return elements.difference_map(plane, name, title)
 
     def _predicted(self, **_: Any) -> bool:
@@ -734,10 +734,9 @@ class MapsView(StateView):
     def _maps(self, geo: bool) -> pn.pane.HoloViews:
         frames = {name: self.dynamic(self._frame, "slice", "run", "revision", name=name, geo=geo)
                   for name in (*PREDICTED_LAYERS, "observed_density")}
-        frames[INTERVAL_LAYER] = hv.DynamicMap(pn.bind(self._frame, interval_slice=self.param.interval_slice,
-                                                       **{n: self.state.param[n] for n in ("run", "revision",
-                                                                                           "uncertainty")},
-                                                       name=INTERVAL_LAYER, geo=geo))
+        arguments: dict[str, Any] = {"interval_slice": self.param.interval_slice, "name": INTERVAL_LAYER, "geo": geo,
+                                     **{n: self.state.param[n] for n in ("run", "revision", "uncertainty")}}
+        frames[INTERVAL_LAYER] = hv.DynamicMap(pn.bind(self._frame, **arguments))
         if not geo:
             self.frames.update(frames)
         maps = [self.tappable(frame, geo) for frame in frames.values()]
