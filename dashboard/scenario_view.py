@@ -258,9 +258,9 @@ class ScenarioView(pn.viewable.Viewer):
     def uncertainty_map(self, result: Result | None) -> hv.Element:
         """An ensemble's 5–95 % interval width of the hazard across members (a blank map for a single run)."""
         if result is None or "hazard_p95" not in result.maps:
-            return elements.empty_map("hazard interval: an ensemble's (hazard train --members K)")
+            return elements.empty_map("hazard interval: ensembles only")
         width = (result.maps["hazard_p95"] - result.maps["hazard_p05"]).rename("hazard_interval")
-        return elements.layer_map(width, "hazard_interval", "hazard: 5–95 % interval width across members")
+        return elements.layer_map(width, "hazard_interval", "hazard: 5–95 % interval width")
 
     def difference_map(self, result: Result | None) -> hv.Element:
         """What-if minus the reference period's hazard (red: more hazard in the what-if)."""
@@ -287,6 +287,6 @@ class ScenarioView(pn.viewable.Viewer):
                          pn.widgets.Select.from_param(self.param.hazard_class, label="Hazard class counted", width=200),
                          pn.pane.Markdown(pn.bind(self.totals_table, self.param.result, self.param.hazard_class),
                                           renderer_options={"linkify": False}, name="totals"),
-                         pn.Row(*(pn.pane.HoloViews(item, linked_axes=False) for item in maps)),
+                         pn.GridBox(*(pn.pane.HoloViews(item, linked_axes=False) for item in maps), ncols=2),
                          sizing_mode="stretch_width")
 

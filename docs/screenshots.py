@@ -40,9 +40,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 VIEWPORT = {"width": 1400, "height": 900}
 #: File name part and tab title of each view.
 VIEWS = {"runs": "Runs", "inventory": "Inventory", "predictors": "Predictors", "train": "Train", "maps": "Maps",
-         "evaluation": "Evaluation", "cell": "A cell's story", "about": "About"}
+         "evaluation": "Evaluation", "cell": "A cell's story", "scenarios": "Scenarios", "about": "About"}
 #: Views pictured here but not (yet) in the browser tests' every-view loops over :data:`VIEWS`.
-PICTURED_ONLY = {"scenarios": "Scenarios"}
+PICTURED_ONLY: dict[str, str] = {}
 #: Pictures of a part further down a tab: file name part → (tab title, heading scrolled to the window's top).
 PARTS = {"time": ("Maps", "Hazard over time: "), "compare": ("Maps", "Two periods compared")}
 #: Addresses outside this machine the page may ask for: none (the dashboard serves its fonts, scripts and

@@ -31,7 +31,7 @@ def test_the_tab_computes_the_selected_run_on_opening(view) -> None:  # type: ig
     difference = view.difference_map(result).data["difference"].values
     assert np.nanmax(np.abs(difference)) < 1e-5
     assert "a single run: no spread across members" in view.status_text(result, False, "")
-    assert view.uncertainty_map(result).opts.get().kwargs["title"].startswith("hazard interval: an ensemble's")
+    assert view.uncertainty_map(result).opts.get().kwargs["title"].startswith("hazard interval: ensembles only")
 
 
 def test_a_rain_factor_change_shows_the_totals_of_its_maps(view) -> None:  # type: ignore[no-untyped-def]
