@@ -106,10 +106,11 @@ def map_options(title: str, cmap: Any, clim: tuple[float, float], logz: bool = F
 
 
 def layer_map(plane: xr.DataArray, name: str, title: str, clim: tuple[float, float] | None = None,
-              crs: Any = None) -> hv.Image:
-    """A predicted or observed map: susceptibility on [0, 1], densities on a log scale."""
+              crs: Any = None, probability: bool = False) -> hv.Image:
+    """A predicted or observed map: probabilities (susceptibility, or any layer with ``probability``) on
+    [0, 1], densities on a log scale."""
     image = grid_image(plane, name, crs)
-    if name in ("susceptibility", "true_probability"):
+    if probability or name in ("susceptibility", "true_probability"):
         return image.opts(**map_options(title, SUSCEPTIBILITY_CMAP, (0.0, 1.0), geo=crs is not None))
     low, high = clim or density_range(plane.values)
     return image.opts(**map_options(title, DENSITY_CMAP, (low, high), logz=True, geo=crs is not None))

@@ -51,7 +51,7 @@ PREDICTED_LAYERS = ("susceptibility", "density", "hazard")
 #: What the Maps tab's ensemble map shows of the members' hazard, and the variable holding it
 #: (the interval's width is computed from its ends).
 UNCERTAINTY_VIEWS = {"interval width": "", "standard deviation": "hazard_std", "5th percentile": "hazard_p05",
-                     "95th percentile": "hazard_p95"}
+                     "95th percentile": "hazard_p95", "exceedance probability": "hazard_exceedance"}
 #: The difference map's default: each period against the one before it (the first period against the second),
 #: so that the map shows a change whatever the slice (against a fixed first period, slice 1 showed a blank map).
 PREVIOUS = -1

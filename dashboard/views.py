@@ -31,7 +31,7 @@ from dashboard.state import PREDICTED_LAYERS, UNCERTAINTY_VIEWS, DashboardState,
 from hazardcore import export
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
-from hazardcore.intervals import has_intervals, interval_width
+from hazardcore.intervals import exceedance_maps, has_intervals, interval_width
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.report import RULES
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
@@ -46,6 +46,10 @@ NO_INTERVALS = "hazard across members: ensembles only"
 #: The ensemble map's title per view of the members' hazard (``state.uncertainty``).
 UNCERTAINTY_TITLES = {"interval width": "interval width", "standard deviation": "std. dev.",
                       "5th percentile": "5th percentile", "95th percentile": "95th percentile"}
+#: The view of ``state.uncertainty`` that maps an exceedance probability (on [0, 1], not a density).
+EXCEEDANCE = UNCERTAINTY_VIEWS["exceedance probability"]
+#: The exceedance view's title without an asked density (a blank map): where to ask for one.
+NO_EXCEEDANCE = "exceedance: none asked (--exceedance X)"
 #: Value of the cells without data in an exported GeoTIFF.
 EXPORT_NODATA = -9999.0
 NOT_PREDICTED = "This run has no predictions yet: use **Predict + evaluate** in the **Runs** tab."
@@ -758,19 +762,33 @@ class MapsView(StateView):
             ensemble = has_intervals(predictions)
             shown = self.uncertainty_map(predictions) if ensemble else xr.full_like(predictions["hazard"], np.nan)
             predictions = predictions.assign({name: shown})
-            title = (f"hazard {UNCERTAINTY_TITLES[self.state.uncertainty]} across members · "
-                     f"{self.state.slice_label}" if ensemble else NO_INTERVALS)
+            title = self.uncertainty_title(predictions) if ensemble else NO_INTERVALS
         if predictions is None or name not in predictions:
             return elements.empty_map(name)
         k = self.state.slice if slice_index is None else slice_index
         plane = predictions[name].isel(slice=k)
+        probability = name == INTERVAL_LAYER and UNCERTAINTY_VIEWS[self.state.uncertainty] == EXCEEDANCE
         return elements.layer_map(plane, name, title or self.slice_title(name), self.density_clim(),
-                                  crs=self.cartopy_crs() if geo else None)
+                                  crs=self.cartopy_crs() if geo else None, probability=probability)
 
     def uncertainty_map(self, predictions: xr.Dataset) -> xr.DataArray:
-        """The members' hazard as the state's ``uncertainty`` view asks: interval width, spread or a percentile (%)."""
+        """The members' hazard as the state's ``uncertainty`` view asks: interval width, spread or a percentile (%),
+        or the probability that the new area exceeds the first density the user named (blank without one)."""
         variable = UNCERTAINTY_VIEWS[self.state.uncertainty]
+        if variable == EXCEEDANCE:
+            named = exceedance_maps(predictions)
+            return next(iter(named.values())) if named else xr.full_like(predictions["hazard"], np.nan)
         return predictions[variable] if variable else interval_width(predictions, "hazard")
+
+    def uncertainty_title(self, predictions: xr.Dataset) -> str:
+        """The ensemble map's title: the view and the slice, short enough for its frame."""
+        if UNCERTAINTY_VIEWS[self.state.uncertainty] != EXCEEDANCE:
+            return f"hazard {UNCERTAINTY_TITLES[self.state.uncertainty]} across members · {self.state.slice_label}"
+        named = list(exceedance_maps(predictions))
+        if not named:
+            return NO_EXCEEDANCE
+        density = named[0].removeprefix("hazard_exceedance_").removesuffix("pct")
+        return f"P(new area > {density} % of cell) · {self.state.slice_label}"
 
     def density_clim(self) -> tuple[float, float]:
         """One log colour range for density, hazard and observed density over all slices (per run)."""

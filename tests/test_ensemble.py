@@ -196,3 +196,28 @@ def test_pit_and_crps_of_a_known_law_match_their_closed_forms() -> None:
     assert counts.min() > 330 and counts.max() < 470  # 400 expected per bin
     shifted, _ = pit_and_crps(observed * 3, thresholds, cdf)  # a law too small for the data: PIT piles at 1
     assert np.mean(shifted > 0.9) > 0.4
+
+
+def test_the_dashboard_maps_the_exceedance_probability_a_user_asked_for(ensemble: tuple[Path, Path]) -> None:
+    """The ensemble map's toggle also shows P(new area > x % of the cell) on [0, 1]; blank, saying how, without x."""
+    from dashboard.jobs import JobRunner
+    from dashboard.state import DashboardState
+    from dashboard.views import INTERVAL_LAYER, NO_EXCEEDANCE, MapsView
+
+    workdir, folder = ensemble
+    assert main(["predict", str(workdir), "--ensemble", folder.name, "--exceedance", "0.5", "2", "--quiet"]) == 0
+    state = DashboardState(root=workdir.parent, runner=JobRunner())
+    state.run = next(path for label, path in state.param.run.objects.items() if Path(path) == folder.resolve())
+    maps = MapsView(state)
+    state.slice, state.uncertainty = 1, "exceedance probability"
+    frame = maps.frames[INTERVAL_LAYER][()]
+    predictions = open_predictions(folder / "predictions.nc")
+    expected = predictions["hazard_exceedance"].sel(threshold=0.5).isel(slice=1)
+    shown = frame.data[INTERVAL_LAYER].sortby("y", ascending=False).sortby("x").transpose("y", "x").values
+    np.testing.assert_allclose(shown, expected.sortby("y", ascending=False).sortby("x").values, rtol=1e-6)
+    assert 0.0 < np.nanmax(shown) <= 1.0
+    options = frame.opts.get().kwargs
+    assert options["title"].startswith("P(new area > 0.5 % of cell)") and tuple(options["clim"]) == (0.0, 1.0)
+    unnamed = maps.uncertainty_map(predictions.assign_attrs(exceedance_products="[]"))
+    assert np.isnan(unnamed.values).all()
+    assert maps.uncertainty_title(predictions.assign_attrs(exceedance_products="[]")) == NO_EXCEEDANCE
