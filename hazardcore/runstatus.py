@@ -29,10 +29,13 @@ from typing import Any
 import psutil
 
 from hazardcore.atomic import folder_lock, write_text
+from hazardcore.errors import CheckpointError, describe
 from hazardcore.integrity import verify_folder
 from hazardcore.runfolder import CHECKPOINTS, MODEL, OUTPUTS, PRODUCTS, STATUS, read_config
 
 STEPS = ("train", "predict", "evaluate")
+#: How a step's message names it ("the run is already being trained").
+STEP_VERBS = {"train": "trained", "predict": "predicted", "evaluate": "evaluated"}
 RESUME_HINT = {"train": "resume: `hazard train WORKDIR --resume` (same configuration)",
                "predict": "predict again: `hazard predict WORKDIR --run RUN_ID`",
                "evaluate": "evaluate again: `hazard evaluate WORKDIR --run RUN_ID`"}
@@ -104,6 +107,28 @@ def summary(run: str | Path) -> str:
     return latest[-1].line() if latest else "no status recorded (not trained by this version)"
 
 
+def refuse_if_busy(run: str | Path, step: str) -> None:
+    """Raise when another live process on this host is running ``step`` of the run.
+
+    Two trainings of one run interleave their epochs in one log and overwrite each other's
+    checkpoints (seen: ``hazard train --members K`` reached a member that a second command was
+    training); a fresh start would even delete the other's checkpoints first.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the process, when it started, and what to do.
+    """
+    status = read_status(run).get(step)
+    if status is None or status.state != "running" or status.pid in (None, os.getpid()):
+        return
+    raise CheckpointError(describe(f"the run is already being {STEP_VERBS.get(step, step)} by another process",
+                                   source=Path(run), found=f"process {status.pid} on {status.host}, since "
+                                                            f"{status.started}",
+                                   fix="wait for it to finish (`hazard runs WORKDIR` shows it) or stop that process "
+                                       "first; an interrupted run resumes with --resume"))
+
+
 def _write(run: Path, step: str, record: dict[str, Any] | None, drop: tuple[str, ...] = ()) -> None:
     with folder_lock(run):
         steps = _read(run)
@@ -136,6 +161,7 @@ def recording(run: str | Path, step: str, enabled: bool = True) -> Iterator[None
         yield
         return
     folder = Path(run)
+    refuse_if_busy(folder, step)
     started = {"state": "running", "started": _now(), "pid": os.getpid(), "host": socket.gethostname()}
     later = STEPS[STEPS.index(step) + 1:]  # a new model or new predictions make later outputs stale
     _write(folder, step, started, drop=later)

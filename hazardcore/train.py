@@ -52,7 +52,7 @@ from hazardcore.errors import ConfigError, describe
 from hazardcore.models import HazardModel, build_model, check_input, parameter_groups
 from hazardcore.predictors import ChannelScaling, fit_scaling
 from hazardcore.runfolder import CHECKPOINTS, CONFIG, LOG, MODEL, checkpoint_path, run_path
-from hazardcore.runstatus import clear_outputs, recording
+from hazardcore.runstatus import clear_outputs, recording, refuse_if_busy
 from hazardcore.splits import Split, block_bootstrap
 from hazardcore.stages import REGISTRY, STAGES, stage_loss, stage_outputs, stage_samples, stages_to_run
 
@@ -424,6 +424,7 @@ def open_run(workdir: str | Path, model_config: ModelConfig, train_config: Train
     folder = run_path(workdir, config_hash(model_config, train_config))
     if not write:
         return Run(folder, model_config, train_config)
+    refuse_if_busy(folder, "train")  # before a fresh start deletes another process's checkpoints
     if not resume and folder.exists():
         for path in [*(folder / CHECKPOINTS).glob("*.pt"), folder / LOG]:
             path.unlink(missing_ok=True)

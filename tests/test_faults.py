@@ -271,3 +271,37 @@ def test_a_fresh_training_makes_earlier_outputs_go(evaluated_root: Path, tmp_pat
         train(root / "work", model_config, train_config, callbacks=[stop])
     assert not any((run / name).exists() for name in ("model.pt", "predictions.nc", "metrics.json", "products"))
     assert set(read_status(run)) == {"train"} and list_runs(root / "work") == []
+
+
+def test_a_run_another_live_process_is_training_is_refused_and_its_checkpoints_kept(tmp_path: Path) -> None:
+    """Seen: `hazard train --members K` reached a member that a second command was training, and both wrote
+    one log and one set of checkpoints; a fresh start would have deleted the other's checkpoints first."""
+    import socket
+
+    from hazardcore.config import ModelConfig, TrainConfig, config_hash
+    from hazardcore.runfolder import STATUS
+    from hazardcore.runstatus import recording, step_state
+    from hazardcore.train import open_run
+
+    model, config = ModelConfig(), TrainConfig()
+    run = tmp_path / "work" / "runs" / config_hash(model, config)
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "susceptibility_last.pt").write_bytes(b"the other process's")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = {"state": "running", "started": "2026-12-07T02:22:00+00:00", "pid": other.pid,
+                "host": socket.gethostname()}
+        (run / STATUS).write_text(json.dumps({"train": busy, "predict": busy}))
+        refused = rf"(?s)already being trained by another process.*process {other.pid}"
+        with pytest.raises(CheckpointError, match=refused):
+            open_run(tmp_path / "work", model, config, resume=False)
+        assert (run / "checkpoints" / "susceptibility_last.pt").read_bytes() == b"the other process's"
+        with pytest.raises(CheckpointError, match="already being predicted"), recording(run, "predict"):
+            pass
+        assert step_state(run, "train") == "running"
+    finally:
+        other.kill()
+        other.wait()
+    assert step_state(run, "train") == "interrupted"  # its process is gone: a fresh start may proceed
+    open_run(tmp_path / "work", model, config, resume=False)
+    assert not (run / "checkpoints" / "susceptibility_last.pt").exists()
