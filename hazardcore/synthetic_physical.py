@@ -44,7 +44,7 @@ from scipy.special import ndtr
 from hazardcore import terrain
 from hazardcore.errors import ConfigError, describe
 from hazardcore.grid import GridSpec, to_grid
-from hazardcore.metrics import auc, pearson_r
+from hazardcore.metrics import auc, or_nan, pearson_r
 from hazardcore.synthetic_climate import Period, climate_rain, draw_periods, running_max
 from hazardcore.synthetic_geology import Geology, class_table, geology_and_dem, unit_field
 from hazardcore.synthetic_physics import (
@@ -604,8 +604,8 @@ def oracle_errors(area_px: np.ndarray, presence: np.ndarray, observed: np.ndarra
 
     def scores(weights: np.ndarray | None) -> tuple[float, float]:
         prob, density = truth_from_samples(area_px, pixel_area_m2, cell_area_m2, weights)
-        r = pearson_r(observed[positive], density[positive]) if positive.sum() > 1 else float("nan")
-        return auc(positive, prob), r
+        r = or_nan(pearson_r, observed[positive], density[positive])
+        return or_nan(auc, positive, prob), r  # NaN when the mapped draw has no landslide (a tiny world)
 
     base = scores(None)
     boot = np.array([scores(rng.multinomial(n, np.full(n, 1.0 / n))) for _ in range(n_boot)])

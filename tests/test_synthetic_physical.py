@@ -290,3 +290,16 @@ def test_synth_command_writes_the_physical_world_and_refuses_unknown_worlds(tmp_
     with pytest.raises(ConfigError, match="intensity or physical"):
         synthesize(tmp_path / "z", size_km=8, world="bogus")
     assert build_parser().parse_args(["demo", "--world", "physical"]).world == "physical"
+
+
+def test_the_oracle_of_a_mapped_draw_without_landslides_is_undefined_not_an_error() -> None:
+    """A tiny world whose mapped realisation has no landslide (seen: seed 1, 8 km, 2 periods) has no AUC to score;
+    synthesis used to stop with "AUC needs both classes"."""
+    area_px = np.random.default_rng(0).integers(0, 3, size=(20, 2, 16)).astype(np.uint16)
+    none = np.zeros(2 * 16, dtype=bool)
+    scores = oracle_errors(area_px, none, np.zeros(2 * 16), 900.0, 1e6, 10, np.random.default_rng(1))
+    assert np.isnan(scores["oracle_auc"]) and np.isnan(scores["oracle_r_positive"]) and scores["n_realisations"] == 20
+    some = none.copy()
+    some[:8] = True
+    observed = some * np.linspace(1.0, 3.0, some.size)
+    assert 0.0 <= oracle_errors(area_px, some, observed, 900.0, 1e6, 10, np.random.default_rng(1))["oracle_auc"] <= 1
