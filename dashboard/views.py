@@ -31,7 +31,7 @@ from dashboard.state import PREDICTED_LAYERS, UNCERTAINTY_VIEWS, DashboardState,
 from hazardcore import export
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
-from hazardcore.intervals import exceedance_maps, has_intervals, interval_width
+from hazardcore.intervals import first_exceedance, has_intervals, interval_width
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.report import RULES
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
@@ -776,19 +776,16 @@ class MapsView(StateView):
         or the probability that the new area exceeds the first density the user named (blank without one)."""
         variable = UNCERTAINTY_VIEWS[self.state.uncertainty]
         if variable == EXCEEDANCE:
-            named = exceedance_maps(predictions)
-            return next(iter(named.values())) if named else xr.full_like(predictions["hazard"], np.nan)
+            _, layer = first_exceedance(predictions)
+            return layer if layer is not None else xr.full_like(predictions["hazard"], np.nan)
         return predictions[variable] if variable else interval_width(predictions, "hazard")
 
     def uncertainty_title(self, predictions: xr.Dataset) -> str:
         """The ensemble map's title: the view and the slice, short enough for its frame."""
         if UNCERTAINTY_VIEWS[self.state.uncertainty] != EXCEEDANCE:
             return f"hazard {UNCERTAINTY_TITLES[self.state.uncertainty]} across members · {self.state.slice_label}"
-        named = list(exceedance_maps(predictions))
-        if not named:
-            return NO_EXCEEDANCE
-        density = named[0].removeprefix("hazard_exceedance_").removesuffix("pct")
-        return f"P(new area > {density} % of cell) · {self.state.slice_label}"
+        density, layer = first_exceedance(predictions)
+        return NO_EXCEEDANCE if layer is None else f"P(new area > {density} of cell) · {self.state.slice_label}"
 
     def density_clim(self) -> tuple[float, float]:
         """One log colour range for density, hazard and observed density over all slices (per run)."""

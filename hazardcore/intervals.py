@@ -156,3 +156,10 @@ def exceedance_maps(predictions: xr.Dataset) -> dict[str, xr.DataArray]:
         out[name] = layer.assign_attrs(units="1", long_name="probability that new landslides cover more than "
                                                             f"{float(value):g} % of the cell in the slice")
     return out
+
+
+def first_exceedance(predictions: xr.Dataset) -> tuple[str, xr.DataArray | None]:
+    """The first exceedance map asked for with its density as text (``"5 %"``), or ``("", None)`` without one."""
+    for name, layer in exceedance_maps(predictions).items():
+        return f"{name.removeprefix('hazard_exceedance_').removesuffix('pct')} %", layer
+    return "", None

@@ -49,7 +49,7 @@ from hazardcore import extrapolation, styles
 from hazardcore import figure_data as fd
 from hazardcore.errors import InvalidValueError, describe
 from hazardcore.hazard import decision_thresholds, pooled_threshold
-from hazardcore.intervals import exceedance_maps, has_intervals, interval_width
+from hazardcore.intervals import first_exceedance, has_intervals, interval_width
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
 from hazardcore.triggers import slice_seasons
 
@@ -397,15 +397,8 @@ def _fig_uncertainty(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
     return _map_figure(ds, planes, _density_norm(planes), _cmap("cividis_r"), "interval width of hazard (% of cell)")
 
 
-def _first_exceedance(ds: xr.Dataset) -> tuple[str, xr.DataArray | None]:
-    """The first exceedance map asked for ("5 %", its layer), or ("", None) without one."""
-    for name, layer in exceedance_maps(ds).items():
-        return f"{name.removeprefix('hazard_exceedance_').removesuffix('pct')} %", layer
-    return "", None
-
-
 def _fig_exceedance(ds: xr.Dataset, ctx: dict[str, Any]) -> Figure:
-    threshold, layer = _first_exceedance(ds)
+    threshold, layer = first_exceedance(ds)
     assert layer is not None  # figures() skips this figure without an exceedance map
     return _map_figure(ds, _north_up(layer), Normalize(0.0, 1.0), _cmap("viridis"),
                        f"P(new area > {threshold} of cell)")
@@ -912,7 +905,7 @@ def figures(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Mapping
            "counts": confusion_counts_per_slice(ds, thresholds), "totals": slice_totals(ds, metrics),
            "series": regional_series(ds), "classes": hazard_classes(ds)}
     skipped = {"reference_maps": reference is None, "legacy": ctx["legacy"] is None,
-               "uncertainty": not has_intervals(ds), "exceedance": _first_exceedance(ds)[1] is None}
+               "uncertainty": not has_intervals(ds), "exceedance": first_exceedance(ds)[1] is None}
     return {name: _png(FIGURES[name](ds, ctx)) for name in FIGURES if not skipped.get(name, False)}
 
 
@@ -1310,7 +1303,7 @@ def build_report(predictions: xr.Dataset, metrics: Mapping[str, Any], scores: Ma
     scheme_text = f"{scheme.quantity}: " + ", ".join(scheme.labels())
     shown = {name: _figure(name, png, CAPTIONS[name][1].format(
         rule=RULES.get(rule, rule), cells=int(curve["cells"]) if curve else 0, scheme=scheme_text,
-        threshold=_first_exceedance(ds)[0]),
+        threshold=first_exceedance(ds)[0]),
         tables.get(name, ()), distribution if name == "uncertainty" else None) for name, png in pngs.items()}
     overview = [shown[name] for name in OVERVIEW if name in shown]
     environment = _environment()
