@@ -8,10 +8,11 @@ Usage (after training and predicting K member runs, e.g. ``hazard train WORK --c
 Prints, per quantity (susceptibility on every test cell; density given occurrence and hazard on
 the positive test cells), the share of cells whose true value lies inside
 
-- ``p05-p95``: the 5th-95th percentiles of the members' values (what ``hazardcore.ensemble`` stores);
+- ``p05-p95``: the 5th-95th percentiles of the members' values (what ``hazardcore.ensemble`` stored
+  before 2026-12-07);
 - ``t``: the central 90 % of the Student-t predictive distribution of one more member,
   mean ± t(0.95, K − 1) · s · sqrt(1 + 1/K), on the raw scale and on the log (density, hazard) or
-  logit (susceptibility) scale;
+  logit (susceptibility) scale (:func:`hazardcore.intervals.predictive_percentiles`, what it stores now);
 
 the multiple of the members' standard deviation (transformed scale) that would cover 90 %, the
 mean bias of the members' mean against the truth on that scale, and the median widths.
@@ -22,18 +23,13 @@ cannot cover 90 % of anything exchangeable with a member unless K is large.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
 from hazardcore.export import open_predictions
-from hazardcore.intervals import TRUTH_OF
-
-TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
-    "susceptibility": (lambda p: np.log(p / (1 - p)), lambda z: 1 / (1 + np.exp(-z))),
-    "density": (np.log, np.exp), "hazard": (np.log, np.exp)}
+from hazardcore.intervals import PERCENTILES, TRUTH_OF, predictive_percentiles, to_scale
 
 
 def member_values(runs: list[Path], quantity: str) -> np.ndarray:
@@ -44,11 +40,6 @@ def member_values(runs: list[Path], quantity: str) -> np.ndarray:
     return np.stack([m[quantity].values for m in members]).astype("float64")
 
 
-def clipped(values: np.ndarray, quantity: str) -> np.ndarray:
-    """Values inside the transform's domain."""
-    return np.clip(values, 1e-6, 1 - 1e-6) if quantity == "susceptibility" else np.maximum(values, 1e-6)
-
-
 def row(quantity: str, values: np.ndarray, truth: np.ndarray, cells: np.ndarray) -> str:
     """One quantity's line of the table."""
     k = values.shape[0]
@@ -57,11 +48,10 @@ def row(quantity: str, values: np.ndarray, truth: np.ndarray, cells: np.ndarray)
     inside = lambda low, high: float(np.mean((truth[ok] >= low[ok]) & (truth[ok] <= high[ok])))  # noqa: E731
     low, high = np.percentile(values, [5, 95], axis=0)
     mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1)
-    forward, back = TRANSFORMS[quantity]
-    z = forward(clipped(values, quantity))
+    z = to_scale(values, quantity)
     z_mean, z_sd = z.mean(axis=0), z.std(axis=0, ddof=1)
-    z_low, z_high = back(z_mean - t * z_sd), back(z_mean + t * z_sd)
-    z_truth = forward(clipped(truth, quantity))
+    z_low, z_high = predictive_percentiles(values, quantity, (PERCENTILES[0], PERCENTILES[-1]))
+    z_truth = to_scale(truth, quantity)
     needed = np.quantile(np.abs(z_truth[ok] - z_mean[ok]) / np.maximum(z_sd[ok], 1e-9), 0.9)
     return (f"| {quantity} | {k} | {int(ok.sum())} | {inside(low, high):.3f} | "
             f"{inside(mean - t * sd, mean + t * sd):.3f} | {inside(z_low, z_high):.3f} | {needed:.2f} (t: {t:.2f}) | "

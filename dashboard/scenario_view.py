@@ -3,7 +3,7 @@
 A thin renderer of :mod:`hazardcore.whatif`. The sidebar's run is loaded once (its networks, the
 prepared cube and its stored predictions; cached per run and its files' stamps); each change of
 a control predicts that one period in memory and shows the hazard map, an ensemble's
-uncertainty (the 5–95 % interval width across members; a single run says it has none), the
+uncertainty (the width of the ensemble's 5–95 % interval; a single run says it has none), the
 difference to the reference period's stored map, and the totals over the region. Methods named
 after what they return (:meth:`ScenarioView.compute`, :meth:`ScenarioView.totals_table`, the
 ``*_map`` elements) are what tests and ``benchmarks/scenario_panel.py`` call.
@@ -256,7 +256,7 @@ class ScenarioView(pn.viewable.Viewer):
         return elements.layer_map(result.maps["hazard"], "hazard", f"hazard · {result.whatif.label}")
 
     def uncertainty_map(self, result: Result | None) -> hv.Element:
-        """An ensemble's 5–95 % interval width of the hazard across members (a blank map for a single run)."""
+        """The width of an ensemble's 5–95 % interval of the hazard (a blank map for a single run)."""
         if result is None or "hazard_p95" not in result.maps:
             return elements.empty_map("hazard interval: ensembles only")
         width = (result.maps["hazard_p95"] - result.maps["hazard_p05"]).rename("hazard_interval")

@@ -42,7 +42,7 @@ NOTHING = "Nothing to show yet: choose a run in the **Runs** tab (or run the dem
 #: The map of the hazard's interval width (ensembles only).
 INTERVAL_LAYER = "hazard_interval"
 #: Its title for a single run (a blank map): short, as every map title must fit above its 290 px frame.
-NO_INTERVALS = "hazard across members: ensembles only"
+NO_INTERVALS = "hazard interval: ensembles only"
 #: The ensemble map's title per view of the members' hazard (``state.uncertainty``).
 UNCERTAINTY_TITLES = {"interval width": "interval width", "standard deviation": "std. dev.",
                       "5th percentile": "5th percentile", "95th percentile": "95th percentile"}
@@ -783,7 +783,7 @@ class MapsView(StateView):
     def uncertainty_title(self, predictions: xr.Dataset) -> str:
         """The ensemble map's title: the view and the slice, short enough for its frame."""
         if UNCERTAINTY_VIEWS[self.state.uncertainty] != EXCEEDANCE:
-            return f"hazard {UNCERTAINTY_TITLES[self.state.uncertainty]} across members · {self.state.slice_label}"
+            return f"hazard {UNCERTAINTY_TITLES[self.state.uncertainty]} of the ensemble · {self.state.slice_label}"
         density, layer = first_exceedance(predictions)
         return NO_EXCEEDANCE if layer is None else f"P(new area > {density} of cell) · {self.state.slice_label}"
 
@@ -1100,7 +1100,7 @@ class CellStoryView(StateView):
     def density_curves(self, **_: Any) -> hv.Overlay:
         return elements.curves(self.series(), "slice", ["density", "hazard", "observed_density", "true_hazard"],
                                "Densities (% of the cell)", "density (%)",
-                               band=("hazard_p05", "hazard_p95", "hazard: ensemble members' 5–95 %"))
+                               band=("hazard_p05", "hazard_p95", "hazard: ensemble's 5–95 % interval"))
 
     def predictors(self, **_: Any) -> pd.DataFrame:
         return self.state.cell_predictors()

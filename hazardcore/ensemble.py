@@ -11,10 +11,12 @@ once predicted and evaluated, holds the same files as a run (``predictions.nc``,
 Combination (METHOD.md §6, ensembles): the mean logit of the members is calibrated on the
 shared validation cells like a single run's; the density given occurrence is the mixture's
 conditional mean Σ p_k μ_k / Σ p_k; the spread of each member's calibrated susceptibility,
-density and hazard is stored as the standard deviation and the 5th / 50th / 95th percentiles
-across members (CF ``cell_methods: realization: standard_deviation`` / ``median``; the 5th and
-95th carry a ``percentile`` attribute, CF having no percentile method). These are intervals of the *expected*
-values (the model's uncertainty), not of the landslide area a period will realise.
+density and hazard is stored as the standard deviation across members (CF ``cell_methods:
+realization: standard_deviation``) and the 5th / 50th / 95th percentiles of the Student-t
+predictive distribution of one more member on the logit or log scale
+(:func:`hazardcore.intervals.predictive_percentiles`; each carries a ``percentile``
+attribute, CF having no percentile method). These are intervals of the *expected* values (the
+model's uncertainty), not of the landslide area a period will realise.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.folds import trained_run
-from hazardcore.intervals import PERCENTILES, SCORE_GRID, percentile_name
+from hazardcore.intervals import PERCENTILES, SCORE_GRID, percentile_name, predictive_percentiles
 from hazardcore.pipeline import Evaluation, calibrate, compute_evaluation, predict_run
 from hazardcore.runfolder import (
     CALIBRATION,
@@ -133,17 +135,18 @@ def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells:
 
 
 def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-    """Standard deviation and percentiles across members (axis 0) of one quantity."""
+    """Standard deviation across members (axis 0) of one quantity and its predictive distribution's percentiles."""
     members = values.shape[0]
     out = {f"{name}_std": (np.std(values, axis=0, ddof=1 if members > 1 else 0),
                            {"units": units, "cell_methods": "realization: standard_deviation",
                             "long_name": f"{name}: standard deviation across {members} ensemble members"})}
-    percentiles = np.percentile(values, PERCENTILES, axis=0)
+    scale = "logit" if name == "susceptibility" else "log"
+    percentiles = predictive_percentiles(values, name)
     for level, layer in zip(PERCENTILES, percentiles, strict=True):
-        # CF-1.8 has a median cell method but no percentile one: the others say theirs in an attribute
-        method: dict[str, Any] = {"cell_methods": "realization: median"} if level == 50 else {"percentile": level}
-        out[percentile_name(name, level)] = (layer, {"units": units, **method, "long_name": f"{name}: {level}th "
-                                                     f"percentile across {members} ensemble members"})
+        # CF-1.8 has no percentile cell method (and these are not the members' median or percentiles)
+        out[percentile_name(name, level)] = (layer, {"units": units, "percentile": level, "long_name": (
+            f"{name}: {level}th percentile of the Student-t predictive distribution ({scale} scale) of one more "
+            f"member, from {members} ensemble members")})
     return out
 
 

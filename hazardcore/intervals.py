@@ -1,10 +1,18 @@
-"""Intervals across ensemble members: their names, and how often they hold the known truth.
+"""Intervals across ensemble members: their rule, their names, and how often they hold the known truth.
 
 An ensemble (:mod:`hazardcore.ensemble`) stores beside each mean the percentiles
-:data:`PERCENTILES` of its members' values as ``{quantity}_p{level:02d}``; the outer two
-form the reported interval (5–95 %: nominally 90 %). On synthetic cases the truth is
-known, so the interval can be checked: a 90 % interval of the expected density given
-occurrence should hold the truth's in about 90 % of the positive test cells.
+:data:`PERCENTILES` of a *predictive distribution* built from its members' values as
+``{quantity}_p{level:02d}``; the outer two form the reported interval (5–95 %: nominally
+90 %). The rule (:func:`predictive_percentiles`) treats the K members as draws of one more
+member on the logit (susceptibility) or log (density, hazard) scale: with mean m and standard
+deviation s of the K transformed values, the q-percentile is m + t(q, K − 1) · s · √(1 + 1/K)
+(Student's t, K − 1 degrees of freedom), transformed back. The members' own 5th–95th
+percentiles cannot hold 90 % of anything exchangeable with a member when K is 3 to 5 (they
+span less than the members' range): on a block-bootstrap ensemble of K = 3 they held the true
+density given occurrence in 48.7 % of the positive test cells, the t rule in 89.3 %
+(benchmarks/RESULTS.md). On synthetic cases the truth is known, so the interval can be
+checked: a 90 % interval of the expected density given occurrence should hold the truth's in
+about 90 % of the positive test cells.
 
 The *realised* density of a positive cell is scored against the predictive distribution
 itself (the members' mixture of their density laws, from ``density_exceedance`` on the grid
@@ -20,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy import stats
 from scipy.integrate import trapezoid
 
 #: Percentiles across members stored beside each ensemble mean (the interval's ends and the median).
@@ -37,9 +46,57 @@ MIN_GRID = 8
 PIT_BINS = 10
 
 
+#: Smallest value (and, for a probability, distance from 1) kept before the log / logit transform.
+FLOOR = 1e-6
+#: The scale on which members are combined into a predictive distribution, per quantity.
+LOGIT_SCALE = ("susceptibility",)
+
+
 def percentile_name(quantity: str, level: int) -> str:
-    """``hazard_p05`` etc.: the variable holding a percentile across members."""
+    """``hazard_p05`` etc.: the variable holding a percentile of the ensemble's predictive distribution."""
     return f"{quantity}_p{level:02d}"
+
+
+def to_scale(values: np.ndarray, quantity: str) -> np.ndarray:
+    """Values on the combining scale: logit of a probability, log of a density or hazard (clipped to :data:`FLOOR`)."""
+    if quantity in LOGIT_SCALE:
+        clipped = np.clip(values, FLOOR, 1.0 - FLOOR)
+        return np.log(clipped / (1.0 - clipped))
+    return np.log(np.maximum(values, FLOOR))
+
+
+def from_scale(values: np.ndarray, quantity: str) -> np.ndarray:
+    """Inverse of :func:`to_scale`."""
+    return 1.0 / (1.0 + np.exp(-values)) if quantity in LOGIT_SCALE else np.exp(values)
+
+
+def predictive_percentiles(members: np.ndarray, quantity: str,
+                           levels: tuple[int, ...] = PERCENTILES) -> np.ndarray:
+    """Percentiles of the Student-t predictive distribution of one more member.
+
+    Parameters
+    ----------
+    members
+        (K, ...) one quantity's values of the K members (probability, or density / hazard in %).
+    quantity
+        ``susceptibility`` (combined on the logit scale) or ``density`` / ``hazard`` (log scale).
+    levels
+        Percentiles (0–100) to return.
+
+    Returns
+    -------
+    numpy.ndarray
+        (len(levels), ...) m + t(level / 100, K − 1) · s · √(1 + 1/K) on the transformed scale
+        (m, s: the members' mean and standard deviation there), transformed back; with one
+        member every percentile is its value.
+    """
+    z = to_scale(np.asarray(members, dtype="float64"), quantity)
+    k = z.shape[0]
+    centre = z.mean(axis=0)
+    if k < 2:
+        return np.stack([from_scale(centre, quantity)] * len(levels))
+    scale = z.std(axis=0, ddof=1) * np.sqrt(1.0 + 1.0 / k)
+    return np.stack([from_scale(centre + stats.t.ppf(level / 100.0, k - 1) * scale, quantity) for level in levels])
 
 
 def has_intervals(predictions: xr.Dataset) -> bool:
@@ -49,10 +106,10 @@ def has_intervals(predictions: xr.Dataset) -> bool:
 
 
 def interval_width(predictions: xr.Dataset, quantity: str) -> xr.DataArray:
-    """The width of a quantity's interval across members (its outer percentiles' difference), same units."""
+    """The width of a quantity's ensemble interval (its outer percentiles' difference), same units."""
     low, high = (predictions[percentile_name(quantity, level)] for level in (PERCENTILES[0], PERCENTILES[-1]))
     return (high - low).assign_attrs(units=high.attrs.get("units", ""), long_name=f"{quantity}: width of the "
-                                     f"{PERCENTILES[0]}-{PERCENTILES[-1]} % interval across ensemble members")
+                                     f"ensemble's {PERCENTILES[-1] - PERCENTILES[0]} % predictive interval")
 
 
 def within(truth: np.ndarray, low: np.ndarray, high: np.ndarray, cells: np.ndarray) -> dict[str, float]:
@@ -64,7 +121,7 @@ def within(truth: np.ndarray, low: np.ndarray, high: np.ndarray, cells: np.ndarr
 
 
 def interval_scores(predictions: xr.Dataset) -> dict[str, Any]:
-    """How often the members' interval holds the known truth on the scored test cells.
+    """How often the ensemble's predictive interval holds the known truth on the scored test cells.
 
     For the density given occurrence and the hazard the cells are the positive test cells;
     for the susceptibility every test cell. Quantities without a known truth (real data) are
@@ -74,7 +131,7 @@ def interval_scores(predictions: xr.Dataset) -> dict[str, Any]:
     positive = test & (predictions["presence"].values > 0)
     low, high = PERCENTILES[0], PERCENTILES[-1]
     members = str(predictions.attrs.get("members", ""))
-    scores: dict[str, Any] = {"interval": f"p{low:02d}-p{high:02d} across members",
+    scores: dict[str, Any] = {"interval": f"p{low:02d}-p{high:02d} of the Student-t predictive distribution",
                               "members": len(members.split(", ")) if members else 0}
     for quantity, (truth, positive_only) in TRUTH_OF.items():
         if truth in predictions:

@@ -111,8 +111,9 @@ CAPTIONS = {
                     "the test cells; bin counts below; ECE in the title."),
     "contours": ("Density vs susceptibility", "Smoothed 2-D histogram of predicted density given occurrence "
                  "(log axis) against susceptibility over all valid cells of each slice; dots: the cells."),
-    "uncertainty": ("Uncertainty of the hazard", "Width of the ensemble's interval of the hazard (95th − 5th "
-                    "percentile across its members, % of the cell), shared log scale; all valid cells. The "
+    "uncertainty": ("Uncertainty of the hazard", "Width of the ensemble's 90 % interval of the hazard (95th − 5th "
+                    "percentile of the Student-t predictive distribution of one more member on the log scale, % "
+                    "of the cell), shared log scale; all valid cells. The "
                     "interval is of the expected density, the model's uncertainty, not of the area a period "
                     "realises; its coverage of the known truth is in the table below."),
     "exceedance": ("Probability of a large landslide area", "Probability that the new landslides of the slice "

@@ -61,9 +61,15 @@ def test_members_share_the_split_and_differ_in_their_weights(ensemble: tuple[Pat
     mixture = predictions["density"].values[valid]
     assert np.all(mixture >= np.nanmin(density, axis=0)[valid] - 1e-4)
     assert np.all(mixture <= np.nanmax(density, axis=0)[valid] + 1e-4)
+    probability = np.stack([member["susceptibility"].values for member in members])
+    values = {"susceptibility": probability, "density": density, "hazard": probability * density}
     for name in ("susceptibility", "density", "hazard"):
         low, mid, high = (predictions[f"{name}_p{level:02d}"].values[valid] for level in (5, 50, 95))
         assert np.all(low <= mid + 1e-6) and np.all(mid <= high + 1e-6)
+        # an interval for one more member holds the 3 members (their percentiles did not: 5-95 % of 3 values)
+        assert np.all(low <= np.min(values[name], axis=0)[valid] * (1 + 1e-5) + 1e-6), name
+        assert np.all(high >= np.max(values[name], axis=0)[valid] * (1 - 1e-5) - 1e-6), name
+        assert predictions[f"{name}_p50"].attrs["percentile"] == 50
         assert np.nanmean(predictions[f"{name}_std"].values[valid]) > 0
         assert predictions[f"{name}_std"].attrs["cell_methods"] == "realization: standard_deviation"
     assert predictions.attrs["members"] == ", ".join(run.name for run in runs)
@@ -161,7 +167,7 @@ def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[P
     shown_north_up = shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values
     np.testing.assert_allclose(shown_north_up, expected.sortby("y", ascending=False).sortby("x").values)
     assert np.nanmax(shown_north_up) > 0
-    assert maps._ensemble() and "interval width across members" in maps.frames[INTERVAL_LAYER][()].opts.get().kwargs[
+    assert maps._ensemble() and "interval width of the ensemble" in maps.frames[INTERVAL_LAYER][()].opts.get().kwargs[
         "title"]
     for view, variable in (("95th percentile", "hazard_p95"), ("standard deviation", "hazard_std")):
         state.uncertainty = view  # the toggle above the maps: the same map shows another view of the members
@@ -170,7 +176,7 @@ def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[P
                                    predictions[variable].isel(slice=1).sortby("y", ascending=False).sortby("x").values)
     from dashboard.views import CellStoryView
 
-    state.cell = (3, 4)  # the cell's story: the members' 5-95 % hazard band under its curves
+    state.cell = (3, 4)  # the cell's story: the ensemble's 5-95 % hazard band under its curves
     (band,) = [layer for layer in CellStoryView(state).density_curves() if isinstance(layer, hv.Area)]
     at = predictions.isel(y=3, x=4)
     np.testing.assert_allclose(band.dimension_values(1), at["hazard_p05"].values, rtol=1e-6)

@@ -181,7 +181,7 @@ def test_extra_user_maps_pass_through_to_every_product(tmp_path: Path) -> None:
     source = predictions(with_truth=False)
     extra: dict[str, tuple[dict[str, Any], str]] = {"hazard_spread": ({}, "ensemble spread of the hazard"),
              "hazard_std": ({"cell_methods": "realization: standard_deviation"}, "sd"),
-             "hazard_p50": ({"cell_methods": "realization: median"}, "median"),
+             "hazard_p50": ({"percentile": 50}, "median of the predictive distribution"),
              "susceptibility_p95": ({"percentile": 95}, "95th percentile")}  # as hazardcore.ensemble writes them
     for name, (method, long_name) in extra.items():
         base = source[name.rsplit("_", 1)[0]]
@@ -197,7 +197,7 @@ def test_extra_user_maps_pass_through_to_every_product(tmp_path: Path) -> None:
     with xr.open_dataset(written["hazard.nc"]) as ds:
         assert ds["hazard_spread"].attrs["units"] == "%" and "cell_methods" not in ds["hazard_spread"].attrs  # unknown
         assert ds["hazard_std"].attrs["cell_methods"] == "area: mean time: sum realization: standard_deviation"
-        assert ds["hazard_p50"].attrs["cell_methods"] == "area: mean time: sum realization: median"
+        assert ds["hazard_p50"].attrs["cell_methods"] == "area: mean time: sum"  # a density's own, nothing added
         assert "cell_methods" not in ds["susceptibility_p95"].attrs  # CF-1.8 has no percentile method
         assert ds["susceptibility_p95"].attrs["percentile"] == 95
         assert ds["hazard_exceedance"].dims == ("threshold", "time", "y", "x")
