@@ -3,7 +3,7 @@
 Usage: ``python docs/uncertainty_figures.py ENSEMBLE_DIR [--slice 2015-post]`` where
 ENSEMBLE_DIR is ``WORKDIR/ensembles/<id>`` after ``hazard evaluate --ensemble``. Writes
 ``docs/img/uncertainty.png`` (one slice's ensemble hazard, the width of its 5–95 % interval
-across members, and the cell with the widest interval's hazard over the periods with its
+(Student-t predictive interval), and the cell with the widest interval's hazard over the periods with its
 interval band, beside the truth and the observed density) and ``docs/img/importance.png``
 (the permutation importance of ``docs/results/importance.json`` per season, 95 % ranges).
 """
@@ -47,7 +47,7 @@ def draw_uncertainty(folder: Path, slice_label: str, out: Path) -> None:
     km = abs(float(y[1] - y[0])) / 1000.0
     extent = (0, hazard.shape[1] * km, 0, hazard.shape[0] * km)
     for ax, plane, title in ((axes[0], hazard, f"hazard, ensemble mean · {slice_label}"),
-                             (axes[1], width, "width of its 5–95 % interval across members")):
+                             (axes[1], width, "width of its 5–95 % predictive interval")):
         image = ax.imshow(np.maximum(plane, floor), norm=norm, cmap="inferno_r", extent=extent,
                           interpolation="nearest")  # one scale: the width reads against the hazard
         ax.set_title(title)
@@ -60,7 +60,7 @@ def draw_uncertainty(folder: Path, slice_label: str, out: Path) -> None:
     steps = np.arange(len(labels))
     at = {name: ds[name].values[:, row, col] for name in ("hazard", "hazard_p05", "hazard_p95", "observed_density")}
     axes[2].fill_between(steps, at["hazard_p05"], at["hazard_p95"], color="tab:orange", alpha=0.3,
-                         label="5–95 % across members")
+                         label="5–95 % predictive interval")
     axes[2].plot(steps, at["hazard"], "o-", color="tab:orange", label="hazard (ensemble)")
     if "true_hazard" in ds:
         axes[2].plot(steps, ds["true_hazard"].values[:, row, col], "s--", color="black", label="truth")
