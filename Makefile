@@ -17,6 +17,10 @@ DEMO ?= out/demo
 SEED ?= 42
 SIZE_KM ?= 32
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): each test file runs whole in one of them, so its module fixtures
+# are built once. Two halve the default tier on 2 cores (one process: about 16 min on CI);
+# WORKERS=0 runs the tests in pytest's own process (the browser tier, whose pages are timed).
+WORKERS ?= 2
 
 .PHONY: install demo test test-all lint bench clean
 
@@ -43,7 +47,7 @@ demo: install
 	@echo "    $(VENV)/bin/python -m dashboard --root $(DEMO)"
 
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-all: install
 	$(PY) -m pytest -q -m "not gpu and not browser" $(PYTEST_ARGS)
