@@ -137,9 +137,10 @@ def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells:
 def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
     """Standard deviation across members (axis 0) of one quantity and its predictive distribution's percentiles."""
     members = values.shape[0]
-    out = {f"{name}_std": (np.std(values, axis=0, ddof=1 if members > 1 else 0),
-                           {"units": units, "cell_methods": "realization: standard_deviation",
-                            "long_name": f"{name}: standard deviation across {members} ensemble members"})}
+    std = np.std(values, axis=0, ddof=1 if members > 1 else 0)
+    out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {f"{name}_std": (std, {
+        "units": units, "cell_methods": "realization: standard_deviation",
+        "long_name": f"{name}: standard deviation across {members} ensemble members"})}
     scale = "logit" if name == "susceptibility" else "log"
     percentiles = predictive_percentiles(values, name)
     for level, layer in zip(PERCENTILES, percentiles, strict=True):
