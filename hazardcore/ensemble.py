@@ -35,7 +35,7 @@ from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.folds import trained_run
-from hazardcore.intervals import PERCENTILES, SCORE_GRID, percentile_name, predictive_percentiles
+from hazardcore.intervals import LOGIT_SCALE, PERCENTILES, SCORE_GRID, percentile_name, predictive_percentiles
 from hazardcore.pipeline import Evaluation, calibrate, compute_evaluation, predict_run
 from hazardcore.runfolder import (
     CALIBRATION,
@@ -141,7 +141,7 @@ def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tup
     out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {f"{name}_std": (std, {
         "units": units, "cell_methods": "realization: standard_deviation",
         "long_name": f"{name}: standard deviation across {members} ensemble members"})}
-    scale = "logit" if name == "susceptibility" else "log"
+    scale = "logit" if name in LOGIT_SCALE else "log"
     percentiles = predictive_percentiles(values, name)
     for level, layer in zip(PERCENTILES, percentiles, strict=True):
         # CF-1.8 has no percentile cell method (and these are not the members' median or percentiles)

@@ -31,7 +31,7 @@ import xarray as xr
 from scipy import stats
 from scipy.integrate import trapezoid
 
-#: Percentiles across members stored beside each ensemble mean (the interval's ends and the median).
+#: Percentiles of the predictive distribution stored beside each ensemble mean (the interval's ends and median).
 PERCENTILES = (5, 50, 95)
 #: Quantity → (truth variable, whether only positive test cells are scored).
 TRUTH_OF = {"susceptibility": ("true_probability", False), "density": ("true_density_given_occurrence", True),
