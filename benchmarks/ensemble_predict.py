@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from hazardcore.ensemble import combine_members, find_ensemble, member_runs, predict_ensemble
+from hazardcore.ensemble import combine_members, find_ensemble, folder_kind, member_runs, predict_ensemble
 from hazardcore.export import open_predictions
 from hazardcore.intervals import SCORE_GRID
 from hazardcore.pipeline import calibrate, predict_run
@@ -43,7 +43,7 @@ def main() -> None:
     ensemble = time.perf_counter() - started
     members = [open_predictions(run / PREDICTIONS) for run in runs]
     started = time.perf_counter()
-    calibrate(combine_members(members), "platt")
+    calibrate(combine_members(members, folder_kind(folder)), "platt")
     combining = time.perf_counter() - started
     mean_single = sum(singles) / len(singles)
     rows = [("members K", f"{len(runs)}"), ("one member's prediction, mean (s)", f"{mean_single:.1f}"),

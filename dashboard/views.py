@@ -31,7 +31,7 @@ from dashboard.state import PREDICTED_LAYERS, UNCERTAINTY_VIEWS, DashboardState,
 from hazardcore import export
 from hazardcore import figure_data as fd
 from hazardcore.errors import HazardcoreError
-from hazardcore.intervals import first_exceedance, has_intervals, interval_width
+from hazardcore.intervals import first_exceedance, has_intervals, interval_width, predictive_percentiles
 from hazardcore.predictors import CHANNEL_UNITS, GROUP_NAMES, STATIC_CHANNELS
 from hazardcore.report import RULES
 from hazardcore.result import DENSITY_COLUMNS, SUSCEPTIBILITY_COLUMNS, EvaluationResult, sources_of
@@ -61,8 +61,8 @@ NOT_EVALUATED = ("This run is not evaluated yet (no `metrics.json`): the maps an
 TIME_PLOTS = {
     "area": ("New landslide area in the region, per period", "area (km²)",
              {"hazard_km2": "predicted (expected area, Σ hazard)", "observed_km2": "observed",
-              "true_hazard_km2": "known truth", "hazard_km2_p05": "ensemble members: 5 % of their totals",
-              "hazard_km2_p95": "ensemble members: 95 % of their totals"}),
+              "true_hazard_km2": "known truth", "hazard_km2_p05": "ensemble: 5 % of one more member's total",
+              "hazard_km2_p95": "ensemble: 95 % of one more member's total"}),
     "probability": ("Probability of new landslides, regional mean", "probability",
                     {"susceptibility_mean": "predicted (mean susceptibility)",
                      "presence_fraction": "observed (fraction of cells)", "true_probability_mean": "known truth"}),
@@ -698,8 +698,9 @@ class MapsView(StateView):
             return pd.DataFrame(columns=["period"])
         frame = pd.DataFrame({"period": fd.period_labels(predictions), **fd.regional_series(predictions)})
         totals = self.member_totals()
-        if totals is not None:  # an ensemble: the spread of the members' regional totals
-            frame["hazard_km2_p05"], frame["hazard_km2_p95"] = np.percentile(totals, [5, 95], axis=0)
+        if totals is not None and len(totals) > 1:  # an ensemble: one more member's total, t rule; λ is the cells'
+            frame["hazard_km2_p05"], frame["hazard_km2_p95"] = predictive_percentiles(totals, "hazard", (5, 95),
+                                                                                      inflation=1.0)
         return frame
 
     def member_totals(self) -> np.ndarray | None:

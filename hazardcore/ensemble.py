@@ -13,10 +13,11 @@ shared validation cells like a single run's; the density given occurrence is the
 conditional mean Σ p_k μ_k / Σ p_k; the spread of each member's calibrated susceptibility,
 density and hazard is stored as the standard deviation across members (CF ``cell_methods:
 realization: standard_deviation``) and the 5th / 50th / 95th percentiles of the Student-t
-predictive distribution of one more member on the logit or log scale
-(:func:`hazardcore.intervals.predictive_percentiles`; each carries a ``percentile``
-attribute, CF having no percentile method). These are intervals of the *expected* values (the
-model's uncertainty), not of the landslide area a period will realise.
+predictive distribution of one more member on the logit or log scale, the members' spread
+widened by the factor λ calibrated for ensembles of its kind on another synthetic region
+(:func:`hazardcore.intervals.predictive_percentiles`; each carries ``percentile`` and
+``spread_inflation`` attributes, CF having no percentile method). These are intervals of the
+*expected* values (the model's uncertainty), not of the landslide area a period will realise.
 """
 
 from __future__ import annotations
@@ -35,7 +36,16 @@ from hazardcore.config import ModelConfig, TrainConfig, config_hash
 from hazardcore.cube import PreparedCube
 from hazardcore.errors import CheckpointError, describe
 from hazardcore.folds import trained_run
-from hazardcore.intervals import LOGIT_SCALE, PERCENTILES, SCORE_GRID, percentile_name, predictive_percentiles
+from hazardcore.intervals import (
+    LOGIT_SCALE,
+    PERCENTILES,
+    SCORE_GRID,
+    ensemble_kind,
+    inflation_source,
+    percentile_name,
+    predictive_percentiles,
+    spread_inflation,
+)
 from hazardcore.pipeline import Evaluation, calibrate, compute_evaluation, predict_run
 from hazardcore.runfolder import (
     CALIBRATION,
@@ -91,6 +101,12 @@ def train_ensemble(workdir: str | Path, model_config: ModelConfig, train_config:
     return folder
 
 
+def folder_kind(folder: Path) -> str:
+    """What an ensemble folder's members differ in (:data:`hazardcore.intervals.KINDS`), from its configuration."""
+    train = json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))["train"]
+    return ensemble_kind(bool(train.get("bootstrap_blocks", False)))
+
+
 def find_ensemble(workdir: str | Path, ensemble_id: str) -> Path:
     """The ensemble folder named ``ensemble_id``, every member trained.
 
@@ -134,25 +150,34 @@ def member_prediction(workdir: str | Path, run: Path, device: str, stride_cells:
                        exceedance, products=())  # a member's maps are the ensemble's inputs, not its products
 
 
-def spread_variables(values: np.ndarray, units: str, name: str) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
-    """Standard deviation across members (axis 0) of one quantity and its predictive distribution's percentiles."""
+def spread_variables(values: np.ndarray, units: str, name: str,
+                     kind: str = "seeds") -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Standard deviation across members (axis 0) of one quantity and its predictive distribution's percentiles.
+
+    ``kind``: what the members differ in (:data:`hazardcore.intervals.KINDS`), which picks λ.
+    """
     members = values.shape[0]
     std = np.std(values, axis=0, ddof=1 if members > 1 else 0)
     out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {f"{name}_std": (std, {
         "units": units, "cell_methods": "realization: standard_deviation",
         "long_name": f"{name}: standard deviation across {members} ensemble members"})}
     scale = "logit" if name in LOGIT_SCALE else "log"
-    percentiles = predictive_percentiles(values, name)
+    inflation = spread_inflation(name, kind)
+    percentiles = predictive_percentiles(values, name, inflation=inflation)
     for level, layer in zip(PERCENTILES, percentiles, strict=True):
         # CF-1.8 has no percentile cell method (and these are not the members' median or percentiles)
-        out[percentile_name(name, level)] = (layer, {"units": units, "percentile": level, "long_name": (
-            f"{name}: {level}th percentile of the Student-t predictive distribution ({scale} scale) of one more "
-            f"member, from {members} ensemble members")})
+        out[percentile_name(name, level)] = (layer, {
+            "units": units, "percentile": level, "spread_inflation": inflation,
+            "spread_inflation_source": inflation_source(kind), "long_name": (
+                f"{name}: {level}th percentile of the Student-t predictive distribution ({scale} scale) of one more "
+                f"member, from {members} ensemble members, their spread times {inflation:g}")})
     return out
 
 
-def combine_members(members: list[xr.Dataset]) -> xr.Dataset:
+def combine_members(members: list[xr.Dataset], kind: str = "seeds") -> xr.Dataset:
     """The members' predictions as one uncalibrated prediction plus their spreads.
+
+    ``kind``: what the members differ in (:data:`hazardcore.intervals.KINDS`).
 
     Returns
     -------
@@ -187,7 +212,7 @@ def combine_members(members: list[xr.Dataset]) -> xr.Dataset:
                                      out["density_exceedance"].attrs)
     quantities = {"susceptibility": probability, "density": density, "hazard": probability * density}
     for name, values in quantities.items():
-        for variable, (layer, attrs) in spread_variables(values, SPREAD_OF[name], name).items():
+        for variable, (layer, attrs) in spread_variables(values, SPREAD_OF[name], name, kind).items():
             out[variable] = (dims, layer.astype("float32"), attrs)
     return out
 
@@ -218,7 +243,7 @@ def predict_ensemble(workdir: str | Path, folder: Path, device: str = "auto", st
         members = [member_prediction(workdir, run, device, stride_cells, calibration, batch_size, progress,
                                      threshold_rule, exceedance, slices)
                    for run in tqdm(runs, desc="members", disable=not progress)]
-        combined, record = calibrate(combine_members(members), calibration, threshold_rule)
+        combined, record = calibrate(combine_members(members, folder_kind(folder)), calibration, threshold_rule)
         combined = combined.assign_attrs(run_id=folder.name, calibration=json.dumps(record),
                                          members=", ".join(run.name for run in runs),
                                          exceedance_products=json.dumps(asked))

@@ -135,6 +135,7 @@ class ScenarioModel:
     device: torch.device
     predictions: xr.Dataset  # the run's stored predictions: the reference periods' maps
     ensemble: bool = False
+    kind: str = "seeds"  # what an ensemble's members differ in (picks its intervals' λ)
     threads: int = 1  # PyTorch threads while a what-if predicts (:func:`torch_threads`)
     _valid: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _design: dict[tuple[str, float], tuple[np.ndarray, dict[str, Any]]] = field(default_factory=dict, repr=False)
@@ -204,7 +205,7 @@ def load(workdir: str | Path, run: str | Path, device: str = "cpu", threads: int
     CheckpointError
         If a model does not match the prepared data's channels.
     """
-    from hazardcore.ensemble import member_runs
+    from hazardcore.ensemble import folder_kind, member_runs
     from hazardcore.train import resolve_device
 
     run = Path(run)
@@ -218,7 +219,8 @@ def load(workdir: str | Path, run: str | Path, device: str = "cpu", threads: int
                          threshold_rule=str(record.get("threshold_rule", "expected_f1")),
                          pooled_threshold=float(record.get("threshold", float("nan"))),
                          stride_cells=int(predictions.attrs.get("stride_cells", 2)), device=torch_device,
-                         predictions=predictions, ensemble=ensemble, threads=threads)
+                         predictions=predictions, ensemble=ensemble, threads=threads,
+                         kind=folder_kind(run) if ensemble else "seeds")
 
 
 def load_member(run: Path, cube: PreparedCube, device: torch.device) -> Member:
@@ -424,7 +426,7 @@ def predict(model: ScenarioModel, whatif: WhatIf) -> xr.Dataset:
     cube = scenario_cube(model, whatif, rain)
     with torch_threads(model.threads):
         maps = [member_maps(member, cube, model) for member in model.members]
-    combined = combine_members(maps) if model.ensemble else maps[0]
+    combined = combine_members(maps, model.kind) if model.ensemble else maps[0]
     probability = model.calibration.apply(combined["logit"].values).astype("float32")
     dims = combined["logit"].dims
     combined = combined.assign(susceptibility=(dims, probability, {"units": "1"}),

@@ -174,6 +174,10 @@ def test_the_dashboard_lists_an_ensemble_and_maps_its_interval(ensemble: tuple[P
         shown = maps.frames[INTERVAL_LAYER][()].data[INTERVAL_LAYER]
         np.testing.assert_allclose(shown.sortby("y", ascending=False).sortby("x").transpose("y", "x").values,
                                    predictions[variable].isel(slice=1).sortby("y", ascending=False).sortby("x").values)
+    totals = maps.member_totals()  # the hazard over time: one more member's regional total, not the members' range
+    assert totals is not None and totals.shape == (3, predictions.sizes["slice"])
+    frame = maps.regional_frame()
+    assert (frame["hazard_km2_p05"] < totals.min(axis=0)).all() and (frame["hazard_km2_p95"] > totals.max(axis=0)).all()
     from dashboard.views import CellStoryView
 
     state.cell = (3, 4)  # the cell's story: the ensemble's 5-95 % hazard band under its curves
