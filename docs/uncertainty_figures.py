@@ -3,8 +3,9 @@
 Usage: ``python docs/uncertainty_figures.py ENSEMBLE_DIR [--slice 2015-post]`` where
 ENSEMBLE_DIR is ``WORKDIR/ensembles/<id>`` after ``hazard evaluate --ensemble``. Writes
 ``docs/img/uncertainty.png`` (one slice's ensemble hazard, the width of its 5–95 % interval
-(Student-t predictive interval), and the cell with the widest interval's hazard over the periods with its
-interval band, beside the truth and the observed density) and ``docs/img/importance.png``
+(Student-t predictive interval, the members' spread times the calibrated λ), and the cell with
+the widest interval's hazard over the periods with its interval band, beside the truth and the
+observed density) and ``docs/img/importance.png``
 (the permutation importance of ``docs/results/importance.json`` per season, 95 % ranges).
 """
 
