@@ -143,9 +143,9 @@ def predictive_percentiles(members: np.ndarray, quantity: str, levels: tuple[int
     return np.stack([from_scale(centre + t_multiplier(level, k) * spread, quantity) for level in levels])
 
 
-def needed_inflation(members: np.ndarray, truth: np.ndarray, cells: np.ndarray, quantity: str,
-                     coverage: float = 0.9) -> float:
-    """The λ with which the central ``coverage`` predictive interval holds ``truth`` in that share of ``cells``.
+def inflation_ratios(members: np.ndarray, truth: np.ndarray, cells: np.ndarray, quantity: str,
+                     coverage: float = 0.9) -> np.ndarray:
+    """Per scored cell, the λ its truth needs to lie on the edge of the central ``coverage`` interval.
 
     Parameters
     ----------
@@ -160,17 +160,26 @@ def needed_inflation(members: np.ndarray, truth: np.ndarray, cells: np.ndarray, 
 
     Returns
     -------
-    float
-        The ``coverage`` quantile of |truth − m| / (s · t((1 + coverage) / 2, K − 1) · √(1 + 1/K))
-        on the transformed scale: ≈ 1 when the truth is exchangeable with the members, above 1
-        when they agree more than the truth lies from their mean.
+    numpy.ndarray
+        (n,) |truth − m| / (s · t((1 + coverage) / 2, K − 1) · √(1 + 1/K)) on the transformed
+        scale: the interval with λ holds a cell's truth when its ratio is ≤ λ.
     """
     z = to_scale(np.asarray(members, dtype="float64"), quantity)
     error = np.abs(to_scale(np.asarray(truth, dtype="float64"), quantity) - z.mean(axis=0))
     spread = z.std(axis=0, ddof=1)
     chosen = cells & np.isfinite(error) & (spread > 0)
-    ratio = error[chosen] / spread[chosen]
-    return float(np.quantile(ratio, coverage) / t_multiplier(100.0 * (1.0 + coverage) / 2.0, z.shape[0]))
+    return error[chosen] / (spread[chosen] * t_multiplier(100.0 * (1.0 + coverage) / 2.0, z.shape[0]))
+
+
+def needed_inflation(members: np.ndarray, truth: np.ndarray, cells: np.ndarray, quantity: str,
+                     coverage: float = 0.9) -> float:
+    """The λ with which the central ``coverage`` interval holds ``truth`` in that share of ``cells``.
+
+    The ``coverage`` quantile of :func:`inflation_ratios` (same parameters): ≈ 1 when the truth is
+    exchangeable with the members, above 1 when they agree more than the truth lies from their
+    mean. Several regions are pooled by taking the quantile of their ratios together.
+    """
+    return float(np.quantile(inflation_ratios(members, truth, cells, quantity, coverage), coverage))
 
 
 def has_intervals(predictions: xr.Dataset) -> bool:
