@@ -19,8 +19,8 @@ that makes the interval of an ensemble of the same kind (:data:`KINDS`: members 
 their seeds, or also in a block bootstrap of their data) hold the truth of a *different*
 synthetic region in 90 % of its scored cells (:func:`needed_inflation`), written with its
 provenance to :data:`INFLATION_FILE` by ``benchmarks/interval_coverage.py --write``; a kind
-without an entry there gets λ = 1. On real data the truth
-is unknown: λ there is the synthetic worlds' and is stated as such.
+without an entry there gets λ = 1. On real data the truth is unknown: λ there is the
+synthetic worlds' and is stated as such.
 
 The *realised* density of a positive cell is scored against the predictive distribution
 itself (the members' mixture of their density laws, from ``density_exceedance`` on the grid
