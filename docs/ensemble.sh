@@ -18,6 +18,7 @@ print(single_id($bootstrap))")
     for k in 3 5; do
         # shellcheck disable=SC2086
         .venv/bin/hazard train "$WORK" --config demo --members "$k" $kind --quiet  # lists it; members are trained
+        .venv/bin/hazard predict "$WORK" --ensemble "$single-k$k" --quiet  # combines again: λ may have changed
         .venv/bin/hazard evaluate "$WORK" --ensemble "$single-k$k" --quiet
     done
 done

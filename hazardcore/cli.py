@@ -621,8 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--members", type=int, default=1, metavar="K",
                     help="train an ensemble of K members (seeds of weights, batch order and augmentation; one "
                          "split), each a resumable run, listed in WORKDIR/ensembles/<id>; rerunning resumes them. "
-                         "For intervals that hold the truth, add --set bootstrap_blocks=true (each member on a "
-                         "block bootstrap of the training data; see the README's ensemble table)")
+                         "--set bootstrap_blocks=true also trains each member on a block bootstrap of the training "
+                         "data (the README's ensemble table compares both kinds)")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run where it stopped")
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                     help="auto = CUDA (bf16, data on the GPU) when present, else CPU")

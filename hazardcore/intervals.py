@@ -16,8 +16,8 @@ agree more than the truth lies from their mean (they share the architecture, the
 and most of the data), so with λ = 1 five block-bootstrap members of the default region held
 the true density in 79.8 % of the positive test cells, not 90 %. λ per quantity is the factor
 that makes the interval of an ensemble of the same kind (:data:`KINDS`: members differing in
-their seeds, or also in a block bootstrap of their data) hold the truth of a *different*
-synthetic region in 90 % of its scored cells (:func:`needed_inflation`), written with its
+their seeds, or also in a block bootstrap of their data) hold the truth of *other* synthetic
+regions in 90 % of their scored cells, pooled (:func:`needed_inflation`), written with its
 provenance to :data:`INFLATION_FILE` by ``benchmarks/interval_coverage.py --write``; a kind
 without an entry there gets λ = 1. On real data the truth is unknown: λ there is the
 synthetic worlds' and is stated as such.
