@@ -40,7 +40,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import numpy as np
 from scipy import stats
 
 from hazardcore.atomic import write_text
+from hazardcore.cli import source_commit
 from hazardcore.ensemble import member_runs
 from hazardcore.export import open_predictions
 from hazardcore.intervals import (
@@ -93,12 +93,6 @@ def row(quantity: str, values: np.ndarray, truth: np.ndarray, cells: np.ndarray,
             f"{np.median((high - low)[ok]):.3g} / {np.median((z_high - z_low)[ok]):.3g} |")
 
 
-def commit() -> str:
-    """The repository's commit (short), or "unknown" outside a git checkout."""
-    done = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
-
-
 def runs_kind(runs: list[Path]) -> str:
     """What the member runs differ in (:data:`hazardcore.intervals.KINDS`), from the first one's configuration."""
     config = json.loads((runs[0] / "config.json").read_text(encoding="utf-8"))
@@ -124,10 +118,10 @@ def calibration(groups: list[list[Path]]) -> dict[str, Any]:
     names = ", ".join(region["workdir"] for region in regions)
     return {"inflation": {quantity: round(float(np.quantile(values, 0.9)), 3) for quantity, values in pooled.items()},
             "cells": {quantity: int(values.size) for quantity, values in pooled.items()},
-            "regions": regions, "commit": commit(), "date": datetime.date.today().isoformat(),
+            "regions": regions, "commit": source_commit()[:10], "date": datetime.date.today().isoformat(),
             "source": f"lambda makes the 90 % interval of {len(groups[0])} members ({runs_kind(groups[0])}) hold the "
                       f"truth in 90 % of the scored test cells of {names} together "
-                      f"(benchmarks/interval_coverage.py --write, commit {commit()})"}
+                      f"(benchmarks/interval_coverage.py --write, commit {source_commit()[:10]})"}
 
 
 def scored(first: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

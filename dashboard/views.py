@@ -698,7 +698,8 @@ class MapsView(StateView):
             return pd.DataFrame(columns=["period"])
         frame = pd.DataFrame({"period": fd.period_labels(predictions), **fd.regional_series(predictions)})
         totals = self.member_totals()
-        if totals is not None and len(totals) > 1:  # an ensemble: one more member's total, t rule; λ is the cells'
+        if totals is not None and len(totals) > 1:  # an ensemble: one more member's total, t rule (λ = 1: the
+            # calibrated λ is of cell values, and no region's totals were scored against their truth)
             frame["hazard_km2_p05"], frame["hazard_km2_p95"] = predictive_percentiles(totals, "hazard", (5, 95),
                                                                                       inflation=1.0)
         return frame
