@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from hazardcore.atomic import write_text
 from hazardcore.cli import source_commit
@@ -59,6 +58,7 @@ from hazardcore.intervals import (
     needed_inflation,
     predictive_percentiles,
     spread_inflation,
+    t_multiplier,
     to_scale,
 )
 
@@ -75,7 +75,7 @@ def row(quantity: str, values: np.ndarray, truth: np.ndarray, cells: np.ndarray,
     """One quantity's line of the table."""
     k = values.shape[0]
     ok = cells & np.isfinite(truth) & np.isfinite(values).all(axis=0)
-    t = stats.t.ppf(0.95, k - 1) * np.sqrt(1 + 1 / k)
+    t = t_multiplier(95, k)
     inside = lambda low, high: float(np.mean((truth[ok] >= low[ok]) & (truth[ok] <= high[ok])))  # noqa: E731
     low, high = np.percentile(values, [5, 95], axis=0)
     mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1)
